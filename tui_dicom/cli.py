@@ -1,0 +1,87 @@
+"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export`` are one-shot.
+
+Imports are lazy: ``tui-dicom dump`` must start fast, so neither Textual nor any pixel decoder is
+imported unless the chosen command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: one-shot commands: name -> module under tui_dicom.commands with add_parser(sub) and run(args) -> int
+COMMANDS = {
+    "ls": "tui_dicom.commands.ls",
+    "dump": "tui_dicom.commands.dump",
+    "export": "tui_dicom.commands.export",
+}
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", metavar="FILE", help="write full tracebacks of errors to FILE")
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """Return the parser for ``command`` (None: the viewer)."""
+    from tui_dicom import __version__
+
+    if command is None:
+        from tui_dicom.commands import view
+
+        parser = argparse.ArgumentParser(
+            prog="tui-dicom",
+            description="A DICOM viewer for the terminal. Commands: "
+            + ", ".join(COMMANDS)
+            + " (tui-dicom COMMAND --help).",
+        )
+        parser.add_argument("--version", action="version", version=f"tui-dicom {__version__}")
+        view.add_arguments(parser)
+        _add_common(parser)
+        return parser
+    module = importlib.import_module(COMMANDS[command])
+    parser = argparse.ArgumentParser(prog=f"tui-dicom {command}", description=module.__doc__)
+    module.add_arguments(parser)
+    _add_common(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tui-dicom`` console script. Returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    if command is not None:
+        args_list = args_list[1:]
+    parser = build_parser(command)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
+        return int(exc.code or 0)
+    from tui_dicom.core.logging import setup_log
+
+    setup_log(getattr(args, "log", None))
+    if command is None:
+        from tui_dicom.commands import view
+
+        return view.run(args)
+    module = importlib.import_module(COMMANDS[command])
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `tui-dicom dump f | head`: the reader went away; that is not an error of ours.
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        from tui_dicom.core.logging import log_exception
+        from tui_dicom.core.safe import safe_text
+
+        log_exception(f"tui-dicom {command} failed")
+        print(f"tui-dicom {command}: internal error: {safe_text(exc)}", file=sys.stderr)
+        return EXIT_ERRORS

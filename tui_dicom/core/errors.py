@@ -1,0 +1,27 @@
+"""Error types that carry a plain-language reason for the user."""
+
+from __future__ import annotations
+
+
+class DicomViewerError(Exception):
+    """Base class: ``str(err)`` is a one-line reason fit to show a user."""
+
+
+class NotDicomError(DicomViewerError):
+    """The file is not DICOM (no preamble/``DICM`` and no plausible raw dataset)."""
+
+
+class HeaderError(DicomViewerError):
+    """The file looks like DICOM but its header cannot be read."""
+
+
+class PixelDataError(DicomViewerError):
+    """The pixel data cannot be decoded or does not match its header."""
+
+
+class UnsupportedTransferSyntax(PixelDataError):
+    """No installed decoder handles the transfer syntax; the message says what to install."""
+
+
+class RefusedPath(DicomViewerError):
+    """A path that points outside the allowed root (``..``, absolute, ...) and is never opened."""
