@@ -1,0 +1,118 @@
+"""Thread-safe LRU caches bounded in bytes, and a latest-only request slot for the slice loader."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+def _default_size(value: object) -> int:
+    nbytes = getattr(value, "nbytes", None)
+    return int(nbytes) if isinstance(nbytes, int) else 1
+
+
+class ByteLRU(Generic[V]):
+    """An LRU mapping whose values' total size (``value.nbytes`` by default) stays under ``max_bytes``.
+
+    A single value larger than the bound is not stored. All methods are safe to call from any thread.
+    """
+
+    def __init__(self, max_bytes: int, size_of: Callable[[V], int] = _default_size) -> None:
+        self.max_bytes = max(0, int(max_bytes))
+        self._size_of = size_of
+        self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Total size of the cached values."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._data
+
+    def get(self, key: Hashable) -> V | None:
+        """Return the value for ``key`` (marking it recently used), or None."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: Hashable, value: V) -> None:
+        """Store ``value``, evicting least recently used values to stay under the bound."""
+        size = max(0, int(self._size_of(value)))
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            if size > self.max_bytes:
+                return
+            self._data[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._data:
+                _k, (_v, s) = self._data.popitem(last=False)
+                self._bytes -= s
+
+    def clear(self) -> None:
+        """Drop everything."""
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+
+class LatestSlot(Generic[T]):
+    """A one-item mailbox: :meth:`put` replaces whatever is waiting, :meth:`take` blocks for the newest.
+
+    The slice loader thread takes requests from it, so holding a key never queues work: at most one
+    request is being processed and one (the newest) is waiting.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._has = False
+        self._closed = False
+
+    def put(self, item: T) -> None:
+        """Offer ``item``, replacing any request not yet taken."""
+        with self._cond:
+            self._item = item
+            self._has = True
+            self._cond.notify()
+
+    def take(self, timeout: float | None = None) -> T | None:
+        """Return the newest item, waiting up to ``timeout`` s; None on timeout or when closed."""
+        with self._cond:
+            if not self._has and not self._closed:
+                self._cond.wait(timeout)
+            if not self._has:
+                return None
+            item, self._item, self._has = self._item, None, False
+            return item
+
+    def close(self) -> None:
+        """Wake any waiter; later :meth:`take` calls return None unless an item is put."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
