@@ -113,6 +113,11 @@ class LatestSlot(Generic[T]):
             self._cond.notify_all()
 
     @property
+    def has_item(self) -> bool:
+        """True if a request is waiting (a newer one than whatever is being processed)."""
+        return self._has
+
+    @property
     def closed(self) -> bool:
         """True after :meth:`close`."""
         return self._closed

@@ -1,0 +1,83 @@
+"""Open the viewer: ``tui-dicom [PATH...]`` (a DICOMDIR CD root, a folder, a ZIP, files; no path: a demo)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+#: full-size real images from pydicom-data shown in the demo beside pydicom's dicomdirtests CD
+DEMO_FILES = ("693_UNCR.dcm", "MR2_UNCR.dcm", "RG1_UNCR.dcm", "US1_UNCR.dcm", "emri_small.dcm")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the viewer."""
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo)")
+    parser.add_argument("--renderer", choices=["auto", "kitty", "sixel", "halfblock", "unicode"], default=None,
+                        help="how images are drawn (default: auto-detect; env TUI_DICOM_RENDERER)")
+    parser.add_argument("--colors", choices=["auto", "truecolor", "256"], default="auto",
+                        help="colours for half-block images (default: auto from COLORTERM)")
+    parser.add_argument("--cache-mb", type=int, default=512, metavar="MB",
+                        help="memory for decoded slices and pictures (default: 512)")
+    parser.add_argument("--query-timeout", type=float, default=0.5, metavar="S",
+                        help="how long to wait for the terminal's answers (default 0.5 s; raise over slow SSH)")
+
+
+def demo_paths() -> tuple[list[str], str]:
+    """The demo: pydicom's dicomdirtests CD plus full-size pydicom-data images, and a note saying so."""
+    paths: list[str] = []
+    try:
+        from pydicom.data import get_testdata_file
+
+        dicomdir = get_testdata_file("DICOMDIR", download=False)
+        if dicomdir:
+            paths.append(os.path.dirname(str(dicomdir)))
+    except Exception:  # noqa: BLE001 - the demo is best effort
+        pass
+    try:
+        import data_store  # pydicom-data
+
+        base = os.path.join(os.path.dirname(data_store.__file__), "data")
+        paths.extend(os.path.join(base, f) for f in DEMO_FILES if os.path.exists(os.path.join(base, f)))
+    except Exception:  # noqa: BLE001
+        pass
+    note = ("No path given: showing the demo data that ships with pydicom and pydicom-data "
+            "(a DICOMDIR CD and full-size CT, MR, CR, US images). Open your own with: tui-dicom PATH")
+    return paths, note
+
+
+def run(args: argparse.Namespace) -> int:
+    """Detect the terminal, then run the app."""
+    from tui_dicom.core.safe import safe_path
+
+    paths = [os.fspath(p) for p in args.paths]
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        for p in missing:
+            print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
+        return 2
+    demo_note = ""
+    label = " ".join(safe_path(p) for p in paths)
+    if not paths:
+        paths, demo_note = demo_paths()
+        label = "demo: pydicom dicomdirtests CD + pydicom-data images"
+        if not paths:
+            print("tui-dicom: no path given and the demo data (pydicom, pydicom-data) is not installed",
+                  file=sys.stderr)
+            return 2
+    terminal = None
+    try:
+        from tui_dicom.core.terminal import detect
+
+        renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
+        terminal = detect(timeout=args.query_timeout, override=None if renderer == "auto" else renderer,
+                          colors=args.colors)
+    except ImportError:
+        terminal = None
+    from tui_dicom.ui.app import DicomViewerApp
+
+    app = DicomViewerApp(paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label,
+                         demo_note=demo_note)
+    app.run()
+    return 0

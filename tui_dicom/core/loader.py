@@ -1,0 +1,188 @@
+"""The slice loader's logic, free of any UI: header → decoded frame → windowed 8-bit picture.
+
+The viewer runs :meth:`SliceLoader.load` in one background thread that takes the newest request from a
+:class:`~tui_dicom.core.cache.LatestSlot`, so holding a key never queues decodes. Decoded frames are cached
+by ``(file, frame)`` and windowed pictures by ``(file, frame, window, invert, overlays)``, both bounded in
+bytes. ``should_stop`` is checked between the stages; work for a request that became stale is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui_dicom.core.cache import ByteLRU
+from tui_dicom.core.errors import DicomViewerError
+from tui_dicom.core.logging import log_exception
+from tui_dicom.core.model import SliceRef
+from tui_dicom.core.safe import safe_text
+from tui_dicom.core.source import FileRef
+
+Decoder = Callable[[FileRef, int, Any], Any]
+"""``decoder(ref, frame, header_dataset) -> Frame``; the default is ``pixels.decode_frame``."""
+
+
+@dataclass(frozen=True)
+class SliceRequest:
+    """What the viewer wants shown."""
+
+    seq: int
+    slice: SliceRef
+    window: Any = None  # a windowing.Window, or None for the file's own / auto window
+    invert: bool = False
+    overlays: bool = True
+    #: slices to decode ahead, nearest first, once this one is done
+    prefetch: tuple[SliceRef, ...] = ()
+
+
+@dataclass
+class SliceResult:
+    """The answer to a :class:`SliceRequest` (``error`` set when it failed)."""
+
+    seq: int
+    slice: SliceRef
+    picture: Any = None
+    frame: Any = None
+    window: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+
+
+def _first(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, (str, bytes)) and len(value):
+            return value[0]
+    except TypeError:
+        pass
+    return value
+
+
+def _float(value: Any) -> float | None:
+    try:
+        v = float(_first(value))
+    except (TypeError, ValueError):
+        return None
+    return v if v == v else None  # NaN → None
+
+
+def slice_info(ds: Any, frame: int = 0) -> dict[str, Any]:
+    """Per-slice values the annotations show, from a header dataset (missing ones are left out)."""
+    info: dict[str, Any] = {}
+    if ds is None:
+        return info
+    for key, keyword in (("location", "SliceLocation"), ("thickness", "SliceThickness")):
+        value = _float(ds.get(keyword))
+        if value is not None:
+            info[key] = value
+    for key, keyword in (
+        ("modality", "Modality"),
+        ("patient_name", "PatientName"),
+        ("patient_id", "PatientID"),
+        ("birth_date", "PatientBirthDate"),
+        ("study_date", "StudyDate"),
+        ("study_description", "StudyDescription"),
+        ("series_number", "SeriesNumber"),
+        ("series_description", "SeriesDescription"),
+    ):
+        value = ds.get(keyword)
+        if value not in (None, ""):
+            info[key] = safe_text(value)
+    return info
+
+
+class SliceLoader:
+    """Decodes and windows slices with byte-bounded caches; safe to use from one worker thread."""
+
+    def __init__(self, cache_bytes: int = 512 * 1024**2, decoder: Decoder | None = None) -> None:
+        self.frames: ByteLRU[Any] = ByteLRU(cache_bytes * 3 // 4)
+        self.pictures: ByteLRU[Any] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
+        # headers are small; count them as 64 KB each
+        self.headers: ByteLRU[Any] = ByteLRU(256 * 65536, size_of=lambda _ds: 65536)
+        self._decoder = decoder
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the frame and picture caches."""
+        return self.frames.nbytes + self.pictures.nbytes
+
+    def header(self, ref: FileRef) -> Any:
+        """The header dataset of ``ref`` (no pixel data), cached."""
+        ds = self.headers.get(ref)
+        if ds is None:
+            from tui_dicom.core.loading import read_dataset
+
+            ds = read_dataset(ref, stop_before_pixels=True)
+            self.headers.put(ref, ds)
+        return ds
+
+    def frame(self, sl: SliceRef) -> Any:
+        """The decoded frame of ``sl``, cached by (file, frame)."""
+        cached = self.frames.get(sl.key)
+        if cached is not None:
+            return cached
+        if self._decoder is None:
+            from tui_dicom.core.pixels import decode_frame
+
+            self._decoder = decode_frame
+        decoded = self._decoder(sl.instance.ref, sl.frame, None)
+        self.frames.put(sl.key, decoded)
+        return decoded
+
+    def load(self, req: SliceRequest, should_stop: Callable[[], bool] = lambda: False) -> SliceResult | None:
+        """Produce the picture for ``req``; None if ``should_stop()`` said the request went stale."""
+        from tui_dicom.core import windowing
+
+        start = time.perf_counter()
+        result = SliceResult(req.seq, req.slice)
+        try:
+            try:
+                header = self.header(req.slice.instance.ref)
+                result.info = slice_info(header, req.slice.frame)
+            except DicomViewerError:
+                header = None
+            if should_stop():
+                return None
+            frame = self.frame(req.slice)
+            result.frame = frame
+            if should_stop():
+                return None
+            window = req.window
+            if window is None and not getattr(frame, "is_colour", False):
+                window = windowing.default_window(frame)
+            key = (req.slice.key, window, req.invert, req.overlays)
+            picture = self.pictures.get(key)
+            if picture is None:
+                picture = windowing.render(frame, window, invert=req.invert, overlays=req.overlays)
+                self.pictures.put(key, picture)
+            result.picture = picture
+            result.window = window
+        except DicomViewerError as exc:
+            result.error = str(exc)
+        except MemoryError:
+            result.error = "not enough memory to decode this image"
+        except Exception as exc:  # noqa: BLE001 - shown in the pane; the traceback goes to --log
+            log_exception(f"decoding {req.slice.instance.ref.display} frame {req.slice.frame}")
+            result.error = f"cannot display this image: {safe_text(exc) or type(exc).__name__}"
+        result.error = safe_text(result.error)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def prefetch(self, slices: Sequence[SliceRef], should_stop: Callable[[], bool]) -> int:
+        """Decode ``slices`` into the frame cache until ``should_stop()``; returns how many were decoded."""
+        done = 0
+        for sl in slices:
+            if should_stop():
+                break
+            if sl.key in self.frames:
+                continue
+            try:
+                self.frame(sl)
+                done += 1
+            except Exception:  # noqa: BLE001 - a prefetch failure is reported when the slice is shown
+                continue
+        return done

@@ -1,0 +1,79 @@
+"""App-wide messages. Widgets post them up; the main screen (the mediator) reacts.
+
+Widget-specific messages live in their widget (e.g. ``StudyTree.SeriesChosen``); these are the ones that
+carry results from the loading workers back to the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from textual.message import Message
+
+from tui_dicom.core.index import IndexProgress
+from tui_dicom.core.model import Hierarchy, SliceRef
+from tui_dicom.core.source import FileRef
+
+
+@dataclass
+class IndexUpdated(Message):
+    """The index worker has more of the hierarchy (posted every few hundred files and at the end)."""
+
+    hierarchy: Hierarchy
+    """A sorted snapshot of everything indexed so far."""
+    progress: IndexProgress
+    """How far the index is."""
+
+
+@dataclass
+class SliceReady(Message):
+    """A slice was decoded and windowed (in the loader thread)."""
+
+    seq: int
+    """The request number it answers; older than the current request means stale."""
+    slice: SliceRef
+    """The slice."""
+    picture: np.ndarray
+    """The windowed 8-bit picture (HxW grey or HxWx3 RGB)."""
+    frame: Any
+    """The decoded :class:`tui_dicom.core.pixels.Frame` (for the probe and measurements)."""
+    window: Any
+    """The :class:`tui_dicom.core.windowing.Window` used, or None for colour images."""
+    info: dict[str, Any]
+    """Per-slice header values for annotations (slice location, thickness, ...)."""
+
+
+@dataclass
+class SliceFailed(Message):
+    """A slice could not be read or decoded."""
+
+    seq: int
+    """The request number it answers."""
+    slice: SliceRef
+    """The slice."""
+    reason: str
+    """A one-line, plain-language reason (already made terminal-safe)."""
+
+
+@dataclass
+class HeaderReady(Message):
+    """The header of an instance was read for the tag inspector."""
+
+    ref: FileRef
+    """The file."""
+    rows: list[Any]
+    """:class:`tui_dicom.core.tags.TagRow` rows, or empty on error."""
+    error: str = ""
+    """Why the header could not be read (empty when it was)."""
+
+
+@dataclass
+class VaryingReady(Message):
+    """The tags that vary between the instances of a series were computed."""
+
+    series_uid: str
+    """The series."""
+    rows: list[Any]
+    """The rows to show."""

@@ -1,0 +1,1 @@
+"""Screens: the main viewer screen (the mediator) and the help screen."""

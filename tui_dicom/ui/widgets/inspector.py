@@ -1,0 +1,267 @@
+"""The tag inspector: every element of the shown instance, sequences as expandable nodes.
+
+``/`` filters incrementally (keyword, name, tag number in any form, value), ``n``/``N`` jump between
+matches, ``y`` copies the selected value with OSC 52, ``V`` shows only the tags that vary in the series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from tui_dicom.core.safe import safe_text
+
+#: tags whose values identify the patient (masked in privacy mode)
+IDENTIFYING_TAGS = frozenset(
+    {
+        0x00080050,  # AccessionNumber
+        0x00080080,  # InstitutionName
+        0x00080081,  # InstitutionAddress
+        0x00080090,  # ReferringPhysicianName
+        0x00081040,  # InstitutionalDepartmentName
+        0x00081048,  # PhysiciansOfRecord
+        0x00081050,  # PerformingPhysicianName
+        0x00081060,  # NameOfPhysiciansReadingStudy
+        0x00081070,  # OperatorsName
+        0x00200010,  # StudyID
+        0x00321032,  # RequestingPhysician
+        0x00380010,  # AdmissionID
+        0x00400006,  # ScheduledPerformingPhysicianName
+    }
+)
+MASK = "***"
+
+
+def is_identifying(tag: int) -> bool:
+    """True for patient-identifying elements: group 0010 and the tags in :data:`IDENTIFYING_TAGS`."""
+    return (tag >> 16) == 0x0010 or tag in IDENTIFYING_TAGS
+
+
+def row_label(row: Any, privacy: bool) -> Text:
+    """``(0010,0010) PatientName                PN  Doe^John`` as inert text."""
+    group, elem = row.tag >> 16, row.tag & 0xFFFF
+    if getattr(row, "is_item", False):
+        return Text(safe_text(row.value) or "item", style="dim")
+    text = Text(f"({group:04X},{elem:04X}) ", style="cyan")
+    name = safe_text(row.keyword or row.name or "")
+    if row.private_creator:
+        name = f"{name} [{safe_text(row.private_creator)}]"
+    text.append(f"{name:<30.30} ", style="bold" if not row.private_creator else "magenta")
+    text.append(f"{row.vr or '--':<3}", style="dim")
+    value = MASK if privacy and is_identifying(row.tag) else safe_text(row.value)
+    text.append(value)
+    return text
+
+
+class TagTree(Tree[int]):
+    """The tree of tag rows; node data is the row index."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+
+class TagInspector(Vertical):
+    """Rows of :class:`tui_dicom.core.tags.TagRow` shown as a tree, with a filter."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search tags"),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "previous_match", "Prev match", show=False),
+        Binding("y", "copy_value", "Copy value"),
+        Binding("V", "toggle_varying", "Varies in series"),
+        Binding("escape", "clear_search", "Clear search", show=False),
+    ]
+
+    privacy: reactive[bool] = reactive(False)
+    varying_only: reactive[bool] = reactive(False)
+
+    @dataclass
+    class VaryingRequested(Message):
+        """The user asked for the tags that vary in the series (the screen computes them in a worker)."""
+
+        inspector: TagInspector
+        """The inspector asking."""
+
+        @property
+        def control(self) -> TagInspector:
+            """The inspector."""
+            return self.inspector
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rows: list[Any] = []
+        self._varying_rows: list[Any] = []
+        self._error = ""
+        self._matches: list[int] = []
+        self._match_pos = -1
+        self._source = ""
+
+    def compose(self) -> ComposeResult:
+        """Filter input (hidden until ``/``), the tree, a status line."""
+        yield Input(placeholder="filter: keyword, (gggg,eeee), value…", id="tag-filter")
+        tree: TagTree = TagTree("tags", data=-1, id="tag-tree")
+        tree.show_root = False
+        tree.guide_depth = 2
+        yield tree
+        yield Static("", id="tag-status")
+
+    def on_mount(self) -> None:
+        """Hide the filter until it is asked for."""
+        self.query_one("#tag-filter", Input).display = False
+
+    @property
+    def tree(self) -> TagTree:
+        """The tree widget."""
+        return self.query_one("#tag-tree", TagTree)
+
+    # ----------------------------------------------------------------------------- content
+
+    def show_rows(self, rows: list[Any], source: str = "", error: str = "") -> None:
+        """Show ``rows`` (tag rows of one instance), or ``error`` when the header could not be read."""
+        self._rows = rows
+        self._error = error
+        self._source = source
+        self._rebuild()
+
+    def show_varying(self, rows: list[Any]) -> None:
+        """Rows that vary between the instances of the series (shown when the toggle is on)."""
+        self._varying_rows = rows
+        if self.varying_only:
+            self._rebuild()
+
+    @property
+    def filter_text(self) -> str:
+        """The current filter (empty: no filter)."""
+        return self.query_one("#tag-filter", Input).value.strip()
+
+    def _visible_rows(self) -> list[Any]:
+        return self._varying_rows if self.varying_only else self._rows
+
+    def _rebuild(self) -> None:
+        from tui_dicom.core.tags import filter_rows
+
+        rows = self._visible_rows()
+        tree = self.tree
+        tree.clear()
+        query = self.filter_text
+        keep: set[int] | None = None
+        self._matches = []
+        if query:
+            self._matches = list(filter_rows(rows, query))
+            keep = set(self._matches)
+            for i in self._matches:  # matches inside sequences are shown with their parents
+                parent = rows[i].parent
+                while parent is not None and parent not in keep:
+                    keep.add(parent)
+                    parent = rows[parent].parent
+        nodes: dict[int, TreeNode[int]] = {}
+        for i, row in enumerate(rows):
+            if keep is not None and i not in keep:
+                continue
+            parent_node = nodes.get(row.parent, tree.root) if row.parent is not None else tree.root
+            label = row_label(row, self.privacy)
+            if row.is_sequence or row.is_item:
+                node = parent_node.add(label, data=i, expand=keep is not None)
+            else:
+                node = parent_node.add_leaf(label, data=i)
+            nodes[i] = node
+        self._nodes = nodes
+        self._match_pos = -1
+        self._update_status()
+
+    def _update_status(self) -> None:
+        rows = self._visible_rows()
+        status = self.query_one("#tag-status", Static)
+        if self._error:
+            status.update(Text(self._error, style="bold red"))
+            return
+        parts = [f"{sum(1 for r in rows if r.depth == 0)} elements"]
+        if self.varying_only:
+            parts.append("varying in series")
+        if self.filter_text:
+            parts.append(f"{len(self._matches)} matches for “{safe_text(self.filter_text)}”")
+        status.update(Text(" · ".join(parts), style="dim"))
+
+    # ----------------------------------------------------------------------------- actions
+
+    def action_search(self) -> None:
+        """Show and focus the filter input."""
+        box = self.query_one("#tag-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_search(self) -> None:
+        """Clear the filter and hide it."""
+        box = self.query_one("#tag-filter", Input)
+        box.value = ""
+        box.display = False
+        self._rebuild()
+        self.tree.focus()
+
+    @on(Input.Changed, "#tag-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._rebuild()
+
+    @on(Input.Submitted, "#tag-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.tree.focus()
+        self.action_next_match()
+
+    def _goto_match(self, step: int) -> None:
+        if not self._matches:
+            self.app.bell()
+            return
+        self._match_pos = (self._match_pos + step) % len(self._matches)
+        node = self._nodes.get(self._matches[self._match_pos])
+        if node is not None:
+            self.tree.move_cursor(node)
+            self.tree.scroll_to_node(node)
+
+    def action_next_match(self) -> None:
+        """Move to the next match."""
+        self._goto_match(1)
+
+    def action_previous_match(self) -> None:
+        """Move to the previous match."""
+        self._goto_match(-1)
+
+    def action_copy_value(self) -> None:
+        """Copy the selected element's value to the clipboard (OSC 52; works over SSH)."""
+        node = self.tree.cursor_node
+        rows = self._visible_rows()
+        if node is None or node.data is None or not 0 <= node.data < len(rows):
+            return
+        row = rows[node.data]
+        value = MASK if self.privacy and is_identifying(row.tag) else safe_text(row.value)
+        self.app.copy_to_clipboard(value)
+        self.notify(f"Copied {safe_text(row.keyword or hex(row.tag))}", markup=False, timeout=2)
+
+    def action_toggle_varying(self) -> None:
+        """Toggle "only tags that vary in this series"."""
+        self.varying_only = not self.varying_only
+
+    def watch_varying_only(self, varying: bool) -> None:
+        """Ask for the varying tags when switched on; rebuild either way."""
+        if varying:
+            self.post_message(self.VaryingRequested(self))
+        if self.is_mounted:
+            self._rebuild()
+
+    def watch_privacy(self, _privacy: bool) -> None:
+        """Re-label with values masked or shown."""
+        if self.is_mounted:
+            self._rebuild()

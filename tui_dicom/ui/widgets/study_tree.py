@@ -1,0 +1,242 @@
+"""The study tree: Patient → Study → Series → Image, filled progressively, with a Problems branch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from tui_dicom.core.model import Hierarchy, IndexError_, Patient, Series, Study
+from tui_dicom.core.safe import safe_text
+
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class NodeData:
+    """What a tree node stands for."""
+
+    kind: str  # "patient" | "study" | "series" | "image" | "problems" | "problem"
+    obj: Any
+    index: int = 0  # slice index for "image" nodes
+
+
+def fmt_date(value: str) -> str:
+    """``20180112`` → ``2018-01-12`` (other forms unchanged)."""
+    value = value.strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
+def patient_label(patient: Patient, privacy: bool) -> Text:
+    """The label of a patient node (masked in privacy mode)."""
+    if privacy:
+        return Text(f"{MASK}  ({len(patient.studies)} studies)", style="bold")
+    name = safe_text(patient.patient_name.replace("^", " ").strip()) or "(no name)"
+    pid = safe_text(patient.patient_id) or "?"
+    text = Text(name, style="bold")
+    text.append(f"  {pid}", style="dim")
+    return text
+
+
+def study_label(study: Study) -> Text:
+    """``2018-01-12 LSPINE`` for a study node."""
+    text = Text(fmt_date(safe_text(study.study_date)) or "(no date)")
+    if study.study_description:
+        text.append("  " + safe_text(study.study_description))
+    return text
+
+
+def series_label(series: Series) -> Text:
+    """Modality, number, description and image count."""
+    return Text(safe_text(series.label()))
+
+
+class StudyTree(Tree[NodeData]):
+    """Tree over the hierarchy. Posts :class:`SeriesChosen` / :class:`SliceChosen` when highlighted."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    privacy: reactive[bool] = reactive(False)
+
+    @dataclass
+    class SeriesChosen(Message):
+        """A series node was highlighted: show its middle slice."""
+
+        series: Series
+        """The series."""
+
+    @dataclass
+    class SliceChosen(Message):
+        """An image node was highlighted: show that slice."""
+
+        series: Series
+        """The series the image belongs to."""
+        index: int
+        """The slice index within the series."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("DICOM", data=NodeData("root", None), **kwargs)
+        self.show_root = False
+        self.guide_depth = 3
+        self._nodes: dict[Hashable, TreeNode[NodeData]] = {}
+        self._problems: TreeNode[NodeData] | None = None
+        self._hierarchy = Hierarchy()
+        self._first_shown = False
+
+    # -------------------------------------------------------------------------------- filling
+
+    def _sync(
+        self,
+        parent: TreeNode[NodeData],
+        items: Sequence[Any],
+        key: Callable[[Any], Hashable],
+        make: Callable[[Any], tuple[Text, NodeData, bool]],
+    ) -> list[TreeNode[NodeData]]:
+        """Make ``parent``'s children match ``items`` (in order), reusing existing nodes."""
+        result: list[TreeNode[NodeData]] = []
+        for position, item in enumerate(items):
+            k = key(item)
+            label, data, expandable = make(item)
+            node = self._nodes.get(k)
+            if node is None or node.parent is not parent:
+                siblings = list(parent.children)
+                before = siblings[position] if position < len(siblings) else None
+                if before is not None:
+                    node = parent.add(label, data, before=before, allow_expand=expandable)
+                else:
+                    node = parent.add(label, data, allow_expand=expandable)
+                self._nodes[k] = node
+            else:
+                node.data = data
+                node.set_label(label)
+            result.append(node)
+        return result
+
+    def update_hierarchy(self, hierarchy: Hierarchy) -> None:
+        """Show ``hierarchy`` (a newer snapshot replaces the older one; open nodes stay open)."""
+        self._hierarchy = hierarchy
+        root = self.root
+        for p_node in self._sync(
+            root,
+            hierarchy.patients,
+            key=lambda p: ("P", p.patient_id, p.patient_name),
+            make=lambda p: (patient_label(p, self.privacy), NodeData("patient", p), True),
+        ):
+            patient: Patient = p_node.data.obj  # type: ignore[union-attr]
+            for s_node in self._sync(
+                p_node,
+                patient.studies,
+                key=lambda s: ("S", s.study_instance_uid),
+                make=lambda s: (study_label(s), NodeData("study", s), True),
+            ):
+                study: Study = s_node.data.obj  # type: ignore[union-attr]
+                for se_node in self._sync(
+                    s_node,
+                    study.series,
+                    key=lambda se: ("SE", se.series_instance_uid),
+                    make=lambda se: (series_label(se), NodeData("series", se), True),
+                ):
+                    if se_node.is_expanded:
+                        self._fill_images(se_node)
+        self._update_problems(hierarchy.errors)
+        if not self._first_shown:
+            self._show_first_series()
+
+    def _fill_images(self, node: TreeNode[NodeData]) -> None:
+        series: Series = node.data.obj  # type: ignore[union-attr]
+        slices = series.slices()
+        if len(node.children) == len(slices) and all(
+            c.data is not None and c.data.obj is series for c in node.children
+        ):
+            return
+        node.remove_children()
+        total = len(slices)
+        for i, sl in enumerate(slices):
+            inst = sl.instance
+            label = Text(f"{i + 1}/{total}", style="bold")
+            number = f"#{inst.instance_number}" if inst.instance_number is not None else ""
+            frame = f" fr {sl.frame + 1}" if inst.frames > 1 else ""
+            label.append(f"  {number}{frame}  {safe_text(inst.ref.name)}", style="dim")
+            node.add_leaf(label, NodeData("image", series, i))
+
+    def _update_problems(self, errors: list[IndexError_]) -> None:
+        if not errors:
+            return
+        label = Text(f"Problems ({len(errors)})", style="bold red")
+        if self._problems is None:
+            self._problems = self.root.add(label, NodeData("problems", None))
+        else:
+            self._problems.set_label(label)
+        if len(self._problems.children) != len(errors):
+            self._problems.remove_children()
+            for err in errors:
+                text = Text(safe_text(err.path), style="red")
+                text.append(": " + safe_text(err.reason))
+                self._problems.add_leaf(text, NodeData("problem", err))
+
+    def _show_first_series(self) -> None:
+        for p_node in self.root.children:
+            if p_node.data is None or p_node.data.kind != "patient":
+                continue
+            for s_node in p_node.children:
+                for se_node in s_node.children:
+                    self._first_shown = True
+                    p_node.expand()
+                    s_node.expand()
+                    self.call_after_refresh(self._highlight, se_node)
+                    return
+
+    def _highlight(self, node: TreeNode[NodeData]) -> None:
+        if self.cursor_node is node:
+            if node.data is not None and node.data.kind == "series":
+                self.post_message(self.SeriesChosen(node.data.obj))
+            return
+        self.move_cursor(node)
+
+    def select_series(self, series: Series) -> None:
+        """Move the cursor to ``series`` (e.g. after next/previous series), expanding its parents."""
+        node = self._nodes.get(("SE", series.series_instance_uid))
+        if node is None:
+            return
+        parent = node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self.call_after_refresh(self.move_cursor, node)
+
+    # -------------------------------------------------------------------------------- events
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
+        """Highlighting a series shows its middle slice; an image shows that image."""
+        event.stop()
+        data = event.node.data
+        if data is None:
+            return
+        if data.kind == "series":
+            self.post_message(self.SeriesChosen(data.obj))
+        elif data.kind == "image":
+            self.post_message(self.SliceChosen(data.obj, data.index))
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        """Images are added when their series is expanded."""
+        data = event.node.data
+        if data is not None and data.kind == "series":
+            self._fill_images(event.node)
+
+    def watch_privacy(self, privacy: bool) -> None:
+        """Relabel patient nodes when privacy mode changes."""
+        for p_node in self.root.children:
+            if p_node.data is not None and p_node.data.kind == "patient":
+                p_node.set_label(patient_label(p_node.data.obj, privacy))
