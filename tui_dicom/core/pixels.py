@@ -1,0 +1,897 @@
+"""Decode one frame of a DICOM image into stored values plus everything needed to display it.
+
+:func:`decode_frame` is the only entry point. It checks the Image Pixel module against the bytes the
+file actually holds *before* anything is allocated, decodes a single frame with pydicom (pylibjpeg
+for JPEG, JPEG-LS, JPEG 2000 and RLE; python-gdcm as a lazy fallback for what pydicom cannot do, such
+as 12-bit JPEG Extended), masks the stored values to Bits Stored/High Bit with sign extension, and
+gathers the display parameters (modality LUT, windows, VOI LUTs, presentation, palettes, overlays,
+pixel spacing), from the enhanced multi-frame functional groups where present.
+
+The pixel arithmetic lives in :mod:`tui_dicom.core.windowing`. No Textual, Rich or terminal code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tui_dicom.core.errors import DicomViewerError, PixelDataError, UnsupportedTransferSyntax
+from tui_dicom.core.safe import safe_text
+from tui_dicom.core.source import FileRef, file_size, open_ref
+from tui_dicom.core.windowing import Window
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+#: refuse a single decoded frame larger than this (Rows x Columns x Samples x bytes per value)
+MAX_FRAME_BYTES = 256 * 1024**2
+#: files up to this size are read whole (one parse); larger ones stream only the wanted frame
+INLINE_FILE_BYTES = 48 * 1024**2
+#: a LUT (modality, VOI) may not have more entries than this
+MAX_LUT_ENTRIES = 65536
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_MONO = ("MONOCHROME1", "MONOCHROME2")
+_COLOUR_3 = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420", "YBR_PARTIAL_422")
+_JPEG_FAMILY = {
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Lut:
+    """A DICOM lookup table (PS3.3 C.11.1.1.1): ``data[x - first_mapped]``, clamped at both ends."""
+
+    first_mapped: int
+    data: np.ndarray
+    bits: int
+    explanation: str = ""
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Map ``values`` through the table (values outside it take the first/last entry)."""
+        idx = np.clip(np.asarray(values, dtype=np.int64) - self.first_mapped, 0, len(self.data) - 1)
+        return self.data[idx]
+
+    @property
+    def max_output(self) -> int:
+        """Largest value the table can produce by its declared bit depth (at least its largest entry)."""
+        return max((1 << self.bits) - 1, int(self.data.max()) if self.data.size else 0)
+
+
+@dataclass(frozen=True, eq=False)
+class Palette:
+    """Palette colour table reduced to 8 bits: ``rgb[x - first_mapped]`` (N x 3 uint8)."""
+
+    first_mapped: int
+    rgb: np.ndarray
+    supplemental: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Overlay:
+    """One overlay plane of the frame: a boolean mask whose top-left pixel sits at (row, col), 0-based."""
+
+    row: int
+    col: int
+    mask: np.ndarray
+    label: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded frame and what is needed to display or probe it.
+
+    Attributes:
+        stored: Stored values, masked to Bits Stored and sign-extended; H x W for grey and palette
+            images, H x W x 3 (RGB, after any YBR conversion) for colour.
+        photometric: ``MONOCHROME1``, ``MONOCHROME2``, ``RGB`` or ``PALETTE COLOR``.
+        bits_stored: Bits Stored (of the decoded values).
+        signed: Pixel Representation 1.
+        is_float: Float/Double Float Pixel Data.
+        rescale_slope: Modality rescale slope (1 when absent).
+        rescale_intercept: Modality rescale intercept (0 when absent).
+        modality_lut: Modality LUT Sequence, used instead of the rescale when present.
+        units: ``"HU"`` for CT, else Rescale Type, else ``""``.
+        windows: The file's windows (per-frame ones first for enhanced images), in file order.
+        voi_luts: The file's VOI LUTs, in file order.
+        presentation_inverse: Presentation LUT Shape is INVERSE (on a MONOCHROME2 image).
+        palette: Palette colour (or supplemental palette) table, if any.
+        overlays: Overlay planes that cover this frame.
+        pixel_spacing: (row spacing, column spacing) in mm, if known.
+        aspect_ratio: Pixel Aspect Ratio (vertical, horizontal), if given.
+        index: 0-based frame number.
+        number_of_frames: Frames in the file.
+        transfer_syntax: Transfer syntax UID of the pixel data.
+        modality: Modality (untrusted text, made safe).
+        value_range: (min, max) of ``stored`` (over all channels).
+    """
+
+    stored: np.ndarray
+    photometric: str
+    bits_stored: int
+    signed: bool = False
+    is_float: bool = False
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    modality_lut: Lut | None = None
+    units: str = ""
+    windows: tuple[Window, ...] = ()
+    voi_luts: tuple[Lut, ...] = ()
+    presentation_inverse: bool = False
+    palette: Palette | None = None
+    overlays: tuple[Overlay, ...] = ()
+    pixel_spacing: tuple[float, float] | None = None
+    aspect_ratio: tuple[float, float] | None = None
+    index: int = 0
+    number_of_frames: int = 1
+    transfer_syntax: str = ""
+    modality: str = ""
+    value_range: tuple[float, float] = field(default=(0.0, 0.0))
+
+    @property
+    def rows(self) -> int:
+        """Height in pixels."""
+        return int(self.stored.shape[0])
+
+    @property
+    def columns(self) -> int:
+        """Width in pixels."""
+        return int(self.stored.shape[1])
+
+    @property
+    def is_colour(self) -> bool:
+        """True for RGB and palette colour (not for a supplemental palette on a grey image)."""
+        return self.photometric in ("RGB", "PALETTE COLOR")
+
+    @property
+    def is_grey(self) -> bool:
+        """True for MONOCHROME1/2 (windows apply)."""
+        return self.photometric in _MONO
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held by the frame (for a byte-bounded cache)."""
+        total = self.stored.nbytes
+        for lut in (self.modality_lut, *self.voi_luts):
+            if lut is not None:
+                total += lut.data.nbytes
+        if self.palette is not None:
+            total += self.palette.rgb.nbytes
+        total += sum(o.mask.nbytes for o in self.overlays)
+        return int(total)
+
+    def modality_values(self) -> np.ndarray:
+        """The frame after the modality LUT or rescale (Hounsfield units for CT), as float."""
+        return self.modality_transform(self.stored)
+
+    def modality_transform(self, values: np.ndarray) -> np.ndarray:
+        """Apply this frame's modality LUT or rescale to ``values`` (stored values), as float64."""
+        if self.modality_lut is not None and not self.is_float:
+            return self.modality_lut.apply(values).astype(np.float64)
+        out = np.asarray(values, dtype=np.float64)
+        if self.rescale_slope != 1.0:
+            out = out * self.rescale_slope
+        if self.rescale_intercept != 0.0:
+            out = out + self.rescale_intercept
+        return out
+
+    def value_at(self, row: int, col: int) -> tuple[float | tuple[float, ...], str]:
+        """Value under the cursor for the probe: modality value (or RGB triple) and its units."""
+        v = self.stored[row, col]
+        if self.stored.ndim == 3:
+            return tuple(float(x) for x in v), ""
+        return float(self.modality_transform(np.asarray([v]))[0]), self.units
+
+
+# ---------------------------------------------------------------------------------------------
+# header helpers: every value is untrusted
+
+
+def _get(ds: Any, keyword: str, default: Any = None) -> Any:
+    """``ds.keyword`` or ``default`` when absent, empty or unreadable."""
+    try:
+        value = ds.get(keyword, default)
+    except Exception:  # noqa: BLE001 - a broken value reads as absent
+        return default
+    if value is None or value == "":
+        return default
+    return value
+
+
+def _values(value: Any) -> list[Any]:
+    """A DICOM value as a list (single values become one-element lists)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, int, float)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
+
+
+def _float(value: Any, default: float | None = None) -> float | None:
+    """A finite float from a DS/IS/FD value (first of several), else ``default``."""
+    vals = _values(value)
+    if not vals:
+        return default
+    try:
+        out = float(vals[0])
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
+
+
+def _int(ds: Any, keyword: str, default: int | None = None) -> int | None:
+    """An int value of ``keyword``, or ``default``."""
+    value = _get(ds, keyword, None)
+    f = _float(value, None)
+    if f is None or not f.is_integer():
+        return default
+    return int(f)
+
+
+def _text(value: Any) -> str:
+    """Untrusted text value made terminal-safe."""
+    vals = _values(value)
+    return safe_text(str(vals[0])).strip() if vals else ""
+
+
+def _item(seq: Any, index: int = 0) -> Any:
+    """Item ``index`` of a sequence value, or None."""
+    try:
+        return seq[index] if seq is not None and len(seq) > index else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _functional_group(ds: Any, frame: int, keyword: str) -> Any:
+    """First item of macro ``keyword`` for ``frame``: per-frame group first, then shared, else None."""
+    per = _item(_get(ds, "PerFrameFunctionalGroupsSequence"), frame)
+    if per is not None:
+        item = _item(_get(per, keyword))
+        if item is not None:
+            return item
+    shared = _item(_get(ds, "SharedFunctionalGroupsSequence"))
+    if shared is not None:
+        return _item(_get(shared, keyword))
+    return None
+
+
+def transfer_syntax_of(ds: Any) -> str:
+    """Transfer syntax UID of ``ds`` (from its file meta, else from how it was read)."""
+    meta = getattr(ds, "file_meta", None)
+    ts = _get(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if ts:
+        return str(ts)
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        implicit, little = True, True
+    if implicit:
+        return "1.2.840.10008.1.2"
+    return "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
+
+
+def syntax_name(uid: str) -> str:
+    """``"JPEG Extended (1.2.840.10008.1.2.4.51)"``: the transfer syntax's name and UID."""
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    name = name.replace(" (Process 2 and 4)", "").replace(" (Process 14)", "")
+    return safe_text(name if name != uid else "unknown transfer syntax") + f" ({safe_text(uid)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# the Image Pixel module, checked
+
+
+@dataclass(frozen=True)
+class PixelInfo:
+    """The Image Pixel module, validated. Raises nothing once built."""
+
+    rows: int
+    columns: int
+    samples: int
+    bits_allocated: int
+    bits_stored: int
+    high_bit: int
+    signed: bool
+    photometric: str
+    planar: int
+    frames: int
+    keyword: str
+    transfer_syntax: str
+
+    @property
+    def frame_values(self) -> int:
+        """Values per frame (Rows x Columns x Samples)."""
+        return self.rows * self.columns * self.samples
+
+    @property
+    def native_bytes(self) -> int:
+        """Bytes all frames need when not compressed (bit-packed for 1-bit data)."""
+        bits = self.frame_values * self.frames * self.bits_allocated
+        if self.photometric == "YBR_FULL_422" and self.samples == 3:
+            bits = bits * 2 // 3
+        return (bits + 7) // 8
+
+
+def pixel_info(ds: Any) -> PixelInfo:
+    """Validate the Image Pixel module of ``ds``.
+
+    Raises:
+        PixelDataError: missing or nonsensical values, or a frame too large to hold.
+    """
+    keyword = next((k for k in _PIXEL_KEYWORDS if k in ds), None)
+    if keyword is None:
+        raise PixelDataError("no pixel data in this file")
+    rows = _int(ds, "Rows")
+    cols = _int(ds, "Columns")
+    if not rows or not cols or rows < 1 or cols < 1 or rows > 65535 or cols > 65535:
+        raise PixelDataError(f"image size {_get(ds, 'Rows')}x{_get(ds, 'Columns')} is not valid")
+    samples = _int(ds, "SamplesPerPixel", 1) or 1
+    if samples not in (1, 3):
+        raise PixelDataError(f"Samples per Pixel {samples} is not supported (only 1 or 3)")
+    default_bits = 32 if keyword == "FloatPixelData" else 64 if keyword == "DoubleFloatPixelData" else None
+    bits_allocated = _int(ds, "BitsAllocated", default_bits)
+    if bits_allocated not in (1, 8, 16, 32, 64):
+        raise PixelDataError(f"Bits Allocated {_get(ds, 'BitsAllocated')} is not valid")
+    bits_stored = _int(ds, "BitsStored", bits_allocated) or bits_allocated
+    if not 1 <= bits_stored <= bits_allocated:
+        raise PixelDataError(f"Bits Stored {bits_stored} does not fit Bits Allocated {bits_allocated}")
+    high_bit = _int(ds, "HighBit", bits_stored - 1)
+    if high_bit is None or not bits_stored - 1 <= high_bit < bits_allocated:
+        high_bit = bits_stored - 1
+    signed = _int(ds, "PixelRepresentation", 0) == 1
+    photometric = _text(_get(ds, "PhotometricInterpretation", "")).upper()
+    if not photometric:
+        photometric = "MONOCHROME2" if samples == 1 else "RGB"
+    if samples == 1 and photometric not in (*_MONO, "PALETTE COLOR"):
+        raise PixelDataError(f"Photometric Interpretation {photometric} with 1 sample is not supported")
+    if samples == 3 and photometric not in _COLOUR_3:
+        raise PixelDataError(f"Photometric Interpretation {photometric} with 3 samples is not supported")
+    frames_raw = _get(ds, "NumberOfFrames", 1)
+    frames_f = _float(frames_raw, None)
+    if frames_f is None or not frames_f.is_integer() or frames_f < 0:
+        raise PixelDataError(f"Number of Frames {safe_text(str(frames_raw))!r} is not valid")
+    frames = max(1, int(frames_f))
+    planar = _int(ds, "PlanarConfiguration", 0) or 0
+    info = PixelInfo(
+        rows=rows,
+        columns=cols,
+        samples=samples,
+        bits_allocated=bits_allocated,
+        bits_stored=bits_stored,
+        high_bit=high_bit,
+        signed=signed,
+        photometric=photometric,
+        planar=1 if planar == 1 else 0,
+        frames=frames,
+        keyword=keyword,
+        transfer_syntax=transfer_syntax_of(ds),
+    )
+    frame_bytes = info.frame_values * max(8, bits_allocated) // 8
+    if frame_bytes > MAX_FRAME_BYTES:
+        raise PixelDataError(
+            f"one frame would take {frame_bytes:,} bytes ({rows}x{cols}x{samples}, "
+            f"{bits_allocated} bits); refused (limit {MAX_FRAME_BYTES:,})"
+        )
+    return info
+
+
+def _check_native_length(info: PixelInfo, present: int, what: str = "pixel data") -> None:
+    """Refuse native pixel data shorter than the header says."""
+    expected = info.native_bytes
+    if present < expected:
+        # a single frame that is there is still shown when only later frames are missing
+        raise PixelDataError(f"{what} is {present:,} bytes, {expected:,} expected")
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding
+
+
+def _is_native(ts: str) -> bool:
+    from pydicom.uid import UID
+
+    try:
+        return not UID(ts).is_encapsulated
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None) -> np.ndarray:
+    """Decode frame ``index`` with pydicom from a dataset (``src`` is the dataset) or an open file."""
+    from pydicom.pixels import get_decoder, pixel_array
+
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        raise UnsupportedTransferSyntax(f"{syntax_name(ts)} is not supported") from None
+    if not decoder.is_available:
+        missing = ", ".join(decoder.missing_dependencies) or "a decoder plugin"
+        raise UnsupportedTransferSyntax(f"{syntax_name(ts)} needs {missing}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if ds_like is not None:
+            arr, _props = decoder.as_array(ds_like, index=index, correct_unused_bits=False)
+            return arr
+        return pixel_array(src, index=index, transfer_syntax_uid=ts, correct_unused_bits=False)
+
+
+def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
+    """Decode with python-gdcm (all frames, then pick one). Used only when pydicom fails."""
+    import gdcm  # type: ignore[import-not-found]
+
+    for quiet in ("DebugOff", "WarningOff", "ErrorOff"):  # GDCM writes to stderr otherwise
+        getattr(gdcm.Trace, quiet, lambda: None)()
+    tmp: str | None = None
+    path = ref.path
+    try:
+        if ref.member is not None:  # GDCM reads paths: copy the ZIP member to a private temp file
+            fd, tmp = tempfile.mkstemp(suffix=".dcm")
+            with os.fdopen(fd, "wb") as out, open_ref(ref) as fh:
+                out.write(fh.read())
+            path = tmp
+        total = info.frame_values * info.frames * max(8, info.bits_allocated) // 8
+        if total > MAX_FRAME_BYTES:
+            raise PixelDataError("image too large for the GDCM fallback (it decodes all frames at once)")
+        reader = gdcm.ImageReader()
+        reader.SetFileName(path)
+        with _quiet_stderr():  # GDCM's JPEG codec prints to the C stderr while probing
+            if not reader.Read():
+                raise PixelDataError("GDCM cannot read this file")
+            image = reader.GetImage()
+            raw = image.GetBuffer().encode("utf-8", "surrogateescape")
+        pf = image.GetPixelFormat()
+        nbits = pf.GetBitsAllocated()
+        signed = pf.GetPixelRepresentation() == 1
+        dtype = {8: "i1" if signed else "u1", 16: "<i2" if signed else "<u2", 32: "<i4" if signed else "<u4"}[nbits]
+        arr = np.frombuffer(raw, dtype=dtype)
+        per_frame = info.frame_values
+        if arr.size < per_frame * (index + 1):
+            raise PixelDataError(f"GDCM decoded {arr.size:,} values, {per_frame * (index + 1):,} expected")
+        arr = arr[per_frame * index : per_frame * (index + 1)]
+        shape = (info.rows, info.columns, info.samples) if info.samples > 1 else (info.rows, info.columns)
+        return arr.reshape(shape).copy()
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration (C libraries that print; the TUI owns
+    the terminal)."""
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield
+            return
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _gdcm_available() -> bool:
+    try:
+        import gdcm  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _mask_stored(arr: np.ndarray, info: PixelInfo, native: bool) -> np.ndarray:
+    """Keep bits [HighBit-BitsStored+1 .. HighBit] and sign-extend (PS3.5 8.1.1)."""
+    if arr.dtype.kind not in "iu" or info.bits_allocated == 1:
+        return arr
+    bits = arr.dtype.itemsize * 8
+    shift_low = (info.high_bit + 1 - info.bits_stored) if native else 0
+    stored_bits = info.bits_stored
+    if stored_bits >= bits and shift_low == 0:
+        return _as_signedness(arr, info.signed)
+    work = arr.astype(np.int64) if bits >= 32 else arr.astype(np.int32)
+    if shift_low:
+        work >>= shift_low
+    work &= (1 << stored_bits) - 1
+    if info.signed:
+        sign = 1 << (stored_bits - 1)
+        work = (work ^ sign) - sign
+    return work.astype(_smallest_dtype(stored_bits, info.signed), copy=False)
+
+
+def _as_signedness(arr: np.ndarray, signed: bool) -> np.ndarray:
+    """Reinterpret full-width integers with the right signedness."""
+    if signed and arr.dtype.kind == "u":
+        return arr.view(arr.dtype.str.replace("u", "i"))
+    if not signed and arr.dtype.kind == "i":
+        return arr.view(arr.dtype.str.replace("i", "u"))
+    return arr
+
+
+def _smallest_dtype(bits: int, signed: bool) -> np.dtype:
+    for size in (8, 16, 32, 64):
+        if bits <= size:
+            return np.dtype(f"{'i' if signed else 'u'}{size // 8}")
+    return np.dtype("i8")
+
+
+def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Frame:
+    """Decode frame ``frame`` (0-based) of the image at ``ref``.
+
+    Args:
+        ref: The file.
+        frame: 0-based frame number.
+        ds: The dataset if already read (with or without pixel data); read from ``ref`` when None.
+
+    Returns:
+        The decoded frame with its display parameters.
+
+    Raises:
+        PixelDataError: the pixel data cannot be decoded or does not match its header; the message
+            is one line naming what is wrong or what to install.
+        DicomViewerError: the header cannot be read (NotDicomError, HeaderError).
+        OSError: the file cannot be opened.
+    """
+    from tui_dicom.core.loading import read_dataset
+
+    if ds is None:
+        size = file_size(ref)
+        ds = read_dataset(ref, stop_before_pixels=size > INLINE_FILE_BYTES)
+    has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
+    header_only = not has_pixels
+    # a dataset read without pixel data still tells the layout
+    info = _pixel_info_header_only(ref, ds) if header_only else pixel_info(ds)
+    if not 0 <= frame < info.frames:
+        raise PixelDataError(f"frame {frame + 1} does not exist (the image has {info.frames})")
+    ts = info.transfer_syntax
+    native = _is_native(ts)
+    if native:
+        if header_only:
+            size = file_size(ref)
+            if info.native_bytes > size:
+                raise PixelDataError(f"pixel data needs {info.native_bytes:,} bytes, the file has {size:,}")
+        else:
+            present = len(ds[info.keyword].value or b"")
+            _check_native_length(info, present)
+    arr = _decode(ref, ds, info, frame, header_only)
+    expected_shape = (info.rows, info.columns) + ((3,) if info.samples == 3 else ())
+    if arr.shape != expected_shape:
+        if arr.size != math.prod(expected_shape):
+            raise PixelDataError(f"decoded frame has shape {arr.shape}, {expected_shape} expected")
+        arr = arr.reshape(expected_shape)
+    arr = _mask_stored(arr, info, native)
+    return _build_frame(ds, info, frame, arr)
+
+
+def _pixel_info_header_only(ref: FileRef, ds: Any) -> PixelInfo:
+    """Validate the Image Pixel module of a dataset read without pixel data."""
+    import copy
+
+    probe = copy.copy(ds)
+    probe.PixelData = b""  # only so pixel_info() finds a pixel keyword
+    try:
+        return pixel_info(probe)
+    finally:
+        del probe
+
+
+def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: bool) -> np.ndarray:
+    """Decode one frame; errors become PixelDataError with a one-line reason."""
+    ts = info.transfer_syntax
+    first_error: BaseException | None = None
+    if _is_gdcm_only(ts, info) and _gdcm_available():
+        # pydicom's plugins fail on these anyway, and Pillow/libjpeg print to stderr while trying
+        try:
+            return _decode_gdcm(ref, info, frame)
+        except PixelDataError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise PixelDataError(f"cannot decode {syntax_name(ts)} with GDCM: {_short(exc)}") from exc
+    try:
+        if header_only:
+            with open_ref(ref) as fh:
+                return _decode_pydicom(fh, ts, frame, None)
+        return _decode_pydicom(ds, ts, frame, ds)
+    except PixelDataError as exc:
+        first_error = exc
+    except MemoryError:
+        raise PixelDataError("pixel data too large to decode in memory") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types on broken data
+        first_error = exc
+    if ts in _JPEG_FAMILY:
+        if _gdcm_available():
+            try:
+                return _decode_gdcm(ref, info, frame)
+            except PixelDataError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise PixelDataError(
+                    f"cannot decode {syntax_name(ts)}: {_short(first_error)}; GDCM: {_short(exc)}"
+                ) from exc
+        if _is_gdcm_only(ts, info):
+            raise UnsupportedTransferSyntax(
+                f"{syntax_name(ts)} needs python-gdcm: pip install 'tui-dicom[gdcm]'"
+            ) from first_error
+    if isinstance(first_error, DicomViewerError):
+        raise first_error
+    raise PixelDataError(f"cannot decode {syntax_name(ts)}: {_short(first_error)}") from first_error
+
+
+def _is_gdcm_only(ts: str, info: PixelInfo) -> bool:
+    """Syntaxes pydicom+pylibjpeg cannot decode but GDCM can (12-bit JPEG Extended)."""
+    return ts == "1.2.840.10008.1.2.4.51" and info.bits_stored > 8
+
+
+def _short(exc: BaseException | None) -> str:
+    """One line of an exception message, made safe."""
+    if exc is None:
+        return "unknown error"
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    if line.startswith("Unable to decode as exceptions were raised by all available plugins"):
+        rest = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
+        line = rest[0] if rest else line
+    return safe_text(line)[:200]
+
+
+# ---------------------------------------------------------------------------------------------
+# display parameters
+
+
+def _lut_from_item(item: Any, signed_pixels: bool, little_endian: bool) -> Lut | None:
+    """A :class:`Lut` from an item with LUTDescriptor/LUTData, or None when unusable."""
+    desc = _values(_get(item, "LUTDescriptor"))
+    data = _get(item, "LUTData")
+    if len(desc) != 3 or data is None:
+        return None
+    try:
+        n, first, bits = (int(v) for v in desc)
+    except (TypeError, ValueError):
+        return None
+    n = n or 65536
+    if n > MAX_LUT_ENTRIES or n < 1 or not 1 <= bits <= 16:
+        return None
+    if signed_pixels and first > 32767:
+        first -= 65536
+    if isinstance(data, (bytes, bytearray)):
+        if bits <= 8 and len(data) == n:
+            table = np.frombuffer(data, dtype=np.uint8)
+        else:
+            table = np.frombuffer(bytes(data[: len(data) // 2 * 2]), dtype="<u2" if little_endian else ">u2")
+    else:
+        try:
+            table = np.asarray(_values(data), dtype=np.int64)
+        except (TypeError, ValueError):
+            return None
+    if table.size < 1:
+        return None
+    if table.size > n:
+        table = table[:n]
+    table = table.astype(np.int64)
+    return Lut(first, table, bits, _text(_get(item, "LUTExplanation", "")))
+
+
+def _windows_from(item: Any) -> tuple[Window, ...]:
+    """Windows from WindowCenter/WindowWidth (several values: several windows)."""
+    centers = _values(_get(item, "WindowCenter"))
+    widths = _values(_get(item, "WindowWidth"))
+    names = _values(_get(item, "WindowCenterWidthExplanation"))
+    function = _text(_get(item, "VOILUTFunction", "LINEAR")).upper() or "LINEAR"
+    if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+        function = "LINEAR"
+    out = []
+    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
+        cf, wf = _float(c), _float(w)
+        if cf is None or wf is None or wf <= 0 or (function == "LINEAR" and wf < 1):
+            continue
+        name = safe_text(str(names[i])).strip() if i < len(names) else ""
+        out.append(Window(cf, wf, function, name))
+    return tuple(out)
+
+
+def _palette(ds: Any, supplemental: bool) -> Palette | None:
+    """The palette colour tables of ``ds`` reduced to 8-bit RGB, or None when unusable."""
+    from pydicom.dataset import Dataset
+    from pydicom.pixels.processing import apply_color_lut
+
+    desc = _values(_get(ds, "RedPaletteColorLookupTableDescriptor"))
+    if len(desc) != 3:
+        return None
+    try:
+        n, first, bits = (int(v) for v in desc)
+    except (TypeError, ValueError):
+        return None
+    n = n or 65536
+    if n > MAX_LUT_ENTRIES:
+        return None
+    if _int(ds, "PixelRepresentation", 0) == 1 and first > 32767:
+        first -= 65536
+    pal = Dataset()
+    for colour in ("Red", "Green", "Blue"):
+        for kind in ("PaletteColorLookupTableDescriptor", "PaletteColorLookupTableData"):
+            for prefix in ("", "Segmented"):
+                kw = f"{prefix}{colour}{kind}"
+                if kind.endswith("Descriptor") and prefix:
+                    continue
+                if kw in ds:
+                    pal[kw] = ds[kw]
+    pal.RedPaletteColorLookupTableDescriptor = [n if n < 65536 else 0, first, bits]
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        pal.file_meta = meta
+    else:
+        pal.set_original_encoding(*getattr(ds, "original_encoding", (False, True)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rgb = apply_color_lut(np.arange(first, first + n, dtype=np.int64), pal)
+    except Exception:  # noqa: BLE001 - a broken palette shows the image grey
+        return None
+    rgb = np.asarray(rgb)[..., :3]
+    if rgb.ndim != 2 or rgb.shape[0] < 1:
+        return None
+    if rgb.dtype.itemsize > 1:
+        # 16-bit entries; some writers put 8-bit values in 16-bit entries
+        top = 255 if int(rgb.max()) <= 255 and bits == 8 else 65535
+        rgb8 = np.floor(rgb.astype(np.float64) * 255.0 / top + 0.5) if top != 255 else rgb
+        rgb = np.clip(rgb8, 0, 255).astype(np.uint8)
+    return Palette(first, np.ascontiguousarray(rgb, dtype=np.uint8), supplemental)
+
+
+def _overlays(ds: Any, frame: int, rows: int, cols: int) -> tuple[Overlay, ...]:
+    """Overlay planes (60xx,3000) that apply to ``frame``."""
+    out: list[Overlay] = []
+    for group in range(0x6000, 0x6020, 2):
+        data_elem = ds.get((group, 0x3000))
+        if data_elem is None:
+            continue
+        try:
+            orows = int(_values(ds[(group, 0x0010)].value)[0])
+            ocols = int(_values(ds[(group, 0x0011)].value)[0])
+            origin = _values(ds[(group, 0x0050)].value) if (group, 0x0050) in ds else [1, 1]
+            r0, c0 = int(origin[0]) - 1, int(origin[1]) - 1
+            nframes = int(_float(ds[(group, 0x0015)].value, 1) or 1) if (group, 0x0015) in ds else 1
+            first = int(_float(ds[(group, 0x0051)].value, 1) or 1) if (group, 0x0051) in ds else 1
+            data = data_elem.value
+        except Exception:  # noqa: BLE001 - a broken overlay is skipped
+            continue
+        if not isinstance(data, (bytes, bytearray)) or orows < 1 or ocols < 1:
+            continue
+        ov_index = frame - (first - 1)
+        if not 0 <= ov_index < max(1, nframes):
+            continue
+        per = orows * ocols
+        if orows * ocols > rows * cols * 4 or len(data) * 8 < per * (ov_index + 1):
+            continue
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        mask = bits[per * ov_index : per * (ov_index + 1)].reshape(orows, ocols).astype(bool)
+        label = _text(ds[(group, 0x1500)].value) if (group, 0x1500) in ds else ""
+        out.append(Overlay(r0, c0, mask, label))
+    return tuple(out)
+
+
+def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame:
+    """Gather the display parameters of ``frame`` around its stored values."""
+    little = bool(getattr(ds, "original_encoding", (None, True))[1] is not False)
+    photometric = info.photometric
+    if info.samples == 3:
+        photometric = "RGB"  # pydicom converts YBR_FULL(_422) and JPEG 2000 YBR_ICT/RCT to RGB
+    is_float = arr.dtype.kind == "f"
+    # modality: enhanced per-frame Pixel Value Transformation first
+    pvt = _functional_group(ds, frame, "PixelValueTransformationSequence")
+    src = pvt if pvt is not None else ds
+    slope = _float(_get(src, "RescaleSlope"), 1.0) or 1.0
+    intercept = _float(_get(src, "RescaleIntercept"), 0.0) or 0.0
+    rescale_type = _text(_get(src, "RescaleType", ""))
+    modality_lut = None
+    if info.samples == 1 and photometric != "PALETTE COLOR":
+        mitem = _item(_get(ds, "ModalityLUTSequence"))
+        if mitem is not None and pvt is None:
+            modality_lut = _lut_from_item(mitem, info.signed, little)
+            if modality_lut is not None:
+                rescale_type = _text(_get(mitem, "ModalityLUTType", "")) or rescale_type
+    modality = _text(_get(ds, "Modality", ""))
+    has_rescale = "RescaleSlope" in src or "RescaleIntercept" in src
+    units = "HU" if modality == "CT" and has_rescale and modality_lut is None else rescale_type
+    if units.upper() == "US":  # "unspecified"
+        units = ""
+    # VOI: enhanced Frame VOI LUT first
+    windows: tuple[Window, ...] = ()
+    voi_luts: list[Lut] = []
+    if photometric in _MONO:
+        fvoi = _functional_group(ds, frame, "FrameVOILUTSequence")
+        windows = _windows_from(fvoi) if fvoi is not None else ()
+        if not windows:
+            windows = _windows_from(ds)
+        for item in _values(_get(ds, "VOILUTSequence")):
+            lut = _lut_from_item(item, info.signed and modality_lut is None and slope == 1, little)
+            if lut is not None:
+                voi_luts.append(lut)
+    shape = _text(_get(ds, "PresentationLUTShape", "")).upper()
+    presentation_inverse = shape == "INVERSE" and photometric == "MONOCHROME2"
+    palette = None
+    if photometric == "PALETTE COLOR":
+        palette = _palette(ds, supplemental=False)
+        if palette is None:
+            photometric = "MONOCHROME2"
+    elif (
+        photometric in _MONO
+        and "RedPaletteColorLookupTableDescriptor" in ds
+        and _text(_get(ds, "PixelPresentation", "")).upper() in ("COLOR", "MIXED")
+    ):
+        palette = _palette(ds, supplemental=True)
+    # geometry
+    pm = _functional_group(ds, frame, "PixelMeasuresSequence")
+    spacing_vals = _values(_get(pm, "PixelSpacing")) if pm is not None else []
+    if len(spacing_vals) < 2:
+        for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+            spacing_vals = _values(_get(ds, kw))
+            if len(spacing_vals) >= 2:
+                break
+    spacing = None
+    if len(spacing_vals) >= 2:
+        r, c = _float(spacing_vals[0]), _float(spacing_vals[1])
+        if r and c and r > 0 and c > 0:
+            spacing = (r, c)
+    ratio_vals = _values(_get(ds, "PixelAspectRatio"))
+    ratio = None
+    if len(ratio_vals) >= 2:
+        v, h = _float(ratio_vals[0]), _float(ratio_vals[1])
+        if v and h and v > 0 and h > 0:
+            ratio = (v, h)
+    if arr.size:
+        vmin, vmax = float(arr.min()), float(arr.max())
+        if is_float and not (math.isfinite(vmin) and math.isfinite(vmax)):
+            finite = arr[np.isfinite(arr)]
+            vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    else:
+        vmin = vmax = 0.0
+    return Frame(
+        stored=arr,
+        photometric=photometric,
+        bits_stored=info.bits_stored,
+        signed=info.signed,
+        is_float=is_float,
+        rescale_slope=slope,
+        rescale_intercept=intercept,
+        modality_lut=modality_lut,
+        units=units,
+        windows=windows,
+        voi_luts=tuple(voi_luts),
+        presentation_inverse=presentation_inverse,
+        palette=palette,
+        overlays=_overlays(ds, frame, info.rows, info.columns),
+        pixel_spacing=spacing,
+        aspect_ratio=ratio,
+        index=frame,
+        number_of_frames=info.frames,
+        transfer_syntax=info.transfer_syntax,
+        modality=modality,
+        value_range=(vmin, vmax),
+    )
