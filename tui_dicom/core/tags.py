@@ -687,7 +687,7 @@ def select(ds: Dataset, query: TagPath | str) -> list[Match]:
         top = not prefix
         if step.tag is None:
             stack.append((cur, si + 1, prefix))  # zero levels
-            for tag in cur:
+            for tag in list(cur.keys()):  # a Dataset iterates over elements, not tags
                 try:
                     elem = cur[tag]
                 except Exception:  # noqa: BLE001
