@@ -1,0 +1,177 @@
+"""The interactive state of the image pane, as pure logic: window/level, zoom/pan, rotation, probe,
+measurements and cine. The Textual layer maps keys and mouse events onto these methods and re-renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tui_dicom.core.geometry import Spacing, length, nice_step, roi_stats
+from tui_dicom.core.render import Shape, View
+
+ZOOM_STEP = 1.25
+MIN_ZOOM, MAX_ZOOM = 0.25, 32.0
+MEASURE_COLOUR = (255, 210, 0)
+PENDING_COLOUR = (0, 200, 255)
+CROSS_COLOUR = (0, 255, 0)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A length, rectangle or ellipse on one slice, with its result text."""
+
+    kind: str  # "line" | "rect" | "ellipse"
+    p1: tuple[int, int]
+    p2: tuple[int, int]
+    text: str
+
+
+def measure(kind: str, p1: tuple[int, int], p2: tuple[int, int], frame: Any, spacing: Spacing) -> Measurement:
+    """Measure a length (mm or px) or an ROI's statistics in modality units."""
+    if kind == "line":
+        value = length(p1, p2, spacing)
+        text = f"{value:.1f} {spacing.unit}"
+        if spacing.warning:
+            text += " (uncalibrated)"
+        return Measurement(kind, p1, p2, text)
+    stats = roi_stats(frame.modality_values(), kind, p1, p2, spacing)
+    if stats is None:
+        return Measurement(kind, p1, p2, "empty ROI")
+    unit = f" {frame.units}" if getattr(frame, "units", "") else ""
+    text = (
+        f"mean {stats.mean:.1f}{unit} sd {stats.std:.1f} min {stats.minimum:.0f} max {stats.maximum:.0f} "
+        f"area {stats.area:.1f} {stats.unit}"
+    )
+    return Measurement(kind, p1, p2, text)
+
+
+@dataclass
+class PaneState:
+    """Everything the user changed about how the current series is looked at."""
+
+    window: Any = None  # windowing.Window or None (the file's own window, else auto)
+    invert: bool = False
+    view: View = field(default_factory=View)
+    crosshair: tuple[int, int] | None = None
+    pending: tuple[str, tuple[int, int]] | None = None  # a measurement waiting for its second point
+    measurements: dict[Hashable, list[Measurement]] = field(default_factory=dict)
+    cine: bool = False
+    cine_fps: float = 10.0
+
+    # ------------------------------------------------------------------ window / level
+    def adjust_window(self, shown: Any, d_width: float, d_level: float, value_range: tuple[float, float],
+                      fine: bool = False) -> Any:
+        """Change width/level by steps that scale with the modality value range; returns the new window."""
+        from tui_dicom.core.windowing import Window
+
+        if shown is None:
+            return None
+        step = nice_step(value_range[1] - value_range[0]) / (10 if fine else 1)
+        width = max(1.0, shown.width + d_width * step)
+        center = shown.center + d_level * step
+        self.window = Window(center, width, getattr(shown, "function", "LINEAR"), "")
+        return self.window
+
+    def drag_window(self, start: Any, dx: float, dy: float, value_range: tuple[float, float]) -> Any:
+        """Right-drag as in radiology viewers: horizontal = width, vertical = level (cells moved)."""
+        from tui_dicom.core.windowing import Window
+
+        if start is None:
+            return None
+        step = nice_step(value_range[1] - value_range[0])
+        self.window = Window(start.center + dy * step, max(1.0, start.width + dx * step),
+                             getattr(start, "function", "LINEAR"), "")
+        return self.window
+
+    # ------------------------------------------------------------------ zoom / pan / orientation
+    def zoom(self, factor: float) -> None:
+        """Multiply the magnification (relative to fit)."""
+        z = min(MAX_ZOOM, max(MIN_ZOOM, self.view.zoom * factor))
+        self.view = replace(self.view, zoom=z, one_to_one=False)
+
+    def fit(self) -> None:
+        """Fit the whole image in the pane."""
+        self.view = replace(self.view, zoom=1.0, center=None, one_to_one=False)
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen pixel (per half-cell in half-block)."""
+        self.view = replace(self.view, one_to_one=True)
+
+    def pan(self, d_row: float, d_col: float, image_shape: tuple[int, int], visible: float) -> None:
+        """Move the view centre by a fraction ``visible`` of the visible extent, in screen directions."""
+        rows, cols = image_shape
+        centre = self.view.center or (rows / 2, cols / 2)
+        # screen directions → image directions through the rotation and flips
+        dr, dc = d_row, d_col
+        if self.view.flip_h:
+            dc = -dc
+        if self.view.flip_v:
+            dr = -dr
+        for _ in range(self.view.rotation % 4):  # undo clockwise quarter turns
+            dr, dc = -dc, dr
+        span = max(rows, cols) / max(self.view.zoom, 1e-6) * visible
+        r = min(max(centre[0] + dr * span, 0.0), float(rows))
+        c = min(max(centre[1] + dc * span, 0.0), float(cols))
+        self.view = replace(self.view, center=(r, c))
+
+    def rotate(self) -> None:
+        """Rotate 90° clockwise."""
+        self.view = replace(self.view, rotation=(self.view.rotation + 1) % 4)
+
+    def flip(self, horizontal: bool) -> None:
+        """Mirror left/right (``horizontal``) or top/bottom."""
+        if horizontal:
+            self.view = replace(self.view, flip_h=not self.view.flip_h)
+        else:
+            self.view = replace(self.view, flip_v=not self.view.flip_v)
+
+    @property
+    def zoom_text(self) -> str:
+        """``Zoom fit``, ``Zoom 1:1`` or ``Zoom 2.0×``."""
+        if self.view.one_to_one:
+            return "Zoom 1:1"
+        if abs(self.view.zoom - 1.0) < 1e-6:
+            return "Zoom fit"
+        return f"Zoom {self.view.zoom:.2f}×"
+
+    # ------------------------------------------------------------------ probe / measurements
+    def move_crosshair(self, d_row: int, d_col: int, image_shape: tuple[int, int]) -> None:
+        """Move the crosshair by pixels (in image directions), staying inside the image."""
+        rows, cols = image_shape
+        r, c = self.crosshair or (rows // 2, cols // 2)
+        self.crosshair = (min(max(r + d_row, 0), rows - 1), min(max(c + d_col, 0), cols - 1))
+
+    def place_point(self, kind: str, point: tuple[int, int], key: Hashable, frame: Any,
+                    spacing: Spacing) -> Measurement | None:
+        """First call starts a measurement of ``kind`` at ``point``; the second completes it."""
+        if self.pending is None or self.pending[0] != kind:
+            self.pending = (kind, point)
+            return None
+        start = self.pending[1]
+        self.pending = None
+        result = measure(kind, start, point, frame, spacing)
+        self.measurements.setdefault(key, []).append(result)
+        return result
+
+    def delete_last(self, key: Hashable) -> Measurement | None:
+        """Delete the most recent measurement of the slice ``key``."""
+        items = self.measurements.get(key)
+        if not items:
+            return None
+        gone = items.pop()
+        if not items:
+            del self.measurements[key]
+        return gone
+
+    def shapes(self, key: Hashable) -> tuple[Shape, ...]:
+        """What to draw on the slice ``key``: its measurements, a pending point, the crosshair."""
+        out: list[Shape] = []
+        for i, m in enumerate(self.measurements.get(key, ()), start=1):
+            out.append(Shape(m.kind, (m.p1, m.p2), MEASURE_COLOUR, f"{i}"))
+        if self.pending is not None:
+            out.append(Shape("point", (self.pending[1],), PENDING_COLOUR))
+        if self.crosshair is not None:
+            out.append(Shape("cross", (self.crosshair,), CROSS_COLOUR))
+        return tuple(out)
