@@ -92,7 +92,48 @@ def slice_info(ds: Any, frame: int = 0) -> dict[str, Any]:
         value = ds.get(keyword)
         if value not in (None, ""):
             info[key] = safe_text(value)
+    from tui_dicom.core.geometry import cine_rate, spacing_of
+
+    info["spacing"] = spacing_of(ds, frame)
+    info["cine_fps"] = cine_rate(ds)
+    position, orientation = _plane(ds, frame)
+    if position is not None:
+        info["position"] = position
+    if orientation is not None:
+        info["orientation"] = orientation
     return info
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n else None
+
+
+def _plane(ds: Any, frame: int) -> tuple[Any, Any]:
+    """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
+    position = orientation = None
+    for group in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        try:
+            seq = ds.get(group)
+            if not seq:
+                continue
+            item = seq[min(frame, len(seq) - 1)] if group.startswith("PerFrame") else seq[0]
+            pos_seq = item.get("PlanePositionSequence")
+            if position is None and pos_seq:
+                position = _floats(pos_seq[0].get("ImagePositionPatient"), 3)
+            ori_seq = item.get("PlaneOrientationSequence")
+            if orientation is None and ori_seq:
+                orientation = _floats(ori_seq[0].get("ImageOrientationPatient"), 6)
+        except (AttributeError, IndexError, TypeError):
+            continue
+    if position is None:
+        position = _floats(ds.get("ImagePositionPatient"), 3)
+    if orientation is None:
+        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+    return position, orientation
 
 
 class SliceLoader:

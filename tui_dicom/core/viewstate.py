@@ -18,6 +18,18 @@ PENDING_COLOUR = (0, 200, 255)
 CROSS_COLOUR = (0, 255, 0)
 
 
+def screen_to_image(view: View, d_row: float, d_col: float) -> tuple[float, float]:
+    """A movement in screen directions expressed in image directions (undoing flips, then rotation)."""
+    dr, dc = d_row, d_col
+    if view.flip_h:
+        dc = -dc
+    if view.flip_v:
+        dr = -dr
+    for _ in range(view.rotation % 4):  # undo clockwise quarter turns
+        dr, dc = -dc, dr
+    return dr, dc
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A length, rectangle or ellipse on one slice, with its result text."""
@@ -103,14 +115,7 @@ class PaneState:
         """Move the view centre by a fraction ``visible`` of the visible extent, in screen directions."""
         rows, cols = image_shape
         centre = self.view.center or (rows / 2, cols / 2)
-        # screen directions → image directions through the rotation and flips
-        dr, dc = d_row, d_col
-        if self.view.flip_h:
-            dc = -dc
-        if self.view.flip_v:
-            dr = -dr
-        for _ in range(self.view.rotation % 4):  # undo clockwise quarter turns
-            dr, dc = -dc, dr
+        dr, dc = screen_to_image(self.view, d_row, d_col)
         span = max(rows, cols) / max(self.view.zoom, 1e-6) * visible
         r = min(max(centre[0] + dr * span, 0.0), float(rows))
         c = min(max(centre[1] + dc * span, 0.0), float(cols))
@@ -138,7 +143,8 @@ class PaneState:
 
     # ------------------------------------------------------------------ probe / measurements
     def move_crosshair(self, d_row: int, d_col: int, image_shape: tuple[int, int]) -> None:
-        """Move the crosshair by pixels (in image directions), staying inside the image."""
+        """Move the crosshair by pixels in screen directions, staying inside the image."""
+        d_row, d_col = (int(v) for v in screen_to_image(self.view, d_row, d_col))
         rows, cols = image_shape
         r, c = self.crosshair or (rows // 2, cols // 2)
         self.crosshair = (min(max(r + d_row, 0), rows - 1), min(max(c + d_col, 0), cols - 1))

@@ -28,6 +28,7 @@ from tui_dicom.core.loader import SliceLoader, SliceRequest
 from tui_dicom.core.logging import log_exception
 from tui_dicom.core.model import Hierarchy, Series, SliceRef
 from tui_dicom.core.safe import safe_text
+from tui_dicom.core.viewstate import PaneState
 from tui_dicom.ui.messages import HeaderReady, IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
@@ -67,9 +68,11 @@ class MainScreen(Screen[None]):
         self._index = 0
         self._seq = 0
         self._direction = 1
-        self._window: Any = None  # None: the file's own window (else auto)
+        self.state = PaneState()
+        self._overlays = True
         self._shown_window: Any = None
-        self._invert = False
+        self._ready: SliceReady | None = None
+        self._cine_timer: Any = None
         self._current_info: dict[str, Any] = {}
         self._header_ref: Any = None
         self._status_progress = ""
@@ -239,8 +242,9 @@ class MainScreen(Screen[None]):
             self._update_annotations()
             return
         if not same:
-            self._window = None
-            self._invert = False
+            self._stop_cine()
+            self.state = PaneState(measurements=self.state.measurements)
+            self._ready = None
         self._index = len(self._slices) // 2 if index is None else max(0, min(index, len(self._slices) - 1))
         self._request()
 
@@ -267,7 +271,8 @@ class MainScreen(Screen[None]):
         step = self._direction
         ahead = [self._slices[i] for i in range(self._index + step, self._index + step * (PREFETCH + 1), step)
                  if 0 <= i < len(self._slices)]
-        self._slot.put(SliceRequest(self._seq, sl, self._window, self._invert, True, tuple(ahead)))
+        self._slot.put(SliceRequest(self._seq, sl, self.state.window, self.state.invert, self._overlays,
+                                    tuple(ahead)))
         self._update_annotations()
         if sl.instance.ref != self._header_ref:
             self._header_ref = sl.instance.ref
@@ -285,17 +290,30 @@ class MainScreen(Screen[None]):
             return
         self._current_info = message.info
         self._shown_window = message.window
-        pane = self.query_one(ImagePane)
-        pane.set_message(None)
-        aspect = 1.0
-        try:
-            from tui_dicom.core.windowing import pixel_aspect
+        self._ready = message
+        self.query_one(ImagePane).set_message(None)
+        self._redraw()
+        self._update_annotations()
 
-            aspect = pixel_aspect(message.frame)
+    def _redraw(self) -> None:
+        """Show the current picture with the current view and drawings (no decoding)."""
+        ready = self._ready
+        if ready is None:
+            return
+        from tui_dicom.core.windowing import pixel_aspect
+
+        try:
+            aspect = pixel_aspect(ready.frame)
         except Exception:  # noqa: BLE001 - aspect is cosmetic; 1.0 is a safe default
             aspect = 1.0
-        pane.picture.show((message.slice.key, message.window, self._invert), message.picture, pixel_aspect=aspect)
-        self._update_annotations()
+        key = ready.slice.key
+        pane = self.query_one(ImagePane)
+        pane.picture.show((key, ready.window, self.state.invert, self._overlays), ready.picture,
+                          pixel_aspect=aspect, view=self.state.view, shapes=self.state.shapes(key))
+        pane.set_measurements([f"{i}. {m.kind}: {m.text}"
+                               for i, m in enumerate(self.state.measurements.get(key, ()), start=1)])
+        self._update_probe()
+        self._update_orientation()
 
     def on_slice_failed(self, message: SliceFailed) -> None:
         """Show why the slice cannot be displayed; its tags stay available."""
@@ -394,10 +412,14 @@ class MainScreen(Screen[None]):
             wl = f"W:{_fmt_num(win.width)} L:{_fmt_num(win.center)}"
             if getattr(win, "name", ""):
                 wl += f" ({safe_text(win.name)})"
-        if self._invert:
+        if self.state.invert:
             wl += " inv"
+        if self.state.cine:
+            counter += f"  ▶ {self.state.cine_fps:.0f} fps"
+        labels = getattr(self, "_orientation", {}) or {}
+        top = (top[0], (top[1][0], labels.get("top", ""), top[1][2]))
         bottom = (
-            ("  ".join(where), "", "Zoom fit"),
+            ("  ".join(where), labels.get("bottom", ""), self.state.zoom_text),
             (counter, "", wl),
         )
         pane.set_annotations(top, bottom)
@@ -444,3 +466,238 @@ class MainScreen(Screen[None]):
         """Show or hide the tag inspector."""
         inspector = self.query_one(TagInspector)
         inspector.display = not inspector.display
+
+    # ------------------------------------------------------------------------------ viewing commands
+
+    @on(ImagePane.Command)
+    def _command(self, message: ImagePane.Command) -> None:
+        handler = getattr(self, f"_cmd_{message.name}", None)
+        if handler is not None:
+            handler(*message.args)
+
+    def _frame(self) -> Any:
+        return self._ready.frame if self._ready is not None else None
+
+    def _modality_range(self) -> tuple[float, float]:
+        frame = self._frame()
+        if frame is None:
+            return (0.0, 255.0)
+        import numpy as np
+
+        lo, hi = frame.value_range
+        values = frame.modality_transform(np.asarray([lo, hi]))
+        return (float(values.min()), float(values.max()))
+
+    def _rerender(self) -> None:
+        """The window, inversion or overlays changed: render the slice again (from the cached frame)."""
+        self._request()
+
+    def _cmd_arrow(self, direction: str) -> None:
+        if self.state.crosshair is not None and self._ready is not None:
+            d_row, d_col = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}[direction]
+            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
+            self._redraw()
+        elif direction in ("up", "down"):
+            self._navigate(ImagePane.Navigate(delta=1 if direction == "down" else -1))
+
+    def _adjust(self, d_width: float, d_level: float, fine: bool) -> None:
+        if self._shown_window is None:
+            return
+        self.state.adjust_window(self._shown_window, d_width, d_level, self._modality_range(), fine)
+        self._shown_window = self.state.window
+        self._update_annotations()
+        self._rerender()
+
+    def _cmd_width(self, sign: int) -> None:
+        self._adjust(sign, 0, False)
+
+    def _cmd_level(self, sign: int) -> None:
+        self._adjust(0, sign, False)
+
+    def _cmd_width_fine(self, sign: int) -> None:
+        self._adjust(sign, 0, True)
+
+    def _cmd_level_fine(self, sign: int) -> None:
+        self._adjust(0, sign, True)
+
+    def _set_window(self, window: Any) -> None:
+        self.state.window = window
+        self._rerender()
+
+    def _cmd_preset(self, index: int) -> None:
+        from tui_dicom.core.windowing import PRESETS
+
+        names = list(PRESETS)
+        if 0 <= index < len(names):
+            self._set_window(PRESETS[names[index]])
+
+    def _cmd_file_window(self) -> None:
+        self._set_window(None)
+
+    def _cmd_auto_window(self) -> None:
+        from tui_dicom.core.windowing import auto_window
+
+        if self._frame() is not None:
+            self._set_window(auto_window(self._frame()).with_name("auto"))
+
+    def _cmd_minmax_window(self) -> None:
+        from tui_dicom.core.windowing import minmax_window
+
+        if self._frame() is not None:
+            self._set_window(minmax_window(self._frame()).with_name("min–max"))
+
+    def _cmd_invert(self) -> None:
+        self.state.invert = not self.state.invert
+        self._rerender()
+
+    def _cmd_overlays(self) -> None:
+        self._overlays = not self._overlays
+        self.notify("Overlays " + ("on" if self._overlays else "off"), timeout=2)
+        self._rerender()
+
+    def _view_changed(self) -> None:
+        self._redraw()
+        self._update_annotations()
+
+    def _cmd_zoom(self, sign: int) -> None:
+        from tui_dicom.core.viewstate import ZOOM_STEP
+
+        self.state.zoom(ZOOM_STEP if sign > 0 else 1 / ZOOM_STEP)
+        self._view_changed()
+
+    def _cmd_fit(self) -> None:
+        self.state.fit()
+        self._view_changed()
+
+    def _cmd_one_to_one(self) -> None:
+        self.state.one_to_one()
+        self._view_changed()
+
+    def _cmd_pan(self, d_row: int, d_col: int) -> None:
+        if self._ready is not None:
+            self.state.pan(d_row, d_col, self._ready.frame.stored.shape[:2], 0.1)
+            self._view_changed()
+
+    def _cmd_rotate(self) -> None:
+        self.state.rotate()
+        self._view_changed()
+
+    def _cmd_flip(self, horizontal: int) -> None:
+        self.state.flip(bool(horizontal))
+        self._view_changed()
+
+    # cine
+    def _cmd_cine(self) -> None:
+        if self.state.cine:
+            self._stop_cine()
+        elif len(self._slices) > 1:
+            self.state.cine = True
+            self.state.cine_fps = float(self._current_info.get("cine_fps", 10.0))
+            self._start_cine_timer()
+        self._update_annotations()
+
+    def _start_cine_timer(self) -> None:
+        if self._cine_timer is not None:
+            self._cine_timer.stop()
+        self._cine_timer = self.set_interval(1.0 / max(0.5, self.state.cine_fps), self._cine_tick)
+
+    def _stop_cine(self) -> None:
+        self.state.cine = False
+        if self._cine_timer is not None:
+            self._cine_timer.stop()
+            self._cine_timer = None
+
+    def _cine_tick(self) -> None:
+        """Advance one slice, looping; the loader's latest-only slot drops frames it can't keep up with."""
+        if not self._slices or not self.state.cine:
+            return
+        self._direction = 1
+        self._index = (self._index + 1) % len(self._slices)
+        self._request()
+
+    def _cmd_bracket(self, sign: int) -> None:
+        if self.state.cine:
+            factor = 1.25 if sign > 0 else 0.8
+            self.state.cine_fps = min(60.0, max(0.5, self.state.cine_fps * factor))
+            self._start_cine_timer()
+            self._update_annotations()
+        else:
+            self._cmd_series(sign)
+
+    def _cmd_series(self, sign: int) -> None:
+        series = self._hierarchy.all_series()
+        if not series or self._series is None:
+            return
+        uids = [s.series_instance_uid for s in series]
+        try:
+            pos = uids.index(self._series.series_instance_uid)
+        except ValueError:
+            pos = 0
+        target = series[(pos + sign) % len(series)]
+        self._set_series(target)
+        self.query_one(StudyTree).select_series(target)
+
+    # probe and measurements
+    def _cmd_crosshair(self) -> None:
+        if self.state.crosshair is not None:
+            self.state.crosshair = None
+        elif self._ready is not None:
+            rows, cols = self._ready.frame.stored.shape[:2]
+            self.state.crosshair = (rows // 2, cols // 2)
+        self._redraw()
+
+    def _cmd_measure(self, kind: str) -> None:
+        if self._ready is None:
+            return
+        if self.state.crosshair is None:
+            self._cmd_crosshair()
+        point = self.state.crosshair
+        assert point is not None
+        spacing = self._current_info.get("spacing")
+        if spacing is None:
+            from tui_dicom.core.geometry import Spacing
+
+            spacing = Spacing(None, None, "")
+        result = self.state.place_point(kind, point, self._ready.slice.key, self._ready.frame, spacing)
+        if result is None:
+            self.notify(f"{kind}: first point set; move the crosshair and press the key again", timeout=3)
+        elif spacing.warning and kind == "line":
+            self.notify(spacing.warning, severity="warning", timeout=5)
+        self._redraw()
+
+    def _cmd_delete_measurement(self) -> None:
+        if self._ready is not None and self.state.delete_last(self._ready.slice.key) is not None:
+            self._redraw()
+
+    def _update_probe(self) -> None:
+        pane = self.query_one(ImagePane)
+        ready = self._ready
+        if self.state.crosshair is None or ready is None:
+            pane.set_probe_line(None)
+            return
+        from tui_dicom.core.geometry import patient_coords
+
+        row, col = self.state.crosshair
+        frame = ready.frame
+        stored = frame.stored[row, col]
+        value, unit = frame.value_at(row, col)
+        if isinstance(value, tuple):
+            text = f"r{row} c{col}  RGB {tuple(int(v) for v in value)}"
+        else:
+            text = f"r{row} c{col}  stored {stored}  value {value:.6g}{(' ' + unit) if unit else ''}"
+        info = ready.info
+        spacing = info.get("spacing")
+        coords = patient_coords(info.get("position"), info.get("orientation"),
+                                (spacing.row, spacing.col) if spacing is not None and spacing.calibrated else None,
+                                row, col)
+        if coords is not None:
+            text += "  ({:.1f}, {:.1f}, {:.1f}) mm".format(*coords)
+        pane.set_probe_line(text)
+
+    def _update_orientation(self) -> None:
+        from tui_dicom.core.geometry import orientation_labels
+
+        view = self.state.view
+        labels = orientation_labels(self._current_info.get("orientation"), view.rotation, view.flip_h, view.flip_v)
+        self.query_one(ImagePane).set_side_labels(labels["left"], labels["right"])
+        self._orientation = labels

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -13,21 +13,74 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_dicom.core.windowing import PRESETS
 from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.picture import PictureView
+
+
+PRESET_NAMES = list(PRESETS)[:9]
 
 
 class ImagePane(Vertical, can_focus=True):
     """Annotations above and below, the picture in between. Posts :class:`Navigate` for slice keys."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,j", "step(1)", "Next slice"),
-        Binding("up,k", "step(-1)", "Prev slice"),
-        Binding("pagedown", "step(10)", "+10", show=False),
-        Binding("pageup", "step(-10)", "-10", show=False),
-        Binding("home", "goto(0)", "First", show=False),
-        Binding("end", "goto(-1)", "Last", show=False),
+        Binding("down,j", "arrow('down')", "Next slice"),
+        Binding("up,k", "arrow('up')", "Prev slice", show=False),
+        Binding("left", "arrow('left')", "Crosshair left", show=False),
+        Binding("right", "arrow('right')", "Crosshair right", show=False),
+        Binding("pagedown", "step(10)", "+10 slices", show=False),
+        Binding("pageup", "step(-10)", "-10 slices", show=False),
+        Binding("home", "goto(0)", "First slice", show=False),
+        Binding("end", "goto(-1)", "Last slice", show=False),
+        Binding("w", "command('width', -1)", "Width", show=False),
+        Binding("W", "command('width', 1)", "Width up", show=False),
+        Binding("l", "command('level', -1)", "Level down", show=False),
+        Binding("L", "command('level', 1)", "Level up", show=False),
+        Binding("alt+w", "command('width_fine', -1)", "Width down (fine)", show=False),
+        Binding("alt+shift+w", "command('width_fine', 1)", "Width up (fine)", show=False),
+        Binding("alt+l", "command('level_fine', -1)", "Level down (fine)", show=False),
+        Binding("alt+shift+l", "command('level_fine', 1)", "Level up (fine)", show=False),
+        *[
+            Binding(str(i + 1), f"command('preset', {i})", f"Preset {name}", show=False)
+            for i, name in enumerate(PRESET_NAMES)
+        ],
+        Binding("0", "command('file_window')", "File's window", show=False),
+        Binding("A", "command('auto_window')", "Auto window", show=False),
+        Binding("M", "command('minmax_window')", "Min–max window", show=False),
+        Binding("i", "command('invert')", "Invert"),
+        Binding("o", "command('overlays')", "Overlays on/off", show=False),
+        Binding("plus", "command('zoom', 1)", "Zoom in"),
+        Binding("minus", "command('zoom', -1)", "Zoom out", show=False),
+        Binding("equals_sign", "command('fit')", "Fit to pane", show=False),
+        Binding("exclamation_mark", "command('one_to_one')", "Zoom 1:1", show=False),
+        Binding("shift+up", "command('pan', -1, 0)", "Pan up", show=False),
+        Binding("shift+down", "command('pan', 1, 0)", "Pan down", show=False),
+        Binding("shift+left", "command('pan', 0, -1)", "Pan left", show=False),
+        Binding("shift+right", "command('pan', 0, 1)", "Pan right", show=False),
+        Binding("r", "command('rotate')", "Rotate 90°", show=False),
+        Binding("h", "command('flip', 1)", "Flip horizontal", show=False),
+        Binding("v", "command('flip', 0)", "Flip vertical", show=False),
+        Binding("space", "command('cine')", "Cine"),
+        Binding("right_square_bracket", "command('bracket', 1)", "Next series / faster cine", show=False),
+        Binding("left_square_bracket", "command('bracket', -1)", "Prev series / slower cine", show=False),
+        Binding("n", "command('series', 1)", "Next series", show=False),
+        Binding("N", "command('series', -1)", "Prev series", show=False),
+        Binding("c", "command('crosshair')", "Probe"),
+        Binding("m", "command('measure', 'line')", "Measure"),
+        Binding("R", "command('measure', 'rect')", "Rectangle ROI", show=False),
+        Binding("E", "command('measure', 'ellipse')", "Ellipse ROI", show=False),
+        Binding("x,delete", "command('delete_measurement')", "Delete measurement", show=False),
     ]
+
+    @dataclass
+    class Command(Message):
+        """A viewing command for the screen to apply (window, zoom, probe, measure, cine...)."""
+
+        name: str
+        """What to do, e.g. ``"width"``, ``"zoom"``, ``"measure"``."""
+        args: tuple[Any, ...] = ()
+        """Its arguments."""
 
     @dataclass
     class Navigate(Message):
@@ -46,11 +99,26 @@ class ImagePane(Vertical, can_focus=True):
             yield PictureView(id="picture")
             yield Static("", id="pane-message")
             yield Static("", id="orient-right", classes="orient")
+        yield Static("", id="probe-line")
         yield AnnotationBar(id="ann-bottom")
+        yield Static("", id="measure-list")
 
     def on_mount(self) -> None:
-        """No message until there is one."""
-        self.query_one("#pane-message", Static).display = False
+        """No message, probe line or measurement list until there is one."""
+        for wid in ("#pane-message", "#probe-line", "#measure-list"):
+            self.query_one(wid, Static).display = False
+
+    def set_probe_line(self, text: str | None) -> None:
+        """The probe readout (None hides it)."""
+        box = self.query_one("#probe-line", Static)
+        box.display = bool(text)
+        box.update(Text(text or "", style="green"))
+
+    def set_measurements(self, lines: list[str]) -> None:
+        """The measurements of the current slice, one per line (empty hides the list)."""
+        box = self.query_one("#measure-list", Static)
+        box.display = bool(lines)
+        box.update(Text("\n".join(lines), style="yellow"))
 
     @property
     def picture(self) -> PictureView:
@@ -85,6 +153,14 @@ class ImagePane(Vertical, can_focus=True):
         """Show or hide both annotation bars."""
         for bar in self.query(AnnotationBar):
             bar.visible = visible
+
+    def action_arrow(self, direction: str) -> None:
+        """Arrows: step slices, or move the crosshair while the probe is on (the screen decides)."""
+        self.post_message(self.Command("arrow", (direction,)))
+
+    def action_command(self, name: str, *args: Any) -> None:
+        """Post a viewing command."""
+        self.post_message(self.Command(name, args))
 
     def action_step(self, delta: int) -> None:
         """Step ``delta`` slices."""
