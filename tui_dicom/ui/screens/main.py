@@ -78,6 +78,7 @@ class MainScreen(Screen[None]):
         self._status_progress = ""
         self._index_cancel = threading.Event()
         self.last_displayed: dict[str, Any] = {}
+        self.index_done = False
 
     # ------------------------------------------------------------------------------ layout
 
@@ -202,6 +203,7 @@ class MainScreen(Screen[None]):
         self._hierarchy = message.hierarchy
         progress = message.progress
         if progress.phase == "done":
+            self.index_done = True
             self._status_progress = ""
             if not message.hierarchy.patients:
                 reason = "no DICOM images found"
