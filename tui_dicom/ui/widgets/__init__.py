@@ -1,0 +1,1 @@
+"""Textual widgets of the viewer. ``picture.PictureView`` draws pictures (see its module docstring)."""

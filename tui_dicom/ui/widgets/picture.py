@@ -1,0 +1,768 @@
+"""PictureView: a picture in the terminal as half-block cells, kitty graphics or sixel.
+
+Usage::
+
+    from tui_dicom.core.terminal import detect
+    from tui_dicom.ui.widgets import picture
+    info = detect()                      # once, before App.run()
+    picture.set_terminal(info)           # default for every PictureView (or PictureView(terminal=info))
+    ...
+    view.show(key, uint8_array, pixel_aspect=1.0, view=View(), shapes=())
+
+How it works:
+
+* :meth:`PictureView.show` only stores the request. One encoder thread at a time works on the
+  latest request (a newer ``show`` while it runs replaces the pending one: frames are never
+  queued); results land in a small LRU keyed by (key, view, shapes, pane size, renderer, colours,
+  cell size) and are drawn by the next refresh.
+* The widget overrides ``render_lines`` and returns :class:`FrameStrip` objects. Their
+  ``render()`` emits pre-encoded escape sequences (compact SGR half-blocks, or the sixel/kitty
+  payload at the picture's first cell), so the graphics travel through Textual's own writer inside
+  its synchronized-output bracket. Their segments (used when the screen is behind a modal, for
+  SVG screenshots, or when Textual has to re-style a strip) are the same picture as ordinary
+  half-block segments, built lazily.
+* Sixel: the cells under the picture emit nothing (cursor forward), so repainting them never
+  erases the image; the picture never reaches the screen's last row (xterm would scroll).
+* Kitty: each picture is transmitted once per image id (PNG, native size when there are no
+  overlays) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan); placements
+  are deleted when the screen goes behind a modal, when hidden and on unmount; images evicted from
+  the id LRU are freed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rich.color import Color as RichColor
+from rich.segment import ControlType, Segment
+from rich.style import Style
+from textual import events
+from textual.app import RenderResult
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui_dicom.core import halfblock, kitty, sixel
+from tui_dicom.core.render import Layout, Shape, View, compose, layout, orient
+from tui_dicom.core.terminal import TerminalInfo
+
+_DEFAULT_TERMINAL = TerminalInfo()
+_DEFAULT_VIEW = View()
+_NULL = Style()
+ESC7, ESC8 = "\x1b7", "\x1b8"
+
+
+def set_terminal(info: TerminalInfo) -> None:
+    """Set the :class:`TerminalInfo` that new PictureViews use (call once, after ``detect()``)."""
+    global _DEFAULT_TERMINAL
+    _DEFAULT_TERMINAL = info
+
+
+def get_terminal() -> TerminalInfo:
+    """The TerminalInfo new PictureViews use by default."""
+    return _DEFAULT_TERMINAL
+
+
+# ---------------------------------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One ``show`` call, plus everything the encoding depends on."""
+
+    seq: int
+    key: Hashable
+    picture: np.ndarray = field(compare=False, hash=False)
+    pixel_aspect: float
+    view: View
+    shapes: tuple[Shape, ...]
+    size: tuple[int, int]
+    renderer: str
+    colors: str
+    cell_px: tuple[int, int]
+    bottom_reserve: int
+    background: tuple[int, int, int]
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """Everything the encoded frame depends on."""
+        return (self.key, self.pixel_aspect, self.view, self.shapes, self.size, self.renderer, self.colors,
+                self.cell_px, self.bottom_reserve, self.background)
+
+
+_STYLE_CACHE: OrderedDict[tuple[int, int, str], Style] = OrderedDict()
+_STYLE_LOCK = threading.Lock()
+
+
+def _style(fg: int, bg: int, frame: halfblock.HalfBlockFrame) -> Style:
+    """A cached Rich style for a half-block cell (colour keys as in :mod:`halfblock`)."""
+    k = (fg, bg, frame.colors)
+    with _STYLE_LOCK:
+        s = _STYLE_CACHE.get(k)
+        if s is not None:
+            _STYLE_CACHE.move_to_end(k)
+            return s
+    if frame.colors == "256":
+        s = Style(color=RichColor.from_ansi(fg), bgcolor=RichColor.from_ansi(bg))
+    else:
+        s = Style(color=RichColor.from_rgb(*frame.rgb(fg)), bgcolor=RichColor.from_rgb(*frame.rgb(bg)))
+    with _STYLE_LOCK:
+        _STYLE_CACHE[k] = s
+        while len(_STYLE_CACHE) > 20000:
+            _STYLE_CACHE.popitem(last=False)
+    return s
+
+
+class Frame:
+    """An encoded picture for a pane of ``size`` cells; renders any cell range of any line."""
+
+    def __init__(
+        self,
+        request: _Request,
+        lay: Layout,
+        shown: np.ndarray,
+        hb: halfblock.HalfBlockFrame,
+        payload: Callable[[], str] | None,
+        payload_bytes: int,
+    ) -> None:
+        self.request = request
+        self.layout = lay
+        self.shown = shown
+        self.hb = hb
+        self.payload = payload
+        self.payload_bytes = payload_bytes
+        self.width, self.height = request.size
+        r, g, b = request.background
+        self._blank_sgr = f"\x1b[48;2;{r};{g};{b}m" if request.colors == "truecolor" else (
+            f"\x1b[48;5;{int(halfblock.quantize_256(np.array([[[r, g, b]]], np.uint8))[0, 0])}m")
+        self._blank_style = Style(bgcolor=RichColor.from_rgb(r, g, b))
+
+    # -- terminal sequences
+    def _blank(self, n: int) -> str:
+        return f"{self._blank_sgr}{' ' * n}\x1b[0m" if n > 0 else ""
+
+    def render_line(self, y: int, start: int, end: int) -> str:
+        """Escape sequences for cells ``[start, end)`` of line ``y``."""
+        ix, iy, iw, ih = self.layout.cells
+        if not (iy <= y < iy + ih) or end <= ix or start >= ix + iw:
+            return self._blank(end - start)
+        a, b = max(start, ix), min(end, ix + iw)
+        out = [self._blank(ix - start) if start < ix else ""]
+        renderer = self.request.renderer
+        if renderer == "sixel":
+            if y == iy and a == ix and self.payload is not None:
+                out.append(ESC7 + self.payload() + ESC8)
+            out.append(f"\x1b[{b - a}C")
+        elif renderer == "kitty":
+            if y == iy and a == ix and self.payload is not None:
+                out.append(self.payload())
+            out.append(self._blank(b - a))
+        else:
+            out.append(self.hb.encode(y - iy, a - ix, b - ix))
+        if end > ix + iw:
+            out.append(self._blank(end - (ix + iw)))
+        return "".join(out)
+
+    # -- Rich segments (modal background, screenshots, any Textual restyling)
+    def segments(self, y: int, start: int, end: int) -> list[Segment]:
+        """Ordinary half-block segments for cells ``[start, end)`` of line ``y``."""
+        ix, iy, iw, ih = self.layout.cells
+        if not (iy <= y < iy + ih) or end <= ix or start >= ix + iw:
+            return [Segment(" " * (end - start), self._blank_style)] if end > start else []
+        a, b = max(start, ix), min(end, ix + iw)
+        segs: list[Segment] = []
+        if start < ix:
+            segs.append(Segment(" " * (ix - start), self._blank_style))
+        top = self.hb.top[y - iy, a - ix : b - ix].tolist()
+        bottom = self.hb.bottom[y - iy, a - ix : b - ix].tolist()
+        run_key: tuple[int, int] | None = None
+        n = 0
+        for key in zip(top, bottom, strict=True):
+            if key == run_key:
+                n += 1
+                continue
+            if run_key is not None:
+                segs.append(Segment(halfblock.UPPER * n, _style(run_key[0], run_key[1], self.hb)))
+            run_key, n = key, 1
+        if run_key is not None:
+            segs.append(Segment(halfblock.UPPER * n, _style(run_key[0], run_key[1], self.hb)))
+        if end > ix + iw:
+            segs.append(Segment(" " * (end - ix - iw), self._blank_style))
+        return segs
+
+    def strips(self) -> list[Strip]:
+        """One :class:`FrameStrip` per line of the pane."""
+        return [FrameStrip(self, y, 0, self.width) for y in range(self.height)]
+
+    def plain_strips(self, prefix: str = "") -> list[Strip]:
+        """Ordinary Strips (no payload); ``prefix`` is emitted as a control segment on the first line."""
+        out = [Strip(self.segments(y, 0, self.width), self.width) for y in range(self.height)]
+        if prefix and out:
+            out[0] = Strip([Segment(prefix, None, ((ControlType.BELL, ),))] + list(out[0]), self.width)
+        return out
+
+
+class FrameStrip(Strip):
+    """A Strip that renders straight from a :class:`Frame` (compact SGR / graphics payload).
+
+    Cropping and dividing return FrameStrips of the sub-range, so Textual's compositor can cut the
+    line around overlapping widgets and each piece is still self-contained. Its ``_segments`` are
+    built only when Textual needs segments (restyling, background screens, screenshots).
+    """
+
+    __slots__ = ("_frame", "_y", "_x0", "_x1", "_lazy")
+
+    def __init__(self, frame: Frame, y: int, x0: int, x1: int) -> None:
+        self._frame = frame
+        self._y = y
+        self._x0 = x0
+        self._x1 = x1
+        self._lazy: list[Segment] | None = None
+        super().__init__((), x1 - x0)
+
+    @property  # type: ignore[override]
+    def _segments(self) -> list[Segment]:
+        if self._lazy is None:
+            self._lazy = self._frame.segments(self._y, self._x0, self._x1)
+        return self._lazy
+
+    @_segments.setter
+    def _segments(self, value: list[Segment]) -> None:
+        self._lazy = list(value) if value else None
+
+    def crop(self, start: int, end: int | None = None) -> Strip:
+        """Crop to cells ``[start, end)`` (still a FrameStrip)."""
+        length = self._x1 - self._x0
+        start = max(0, start)
+        end = length if end is None else min(length, end)
+        if start == 0 and end == length:
+            return self
+        if end <= start:
+            return Strip([], 0)
+        return FrameStrip(self._frame, self._y, self._x0 + start, self._x0 + end)
+
+    def divide(self, cuts: Any) -> Sequence[Strip]:
+        """Divide at cell positions (each piece a FrameStrip)."""
+        length = self._x1 - self._x0
+        out: list[Strip] = []
+        pos = 0
+        for cut in cuts:
+            if cut > length:
+                break
+            out.append(self.crop(pos, cut))
+            pos = cut
+        return out
+
+    def render(self, console: Any) -> str:
+        """The pre-encoded escape sequences of this piece of the line."""
+        return self._frame.render_line(self._y, self._x0, self._x1)
+
+
+# ---------------------------------------------------------------------------------------------- kitty ids
+
+
+class _KittyImages:
+    """Image ids of transmitted pictures (LRU); knows what has been sent and what to free."""
+
+    def __init__(self, limit: int = 48) -> None:
+        self.limit = limit
+        self.ids: OrderedDict[Hashable, int] = OrderedDict()
+        self.sent: set[int] = set()
+        self._next = itertools.count(random.randint(1 << 20, 1 << 30))
+        self.placement_id = random.randint(1, 1 << 20)
+        self.freed: list[int] = []
+
+    def id_for(self, key: Hashable) -> int:
+        """The id for a picture key (allocating one and evicting the oldest if needed)."""
+        iid = self.ids.get(key)
+        if iid is None:
+            iid = next(self._next)
+            self.ids[key] = iid
+            while len(self.ids) > self.limit:
+                _, old = self.ids.popitem(last=False)
+                if old in self.sent:
+                    self.sent.discard(old)
+                    self.freed.append(old)
+        else:
+            self.ids.move_to_end(key)
+        return iid
+
+
+# ---------------------------------------------------------------------------------------------- widget
+
+
+class PictureView(Widget, can_focus=False):
+    """Shows one picture, fitted in the widget, with the renderer of the terminal.
+
+    Attributes down: :meth:`show`. Messages up: :class:`Displayed` after every drawn frame, mouse
+    messages in image coordinates.
+    """
+
+    DEFAULT_CSS = """
+    PictureView { width: 1fr; height: 1fr; background: black; }
+    """
+
+    renderer: reactive[str] = reactive("halfblock", init=False)
+    """"kitty", "sixel", "halfblock" ("unicode" draws half-block too)."""
+
+    # ------------------------------------------------------------------ messages
+    class Displayed(Message):
+        """A frame was drawn (posted once per new frame, after the refresh that shows it)."""
+
+        def __init__(self, view: PictureView, region_cells: tuple[int, int, int, int], cell_px: tuple[int, int],
+                     renderer: str, key: Hashable, picture: np.ndarray, layout: Layout) -> None:
+            super().__init__()
+            self.picture_view = view
+            self.region_cells = region_cells
+            """Absolute screen cells ``(x, y, w, h)`` covered by the picture."""
+            self.cell_px = cell_px
+            """Terminal cell size in pixels ``(w, h)``."""
+            self.renderer = renderer
+            """Renderer that drew it."""
+            self.key = key
+            """The key passed to :meth:`PictureView.show`."""
+            self.picture = picture
+            """The exact picture shown, at its encoded resolution (uint8 grey or RGB)."""
+            self.layout = layout
+            """The layout (mapping between image and cell coordinates)."""
+
+        @property
+        def control(self) -> PictureView:
+            """The PictureView that posted this."""
+            return self.picture_view
+
+    class Mouse(Message):
+        """Base of the mouse messages: a position in image coordinates (None outside the picture)."""
+
+        def __init__(self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None) -> None:
+            super().__init__()
+            self.picture_view = view
+            self.image = image
+            """``(row, col)`` image coordinates (float; ``int()`` gives the pixel), None outside the picture."""
+            self.button = event.button
+            """1 left, 2 middle, 3 right (0 none)."""
+            self.cell = (event.x, event.y)
+            """Cell relative to the widget."""
+            self.screen_cell = (event.screen_x, event.screen_y)
+            """Absolute screen cell."""
+            self.ctrl, self.shift, self.meta = event.ctrl, event.shift, event.meta
+
+        @property
+        def control(self) -> PictureView:
+            """The PictureView that posted this."""
+            return self.picture_view
+
+    class Clicked(Mouse):
+        """A mouse button went down over the widget."""
+
+    class Released(Mouse):
+        """A mouse button went up (after a click or a drag)."""
+
+    class Dragged(Mouse):
+        """The mouse moved with a button held; ``start`` is where the button went down."""
+
+        def __init__(self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None,
+                     start: tuple[int, int], start_image: tuple[float, float] | None) -> None:
+            super().__init__(view, event, image)
+            self.start_cell = start
+            """Widget cell where the drag started."""
+            self.start_image = start_image
+            """Image coordinates where the drag started."""
+            self.delta_cells = (self.cell[0] - start[0], self.cell[1] - start[1])
+            """Cells moved since the start."""
+
+        def can_replace(self, message: Message) -> bool:
+            """Coalesce drags: only the latest position matters."""
+            return isinstance(message, PictureView.Dragged)
+
+    class Hovered(Mouse):
+        """The mouse moved over the widget with no button held."""
+
+        def can_replace(self, message: Message) -> bool:
+            """Coalesce hovering."""
+            return isinstance(message, PictureView.Hovered)
+
+    class Wheel(Mouse):
+        """Mouse wheel over the widget; ``direction`` is +1 (down) or -1 (up)."""
+
+        def __init__(self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None,
+                     direction: int) -> None:
+            super().__init__(view, event, image)
+            self.direction = direction
+            """+1 wheel down, -1 wheel up."""
+
+    # ------------------------------------------------------------------ life cycle
+    def __init__(self, *, terminal: TerminalInfo | None = None, name: str | None = None, id: str | None = None,
+                 classes: str | None = None, cache_frames: int = 12) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.terminal = terminal or get_terminal()
+        self.set_reactive(PictureView.renderer, "halfblock" if self.terminal.renderer == "unicode"
+                          else self.terminal.renderer)
+        self._seq = itertools.count(1)
+        self._request: tuple[Hashable, np.ndarray, float, View, tuple[Shape, ...]] | None = None
+        self._latest_seq = 0
+        self._busy = False
+        self._pending: _Request | None = None
+        self._frame: Frame | None = None
+        self._strips: list[Strip] = []
+        self._announced: Frame | None = None
+        self._cache: OrderedDict[tuple[Any, ...], Frame] = OrderedDict()
+        self._cache_frames = cache_frames
+        self._kitty = _KittyImages()
+        self._kitty_placed: int | None = None
+        self._overlap: frozenset[int] = frozenset()
+        self._drag_start: tuple[int, int] | None = None
+        self._drag_image: tuple[float, float] | None = None
+        self.error: str | None = None
+
+    @property
+    def renderer_description(self) -> str:
+        """The renderer and why it was chosen, e.g. ``sixel: terminal reports sixel in DA1``."""
+        if self.renderer == self.terminal.renderer or (self.terminal.renderer == "unicode"):
+            return self.terminal.reason
+        return f"{self.renderer}: set by the app"
+
+    @property
+    def layout_now(self) -> Layout | None:
+        """The layout of the frame on screen (None before the first frame)."""
+        return self._frame.layout if self._frame else None
+
+    def show(self, key: Hashable, picture: np.ndarray, *, pixel_aspect: float = 1.0, view: View = _DEFAULT_VIEW,
+             shapes: Sequence[Shape] = ()) -> None:
+        """Show a picture (encoding happens in a thread; only the latest call matters).
+
+        Args:
+            key: identifies the picture content (e.g. slice and window); used for caching.
+            picture: uint8 ``HxW`` grey or ``HxWx3`` RGB.
+            pixel_aspect: physical pixel height / width.
+            view: zoom, pan, rotation, flips.
+            shapes: vector overlays in image coordinates.
+        """
+        self._request = (key, picture, float(pixel_aspect), view, tuple(shapes))
+        self._schedule()
+
+    def clear(self) -> None:
+        """Show nothing."""
+        self._request = None
+        self._frame = None
+        self._strips = []
+        self._remove_graphics()
+        self.refresh()
+
+    def image_coords(self, cell_x: int, cell_y: int) -> tuple[float, float] | None:
+        """Image ``(row, col)`` at a cell relative to the widget, None outside the picture."""
+        return self._frame.layout.cell_to_image(cell_x, cell_y) if self._frame else None
+
+    def watch_renderer(self, old: str, new: str) -> None:
+        """Re-encode with the new renderer, removing kitty images when leaving kitty."""
+        if old == "kitty":
+            self._remove_graphics(free=True)
+        self._schedule()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Re-fit the picture to the new size."""
+        self._schedule()
+
+    def on_mount(self) -> None:
+        """Encode whatever was requested before mounting."""
+        self._schedule()
+
+    def on_hide(self) -> None:
+        """Graphics do not disappear with the widget: remove them."""
+        self._remove_graphics()
+
+    def on_show(self) -> None:
+        """Draw again when shown."""
+        self.refresh()
+
+    def on_unmount(self) -> None:
+        """Free every kitty image of this widget."""
+        self._remove_graphics(free=True)
+
+    # ------------------------------------------------------------------ encoding
+    def _bottom_reserve(self) -> int:
+        """Rows to keep free at the bottom: a sixel must not touch the screen's last row."""
+        if self.renderer != "sixel":
+            return 0
+        try:
+            screen_h = self.screen.size.height
+        except Exception:  # noqa: BLE001 - no screen yet
+            return 0
+        return max(0, self.content_region.bottom - (screen_h - 1))
+
+    def _background(self) -> tuple[int, int, int]:
+        bg = self.styles.background
+        return (bg.r, bg.g, bg.b) if bg.a > 0 else (0, 0, 0)
+
+    def _make_request(self) -> _Request | None:
+        if self._request is None or not self.is_mounted:
+            return None
+        w, h = self.content_size
+        if w <= 0 or h <= 0:
+            return None
+        key, picture, aspect, view, shapes = self._request
+        renderer = "halfblock" if self.renderer == "unicode" else self.renderer
+        return _Request(next(self._seq), key, picture, aspect, view, shapes, (w, h), renderer,
+                        self.terminal.colors, tuple(self.terminal.cell_px), self._bottom_reserve(),
+                        self._background())
+
+    def _schedule(self) -> None:
+        req = self._make_request()
+        if req is None:
+            return
+        self._latest_seq = req.seq
+        cached = self._cache.get(req.cache_key())
+        if cached is not None:
+            self._cache.move_to_end(req.cache_key())
+            self._install(cached)
+            return
+        if self._busy:
+            self._pending = req
+            return
+        self._start(req)
+
+    def _start(self, req: _Request) -> None:
+        self._busy = True
+        self.run_worker(lambda: self._encode_thread(req), thread=True, group="picture-encode",
+                        exit_on_error=False, exclusive=False)
+
+    def _encode_thread(self, req: _Request) -> None:
+        try:
+            frame: Frame | Exception = self._encode(req)
+        except Exception as exc:  # noqa: BLE001 - reported in the pane and the log
+            from tui_dicom.core.logging import log_exception
+
+            log_exception("encoding the picture failed")
+            frame = exc
+        with contextlib.suppress(RuntimeError):  # the app closed meanwhile
+            self.app.call_from_thread(self._encoded, req, frame)
+
+    def _encoded(self, req: _Request, frame: Frame | Exception) -> None:
+        self._busy = False
+        if isinstance(frame, Exception):
+            self.error = f"cannot draw the picture: {frame}"
+        else:
+            self.error = None
+            self._cache[req.cache_key()] = frame
+            while len(self._cache) > self._cache_frames:
+                self._cache.popitem(last=False)
+            if req.seq == self._latest_seq:
+                self._install(frame)
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.seq == self._latest_seq:
+            if pending.cache_key() in self._cache:
+                self._install(self._cache[pending.cache_key()])
+            else:
+                self._start(pending)
+
+    def _encode(self, req: _Request) -> Frame:
+        """Compose and encode in a worker thread (no widget access)."""
+        w, h = req.size
+        pane = (w, max(0, h - req.bottom_reserve))
+        picture = req.picture
+        hb_lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view, sub_px=(1, 2))
+        if req.renderer == "halfblock":
+            lay = hb_lay
+            shown = compose(picture, lay, req.shapes)
+            hb = halfblock.encode(shown, req.colors)
+            return Frame(req, lay, shown, hb, None, 0)
+        lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view)
+        # half-block twin at the same cells (for modal backgrounds and screenshots)
+        hb_lay = Layout(lay.image_shape, lay.oriented_shape, lay.view, lay.crop, lay.cells, lay.cell_px, (1, 2),
+                        (lay.cells[2], lay.cells[3] * 2))
+        hb = halfblock.encode(compose(picture, hb_lay, req.shapes), req.colors)
+        if lay.empty:
+            return Frame(req, lay, np.zeros((0, 0), np.uint8), hb, None, 0)
+        if req.renderer == "sixel":
+            shown = compose(picture, lay, req.shapes)
+            data = sixel.encode(shown).decode("ascii")
+            return Frame(req, lay, shown, hb, lambda: data, len(data))
+        # kitty: transmit the oriented picture at native size once; place a crop of it
+        if req.shapes:
+            shown = compose(picture, lay, req.shapes)
+            content = hashlib.sha1(shown.tobytes()).hexdigest()
+            image_key: Hashable = ("composed", req.key, content)
+            source = None
+            native = shown
+        else:
+            native = np.ascontiguousarray(orient(picture, req.view))
+            image_key = ("native", req.key, req.view.rotation % 4, req.view.flip_h, req.view.flip_v)
+            top, left, bottom, right = lay.crop
+            x0, y0 = int(round(left)), int(round(top))
+            x1, y1 = max(x0 + 1, int(round(right))), max(y0 + 1, int(round(bottom)))
+            source = None if (x0, y0, x1, y1) == (0, 0, native.shape[1], native.shape[0]) else (
+                x0, y0, x1 - x0, y1 - y0)
+            shown = native[y0:y1, x0:x1]
+        png = kitty.png_bytes(native)
+        return Frame(req, lay, shown, hb, _KittyPayload(self, image_key, png, source, lay), len(png) * 4 // 3)
+
+    # ------------------------------------------------------------------ drawing
+    def _install(self, frame: Frame) -> None:
+        """Make ``frame`` the one on screen and repaint the whole widget."""
+        self._frame = frame
+        self._strips = frame.strips()
+        self.refresh()
+        if self._announced is not frame:
+            self.call_after_refresh(self._announce, frame)
+
+    def _announce(self, frame: Frame) -> None:
+        if self._frame is not frame:
+            return
+        self._announced = frame
+        x, y, w, h = frame.layout.cells
+        region = self.content_region
+        self.post_message(PictureView.Displayed(
+            self, (region.x + x, region.y + y, w, h), frame.layout.cell_px, frame.request.renderer,
+            frame.request.key, frame.shown, frame.layout))
+
+    def _kitty_sequences(self, image_key: Hashable, png: bytes, source: tuple[int, int, int, int] | None,
+                         lay: Layout) -> str:
+        """Transmit (first time only) and place a kitty image; free evicted images."""
+        tmux = self.terminal.tmux
+        iid = self._kitty.id_for(image_key)
+        out = [kitty.delete_image(old, tmux=tmux) for old in self._kitty.freed]
+        self._kitty.freed.clear()
+        if iid not in self._kitty.sent:
+            out.append(kitty.transmit(iid, png, tmux=tmux))
+            self._kitty.sent.add(iid)
+        if self._kitty_placed is not None and self._kitty_placed != iid:
+            out.append(kitty.delete_placement(self._kitty_placed, self._kitty.placement_id, tmux=tmux))
+        out.append(kitty.place(iid, self._kitty.placement_id, lay.cells[2], lay.cells[3], source=source,
+                               tmux=tmux))
+        self._kitty_placed = iid
+        return "".join(out)
+
+    def _kitty_unplace(self) -> str:
+        if self._kitty_placed is None:
+            return ""
+        seq = kitty.delete_placement(self._kitty_placed, self._kitty.placement_id, tmux=self.terminal.tmux)
+        self._kitty_placed = None
+        return seq
+
+    def _remove_graphics(self, free: bool = False) -> None:
+        """Delete kitty placements (and images if ``free``) right now through the driver."""
+        seq = self._kitty_unplace()
+        if free:
+            seq += "".join(kitty.delete_image(i, tmux=self.terminal.tmux) for i in self._kitty.sent)
+            self._kitty.sent.clear()
+            self._kitty.ids.clear()
+        driver = getattr(self.app, "_driver", None) if self.is_attached else None
+        if seq and driver is not None and not self.app.is_headless:
+            driver.write(seq)
+            driver.flush()
+
+    def _overlapping(self) -> frozenset[int]:
+        """Ids of widgets drawn over this one (toasts, tooltips), to repaint when they change."""
+        try:
+            compositor = self.screen._compositor
+            mine = compositor.visible_widgets.get(self)
+        except Exception:  # noqa: BLE001 - not on a screen
+            return frozenset()
+        if mine is None:
+            return frozenset()
+        region = mine[0]
+        found = []
+        seen_self = False
+        for widget in compositor.visible_widgets:  # front to back
+            if widget is self:
+                seen_self = True
+                break
+            if widget not in self.ancestors and compositor.visible_widgets[widget][0].overlaps(region):
+                found.append(id(widget))
+        return frozenset(found) if seen_self else frozenset()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Our pre-encoded strips (or ordinary ones when the screen is behind a modal)."""
+        frame = self._frame
+        width, height = self.size
+        if frame is None or frame.request.size != (width, height):
+            prefix = self._kitty_unplace()
+            blank = Strip([Segment(" " * width, Style(bgcolor=RichColor.from_rgb(*self._background())))], width)
+            lines = [blank] * height
+            if prefix and lines:
+                lines[0] = Strip([Segment(prefix, None, ((ControlType.BELL,),)), *blank], width)
+            return [line.crop(crop.x, crop.right) for line in lines[crop.y : crop.bottom]]
+        try:
+            active = self.screen.is_active
+        except Exception:  # noqa: BLE001 - no screen
+            active = False
+        if not active:
+            lines = frame.plain_strips(self._kitty_unplace())
+        else:
+            lines = self._strips
+            if frame.request.renderer != "halfblock":
+                overlap = self._overlapping()
+                if overlap != self._overlap:
+                    self._overlap = overlap
+                    self.call_after_refresh(self.refresh)
+        return [line.crop(crop.x, crop.right) for line in lines[crop.y : crop.bottom]]
+
+    def render(self) -> RenderResult:  # pragma: no cover - render_lines is overridden
+        """Unused (render_lines draws everything)."""
+        return ""
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        """Fill whatever we get."""
+        return container.width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """Fill whatever we get."""
+        return container.height
+
+    # ------------------------------------------------------------------ mouse
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        """Post :class:`Clicked`; start a drag."""
+        self._drag_start = (event.x, event.y)
+        self._drag_image = self.image_coords(event.x, event.y)
+        self.capture_mouse()
+        self.post_message(self.Clicked(self, event, self._drag_image))
+        event.stop()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        """Post :class:`Dragged` (button held) or :class:`Hovered`."""
+        image = self.image_coords(event.x, event.y)
+        if self._drag_start is not None and event.button:
+            self.post_message(self.Dragged(self, event, image, self._drag_start, self._drag_image))
+        else:
+            self.post_message(self.Hovered(self, event, image))
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        """Post :class:`Released`; end the drag."""
+        self.release_mouse()
+        self._drag_start = None
+        self.post_message(self.Released(self, event, self.image_coords(event.x, event.y)))
+        event.stop()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        """Post :class:`Wheel` (+1)."""
+        self.post_message(self.Wheel(self, event, self.image_coords(event.x, event.y), 1))
+        event.stop()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        """Post :class:`Wheel` (-1)."""
+        self.post_message(self.Wheel(self, event, self.image_coords(event.x, event.y), -1))
+        event.stop()
+
+
+class _KittyPayload:
+    """Lazily builds the kitty sequences when the strip is actually written (transmit once)."""
+
+    def __init__(self, view: PictureView, image_key: Hashable, png: bytes,
+                 source: tuple[int, int, int, int] | None, lay: Layout) -> None:
+        self.view, self.image_key, self.png, self.source, self.layout = view, image_key, png, source, lay
+
+    def __call__(self) -> str:
+        return self.view._kitty_sequences(self.image_key, self.png, self.source, self.layout)
+
+
+__all__ = ["FrameStrip", "PictureView", "get_terminal", "set_terminal"]
