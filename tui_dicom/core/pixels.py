@@ -366,11 +366,9 @@ def pixel_info(ds: Any) -> PixelInfo:
         raise PixelDataError(f"Photometric Interpretation {photometric} with 1 sample is not supported")
     if samples == 3 and photometric not in _COLOUR_3:
         raise PixelDataError(f"Photometric Interpretation {photometric} with 3 samples is not supported")
-    frames_raw = _get(ds, "NumberOfFrames", 1)
-    frames_f = _float(frames_raw, None)
-    if frames_f is None or not frames_f.is_integer() or frames_f < 0:
-        raise PixelDataError(f"Number of Frames {safe_text(str(frames_raw))!r} is not valid")
-    frames = max(1, int(frames_f))
+    frames_f = _float(_get(ds, "NumberOfFrames", 1), None)
+    # an unreadable Number of Frames (e.g. "1A") reads as 1, like DCMTK; frame 1 is still checked
+    frames = max(1, int(frames_f)) if frames_f is not None and frames_f.is_integer() else 1
     planar = _int(ds, "PlanarConfiguration", 0) or 0
     info = PixelInfo(
         rows=rows,
@@ -416,7 +414,7 @@ def _is_native(ts: str) -> bool:
         return True
 
 
-def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None) -> np.ndarray:
+def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, frames: int) -> np.ndarray:
     """Decode frame ``index`` with pydicom from a dataset (``src`` is the dataset) or an open file."""
     from pydicom.pixels import get_decoder, pixel_array
 
@@ -430,9 +428,13 @@ def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None) -> n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if ds_like is not None:
-            arr, _props = decoder.as_array(ds_like, index=index, correct_unused_bits=False)
+            arr, _props = decoder.as_array(
+                ds_like, index=index, correct_unused_bits=False, number_of_frames=frames
+            )
             return arr
-        return pixel_array(src, index=index, transfer_syntax_uid=ts, correct_unused_bits=False)
+        return pixel_array(
+            src, index=index, transfer_syntax_uid=ts, correct_unused_bits=False, number_of_frames=frames
+        )
 
 
 def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
@@ -616,8 +618,8 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
     try:
         if header_only:
             with open_ref(ref) as fh:
-                return _decode_pydicom(fh, ts, frame, None)
-        return _decode_pydicom(ds, ts, frame, ds)
+                return _decode_pydicom(fh, ts, frame, None, info.frames)
+        return _decode_pydicom(ds, ts, frame, _decodable(ds, info), info.frames)
     except PixelDataError as exc:
         first_error = exc
     except MemoryError:
@@ -641,6 +643,23 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
     if isinstance(first_error, DicomViewerError):
         raise first_error
     raise PixelDataError(f"cannot decode {syntax_name(ts)}: {_short(first_error)}") from first_error
+
+
+def _decodable(ds: Any, info: PixelInfo) -> Any:
+    """``ds``, or a minimal copy with a readable Number of Frames when the file's is broken."""
+    from pydicom.dataset import Dataset
+
+    raw = _get(ds, "NumberOfFrames", None)
+    if raw is None or _float(raw) is not None:
+        return ds
+    out = Dataset()
+    for elem in ds:
+        if elem.tag.group == 0x0028 or elem.tag in (0x7FE00001, 0x7FE00002) or elem.keyword == info.keyword:
+            out.add(elem)
+    out.NumberOfFrames = info.frames
+    out.file_meta = getattr(ds, "file_meta", Dataset())
+    out.set_original_encoding(*getattr(ds, "original_encoding", (False, True)))
+    return out
 
 
 def _is_gdcm_only(ts: str, info: PixelInfo) -> bool:
@@ -732,27 +751,43 @@ def _palette(ds: Any, supplemental: bool) -> Palette | None:
         return None
     if _int(ds, "PixelRepresentation", 0) == 1 and first > 32767:
         first -= 65536
-    pal = Dataset()
-    for colour in ("Red", "Green", "Blue"):
-        for kind in ("PaletteColorLookupTableDescriptor", "PaletteColorLookupTableData"):
-            for prefix in ("", "Segmented"):
-                kw = f"{prefix}{colour}{kind}"
-                if kind.endswith("Descriptor") and prefix:
-                    continue
+    little = getattr(ds, "original_encoding", (None, True))[1] is not False
+    if "RedPaletteColorLookupTableData" in ds:
+        channels = []
+        for colour in ("Red", "Green", "Blue"):
+            data = _get(ds, f"{colour}PaletteColorLookupTableData")
+            if not isinstance(data, (bytes, bytearray)):
+                return None
+            if len(data) == n:  # 8-bit entries
+                table = np.frombuffer(bytes(data), dtype=np.uint8)
+            else:
+                table = np.frombuffer(bytes(data[: len(data) // 2 * 2]), dtype="<u2" if little else ">u2")
+            if table.size < 1:
+                return None
+            if table.size < n:
+                table = np.concatenate([table, np.full(n - table.size, table[-1], table.dtype)])
+            channels.append(table[:n])
+        if len({c.dtype for c in channels}) != 1:
+            return None
+        rgb = np.stack(channels, axis=1)
+    else:
+        pal = Dataset()
+        for colour in ("Red", "Green", "Blue"):
+            for kw in (f"{colour}PaletteColorLookupTableDescriptor", f"Segmented{colour}PaletteColorLookupTableData"):
                 if kw in ds:
                     pal[kw] = ds[kw]
-    pal.RedPaletteColorLookupTableDescriptor = [n if n < 65536 else 0, first, bits]
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None and "TransferSyntaxUID" in meta:
-        pal.file_meta = meta
-    else:
-        pal.set_original_encoding(*getattr(ds, "original_encoding", (False, True)))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rgb = apply_color_lut(np.arange(first, first + n, dtype=np.int64), pal)
-    except Exception:  # noqa: BLE001 - a broken palette shows the image grey
-        return None
+        pal.RedPaletteColorLookupTableDescriptor = [n if n < 65536 else 0, first, bits]
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None and "TransferSyntaxUID" in meta:
+            pal.file_meta = meta
+        else:
+            pal.set_original_encoding(*getattr(ds, "original_encoding", (False, True)))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rgb = apply_color_lut(np.arange(first, first + n, dtype=np.int64), pal)
+        except Exception:  # noqa: BLE001 - a broken palette shows the image grey
+            return None
     rgb = np.asarray(rgb)[..., :3]
     if rgb.ndim != 2 or rgb.shape[0] < 1:
         return None
