@@ -133,14 +133,27 @@ def _path_label(path: tuple[int, ...]) -> str:
     return "".join(out)
 
 
-def _full_dump(ds: object, args: argparse.Namespace, pixels_skipped: int | None) -> Iterator[str]:
+def full_dump_lines(
+    ds: object, *, include_private: bool = True, max_depth: int | None = None, pixels_skipped: int | None = None
+) -> Iterator[str]:
+    """The lines of a full dump of ``ds``: file meta, then the dataset, sequences indented.
+
+    Args:
+        ds: A pydicom dataset (``file_meta`` included when present).
+        include_private: Print private elements.
+        max_depth: Expand sequences this many levels deep (None: all).
+        pixels_skipped: When the pixel data was not read, the file size to mention in a comment line.
+
+    Yields:
+        Lines without newline; comment lines start with ``#``.
+    """
     from tui_dicom.core.tags import tag_rows
 
     meta = getattr(ds, "file_meta", None)
     rows = tag_rows(
         ds,  # type: ignore[arg-type]
-        include_private=not args.no_private,
-        max_depth=args.depth,
+        include_private=include_private,
+        max_depth=max_depth,
         max_value_chars=DUMP_MAX_VALUE_CHARS,
     )
     in_meta = False
@@ -264,7 +277,11 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     err.write(f"{PROG}: {ref.display}: no element matches {safe_text(queries[0].text)!r}\n")
                     had_errors = True
             else:
-                lines = list(_full_dump(ds, args, skipped))
+                lines = list(
+                    full_dump_lines(
+                        ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
+                    )
+                )
         except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on
             log_exception(f"dumping {ref.display}")
             err.write(f"{PROG}: {ref.display}: cannot dump: {safe_text(exc)}\n")
