@@ -384,6 +384,8 @@ class _Builder:
         self.include_private = include_private
         self.max_depth = max_depth
         self.max_chars = max_value_chars
+        self._charset_ds: Any = None
+        self._charset_value: Any = None
 
     def element_row(
         self,
@@ -395,25 +397,24 @@ class _Builder:
         creator: str,
     ) -> DataElement | None:
         """Append the row of element ``tag`` of ``ds``; return the converted element (None if broken)."""
+        raw_length = None
         try:
-            raw = ds.get_item(tag)  # still raw (unconverted) elements know their length in the file
-        except Exception:  # noqa: BLE001
-            raw = None
-        raw_length = raw.length if raw is not None and type(raw).__name__ == "RawDataElement" else None
+            elem = ds.get_item(tag)  # unconverted (raw) elements still know their length in the file
+            if type(elem).__name__ == "RawDataElement":
+                raw_length = elem.length
+                elem = ds[tag]
+        except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: show why, keep going
+            return self._broken_row(ds, tag, path, depth, parent, creator, exc)
         keyword, name = describe_tag(tag, creator)
         try:
-            elem = ds[tag]
             vr = str(elem.VR)
             value = value_text(elem, ds, max_chars=self.max_chars)
             if raw_length is not None and raw_length != _UNDEFINED:
                 length: int | None = raw_length
             else:
-                length = _encoded_length(elem, getattr(ds, "_character_set", None))
-        except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: show why, keep going
-            elem = None
-            vr = str(getattr(raw, "VR", None) or "??")
-            value = safe_text(f"<cannot decode: {type(exc).__name__}: {str(exc)[:120]}>")
-            length = raw_length if raw_length is not None and raw_length != _UNDEFINED else None
+                length = _encoded_length(elem, self._charset(ds))
+        except Exception as exc:  # noqa: BLE001 - a value that cannot be shown: say why, keep going
+            return self._broken_row(ds, tag, path, depth, parent, creator, exc)
         self.rows.append(
             TagRow(
                 tag=tag,
@@ -430,6 +431,46 @@ class _Builder:
             )
         )
         return elem
+
+    def _charset(self, ds: Dataset) -> Any:
+        """The dataset's character set (looked up once per dataset)."""
+        if ds is not self._charset_ds:
+            self._charset_ds = ds
+            self._charset_value = getattr(ds, "_character_set", None)
+        return self._charset_value
+
+    def _broken_row(
+        self,
+        ds: Dataset,
+        tag: int,
+        path: tuple[int, ...],
+        depth: int,
+        parent: int | None,
+        creator: str,
+        exc: BaseException,
+    ) -> None:
+        """Append a row for an element whose value cannot be converted or shown."""
+        try:
+            raw = ds.get_item(tag)
+        except Exception:  # noqa: BLE001
+            raw = None
+        keyword, name = describe_tag(tag, creator)
+        length = getattr(raw, "length", None)
+        self.rows.append(
+            TagRow(
+                tag=tag,
+                path=path,
+                depth=depth,
+                vr=str(getattr(raw, "VR", None) or "??"),
+                keyword=keyword,
+                name=name,
+                value=safe_text(f"<cannot decode: {type(exc).__name__}: {str(exc)[:120]}>"),
+                length=length if isinstance(length, int) and length != _UNDEFINED else None,
+                private_creator=safe_text(creator) if creator else "",
+                parent=parent,
+            )
+        )
+        return None
 
     def expand(self, elem: DataElement | None, path: tuple[int, ...], depth: int) -> _SeqFrame | None:
         """A frame for the items of sequence ``elem`` (whose row was just added), if it is to be shown."""
