@@ -244,8 +244,11 @@ def compose(picture: np.ndarray, lay: Layout, shapes: Sequence[Shape] = ()) -> n
         picture = picture[:, :, :3]
     oriented = orient(picture, lay.view)
     top, left, bottom, right = lay.crop
-    r0, c0 = int(np.floor(top)), int(np.floor(left))
-    r1, c1 = min(int(np.ceil(bottom)), oriented.shape[0]), min(int(np.ceil(right)), oriented.shape[1])
+    # crop with a margin as wide as the filter's support, so edges resample exactly as the whole image would
+    margin = int(np.ceil(max((right - left) / tw, (bottom - top) / th, 1.0))) + 1
+    r0, c0 = max(0, int(np.floor(top)) - margin), max(0, int(np.floor(left)) - margin)
+    r1 = min(int(np.ceil(bottom)) + margin, oriented.shape[0])
+    c1 = min(int(np.ceil(right)) + margin, oriented.shape[1])
     part = np.ascontiguousarray(oriented[r0:r1, c0:c1])
     img = Image.fromarray(part)
     box = (left - c0, top - r0, right - c0, bottom - r0)

@@ -1,0 +1,47 @@
+"""Kitty graphics commands: payload decodes (with Pillow) to the picture; tmux wrapping; placement keys."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+from PIL import Image
+
+from tui_dicom.core import kitty
+
+_APC = re.compile(r"\x1b_G([^;\x1b]*);?([^\x1b]*)\x1b\\")
+
+
+def test_transmit_chunks_decode_to_the_picture() -> None:
+    pic = np.random.default_rng(0).integers(0, 256, (300, 200), dtype=np.uint8)
+    seq = kitty.transmit(77, kitty.png_bytes(pic))
+    cmds = _APC.findall(seq)
+    assert len(cmds) > 1
+    first = dict(kv.split("=") for kv in cmds[0][0].split(","))
+    assert first["a"] == "t" and first["f"] == "100" and first["i"] == "77" and first["q"] == "2"
+    assert [dict(kv.split("=") for kv in keys.split(","))["m"] for keys, _ in cmds] == ["1"] * (len(cmds) - 1) + ["0"]
+    assert all(len(payload) <= kitty.CHUNK for _, payload in cmds)
+    png = base64.standard_b64decode("".join(payload for _, payload in cmds))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), pic)
+
+
+def test_place_scales_to_cells_and_crops() -> None:
+    seq = kitty.place(5, 9, 40, 20, source=(10, 20, 100, 50))
+    keys = dict(kv.split("=") for kv in _APC.findall(seq)[0][0].split(","))
+    assert keys == {"a": "p", "i": "5", "p": "9", "c": "40", "r": "20", "C": "1", "z": "-1", "q": "2",
+                    "x": "10", "y": "20", "w": "100", "h": "50"}
+
+
+def test_delete_commands() -> None:
+    assert "a=d,d=i,i=5,p=9" in kitty.delete_placement(5, 9)
+    assert "a=d,d=I,i=5" in kitty.delete_image(5)
+
+
+def test_tmux_wrapping_doubles_escapes() -> None:
+    inner = kitty.place(1, 2, 3, 4)
+    wrapped = kitty.place(1, 2, 3, 4, tmux=True)
+    assert wrapped.startswith("\x1bPtmux;") and wrapped.endswith("\x1b\\")
+    body = wrapped[len("\x1bPtmux;") : -2]
+    assert body == inner.replace("\x1b", "\x1b\x1b")
