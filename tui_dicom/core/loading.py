@@ -123,9 +123,12 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom warns about odd values; they are logged
                 ds = pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels, force=True)
+                _check_truncated(ds)
             # pydicom reads lazily in places: touch every top-level element so errors surface here
                 for _elem in ds:
                     pass
+        except HeaderError:
+            raise
         except RecursionError:
             raise HeaderError("sequences are nested too deeply to read") from None
         except InvalidDicomError as exc:
@@ -139,6 +142,38 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
     if len(ds) == 0 and not getattr(ds, "file_meta", None):
         raise NotDicomError("no DICOM elements found")
     return ds
+
+
+#: pixel data cut short is the pixel pipeline's to report (the header is still usable)
+_PIXEL_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
+
+
+def _check_truncated(ds: FileDataset) -> None:
+    """Refuse a dataset whose top-level element values are shorter than their declared length.
+
+    pydicom keeps whatever bytes were left when a value runs past the end of the file (a file cut
+    in the middle of an element, or a length field beyond EOF) and says nothing; the values would
+    be shown as if complete. Pixel Data is left to :mod:`tui_dicom.core.pixels`, which names the
+    missing bytes, so the header of an image with truncated pixels stays readable.
+    """
+    from pydicom.datadict import keyword_for_tag
+
+    for tag, elem in ds._dict.items():  # raw elements, before pydicom converts them
+        if tag in _PIXEL_TAGS:
+            continue
+        length = getattr(elem, "length", None)
+        value = getattr(elem, "value", None)
+        if (
+            isinstance(length, int)
+            and length != 0xFFFFFFFF
+            and isinstance(value, (bytes, bytearray))
+            and len(value) < length
+        ):
+            name = keyword_for_tag(tag) or "element"
+            raise HeaderError(
+                f"file is truncated: {name} ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares "
+                f"{length:,} bytes, {len(value):,} present"
+            )
 
 
 def _short(exc: BaseException) -> str:
