@@ -24,6 +24,12 @@ def setup_log(path: str | None) -> None:
     pyd = logging.getLogger("pydicom")
     pyd.handlers = [handler]
     pyd.propagate = False
+    # Python warnings (pydicom warns about odd values while converting them, long after the file
+    # was read) would print two lines of source to stderr: send them to the log as well.
+    logging.captureWarnings(True)
+    pyw = logging.getLogger("py.warnings")
+    pyw.handlers = [handler]
+    pyw.propagate = False
 
 
 def log_exception(message: str) -> None:
