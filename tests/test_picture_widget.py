@@ -1,0 +1,113 @@
+"""PictureView in a tiny App: frames, latest-only encoding, what the strips write, modal screens."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from textual.app import App, ComposeResult
+from textual.screen import ModalScreen
+from textual.widgets import Label
+
+from tui_dicom.core.render import View
+from tui_dicom.core.terminal import TerminalInfo
+from tui_dicom.ui.widgets.picture import FrameStrip, PictureView
+
+
+class _App(App[None]):
+    def __init__(self, renderer: str) -> None:
+        super().__init__()
+        self.info = TerminalInfo(renderer=renderer, reason=f"{renderer}: test")
+        self.displayed: list[PictureView.Displayed] = []
+
+    def compose(self) -> ComposeResult:
+        yield PictureView(terminal=self.info)
+        yield Label("status")
+
+    def on_picture_view_displayed(self, msg: PictureView.Displayed) -> None:
+        self.displayed.append(msg)
+
+
+def _picture(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (64, 96), dtype=np.uint8)
+
+
+async def _wait_displayed(app: _App, pilot, n: int = 1) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        await pilot.pause(0.01)
+        if len(app.displayed) >= n:
+            return
+    raise AssertionError("no Displayed message")
+
+
+async def test_halfblock_frame_matches_the_picture() -> None:
+    app = _App("halfblock")
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(PictureView)
+        pic = _picture()
+        view.show("a", pic)
+        await _wait_displayed(app, pilot)
+        msg = app.displayed[-1]
+        x, y, w, h = msg.region_cells
+        assert msg.renderer == "halfblock" and msg.key == "a"
+        assert msg.picture.shape == (2 * h, w)
+        assert h == 19 and w > 0  # fills the height (one row is the label)
+        strips = view.render_lines(view.region.reset_offset)
+        assert isinstance(strips[y], FrameStrip)
+        text = strips[y].render(app.console)
+        assert text.count("\u2580") + text.count("\u2584") + text.count(" ") + text.count("\u2588") >= w
+        # the lazily built Rich segments cover exactly the width
+        assert sum(len(s.text) for s in strips[y]) == view.size.width
+        # image coordinates of the picture's centre cell are near the image centre
+        row, col = view.image_coords(x + w // 2, y + h // 2)
+        assert abs(row - 32) < 3 and abs(col - 48) < 3
+        assert view.image_coords(0, 0) is None or x == 0
+
+
+async def test_only_the_latest_show_is_displayed() -> None:
+    app = _App("halfblock")
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(PictureView)
+        for i in range(30):
+            view.show(i, _picture(i), view=View(zoom=1 + i / 10))
+        await _wait_displayed(app, pilot)
+        for _ in range(50):
+            await pilot.pause(0.01)
+        keys = [m.key for m in app.displayed]
+        assert keys[-1] == 29
+        assert len(keys) <= 3  # no backlog: intermediate requests were dropped
+
+
+async def test_kitty_transmits_once_then_only_places() -> None:
+    app = _App("kitty")
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(PictureView)
+        view.show("a", _picture(1))
+        await _wait_displayed(app, pilot)
+        y = app.displayed[-1].region_cells[1]
+        first = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+        assert "a=t" in first and "a=p" in first
+        again = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+        assert "a=t" not in again and "a=p" in again and len(again) < len(first)
+        assert y == 0 or re.search("a=p", again)
+
+
+async def test_sixel_payload_on_first_picture_row_and_modal_hides_it() -> None:
+    class Modal(ModalScreen[None]):
+        def compose(self) -> ComposeResult:
+            yield Label("modal")
+
+    app = _App("sixel")
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(PictureView)
+        view.show("a", _picture(2))
+        await _wait_displayed(app, pilot)
+        x, y, w, h = app.displayed[-1].region_cells
+        lines = [s.render(app.console) for s in view.render_lines(view.region.reset_offset)]
+        assert lines[y].count("\x1bP") == 1 and sum(line.count("\x1bP") for line in lines) == 1
+        assert y + h <= 20 - 1  # never the screen's last row
+        app.push_screen(Modal())
+        await pilot.pause(0.05)
+        hidden = view.render_lines(view.region.reset_offset)
+        assert not any(isinstance(s, FrameStrip) for s in hidden)
+        assert all("\x1bP" not in seg.text for s in hidden for seg in s)

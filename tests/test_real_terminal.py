@@ -1,0 +1,111 @@
+"""The picture in real terminal emulators under Xvfb, checked by ../shared/tools/check_shot.py.
+
+Runs the viewer (``tui-dicom SERIES``, keys Tab Down Down Down) when it can start, else the
+PictureView bench ``python -m tui_dicom.ui.picture_demo SERIES`` (keys Down Down Down); both write
+``TUI_DICOM_LAYOUT_JSON`` and its ``.expected.png`` after every displayed frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TOOLS = SHARED / "tools"
+SERIES = SHARED / "data" / "ge_ct_head"
+
+pytestmark = [
+    pytest.mark.terminal,
+    pytest.mark.skipif(not (TOOLS / "real_terminal.py").exists(), reason="../shared/tools not found"),
+    pytest.mark.skipif(not SERIES.is_dir(), reason="../shared/data/ge_ct_head not found"),
+    pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None
+                       or shutil.which("import") is None, reason="Xvfb, xdotool or ImageMagick not installed"),
+]
+
+
+def _viewer_runs() -> bool:
+    """True when the real viewer can start (its modules import)."""
+    res = subprocess.run([sys.executable, "-c", "import tui_dicom.ui.app"], cwd=ROOT, capture_output=True)
+    return res.returncode == 0
+
+
+def _command(renderer: str | None) -> tuple[list[str], str]:
+    extra = [] if renderer is None else ["--renderer", renderer]
+    if _viewer_runs():
+        exe = shutil.which("tui-dicom") or str(Path(sys.executable).with_name("tui-dicom"))
+        return [exe, *extra, str(SERIES)], "Tab Down Down Down"
+    return [sys.executable, "-m", "tui_dicom.ui.picture_demo", *extra, str(SERIES)], "Down Down Down"
+
+
+def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False) -> tuple[dict, dict]:
+    if shutil.which(term) is None:
+        pytest.skip(f"{term} not installed")
+    if tmux and shutil.which("tmux") is None:
+        pytest.skip("tmux not installed")
+    layout = tmp_path / "layout.json"
+    shot = tmp_path / f"{term}.png"
+    cmd, keys = _command(renderer)
+    argv = [sys.executable, str(TOOLS / "real_terminal.py"), "--term", term, "--wait-file", str(layout),
+            "--settle", "2", "--keys", keys, "--key-gap", "1.5", "--out", str(shot)]
+    if tmux:
+        argv.append("--tmux")
+    env = dict(os.environ, TUI_DICOM_LAYOUT_JSON=str(layout), PYTHONPATH=str(ROOT))
+    env.pop("TUI_DICOM_RENDERER", None)
+    subprocess.run([*argv, "--", *cmd], cwd=ROOT, env=env, capture_output=True, timeout=120, check=True)
+    if not layout.exists():
+        pytest.fail(f"{term}: the app never wrote {layout.name} (see {tmp_path})")
+    lay = json.loads(layout.read_text())
+    res = subprocess.run([sys.executable, str(TOOLS / "check_shot.py"), str(shot), str(layout),
+                          "--accept", "graphics,cells"], capture_output=True, text=True)
+    verdict = json.loads(res.stdout.strip().splitlines()[-1])
+    print(term, renderer, lay, verdict)
+    return lay, verdict
+
+
+def _slice_after_keys(lay: dict) -> None:
+    assert lay["slice"].startswith("4/"), lay  # three Down presses from the first slice
+
+
+@pytest.mark.parametrize("renderer", ["sixel", None])
+def test_xterm_sixel_is_graphics(tmp_path: Path, renderer: str | None) -> None:
+    lay, verdict = _shoot(tmp_path, "xterm", renderer)
+    assert lay["renderer"] == "sixel"
+    assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
+def test_xterm_halfblock_is_cells(tmp_path: Path) -> None:
+    lay, verdict = _shoot(tmp_path, "xterm", "halfblock")
+    assert lay["renderer"] == "halfblock"
+    assert verdict["verdict"] == "cells" and verdict["corr_blocky"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
+def test_mlterm_sixel_is_graphics(tmp_path: Path) -> None:
+    lay, verdict = _shoot(tmp_path, "mlterm", "sixel")
+    assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
+def test_tmux_in_xterm_auto_is_cells(tmp_path: Path) -> None:
+    lay, verdict = _shoot(tmp_path, "xterm", None, tmux=True)
+    assert lay["renderer"] == "halfblock"
+    assert verdict["verdict"] == "cells" and verdict["corr_blocky"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
+def test_kitty_graphics(tmp_path: Path) -> None:
+    try:
+        lay, verdict = _shoot(tmp_path, "kitty", "kitty")
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"kitty did not start under Xvfb: {exc.stderr[-300:]!r}")
+    assert lay["renderer"] == "kitty"
+    assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
+    _slice_after_keys(lay)
