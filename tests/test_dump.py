@@ -253,3 +253,36 @@ def test_dump_imports_no_ui_and_no_pixel_pipeline() -> None:
 )
 def test_dump_does_not_import_numpy_or_pydicom_pixels() -> None:
     assert _probe().endswith("False False")
+
+
+# ------------------------------------------------------------------------------------ folders, DICOMDIR
+
+
+def _need_index() -> None:
+    try:
+        import tui_dicom.core.index  # noqa: F401
+    except ImportError:
+        pytest.skip("tui_dicom.core.index (folder/DICOMDIR/ZIP indexing) has not landed yet")
+
+
+def test_folder_dumps_every_instance_with_headers() -> None:
+    _need_index()
+    folder = REPO.parent / "shared" / "data" / "ge_ct_head"
+    if not folder.is_dir():
+        pytest.skip(f"shared data not found at {folder}")
+    proc = run_dump(str(folder), "-t", "InstanceNumber")
+    lines = proc.stdout.decode().splitlines()
+    headers = [ln for ln in lines if ln.startswith("# File: ")]
+    assert len(headers) == len(list(folder.glob("*.dcm")))
+    assert sum(ln.startswith("(0020,0013) IS InstanceNumber") for ln in lines) == len(headers)
+
+
+def test_dicomdir_dumps_listed_instances() -> None:
+    _need_index()
+    dicomdir = get_testdata_file("DICOMDIR", download=False)
+    if dicomdir is None:
+        pytest.skip("pydicom's dicomdirtests not available")
+    proc = run_dump(dicomdir, "-t", "SOPInstanceUID")
+    headers = [ln for ln in proc.stdout.decode().splitlines() if ln.startswith("# File: ")]
+    assert len(headers) > 10
+    assert b"Traceback" not in proc.stderr
