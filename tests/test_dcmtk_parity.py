@@ -110,6 +110,18 @@ def _has_frame_voi(ds) -> bool:
     return False
 
 
+def _skip(path: str, reason: str) -> None:
+    """Skip, naming the file (so ``-rs`` lists every exclusion with its reason)."""
+    pytest.skip(f"{_short_name(path)}: {reason}")
+
+
+def _short_name(path: str) -> str:
+    for label, root in _roots():
+        if str(path).startswith(str(root)):
+            return f"{label}/{Path(path).relative_to(root)}"
+    return str(path)
+
+
 def _read_pnm(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -126,18 +138,18 @@ def _gdcm_transcode(src: str, dst: Path) -> None:
     reader = gdcm.ImageReader()
     reader.SetFileName(src)
     if not reader.Read():
-        pytest.skip("GDCM cannot read it, no reference")
+        _skip(src, "GDCM cannot read it, no reference")
     change = gdcm.ImageChangeTransferSyntax()
     change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.ExplicitVRLittleEndian))
     change.SetInput(reader.GetImage())
     if not change.Change():
-        pytest.skip("GDCM cannot decode it, no reference")
+        _skip(src, "GDCM cannot decode it, no reference")
     writer = gdcm.ImageWriter()
     writer.SetFileName(str(dst))
     writer.SetFile(reader.GetFile())
     writer.SetImage(change.GetOutput())
     if not writer.Write():
-        pytest.skip("GDCM cannot write the transcoded twin")
+        _skip(src, "GDCM cannot write the transcoded twin")
 
 
 def _reference(path: str, frame: int, opts: list[str], ts: str, tmp: Path) -> np.ndarray:
@@ -150,17 +162,17 @@ def _reference(path: str, frame: int, opts: list[str], ts: str, tmp: Path) -> np
         try:
             import gdcm  # noqa: F401
         except ImportError:
-            pytest.skip("JPEG 2000: DCMTK cannot decode it and python-gdcm is not installed")
+            _skip(path, "JPEG 2000: DCMTK cannot decode it and python-gdcm is not installed")
         src = str(tmp / "twin.dcm")
         _gdcm_transcode(path, Path(src))
     if tool is None:
-        pytest.skip("DCMTK tool not installed")
+        _skip(path, "DCMTK tool not installed")
     out = tmp / "ref.pnm"
     cmd = [tool, "+F", str(frame), *opts, "+op", src, str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0 or not out.exists():
         reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"DCMTK cannot render it: {reason}")
+        _skip(path, f"DCMTK cannot render it: {reason}")
     return _read_pnm(out)
 
 
@@ -237,7 +249,7 @@ def test_matches_dcmtk(path: str, frame: int, mode: str, tmp_path: Path) -> None
             ref_ok = subprocess.run([DCMJ2PNM, "+F", str(frame), "-o", path], capture_output=True).returncode == 0
             if ref_ok and ts not in J2K | JPEG_LS:
                 pytest.fail(f"we refuse ({exc}) but DCMTK reads it")
-            pytest.skip(f"unreadable pixel data: {exc}")
+            _skip(path, f"unreadable pixel data: {exc}")
         ours_args, tol = [f"--window={c},{w}"], 1
         rc, rw = _dcmtk_window(ds, frame, c, w)
         ref_opts = ["+Ww", repr(rc), repr(rw)]

@@ -343,7 +343,9 @@ def pixel_info(ds: Any) -> PixelInfo:
         raise PixelDataError("no pixel data in this file")
     rows = _int(ds, "Rows")
     cols = _int(ds, "Columns")
-    if not rows or not cols or rows < 1 or cols < 1 or rows > 65535 or cols > 65535:
+    if rows is None or cols is None:
+        raise PixelDataError("the image has no valid Rows/Columns")
+    if rows < 1 or cols < 1 or rows > 65535 or cols > 65535:
         raise PixelDataError(f"image size {_get(ds, 'Rows')}x{_get(ds, 'Columns')} is not valid")
     samples = _int(ds, "SamplesPerPixel", 1) or 1
     if samples not in (1, 3):
@@ -425,7 +427,7 @@ def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, fram
     if not decoder.is_available:
         missing = ", ".join(decoder.missing_dependencies) or "a decoder plugin"
         raise UnsupportedTransferSyntax(f"{syntax_name(ts)} needs {missing}")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
         if ds_like is not None:
             arr, _props = decoder.as_array(
@@ -460,7 +462,10 @@ def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
             if not reader.Read():
                 raise PixelDataError("GDCM cannot read this file")
             image = reader.GetImage()
-            raw = image.GetBuffer().encode("utf-8", "surrogateescape")
+            buffer = image.GetBuffer()
+            if buffer is None:
+                raise PixelDataError("GDCM cannot decode the pixel data")
+            raw = buffer.encode("utf-8", "surrogateescape")
         pf = image.GetPixelFormat()
         nbits = pf.GetBitsAllocated()
         signed = pf.GetPixelRepresentation() == 1
@@ -479,25 +484,35 @@ def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
 
 
 _stderr_lock = threading.Lock()
+_stderr_users = 0
+_stderr_saved: int | None = None
 
 
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for the duration (C libraries that print; the TUI owns
-    the terminal)."""
+    """Send file descriptor 2 to /dev/null while C decoders run (openjpeg, GDCM and libjpeg print
+    there, and the TUI owns the terminal). Reference-counted, so concurrent decodes nest."""
+    global _stderr_users, _stderr_saved
     with _stderr_lock:
-        try:
-            saved = os.dup(2)
-        except OSError:
-            yield
-            return
-        try:
-            with open(os.devnull, "wb") as null:
-                os.dup2(null.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        if _stderr_users == 0:
+            try:
+                saved = os.dup(2)
+                with open(os.devnull, "wb") as null:
+                    os.dup2(null.fileno(), 2)
+                _stderr_saved = saved
+            except OSError:
+                _stderr_saved = None
+        _stderr_users += 1
+    try:
+        yield
+    finally:
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0 and _stderr_saved is not None:
+                with contextlib.suppress(OSError):
+                    os.dup2(_stderr_saved, 2)
+                    os.close(_stderr_saved)
+                _stderr_saved = None
 
 
 def _gdcm_available() -> bool:
@@ -630,12 +645,8 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
         if _gdcm_available():
             try:
                 return _decode_gdcm(ref, info, frame)
-            except PixelDataError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise PixelDataError(
-                    f"cannot decode {syntax_name(ts)}: {_short(first_error)}; GDCM: {_short(exc)}"
-                ) from exc
+            except Exception as exc:  # noqa: BLE001 - report pydicom's reason, GDCM's is vaguer
+                raise PixelDataError(f"cannot decode {syntax_name(ts)}: {_short(first_error)}") from exc
         if _is_gdcm_only(ts, info):
             raise UnsupportedTransferSyntax(
                 f"{syntax_name(ts)} needs python-gdcm: pip install 'tui-dicom[gdcm]'"
@@ -675,7 +686,8 @@ def _short(exc: BaseException | None) -> str:
     line = text.splitlines()[0] if text else type(exc).__name__
     if line.startswith("Unable to decode as exceptions were raised by all available plugins"):
         rest = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
-        line = rest[0] if rest else line
+        preferred = [ln for ln in rest if ln.startswith("pylibjpeg:")]
+        line = (preferred or rest or [line])[0]
     return safe_text(line)[:200]
 
 
