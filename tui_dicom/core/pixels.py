@@ -577,10 +577,13 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
     """
     from tui_dicom.core.loading import read_dataset
 
+    read_whole = False
     if ds is None:
-        size = file_size(ref)
-        ds = read_dataset(ref, stop_before_pixels=size > INLINE_FILE_BYTES)
+        read_whole = file_size(ref) <= INLINE_FILE_BYTES
+        ds = read_dataset(ref, stop_before_pixels=not read_whole)
     has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
+    if not has_pixels and (read_whole or "Rows" not in ds):
+        raise PixelDataError("no pixel data in this file")
     header_only = not has_pixels
     # a dataset read without pixel data still tells the layout
     info = _pixel_info_header_only(ref, ds) if header_only else pixel_info(ds)
