@@ -264,6 +264,12 @@ def build_files(dest: Path) -> list[Case]:
     Raises:
         FileNotFoundError: pydicom's seed files are not installed.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the values we plant on purpose
+        return _build_files(dest)
+
+
+def _build_files(dest: Path) -> list[Case]:
     dest.mkdir(parents=True, exist_ok=True)
     cases: list[Case] = []
 
@@ -566,9 +572,7 @@ def build_hostile_cd(base: Path) -> HostileCD:
 
 def build_all(base: Path) -> tuple[list[Case], LinksFolder, HostileCD | None]:
     """Build the whole corpus under ``base``: ``base/files``, ``base/links``, ``base/cdbase/cd``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom warns about the values we plant on purpose
-        cases = build_files(base / "files")
+    cases = build_files(base / "files")
     links = build_links_folder(base / "links")
     try:
         cd = build_hostile_cd(base / "cdbase")

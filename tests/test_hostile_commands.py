@@ -1,0 +1,323 @@
+"""``ls``, ``dump`` and ``export`` on every file of the hostile corpus, each in its own process.
+
+For every corpus file and command: exit status 0 or 1; no Python traceback on stdout or stderr; on
+failure exactly one line on stderr that names the file; ``export`` leaves no file (and no temporary
+file) behind when it fails and a readable PNG when it succeeds. Each process is measured with
+``os.wait4``: CPU time (user + system) ≤ 5 s and peak RSS ≤ 500 MB. CPU time is asserted rather than
+wall time so a busy CI machine does not make the test flaky; a process still running after
+:data:`HANG_S` seconds of wall time is killed and reported as a hang.
+
+Files are run two at a time (the CI machines have 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hostile_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_LIMIT_S = 5.0
+RSS_LIMIT_MB = 500.0
+HANG_S = 60.0
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s+File \".*\", line \d+", re.M)
+#: bytes no line of our output may contain: C0 controls other than tab/newline, DEL, ESC
+RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+
+has_ls = (REPO / "tui_dicom" / "commands" / "ls.py").exists()
+has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
+
+
+@dataclass
+class Run:
+    """The outcome of one command process."""
+
+    args: list[str]
+    code: int
+    out: bytes
+    err: bytes
+    cpu_s: float
+    rss_mb: float
+    hung: bool
+
+    @property
+    def err_text(self) -> str:
+        """stderr decoded leniently."""
+        return self.err.decode("utf-8", "replace")
+
+    def describe(self) -> str:
+        """One line for a failure report."""
+        tail = self.err_text.strip().splitlines()[-3:]
+        return (f"{' '.join(self.args[3:])}: exit {self.code}, cpu {self.cpu_s:.2f} s, "
+                f"rss {self.rss_mb:.0f} MB{' HUNG' if self.hung else ''}; stderr {tail}")
+
+
+def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HANG_S) -> Run:
+    """Run ``python -m tui_dicom ARGS`` and measure it with ``os.wait4``."""
+    cmd = [sys.executable, "-m", "tui_dicom", *args]
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1", COLUMNS="120")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                cwd=str(cwd or REPO), env=env, start_new_session=True)
+        hung = threading.Event()
+
+        def kill() -> None:
+            hung.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(list(cmd), proc.returncode, out.read(), err.read(),
+                   usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, hung.is_set())
+
+
+def run_many(jobs: Sequence[list[str]], **kwargs: object) -> list[Run]:
+    """Run several commands two at a time, results in the order given."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda a: run_cli(a, **kwargs), jobs))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[hostile_corpus.Case]:
+    """The single-file corpus, built once for this module."""
+    try:
+        return hostile_corpus.build_files(tmp_path_factory.mktemp("hostile") / "files")
+    except FileNotFoundError as exc:
+        pytest.skip(f"pydicom test files not available: {exc}")
+
+
+def _common_problems(run: Run, name: str) -> list[str]:
+    """What is wrong with ``run`` whatever the command: traceback, hang, limits, exit code, stderr."""
+    problems = []
+    if run.hung:
+        problems.append("did not finish (killed)")
+    if TRACEBACK.search(run.err_text) or TRACEBACK.search(run.out.decode("utf-8", "replace")):
+        problems.append("printed a traceback")
+    if run.code not in (0, 1):
+        problems.append(f"exit status {run.code}")
+    if run.cpu_s > CPU_LIMIT_S:
+        problems.append(f"took {run.cpu_s:.1f} s of CPU")
+    if run.rss_mb > RSS_LIMIT_MB:
+        problems.append(f"peak RSS {run.rss_mb:.0f} MB")
+    # lines C decoders print to file descriptor 2 are checked by test_export_c_decoders_stay_quiet
+    err_lines = [ln for ln in run.err_text.splitlines() if ln.strip() and ln.startswith("tui-dicom")]
+    if run.code == 1:
+        if len(err_lines) != 1:
+            problems.append(f"{len(err_lines)} lines on stderr, 1 expected")
+        elif name not in err_lines[0]:
+            problems.append(f"stderr does not name the file: {err_lines[0]!r}")
+    elif run.code == 0 and err_lines:
+        problems.append(f"exit 0 but stderr says {err_lines[:2]}")
+    if RAW_CONTROL.search(run.err):
+        problems.append("raw control character on stderr")
+    return problems
+
+
+def _report(failures: list[str], total: int, what: str) -> None:
+    assert not failures, f"{len(failures)} of {total} {what} failed:\n" + "\n".join(failures)
+
+
+def test_corpus_covers_every_category(corpus: list[hostile_corpus.Case]) -> None:
+    kinds = {c.kind for c in corpus}
+    assert {"truncated", "bitflip", "lie", "length", "deep", "wide", "deflate", "syntax", "notdicom",
+            "shipped"} <= kinds
+    assert len(corpus) >= 80
+    assert len({c.name for c in corpus}) == len(corpus)
+    shipped = {c.name for c in corpus if c.kind == "shipped"}
+    assert "shipped_MR_truncated.dcm" in shipped and "shipped_badVR.dcm" in shipped
+
+
+def test_dump_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
+    runs = run_many([["dump", str(c.path)] for c in corpus])
+    failures = []
+    refused = 0
+    for case, run in zip(corpus, runs):
+        problems = _common_problems(run, case.name)
+        if RAW_CONTROL.search(run.out):
+            problems.append("raw control character on stdout")
+        if run.code == 0 and not run.out.strip():
+            problems.append("exit 0 with nothing printed")
+        refused += run.code == 1
+        if problems:
+            failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
+    _report(failures, len(corpus), "dumps")
+    # the not-DICOM files, the deep nests and the bomb must be refused, not "dumped"
+    must_refuse = [c.name for c, r in zip(corpus, runs)
+                   if c.kind in ("notdicom", "deep") or c.name.startswith("deflate_bomb")
+                   if r.code != 1 and c.name != "random_after_dicm.dcm"]
+    assert not must_refuse, f"dumped although not readable: {must_refuse}"
+    assert refused >= 20
+
+
+def test_dump_reports_values_cut_short(corpus: list[hostile_corpus.Case]) -> None:
+    by_name = {c.name: c for c in corpus}
+    names = ["trunc_ct_mid_value.dcm", "len_pn_beyond_eof.dcm", "len_private_ob_2gb.dcm",
+             "len_sequence_beyond_eof.dcm"]
+    for name, run in zip(names, run_many([["dump", str(by_name[n].path)] for n in names])):
+        assert run.code == 1, run.describe()
+        assert "truncated" in run.err_text, run.describe()
+
+
+def test_export_on_every_corpus_file(corpus: list[hostile_corpus.Case], tmp_path: Path) -> None:
+    from PIL import Image
+
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    runs = run_many([["export", str(c.path), "-o", str(outdir / f"{c.name}.png")] for c in corpus])
+    failures = []
+    exported = 0
+    for case, run in zip(corpus, runs):
+        problems = _common_problems(run, case.name)
+        target = outdir / f"{case.name}.png"
+        if run.code == 0:
+            exported += 1
+            try:
+                with Image.open(target) as im:
+                    im.load()
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                problems.append(f"exit 0 but the PNG does not open: {exc}")
+        elif target.exists():
+            problems.append("failed but left an output file")
+        if problems:
+            failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
+    leftovers = [p.name for p in outdir.iterdir() if not p.name.endswith(".png")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+    _report(failures, len(corpus), "exports")
+    # size and bit-depth lies must never produce a picture (an unreadable Number of Frames or High
+    # Bit is read leniently, like DCMTK, and a window/rescale that makes no sense falls back)
+    refuse = {"lie_rows_cols_65535.dcm", "lie_rows_cols_8000.dcm", "lie_frames_100000.dcm", "lie_samples_3.dcm",
+              "lie_samples_7.dcm", "lie_bits_allocated_13.dcm", "lie_bits_allocated_0.dcm",
+              "lie_bits_allocated_64.dcm", "lie_bits_stored_40.dcm", "lie_bits_stored_0.dcm", "lie_rows_0.dcm",
+              "lie_no_rows.dcm", "lie_photometric_junk.dcm", "lie_j2k_rows_11000.dcm", "lie_rle_samples_3.dcm"}
+    assert refuse <= {c.name for c in corpus}
+    lies = [c.name for c, r in zip(corpus, runs) if (c.name in refuse or c.kind in ("notdicom", "deep"))
+            and r.code == 0 and c.name != "random_after_dicm.dcm"]
+    assert not lies, f"exported a picture from a lying header: {lies}"
+    assert exported >= 3
+
+
+def test_export_c_decoders_stay_quiet(corpus: list[hostile_corpus.Case], tmp_path: Path) -> None:
+    """Nothing but our one line reaches stderr, even from C libraries (in the viewer it would land
+    on the screen)."""
+    names = ["flip_j2k_64_7.dcm", "shipped_JPEG2000-embedded-sequence-delimiter.dcm"]
+    by_name = {c.name: c for c in corpus}
+    present = [n for n in names if n in by_name]
+    runs = run_many([["export", str(by_name[n].path), "-o", str(tmp_path / f"{n}.png")] for n in present])
+    foreign = {n: [ln for ln in r.err_text.splitlines() if ln.strip() and not ln.startswith("tui-dicom")]
+               for n, r in zip(present, runs)}
+    assert not any(foreign.values()), f"C library output on stderr: {foreign}"
+
+
+@pytest.mark.skipif(not has_ls, reason="tui_dicom/commands/ls.py not written yet")
+def test_ls_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
+    runs = run_many([["ls", str(c.path)] for c in corpus])
+    failures = []
+    for case, run in zip(corpus, runs):
+        problems = []
+        if run.hung:
+            problems.append("did not finish (killed)")
+        if TRACEBACK.search(run.err_text) or TRACEBACK.search(run.out.decode("utf-8", "replace")):
+            problems.append("printed a traceback")
+        if run.code not in (0, 1):
+            problems.append(f"exit status {run.code}")
+        if run.cpu_s > CPU_LIMIT_S or run.rss_mb > RSS_LIMIT_MB:
+            problems.append(f"cpu {run.cpu_s:.1f} s, rss {run.rss_mb:.0f} MB")
+        if run.code == 1 and case.name not in run.out.decode("utf-8", "replace") + run.err_text:
+            problems.append("exit 1 without naming the file")
+        if RAW_CONTROL.search(run.out) or RAW_CONTROL.search(run.err):
+            problems.append("raw control character in output")
+        if problems:
+            failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
+    _report(failures, len(corpus), "ls runs")
+    not_dicom = [c.name for c, r in zip(corpus, runs) if c.kind == "notdicom" and r.code != 1
+                 and c.name != "random_after_dicm.dcm"]
+    assert not not_dicom, f"ls accepted non-DICOM files: {not_dicom}"
+
+
+@pytest.mark.skipif(not has_index, reason="tui_dicom/core/index.py not written yet")
+def test_folder_commands_finish_and_name_every_problem(tmp_path: Path, corpus: list[hostile_corpus.Case]) -> None:
+    """``dump`` (and ``ls``) over the links folder and the whole corpus folder: no hang on the FIFO or
+    the loops, every problem on its own line, exit 1."""
+    links = hostile_corpus.build_links_folder(tmp_path / "links")
+    folder = corpus[0].path.parent
+    jobs = [["dump", "-t", "PatientID", str(links.root)], ["dump", "-t", "PatientID", str(folder)]]
+    if has_ls:
+        jobs += [["ls", str(links.root)], ["ls", str(folder)]]
+    runs = run_many(jobs)
+    for run in runs:
+        assert not run.hung, run.describe()
+        assert run.code == 1, run.describe()
+        assert not TRACEBACK.search(run.err_text), run.describe()
+        assert run.rss_mb <= RSS_LIMIT_MB, run.describe()
+    dump_links = runs[0]
+    assert b"HOSTILE" not in dump_links.out  # links/good.dcm is CT_small: its PatientID is 1CT1
+    assert b"1CT1" in dump_links.out, dump_links.describe()
+    for name in ("fifo.dcm", "dangling.dcm"):
+        text = dump_links.err_text + (runs[2].out.decode("utf-8", "replace") if has_ls else "")
+        assert name in text, f"{name} not reported: {dump_links.describe()}"
+
+
+def test_log_file_gets_the_traceback_stderr_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """An unexpected failure: one line on stderr naming the file, the traceback only in --log FILE."""
+    from tui_dicom import cli
+    from tui_dicom.core import tags
+
+    good = hostile_corpus.good_file(tmp_path)
+    log = tmp_path / "log.txt"
+
+    def boom(*_a: object, **_k: object) -> object:
+        raise RuntimeError("formatter exploded")
+
+    monkeypatch.setattr(tags, "tag_rows", boom)
+    code = cli.main(["dump", str(good), "--log", str(log)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.count("\n") == 1 and "good.dcm" in captured.err and "formatter exploded" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "RuntimeError: formatter exploded" in text
+
+
+def test_export_log_file_gets_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_dicom import cli
+    from tui_dicom.core import windowing
+
+    good = hostile_corpus.good_file(tmp_path)
+    log = tmp_path / "log.txt"
+    out = tmp_path / "out.png"
+
+    def boom(*_a: object, **_k: object) -> object:
+        raise ZeroDivisionError("renderer exploded")
+
+    monkeypatch.setattr(windowing, "render", boom)
+    code = cli.main(["export", str(good), "-o", str(out), "--log", str(log)])
+    captured = capsys.readouterr()
+    assert code == 1 and not out.exists()
+    assert captured.err.count("\n") == 1 and "good.dcm" in captured.err
+    assert "Traceback" not in captured.err
+    assert "ZeroDivisionError: renderer exploded" in log.read_text()
