@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
 import hostile_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,10 +78,8 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HA
 
         def kill() -> None:
             hung.set()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         timer = threading.Timer(timeout, kill)
         timer.start()
@@ -154,7 +154,7 @@ def test_dump_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
     runs = run_many([["dump", str(c.path)] for c in corpus])
     failures = []
     refused = 0
-    for case, run in zip(corpus, runs):
+    for case, run in zip(corpus, runs, strict=True):
         problems = _common_problems(run, case.name)
         if RAW_CONTROL.search(run.out):
             problems.append("raw control character on stdout")
@@ -165,7 +165,7 @@ def test_dump_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
             failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
     _report(failures, len(corpus), "dumps")
     # the not-DICOM files, the deep nests and the bomb must be refused, not "dumped"
-    must_refuse = [c.name for c, r in zip(corpus, runs)
+    must_refuse = [c.name for c, r in zip(corpus, runs, strict=True)
                    if c.kind in ("notdicom", "deep") or c.name.startswith("deflate_bomb")
                    if r.code != 1 and c.name != "random_after_dicm.dcm"]
     assert not must_refuse, f"dumped although not readable: {must_refuse}"
@@ -176,7 +176,7 @@ def test_dump_reports_values_cut_short(corpus: list[hostile_corpus.Case]) -> Non
     by_name = {c.name: c for c in corpus}
     names = ["trunc_ct_mid_value.dcm", "len_pn_beyond_eof.dcm", "len_private_ob_2gb.dcm",
              "len_sequence_beyond_eof.dcm"]
-    for name, run in zip(names, run_many([["dump", str(by_name[n].path)] for n in names])):
+    for _name, run in zip(names, run_many([["dump", str(by_name[n].path)] for n in names]), strict=True):
         assert run.code == 1, run.describe()
         assert "truncated" in run.err_text, run.describe()
 
@@ -189,7 +189,7 @@ def test_export_on_every_corpus_file(corpus: list[hostile_corpus.Case], tmp_path
     runs = run_many([["export", str(c.path), "-o", str(outdir / f"{c.name}.png")] for c in corpus])
     failures = []
     exported = 0
-    for case, run in zip(corpus, runs):
+    for case, run in zip(corpus, runs, strict=True):
         problems = _common_problems(run, case.name)
         target = outdir / f"{case.name}.png"
         if run.code == 0:
@@ -213,7 +213,7 @@ def test_export_on_every_corpus_file(corpus: list[hostile_corpus.Case], tmp_path
               "lie_bits_allocated_64.dcm", "lie_bits_stored_40.dcm", "lie_bits_stored_0.dcm", "lie_rows_0.dcm",
               "lie_no_rows.dcm", "lie_photometric_junk.dcm", "lie_j2k_rows_11000.dcm", "lie_rle_samples_3.dcm"}
     assert refuse <= {c.name for c in corpus}
-    lies = [c.name for c, r in zip(corpus, runs) if (c.name in refuse or c.kind in ("notdicom", "deep"))
+    lies = [c.name for c, r in zip(corpus, runs, strict=True) if (c.name in refuse or c.kind in ("notdicom", "deep"))
             and r.code == 0 and c.name != "random_after_dicm.dcm"]
     assert not lies, f"exported a picture from a lying header: {lies}"
     assert exported >= 3
@@ -227,7 +227,7 @@ def test_export_c_decoders_stay_quiet(corpus: list[hostile_corpus.Case], tmp_pat
     present = [n for n in names if n in by_name]
     runs = run_many([["export", str(by_name[n].path), "-o", str(tmp_path / f"{n}.png")] for n in present])
     foreign = {n: [ln for ln in r.err_text.splitlines() if ln.strip() and not ln.startswith("tui-dicom")]
-               for n, r in zip(present, runs)}
+               for n, r in zip(present, runs, strict=True)}
     assert not any(foreign.values()), f"C library output on stderr: {foreign}"
 
 
@@ -235,7 +235,7 @@ def test_export_c_decoders_stay_quiet(corpus: list[hostile_corpus.Case], tmp_pat
 def test_ls_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
     runs = run_many([["ls", str(c.path)] for c in corpus])
     failures = []
-    for case, run in zip(corpus, runs):
+    for case, run in zip(corpus, runs, strict=True):
         problems = []
         if run.hung:
             problems.append("did not finish (killed)")
@@ -252,7 +252,7 @@ def test_ls_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
         if problems:
             failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
     _report(failures, len(corpus), "ls runs")
-    not_dicom = [c.name for c, r in zip(corpus, runs) if c.kind == "notdicom" and r.code != 1
+    not_dicom = [c.name for c, r in zip(corpus, runs, strict=True) if c.kind == "notdicom" and r.code != 1
                  and c.name != "random_after_dicm.dcm"]
     assert not not_dicom, f"ls accepted non-DICOM files: {not_dicom}"
 
