@@ -1,0 +1,222 @@
+"""Shared pieces of the benchmarks: result rows, the run context, interleaved timing, tool lookup."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_DATA = SHARED / "data"
+PTY_MEASURE = SHARED / "tools" / "pty_measure.py"
+
+
+class Missing(Exception):
+    """The subject of a row (a module, command or tool) does not exist; the message says what."""
+
+
+@dataclass
+class Row:
+    """One line of the results table.
+
+    Attributes:
+        name: what is measured, with the group word in brackets, e.g. ``[dicomdir] ...``.
+        unit: unit of ``ours`` and ``reference_value`` ("ms", "files/s", "KB", "MB", "s").
+        ours: our median, None when it could not be measured.
+        reference: what we are compared with, in words.
+        reference_value: the reference's median in ``unit``, None when there is none.
+        ratio: ``ours / reference_value`` (for a rate: how many times faster we are), or None.
+        goal: the goal in words, e.g. ``≤ 150 ms``.
+        passed: whether the goal is met (False when not measured).
+        note: why something is missing or what to know; shown in the table and appended to ``goal``
+            in the JSON, whose row keys are fixed.
+    """
+
+    name: str
+    unit: str
+    ours: float | None
+    reference: str
+    reference_value: float | None
+    ratio: float | None
+    goal: str
+    passed: bool
+    note: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        """The row in the JSON shape of issue 8 (exactly these keys)."""
+        goal = f"{self.goal} — {self.note}" if self.note else self.goal
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "ours": _round(self.ours),
+            "reference": self.reference,
+            "reference_value": _round(self.reference_value),
+            "ratio": _round(self.ratio, 3),
+            "goal": goal,
+            "pass": bool(self.passed),
+        }
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    if value is None:
+        return None
+    return round(float(value), digits)
+
+
+def ratio(ours: float | None, ref: float | None) -> float | None:
+    """``ours / ref`` or None when either is missing or ref is 0."""
+    if ours is None or ref is None or ref == 0:
+        return None
+    return ours / ref
+
+
+def at_most(value: float | None, limit: float) -> bool:
+    """``value <= limit``; False when not measured."""
+    return value is not None and value <= limit
+
+
+def at_least(value: float | None, limit: float) -> bool:
+    """``value >= limit``; False when not measured."""
+    return value is not None and value >= limit
+
+
+@dataclass
+class Context:
+    """What every group gets: mode, number of runs, work folder, and notes for the report."""
+
+    quick: bool
+    runs: int
+    work: Path
+    log: Callable[[str], None] = print
+    notes: list[str] = field(default_factory=list)
+
+    def size(self, full: int, quick: int) -> int:
+        """The input size for this mode."""
+        return quick if self.quick else full
+
+
+def median(values: Sequence[float]) -> float | None:
+    """Median of the values, None for none."""
+    return statistics.median(values) if values else None
+
+
+def interleaved(subjects: dict[str, Callable[[], float]], runs: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Measure several subjects in alternation, ``runs`` times each, after ``warmup`` unmeasured rounds.
+
+    Each subject is a callable returning its own measurement (seconds, bytes...). A subject that
+    raises :class:`Missing` or fails is dropped from later rounds and gets no values.
+
+    Args:
+        subjects: name -> measuring callable.
+        runs: measured rounds.
+        warmup: unmeasured rounds first (warm caches, imports).
+
+    Returns:
+        name -> list of measurements (empty for a subject that failed).
+    """
+    results: dict[str, list[float]] = {name: [] for name in subjects}
+    dead: set[str] = set()
+    for rnd in range(warmup + runs):
+        for name, fn in subjects.items():
+            if name in dead:
+                continue
+            try:
+                value = fn()
+            except Exception as exc:  # noqa: BLE001 - a failing subject is reported, never fatal
+                dead.add(name)
+                results[name] = []
+                print(f"    {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            if rnd >= warmup:
+                results[name].append(value)
+    return results
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes (wall clock)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def process_time(cmd: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None,
+                 cwd: str | os.PathLike[str] | None = None, ok_codes: Sequence[int] = (0,)) -> float:
+    """Wall-clock seconds of a whole process, output discarded.
+
+    Raises:
+        RuntimeError: the process exited with a code not in ``ok_codes`` (and ``check``).
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.run(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd,
+                          check=False)
+    elapsed = time.perf_counter() - t0
+    if check and proc.returncode not in ok_codes:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {err[-1] if err else ''}")
+    return elapsed
+
+
+def process_output(cmd: Sequence[str]) -> tuple[float, bytes]:
+    """Wall-clock seconds and stdout bytes of a whole process (which must exit 0)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(list(cmd), capture_output=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {err[-1] if err else ''}")
+    return elapsed, proc.stdout
+
+
+def tool(name: str) -> str:
+    """Full path of an external tool.
+
+    Raises:
+        Missing: not installed.
+    """
+    path = shutil.which(name)
+    if path is None:
+        raise Missing(f"{name} is not installed")
+    return path
+
+
+def venv_script(name: str) -> str | None:
+    """A console script next to the running Python (the project's venv), or on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name)
+
+
+def tui_dicom_cmd() -> list[str]:
+    """How to start ``tui-dicom`` with this Python: the console script, else ``python -m tui_dicom``."""
+    script = venv_script("tui-dicom")
+    return [script] if script else [sys.executable, "-m", "tui_dicom"]
+
+
+def machine() -> str:
+    """One line describing the machine: CPU, cores, memory, OS, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem = f", {pages / 2**30:.0f} GB RAM"
+    except (ValueError, OSError, AttributeError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")

@@ -1,0 +1,94 @@
+"""[first image] Process start -> first picture written, through a pty, on a 2,000- and a 10,000-image CD.
+
+``tui-dicom --renderer halfblock CD_ROOT`` runs in a 120x50 pty (10x20 px cells) whose fake terminal
+answers the start-up queries at once. The time is taken from just before ``fork`` to the last byte
+of the first output burst that carries the half-block picture (hundreds of ``▀``/``▄`` glyphs); the
+``TUI_DICOM_LAYOUT_JSON`` file the viewer writes once a picture is displayed confirms it.
+The reference is the floor every start pays: a Python process that only imports the viewer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import inputs
+from benchmarks.common import (
+    Context,
+    Missing,
+    Row,
+    at_most,
+    interleaved,
+    median,
+    process_time,
+    ratio,
+    tui_dicom_cmd,
+)
+from benchmarks.ptyrun import PtyApp
+
+GOAL_S = 1.0
+GOAL_GROWTH = 1.1
+
+
+def first_image_seconds(root: Path, layout: Path, limit: float = 30.0) -> float:
+    """One start of the viewer on ``root``; seconds from process start to the first picture.
+
+    Raises:
+        RuntimeError: no picture within ``limit`` seconds.
+    """
+    layout.unlink(missing_ok=True)
+    env = dict(os.environ, TUI_DICOM_LAYOUT_JSON=str(layout))
+    app = PtyApp([*tui_dicom_cmd(), "--renderer", "halfblock", str(root)], env=env)
+    with app:
+        app.wait_for(lambda: layout.exists() or app.first_picture_time() is not None, limit)
+        # let the picture's burst finish, and give the layout file a moment to confirm it
+        app.wait_for(layout.exists, 2.0)
+        time.sleep(0.05)
+        t = app.first_picture_time()
+        shown = layout.exists()
+    if t is None:
+        raise RuntimeError("no half-block picture in the output" + ("" if shown else " and no layout file"))
+    if not shown:
+        raise RuntimeError("a picture-like burst was seen but the viewer wrote no layout file")
+    return t
+
+
+def run(ctx: Context) -> list[Row]:
+    """Measure the group; returns its rows."""
+    small_n, big_n = ctx.size(2000, 200), ctx.size(10000, 1000)
+    label = "[first image] start → first picture (half-block, pty)"
+    try:
+        small = inputs.cd(ctx.work, small_n, 200 if small_n >= 2000 else 100, log=ctx.log)
+        big = inputs.cd(ctx.work, big_n, 200 if big_n >= 2000 else 100, log=ctx.log)
+    except Missing as exc:
+        return [Row(f"{label}, {small_n:,}-image CD", "s", None, "Python importing the viewer", None, None,
+                    f"≤ {GOAL_S} s", False, str(exc))]
+    note = ""
+    try:
+        import tui_dicom.core.index  # noqa: F401
+    except ImportError as exc:
+        note = f"the viewer cannot index yet: tui_dicom.core.index is missing ({exc})"
+    tmp = tempfile.TemporaryDirectory(prefix="bench-first-")
+    layout = Path(tmp.name) / "layout.json"
+    subjects = {
+        "small": lambda: first_image_seconds(small, layout),
+        "big": lambda: first_image_seconds(big, layout),
+        "imports": lambda: process_time([sys.executable, "-c", "import tui_dicom.ui.app"]),
+    }
+    try:
+        res = interleaved(subjects, ctx.runs)
+    finally:
+        tmp.cleanup()
+    t_small, t_big, t_imp = (median(res[k]) for k in ("small", "big", "imports"))
+    if t_small is None and not note:
+        note = "no first picture (see the log above)"
+    growth = ratio(t_big, t_small)
+    return [
+        Row(f"{label}, {small_n:,}-image CD", "s", t_small, "Python process importing the viewer", t_imp,
+            ratio(t_small, t_imp), f"≤ {GOAL_S:.1f} s", at_most(t_small, GOAL_S), note),
+        Row(f"{label}, {big_n:,}-image CD", "s", t_big, f"the same at {small_n:,} images, this run", t_small,
+            growth, f"≤ {GOAL_GROWTH}× the {small_n:,}-image time", at_most(growth, GOAL_GROWTH), note),
+    ]

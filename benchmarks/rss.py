@@ -1,0 +1,129 @@
+"""[rss] Peak memory while scrolling a 2,000-slice series end to end with ``--cache-mb 256``.
+
+A child Python process runs the viewer headless (Textual ``run_test`` at 120x50 cells, half-block
+renderer, ``cache_mb=256`` as ``--cache-mb 256`` sets it), focuses the image, goes to the first
+slice and presses ``Down`` until the last one, waiting each time until that slice is displayed, so
+every slice is decoded, windowed and encoded once. The child then reports its peak resident set
+size (``getrusage(RUSAGE_SELF).ru_maxrss``). Series of 2,000 and 4,000 copies of real 512² CT slices.
+Goal: ≤ 256 + 150 MB, and flat in series length (4,000 slices within 10 % of 2,000).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from benchmarks import inputs
+from benchmarks.common import REPO, Context, Missing, Row, at_most, interleaved, median, ratio
+
+CACHE_MB = 256
+GOAL_MB = CACHE_MB + 150.0
+GOAL_FLAT = 1.10
+
+CHILD = r'''
+import asyncio, json, resource, sys, time
+from tui_dicom.core.terminal import detect
+from tui_dicom.ui.app import DicomViewerApp
+
+path, n, cache_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+async def shown(pilot, app, counter, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            main = app.main
+            last = main.last_displayed
+        except LookupError:
+            last = None
+        if last and last.get("slice") == counter and main.counter_text == counter:
+            return True
+        await asyncio.sleep(0.002)
+    return False
+
+async def main():
+    app = DicomViewerApp([path], terminal=detect(override="halfblock", colors="truecolor"), cache_mb=cache_mb)
+    t0 = time.monotonic()
+    async with app.run_test(size=(120, 50)) as pilot:
+        end = time.monotonic() + 300
+        while time.monotonic() < end and not getattr(app.main, "index_done", False):
+            await asyncio.sleep(0.01)
+        mid = n // 2 + 1
+        if not await shown(pilot, app, f"{mid}/{n}", 60):
+            raise SystemExit(f"no first slice: {app.main.counter_text!r}")
+        first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        await pilot.press("tab")
+        await pilot.press("home")
+        if not await shown(pilot, app, f"1/{n}", 30):
+            raise SystemExit("home did not show slice 1")
+        for i in range(2, n + 1):
+            await pilot.press("down")
+            if not await shown(pilot, app, f"{i}/{n}", 30):
+                raise SystemExit(f"slice {i}/{n} was not displayed")
+        await pilot.press("q")
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"peak_rss_mb": ru.ru_maxrss / 1024, "first_rss_mb": first, "seconds": time.monotonic() - t0}))
+
+asyncio.run(main())
+'''
+
+
+def peak_rss_mb(folder: str, n: int, timeout: float = 1800) -> tuple[float, float]:
+    """Peak RSS in MB of one headless scroll through the ``n``-slice series in ``folder``.
+
+    Returns:
+        (peak RSS after the scroll, peak RSS when the first picture was displayed), in MB.
+
+    Raises:
+        RuntimeError: the child failed.
+    """
+    proc = subprocess.run([sys.executable, "-c", CHILD, folder, str(n), str(CACHE_MB)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        err = (proc.stderr.strip().splitlines() or [""])[-1]
+        raise RuntimeError(f"scroll child exited {proc.returncode}: {err}")
+    got = json.loads(lines[-1])
+    return float(got["peak_rss_mb"]), float(got["first_rss_mb"])
+
+
+def run(ctx: Context) -> list[Row]:
+    """Measure the group; returns its rows."""
+    small_n, big_n = ctx.size(2000, 100), ctx.size(4000, 200)
+    label = f"[rss] peak RSS scrolling a series end to end, --cache-mb {CACHE_MB}"
+    goal = f"≤ {GOAL_MB:.0f} MB"
+    try:
+        small = inputs.ct_set(ctx.work, small_n, small_n, log=ctx.log)
+        big = inputs.ct_set(ctx.work, big_n, big_n, log=ctx.log)
+    except Missing as exc:
+        return [Row(f"{label}, {small_n:,} slices", "MB", None, "—", None, None, goal, False, str(exc))]
+    note = ""
+    try:
+        import tui_dicom.core.index  # noqa: F401
+
+        import tui_dicom.ui.app  # noqa: F401
+    except ImportError as exc:
+        note = f"the viewer cannot run yet ({exc})"
+    firsts: list[float] = []
+
+    def scroll(folder: str, n: int) -> float:
+        peak, first = peak_rss_mb(folder, n)
+        firsts.append(first)
+        return peak
+
+    subjects = {
+        "small": lambda: scroll(str(small / "DATA"), small_n),
+        "big": lambda: scroll(str(big / "DATA"), big_n),
+    }
+    res = interleaved(subjects, ctx.runs, warmup=0)
+    s, b, f = median(res["small"]), median(res["big"]), median(firsts)
+    if s is None and not note:
+        note = "the scroll failed (see the log above)"
+    flat = ratio(b, s)
+    return [
+        Row(f"{label}, {small_n:,} slices", "MB", s, "the viewer at its first picture (same processes)", f,
+            ratio(s, f), goal, at_most(s, GOAL_MB), note),
+        Row(f"{label}, {big_n:,} slices", "MB", b, f"the same at {small_n:,} slices, this run", s, flat,
+            f"≤ {GOAL_MB:.0f} MB and ≤ {GOAL_FLAT}× the {small_n:,}-slice peak",
+            at_most(b, GOAL_MB) and at_most(flat, GOAL_FLAT), note),
+    ]

@@ -1,0 +1,157 @@
+"""[step] One slice step per renderer at 120x50 cells (10x20 px): bytes on the wire and key -> last byte.
+
+The viewer runs in a pty (the method of ``../shared/tools/pty_measure.py``, see
+:mod:`benchmarks.ptyrun`) on the real 28-slice GE CT head series, forced to each renderer, with
+the fake terminal answering DA1 (with sixel for ``sixel``) and kitty queries (for ``kitty``). After
+the first picture, ``Tab`` focuses the image, then ``Down`` is pressed K times (each slice new to
+the process: never shown before, though the viewer's prefetch may have decoded it) and ``Up`` K
+times (each slice shown before: cached). A step ends after 0.25 s without output.
+
+References, on the very picture the viewer says it shows (``TUI_DICOM_LAYOUT_JSON``'s
+``.expected.png``) in the same cell box, whole process, output counted: ``chafa`` symbols (for
+half-block), ``chafa`` kitty (for kitty), ``img2sixel`` and ``chafa`` sixels (for sixel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import (
+    SHARED_DATA,
+    Context,
+    Missing,
+    Row,
+    at_most,
+    median,
+    process_output,
+    ratio,
+    tool,
+    tui_dicom_cmd,
+)
+from benchmarks.ptyrun import PtyApp
+
+SERIES = SHARED_DATA / "ge_ct_head"
+DOWN, UP, TAB = b"\x1b[B", b"\x1b[A", b"\t"
+GAP = 0.6
+#: renderer -> (new KB goal, cached KB goal, ms goal)
+GOALS = {"halfblock": (90.0, 90.0, 30.0), "kitty": (70.0, 1.0, 40.0), "sixel": (200.0, 200.0, 150.0)}
+
+
+def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | None = None,
+                     focus: bytes = TAB) -> dict:
+    """Run the viewer with ``renderer``; returns per-press steps and the layout the viewer wrote.
+
+    Raises:
+        RuntimeError: no picture within 30 s.
+    """
+    layout = tmp / f"{renderer}.json"
+    layout.unlink(missing_ok=True)
+    env = dict(os.environ, TUI_DICOM_LAYOUT_JSON=str(layout))
+    base = cmd or tui_dicom_cmd()
+    app = PtyApp([*base, "--renderer", renderer, str(SERIES)], env=env,
+                 sixel=renderer == "sixel", kitty=renderer == "kitty")
+    out: dict = {"new": [], "cached": []}
+    with app:
+        if not app.wait_for(layout.exists, 30.0):
+            raise RuntimeError(f"{renderer}: no picture displayed within 30 s (no layout file)")
+        app.wait_quiet(time.perf_counter() - 0.01, 0.5, 3.0)
+        if focus:
+            app.press(focus, quiet=0.4)
+        for phase, key in (("new", DOWN), ("cached", UP)):
+            for _ in range(presses):
+                t0 = time.perf_counter()
+                step = app.press(key)
+                if step.bytes == 0:
+                    raise RuntimeError(f"{renderer}: a key press changed nothing on screen ({phase} step {len(out[phase]) + 1})")
+                out[phase].append(step)
+                rest = GAP - (time.perf_counter() - t0)
+                if rest > 0:
+                    time.sleep(rest)
+        out["layout"] = json.loads(layout.read_text(encoding="utf-8"))
+        png = layout.with_suffix(".expected.png")
+        shutil.copy(png, tmp / f"{renderer}.png")
+        out["png"] = tmp / f"{renderer}.png"
+    return out
+
+
+def _refs(png: Path, cells: tuple[int, int], cell_px: tuple[int, int], runs: int, log) -> dict:  # noqa: ANN001
+    """Reference encoders on ``png`` fitted into ``cells``: name -> (median KB, median ms)."""
+    w, h = cells
+    cmds: dict[str, list[str]] = {}
+    try:
+        chafa = tool("chafa")
+        common = [chafa, "--animate=off", "--polite=on", f"--size={w}x{h}",
+                  f"--font-ratio={cell_px[0]}/{cell_px[1]}"]
+        cmds["chafa symbols"] = [*common, "-f", "symbols", "-c", "full", str(png)]
+        cmds["chafa sixels"] = [*common, "-f", "sixels", str(png)]
+        cmds["chafa kitty"] = [*common, "-f", "kitty", str(png)]
+    except Missing as exc:
+        log(f"  {exc}")
+    try:
+        cmds["img2sixel"] = [tool("img2sixel"), str(png)]
+    except Missing as exc:
+        log(f"  {exc}")
+    got: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in cmds}
+    for _ in range(runs + 1):
+        for name, cmd in cmds.items():
+            try:
+                t, data = process_output(cmd)
+            except RuntimeError as exc:
+                log(f"  {name}: {exc}")
+                continue
+            got[name][0].append(len(data) / 1000)
+            got[name][1].append(t * 1000)
+    return {k: (median(v[0][1:]), median(v[1][1:])) for k, v in got.items() if len(v[0]) > 1}
+
+
+def run(ctx: Context) -> list[Row]:
+    """Measure the group; returns its rows."""
+    presses = max(5, ctx.runs)
+    rows: list[Row] = []
+    if not SERIES.is_dir():
+        return [Row("[step] slice step", "KB", None, "chafa", None, None, "issue 5 goals", False,
+                    f"real data not found: {SERIES}")]
+    tmp_dir = tempfile.TemporaryDirectory(prefix="bench-step-")
+    tmp = Path(tmp_dir.name)
+    try:
+        for renderer, (kb_new, kb_cached, ms_goal) in GOALS.items():
+            label = {"halfblock": "half-block"}.get(renderer, renderer)
+            note = ""
+            try:
+                res = measure_renderer(renderer, presses, tmp)
+            except (RuntimeError, OSError, ValueError) as exc:
+                res = None
+                note = f"not measured: {exc}"
+                ctx.log(f"  {note}")
+            refs: dict = {}
+            if res is not None:
+                lay = res["layout"]
+                x, y, w, h = lay["region_cells"]
+                refs = _refs(res["png"], (w, h), tuple(lay.get("cell_px", (10, 20))), ctx.runs, ctx.log)
+            ref_names = {"halfblock": ["chafa symbols"], "kitty": ["chafa kitty"],
+                         "sixel": ["img2sixel", "chafa sixels"]}[renderer]
+            for phase, kb_goal in (("new slice", kb_new), ("cached slice", kb_cached)):
+                steps = res["new" if phase == "new slice" else "cached"] if res else []
+                kb = median([s.bytes / 1000 for s in steps])
+                ms = median([s.last_byte_ms for s in steps if s.last_byte_ms is not None])
+                for ref_name in ref_names:
+                    ref_kb, ref_ms = refs.get(ref_name, (None, None))
+                    kb_pass = at_most(kb, kb_goal)
+                    kb_goal_txt = f"≤ {kb_goal:g} KB"
+                    if renderer == "sixel" and ref_name == "img2sixel" and phase == "new slice":
+                        kb_goal_txt += " and ≤ img2sixel"
+                        kb_pass = kb_pass and ref_kb is not None and kb is not None and kb <= ref_kb
+                    rows.append(Row(f"[step] {label}, {phase}, bytes per step vs {ref_name}", "KB", kb,
+                                    f"{ref_name} (same picture, whole process)", ref_kb, ratio(kb, ref_kb),
+                                    kb_goal_txt, kb_pass, note))
+                    rows.append(Row(f"[step] {label}, {phase}, key → last byte vs {ref_name}", "ms", ms,
+                                    f"{ref_name} (same picture, whole process)", ref_ms, ratio(ms, ref_ms),
+                                    f"≤ {ms_goal:g} ms", at_most(ms, ms_goal), note))
+    finally:
+        tmp_dir.cleanup()
+    return rows
