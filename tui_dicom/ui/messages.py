@@ -75,5 +75,5 @@ class VaryingReady(Message):
 
     series_uid: str
     """The series."""
-    rows: list[Any]
-    """The rows to show."""
+    paths: list[Any]
+    """Paths (as in :class:`tui_dicom.core.tags.TagRow`) of the elements that differ between instances."""

@@ -178,9 +178,9 @@ class MainScreen(Screen[None]):
                 datasets.append(self.loader.header(inst.ref))
             except (DicomViewerError, OSError, ValueError):
                 continue
-        rows = varying_tags(datasets)
+        paths = varying_tags(datasets)
         if not worker.is_cancelled:
-            self.post_message(VaryingReady(series.series_instance_uid, list(rows)))
+            self.post_message(VaryingReady(series.series_instance_uid, list(paths)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for worker failures: log the traceback, show one line."""
@@ -339,7 +339,7 @@ class MainScreen(Screen[None]):
     def on_varying_ready(self, message: VaryingReady) -> None:
         """Show the varying tags if they belong to the current series."""
         if self._series is not None and message.series_uid == self._series.series_instance_uid:
-            self.query_one(TagInspector).show_varying(message.rows)
+            self.query_one(TagInspector).show_varying(message.paths)
 
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
@@ -703,3 +703,65 @@ class MainScreen(Screen[None]):
         labels = orientation_labels(self._current_info.get("orientation"), view.rotation, view.flip_h, view.flip_v)
         self.query_one(ImagePane).set_side_labels(labels["left"], labels["right"])
         self._orientation = labels
+
+    # ------------------------------------------------------------------------------ mouse
+
+    def _pixel(self, image: tuple[float, float] | None) -> tuple[int, int] | None:
+        if image is None or self._ready is None:
+            return None
+        rows, cols = self._ready.frame.stored.shape[:2]
+        return (min(max(int(image[0]), 0), rows - 1), min(max(int(image[1]), 0), cols - 1))
+
+    @on(PictureView.Clicked)
+    def _mouse_clicked(self, message: PictureView.Clicked) -> None:
+        self.query_one(ImagePane).focus()
+        self._drag_window = self._shown_window
+        self._drag_view = self.state.view
+        pixel = self._pixel(message.image)
+        if message.button != 1 or message.ctrl or pixel is None:
+            return
+        self.state.crosshair = pixel
+        if self.state.pending is not None:
+            self._cmd_measure(self.state.pending[0])
+        else:
+            self._redraw()
+
+    @on(PictureView.Hovered)
+    def _mouse_hovered(self, message: PictureView.Hovered) -> None:
+        pixel = self._pixel(message.image)
+        if self.state.crosshair is not None and pixel is not None and pixel != self.state.crosshair:
+            self.state.crosshair = pixel
+            self._redraw()
+
+    @on(PictureView.Dragged)
+    def _mouse_dragged(self, message: PictureView.Dragged) -> None:
+        dx, dy = message.delta_cells
+        if message.button == 3 or (message.button == 1 and message.ctrl):
+            start = getattr(self, "_drag_window", None) or self._shown_window
+            if start is None:
+                return
+            self.state.drag_window(start, dx, dy, self._modality_range())
+            self._shown_window = self.state.window
+            self._update_annotations()
+            self._rerender()
+        elif message.button == 2 and self._ready is not None:
+            start_view = getattr(self, "_drag_view", None) or self.state.view
+            self.state.view = start_view
+            picture = self.query_one(PictureView)
+            lay = picture.layout_now
+            if lay is None or lay.empty:
+                return
+            # move the image with the mouse: the view centre goes the other way, in image pixels
+            top, left, bottom, right = lay.crop
+            per_cell_r = (bottom - top) / max(1, lay.cells[3])
+            per_cell_c = (right - left) / max(1, lay.cells[2])
+            self.state.pan(-dy * per_cell_r, -dx * per_cell_c, self._ready.frame.stored.shape[:2],
+                           self.state.view.zoom / max(self._ready.frame.stored.shape[:2]))
+            self._view_changed()
+
+    @on(PictureView.Wheel)
+    def _mouse_wheel(self, message: PictureView.Wheel) -> None:
+        if message.ctrl:
+            self._cmd_zoom(-message.direction)
+        else:
+            self._navigate(ImagePane.Navigate(delta=message.direction))

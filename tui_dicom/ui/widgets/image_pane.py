@@ -17,7 +17,6 @@ from tui_dicom.core.windowing import PRESETS
 from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.picture import PictureView
 
-
 PRESET_NAMES = list(PRESETS)[:9]
 
 

@@ -102,7 +102,7 @@ class TagInspector(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rows: list[Any] = []
-        self._varying_rows: list[Any] = []
+        self._varying_paths: set[tuple[int, ...]] | None = None
         self._error = ""
         self._matches: list[int] = []
         self._match_pos = -1
@@ -135,9 +135,9 @@ class TagInspector(Vertical):
         self._source = source
         self._rebuild()
 
-    def show_varying(self, rows: list[Any]) -> None:
-        """Rows that vary between the instances of the series (shown when the toggle is on)."""
-        self._varying_rows = rows
+    def show_varying(self, paths: list[tuple[int, ...]]) -> None:
+        """Paths of the elements that vary between the instances of the series (used when the toggle is on)."""
+        self._varying_paths = set(paths)
         if self.varying_only:
             self._rebuild()
 
@@ -147,25 +147,35 @@ class TagInspector(Vertical):
         return self.query_one("#tag-filter", Input).value.strip()
 
     def _visible_rows(self) -> list[Any]:
-        return self._varying_rows if self.varying_only else self._rows
+        return self._rows
+
+    def _selected(self) -> list[int] | None:
+        """Row indices passing the varying toggle and the filter (None: every row)."""
+        from tui_dicom.core.tags import filter_rows, indices_for_paths
+
+        rows = self._rows
+        selected: list[int] | None = None
+        if self.varying_only:
+            selected = indices_for_paths(rows, self._varying_paths or ())
+        query = self.filter_text
+        if query:
+            matches = filter_rows(rows, query)
+            if selected is not None:
+                allowed = set(selected)
+                matches = [i for i in matches if i in allowed]
+            selected = matches
+        return selected
 
     def _rebuild(self) -> None:
-        from tui_dicom.core.tags import filter_rows
+        from tui_dicom.core.tags import with_ancestors
 
-        rows = self._visible_rows()
+        rows = self._rows
         tree = self.tree
         tree.clear()
-        query = self.filter_text
-        keep: set[int] | None = None
-        self._matches = []
-        if query:
-            self._matches = list(filter_rows(rows, query))
-            keep = set(self._matches)
-            for i in self._matches:  # matches inside sequences are shown with their parents
-                parent = rows[i].parent
-                while parent is not None and parent not in keep:
-                    keep.add(parent)
-                    parent = rows[parent].parent
+        selected = self._selected()
+        self._matches = list(selected) if (selected is not None and self.filter_text) else []
+        # matches inside sequences are shown with their parents
+        keep: set[int] | None = None if selected is None else set(with_ancestors(rows, selected))
         nodes: dict[int, TreeNode[int]] = {}
         for i, row in enumerate(rows):
             if keep is not None and i not in keep:
@@ -189,7 +199,10 @@ class TagInspector(Vertical):
             return
         parts = [f"{sum(1 for r in rows if r.depth == 0)} elements"]
         if self.varying_only:
-            parts.append("varying in series")
+            if self._varying_paths is None:
+                parts.append("computing what varies in the series…")
+            else:
+                parts.append(f"{len(self._selected() or [])} vary in series")
         if self.filter_text:
             parts.append(f"{len(self._matches)} matches for “{safe_text(self.filter_text)}”")
         status.update(Text(" · ".join(parts), style="dim"))
@@ -257,6 +270,7 @@ class TagInspector(Vertical):
     def watch_varying_only(self, varying: bool) -> None:
         """Ask for the varying tags when switched on; rebuild either way."""
         if varying:
+            self._varying_paths = None
             self.post_message(self.VaryingRequested(self))
         if self.is_mounted:
             self._rebuild()
