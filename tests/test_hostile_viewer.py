@@ -1,0 +1,167 @@
+"""The viewer on the hostile corpus, headless: it opens each corpus folder, stays up, lists every
+problem, and shows every series either as a picture or as a one-line reason in the pane.
+
+Also: a DICOMDIR record that points outside the file-set root (``..``, an absolute path) is refused
+and its target — a readable DICOM file — is never opened, checked with an audit hook on ``open``
+while the index runs and while the viewer browses the CD.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hostile_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
+pytestmark = pytest.mark.skipif(not has_index, reason="tui_dicom/core/index.py not written yet")
+
+# ---------------------------------------------------------------------------- an audit hook on open
+
+_opened: list[str] = []
+_watching = threading.Event()
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and _watching.is_set() and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        _opened.append(os.fsdecode(args[0]))  # type: ignore[arg-type]
+
+
+sys.addaudithook(_audit)  # hooks cannot be removed; this one only records while _watching is set
+
+
+def _opened_any(targets: tuple[Path, ...]) -> list[str]:
+    real = {os.path.realpath(t) for t in targets}
+    return [p for p in _opened if os.path.realpath(p) in real]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def make_app(*paths: Path) -> object:
+    from tui_dicom.core.terminal import detect
+    from tui_dicom.ui.app import DicomViewerApp
+
+    return DicomViewerApp([str(p) for p in paths], terminal=detect(override="halfblock", colors="truecolor"),
+                          cache_mb=64)
+
+
+async def _visit_every_series(app: object, pilot: object) -> list[str]:
+    """Select each series; return the series for which neither a picture nor a reason appeared."""
+    from tui_dicom.ui.testing import wait_until
+    from tui_dicom.ui.widgets.study_tree import StudyTree
+
+    main = app.main  # type: ignore[attr-defined]
+    tree = main.query_one(StudyTree)
+    message = main.query_one("#pane-message")
+    stuck = []
+    for series in main._hierarchy.all_series():
+        uids = {inst.sop_instance_uid for inst in series.instances}
+        names = {inst.ref.display for inst in series.instances}
+        tree.select_series(series)
+
+        def outcome(uids: set[str] = uids, names: set[str] = names) -> bool:
+            if main.last_displayed.get("sop_instance_uid") in uids and not message.display:
+                return True
+            return bool(message.display) and any(n in str(message.render()) for n in names)
+
+        if not await wait_until(pilot, outcome, timeout=20):
+            stuck.append(series.label())
+    return stuck
+
+
+def _problem_text(app: object) -> str:
+    from tui_dicom.ui.widgets.study_tree import StudyTree
+
+    tree = app.main.query_one(StudyTree)  # type: ignore[attr-defined]
+    branches = [n for n in tree.root.children if str(n.label).startswith("Problems")]
+    return "\n".join(str(c.label) for b in branches for c in b.children)
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
+    from tui_dicom.ui.testing import wait_for_index
+
+    try:
+        cases = hostile_corpus.build_files(tmp_path / "files")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    hostile_corpus.good_file(tmp_path / "files", "zz_good.dcm", "good among the bad")
+    app = make_app(tmp_path / "files")
+    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+        assert await wait_for_index(pilot, app, timeout=120)
+        problems = _problem_text(app)
+        unlisted = [c.name for c in cases if c.kind in ("notdicom", "deep") and c.name not in problems
+                    and c.name != "random_after_dicm.dcm"]
+        assert not unlisted, f"not listed under Problems: {unlisted}"
+        assert "deflate_bomb_400mb.dcm" in problems
+        for line in problems.splitlines():
+            assert "\x1b" not in line and "Traceback" not in line
+        stuck = await _visit_every_series(app, pilot)
+        assert not stuck, f"series with neither picture nor reason: {stuck}"
+        assert app.is_running and app.return_code is None  # type: ignore[attr-defined]
+
+
+async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
+    from tui_dicom.ui.testing import wait_for_index, wait_for_slice
+
+    links = hostile_corpus.build_links_folder(tmp_path / "links")
+    app = make_app(links.root)
+    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+        assert await wait_for_index(pilot, app, timeout=60), "indexing never finished (FIFO? loop?)"
+        assert await wait_for_slice(pilot, app, "1/1")
+        problems = _problem_text(app)
+        for name in ("dangling.dcm", "fifo.dcm"):
+            assert name in problems, f"{name} not listed: {problems}"
+        assert app.is_running  # type: ignore[attr-defined]
+
+
+async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> None:
+    from tui_dicom.core.index import build_index
+
+    from tui_dicom.ui.testing import wait_for_index
+
+    try:
+        cd = hostile_corpus.build_hostile_cd(tmp_path)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    try:
+        assert cd.outside.read_bytes()[128:132] == b"DICM" and cd.absolute.read_bytes()[128:132] == b"DICM"
+        _opened.clear()
+        _watching.set()
+        try:
+            hierarchy = build_index([str(cd.root)])
+        finally:
+            _watching.clear()
+        assert not _opened_any(cd.refused), f"refused targets were opened: {_opened_any(cd.refused)}"
+        listed = {os.path.realpath(i.ref.path) for s in hierarchy.all_series() for i in s.instances}
+        assert {os.path.realpath(p) for p in cd.good} <= listed
+        assert not listed & {os.path.realpath(p) for p in cd.refused}
+        reasons = "\n".join(f"{e.path}: {e.reason}" for e in hierarchy.errors)
+        assert "OUTSIDE.DCM" in reasons and "ABS.DCM" in reasons and "MISSING" in reasons, reasons
+
+        # and the viewer browsing the CD
+        _opened.clear()
+        _watching.set()
+        try:
+            app = make_app(cd.root)
+            async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+                assert await wait_for_index(pilot, app, timeout=60)
+                stuck = await _visit_every_series(app, pilot)
+                assert not stuck
+                assert "OUTSIDE.DCM" in _problem_text(app)
+        finally:
+            _watching.clear()
+        assert not _opened_any(cd.refused), f"the viewer opened refused targets: {_opened_any(cd.refused)}"
+    finally:
+        import shutil
+
+        shutil.rmtree(cd.short_dir, ignore_errors=True)
