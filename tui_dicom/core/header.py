@@ -16,6 +16,7 @@ The element walker (:func:`iter_elements`, :func:`skip_sequence`) is shared with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import struct
@@ -473,17 +474,13 @@ def _walk_dataset(
         pos = end
 
 
-def parse_header(buf: bytes, complete: bool) -> HeaderInfo:
-    """Parse the header in ``buf`` (a file prefix, or the whole file when ``complete``).
+def parse_meta(buf: bytes, complete: bool) -> tuple[int, str, dict[int, tuple[bytes, bytes]], bool, bool]:
+    """Parse the preamble and file meta group, and find how the dataset is encoded.
 
-    Raises:
-        NeedMore: the prefix is too short; read at least ``needed`` bytes and call again.
-        Unsupported: use pydicom instead (deflate, odd encodings, enhanced multi-frame).
-        NotDicomError: not DICOM.
+    Returns:
+        ``(dataset_offset, transfer_syntax_uid, meta_values, little_endian, explicit_vr)``;
+        ``meta_values`` maps wanted group-2 tags to ``(vr, raw bytes)``.
     """
-    if not sniff(buf[:132] if len(buf) >= 132 else buf):
-        raise NotDicomError("not a DICOM file (no DICM marker and no DICOM header)")
-    values: dict[str, Any] = {}
     vrs: dict[int, tuple[bytes, bytes]] = {}
     pos = 0
     ts = ""
@@ -505,14 +502,42 @@ def parse_header(buf: bytes, complete: bool) -> HeaderInfo:
         if 0x00020010 in vrs:
             ts = _ascii(vrs[0x00020010][1])
     little, explicit = _dataset_encoding(buf, pos, ts, complete)
-    _walk_dataset(buf, pos, little, explicit, complete, vrs)
-    charset = _ascii(vrs[0x00080005][1]) if 0x00080005 in vrs else ""
+    return pos, ts, vrs, little, explicit
+
+
+def values_from_raw(vrs: dict[int, tuple[bytes, bytes]], little: bool, charset: str | None = None) -> dict[str, Any]:
+    """Convert raw wanted elements ``{tag: (vr, bytes)}`` to :class:`HeaderInfo` field values.
+
+    Args:
+        vrs: Raw values of tags in :data:`WANTED_TAGS`.
+        little: Byte order of the dataset (group 2 is always little endian).
+        charset: SpecificCharacterSet to decode with; None: take it from ``vrs``.
+    """
+    if charset is None:
+        charset = _ascii(vrs[0x00080005][1]) if 0x00080005 in vrs else ""
     encodings = python_encodings(charset)
+    values: dict[str, Any] = {}
     for tag, (vr, raw) in vrs.items():
         name, kind = _WANTED[tag]
-        values[name] = _convert(kind, raw, vr, little if tag >> 16 != 2 else True, encodings)
-    values = {k: v for k, v in values.items() if v is not None}
-    return HeaderInfo(**values)
+        value = _convert(kind, raw, vr, little if tag >> 16 != 2 else True, encodings)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def parse_header(buf: bytes, complete: bool) -> HeaderInfo:
+    """Parse the header in ``buf`` (a file prefix, or the whole file when ``complete``).
+
+    Raises:
+        NeedMore: the prefix is too short; read at least ``needed`` bytes and call again.
+        Unsupported: use pydicom instead (deflate, odd encodings, enhanced multi-frame).
+        NotDicomError: not DICOM.
+    """
+    if not sniff(buf[:132] if len(buf) >= 132 else buf):
+        raise NotDicomError("not a DICOM file (no DICM marker and no DICOM header)")
+    pos, _ts, vrs, little, explicit = parse_meta(buf, complete)
+    _walk_dataset(buf, pos, little, explicit, complete, vrs)
+    return HeaderInfo(**values_from_raw(vrs, little))
 
 
 # ---------------------------------------------------------------------------------------------- pydicom
@@ -538,8 +563,10 @@ def _from_dataset(ds: Any) -> HeaderInfo:
     info = HeaderInfo(**values)
     try:
         _functional_groups(ds, info)
-    except Exception:  # noqa: BLE001 - positions are optional
-        pass
+    except Exception:  # noqa: BLE001 - per-frame positions are optional; the file is still listed
+        from tui_dicom.core.logging import LOGGER
+
+        LOGGER.debug("cannot read functional groups", exc_info=True)
     return info
 
 
@@ -618,10 +645,8 @@ def _functional_groups(ds: Any, info: HeaderInfo) -> None:
     if info.slice_thickness is None:
         th = lookup(items[0], "PixelMeasuresSequence", "SliceThickness")
         if th is not None:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 info.slice_thickness = float(th)
-            except (TypeError, ValueError):
-                pass
     if any(p is not None for p in positions):
         info.frame_positions = positions
         if info.position is None:

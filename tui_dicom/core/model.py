@@ -180,8 +180,11 @@ def sort_instances(instances: list[Instance]) -> None:
 
     def key(inst: Instance) -> tuple[float, float, str, str]:
         distance = math.inf
-        if normal and inst.position:
-            distance = sum(p * n for p, n in zip(inst.position, normal))
+        position = inst.position
+        if position is None and inst.frame_positions:  # enhanced multi-frame: its first frame
+            position = next((p for p in inst.frame_positions if p is not None), None)
+        if normal and position:
+            distance = sum(p * n for p, n in zip(position, normal, strict=False))
         return (distance, _num(inst.instance_number), inst.ref.name, inst.ref.display)
 
     instances.sort(key=key)

@@ -1,0 +1,477 @@
+"""Turn paths (DICOMDIR roots, folders, ZIP archives, single files) into one :class:`Hierarchy`.
+
+- A folder with a DICOMDIR at its root is read through the DICOMDIR alone
+  (:mod:`tui_dicom.core.dicomdir`); no image file is opened.
+- A folder without one is scanned recursively; every file (with or without extension) is sniffed and
+  its header read with the fast reader (:mod:`tui_dicom.core.header`), never its pixel data. Sub-folders
+  that hold their own DICOMDIR are read through it. Symlink loops, dangling links and unreadable files
+  are reported, never fatal. Nothing is ever written to the tree.
+- A ZIP archive is indexed in memory: a DICOMDIR inside it is used, other members are sniffed.
+- Several paths merge into one hierarchy; an SOP Instance UID seen twice is listed once (first wins).
+
+:class:`Indexer` works progressively for the UI: :meth:`Indexer.run` yields :class:`IndexProgress`
+every ~200 files or ~0.25 s, and :meth:`Indexer.snapshot` (thread-safe) returns the sorted hierarchy so
+far. :func:`build_index` does it all in one call.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tui_dicom.core import dicomdir as dd
+from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
+from tui_dicom.core.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
+from tui_dicom.core.loading import sniff
+from tui_dicom.core.model import Hierarchy, IndexError_, Instance, Patient, Series, Study, sort_hierarchy
+from tui_dicom.core.source import FileRef
+
+#: yield progress at least every this many files ...
+PROGRESS_FILES = 200
+#: ... or this many seconds
+PROGRESS_SECONDS = 0.25
+
+#: names of files that are obviously not DICOM; they are skipped silently when they fail the sniff
+_IGNORED_NAMES = frozenset(
+    {
+        "LICENSE", "LICENCE", "README", "COPYING", "AUTHORS", "NOTICE", "CHANGELOG", "AUTORUN.INF",
+        "THUMBS.DB", "DESKTOP.INI", "INDEX.HTM", "INDEX.HTML", "DIRFILE", "DICOMDIR",
+    }
+)
+_IGNORED_EXTENSIONS = frozenset(
+    {
+        ".txt", ".md", ".rst", ".pdf", ".htm", ".html", ".xml", ".json", ".csv", ".ini", ".inf", ".cfg",
+        ".log", ".exe", ".dll", ".so", ".dylib", ".jar", ".class", ".js", ".css", ".png", ".jpg", ".jpeg",
+        ".gif", ".bmp", ".ico", ".svg", ".tif", ".tiff", ".zip", ".gz", ".bz2", ".xz", ".7z", ".tar", ".py",
+        ".sh", ".bat", ".cmd", ".icc", ".icns", ".plist", ".url", ".lnk", ".mp4", ".avi", ".wav", ".nii",
+        ".mat", ".dump", ".sys", ".cab", ".msi", ".chm", ".hlp", ".ttf", ".otf", ".xsl", ".xsd", ".dtd",
+        ".properties", ".manifest", ".cat", ".db", ".sqlite", ".dat", ".bin", ".rtf", ".doc", ".docx",
+    }
+)
+
+
+@dataclass
+class IndexProgress:
+    """How far indexing has come.
+
+    Attributes:
+        files_done: Files (or DICOMDIR records) handled so far.
+        files_total: Files to handle in the current phase, when known.
+        phase: ``"dicomdir"``, ``"scan"``, ``"zip"`` or ``"done"``.
+    """
+
+    files_done: int
+    files_total: int | None
+    phase: str
+
+
+def is_obviously_not_dicom(name: str) -> bool:
+    """True for names that are clearly not DICOM (README, LICENSE, .txt, hidden files...).
+
+    Only used *after* a file failed the DICOM sniff, to decide whether to report it: a file is never
+    skipped by its name alone.
+    """
+    if name.startswith("."):
+        return True
+    upper = name.upper()
+    if upper in _IGNORED_NAMES or upper.split(".")[0] in _IGNORED_NAMES:
+        return True
+    return os.path.splitext(name)[1].lower() in _IGNORED_EXTENSIONS
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file or directory"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file"
+    return exc.strerror or str(exc)
+
+
+def _ref_text(ref: FileRef) -> str:
+    return ref.path if ref.member is None else f"{ref.path}!{ref.member}"
+
+
+class Indexer:
+    """Index ``paths`` progressively; safe to :meth:`snapshot` from another thread while running."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None) -> None:
+        """Args:
+        paths: Folders, DICOMDIR files, ZIP archives or DICOM files.
+        cancel: Set it to stop indexing early (checked between files).
+        """
+        self.paths = [os.fspath(p) for p in paths]
+        self.cancel = cancel
+        self._lock = threading.Lock()
+        self._instances: list[tuple[HeaderInfo, Instance]] = []
+        self._errors: list[IndexError_] = []
+        self._sop_seen: set[str] = set()
+        self._refs_seen: set[FileRef] = set()
+        self._done = 0
+        self._total: int | None = None
+        self._phase = "scan"
+        self._last_yield = 0.0
+        self._last_done = 0
+
+    # ------------------------------------------------------------------------------------ collecting
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def _add(self, ref: FileRef, info: HeaderInfo) -> None:
+        instance = info.to_instance(ref, header_read=info.source != "dicomdir")
+        with self._lock:
+            if ref in self._refs_seen:
+                return
+            uid = instance.sop_instance_uid
+            if uid:
+                if uid in self._sop_seen:
+                    return
+                self._sop_seen.add(uid)
+            self._refs_seen.add(ref)
+            self._instances.append((info, instance))
+
+    def _error(self, path: str, reason: str) -> None:
+        with self._lock:
+            self._errors.append(IndexError_(path, reason))
+
+    def _progress(self, force: bool = False) -> IndexProgress | None:
+        now = time.monotonic()
+        if force or self._done - self._last_done >= PROGRESS_FILES or now - self._last_yield >= PROGRESS_SECONDS:
+            self._last_yield = now
+            self._last_done = self._done
+            return IndexProgress(self._done, self._total, self._phase)
+        return None
+
+    # ------------------------------------------------------------------------------------ run
+
+    def run(self) -> Iterator[IndexProgress]:
+        """Index every path, yielding progress every ~200 files or ~0.25 s, and once at the end."""
+        self._last_yield = time.monotonic()
+        for path in self.paths:
+            if self._cancelled():
+                break
+            yield from self._index_path(path)
+        self._phase = "done"
+        yield IndexProgress(self._done, self._total, "done")
+
+    def _index_path(self, path: str) -> Iterator[IndexProgress]:
+        path = os.path.abspath(path)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if os.path.islink(path):
+                reason = "symlink loop" if exc.errno == errno.ELOOP else "dangling symbolic link (its target is missing)"
+            else:
+                reason = _os_reason(exc)
+            self._error(path, reason)
+            return
+        import stat as stat_mod
+
+        if stat_mod.S_ISDIR(st.st_mode):
+            yield from self._index_folder(path)
+            return
+        if not stat_mod.S_ISREG(st.st_mode):
+            self._error(path, "not a regular file")
+            return
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(132)
+        except OSError as exc:
+            self._error(path, _os_reason(exc))
+            return
+        if not sniff(head) and zipfile.is_zipfile(path):
+            yield from self._index_zip(path)
+            return
+        if dd.normalize_name(os.path.basename(path)) == "DICOMDIR" and (yield from self._index_dicomdir(path)):
+            return
+        ref = FileRef(path)
+        info = self._read_file(ref, report_all=True)
+        if info is None:
+            return
+        if info.is_directory:
+            if not (yield from self._index_dicomdir(path)):
+                self._error(path, "DICOMDIR could not be read")
+            return
+        self._add(ref, info)
+        self._done += 1
+
+    def _read_file(self, ref: FileRef, *, report_all: bool = False) -> HeaderInfo | None:
+        """Read one file's header; report problems; None if unusable."""
+        where = _ref_text(ref)
+        try:
+            try:
+                with open(ref.path, "rb") as fh:
+                    return read_header_from(fh)
+            except Unsupported:
+                return header_from_pydicom(ref)
+        except NotDicomError as exc:
+            if report_all or not is_obviously_not_dicom(ref.name):
+                self._error(where, str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})")
+        except HeaderError as exc:
+            self._error(where, str(exc))
+        except OSError as exc:
+            self._error(where, _os_reason(exc))
+        except DicomViewerError as exc:
+            self._error(where, str(exc))
+        return None
+
+    def _index_dicomdir(self, path: str) -> Iterator[IndexProgress]:
+        """Read a DICOMDIR; returns (as the generator's value) True if it could be used."""
+        self._phase = "dicomdir"
+        self._total = None
+        try:
+            result = dd.read_dicomdir(path, cancel=self.cancel)
+        except dd.NotADicomdir as exc:
+            self._error(path, f"DICOMDIR could not be read ({exc}); its folder is scanned instead")
+            return False
+        except OSError as exc:
+            self._error(path, f"DICOMDIR could not be read ({_os_reason(exc)}); its folder is scanned instead")
+            return False
+        for ref, info in result.entries:
+            self._add(ref, info)
+            self._done += 1
+        with self._lock:
+            self._errors.extend(result.errors)
+        progress = self._progress(force=True)
+        if progress is not None:
+            yield progress
+        return True
+
+    def _index_folder(self, root: str) -> Iterator[IndexProgress]:
+        """Scan ``root`` recursively, reading sub-trees that hold a DICOMDIR through it."""
+        files: list[str] = []
+        visited: set[tuple[int, int]] = set()
+        stack = [root]
+        failed_dicomdirs: set[str] = set()
+        self._phase = "scan"
+        while stack:
+            if self._cancelled():
+                return
+            folder = stack.pop()
+            try:
+                st = os.stat(folder)
+            except OSError as exc:
+                self._error(folder, _os_reason(exc))
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in visited:
+                self._error(folder, "symlink loop (this folder was already visited); not followed")
+                continue
+            visited.add(key)
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self._error(folder, _os_reason(exc))
+                continue
+            dicomdir = None
+            for entry in entries:
+                if dd.normalize_name(entry.name) == "DICOMDIR":
+                    try:
+                        if entry.is_file():
+                            dicomdir = entry.path
+                            break
+                    except OSError:
+                        pass
+            if dicomdir is not None and dicomdir not in failed_dicomdirs:
+                used = yield from self._index_dicomdir(dicomdir)
+                self._phase = "scan"
+                if used:
+                    continue
+                failed_dicomdirs.add(dicomdir)
+            subdirs = []
+            for entry in entries:
+                try:
+                    if entry.is_symlink():
+                        try:
+                            target = os.stat(entry.path)
+                        except OSError as exc:
+                            if exc.errno == errno.ELOOP:
+                                self._error(entry.path, "symlink loop")
+                            else:
+                                self._error(entry.path, "dangling symbolic link (its target is missing)")
+                            continue
+                        import stat as stat_mod
+
+                        if stat_mod.S_ISDIR(target.st_mode):
+                            subdirs.append(entry.path)
+                        elif stat_mod.S_ISREG(target.st_mode):
+                            files.append(entry.path)
+                        else:
+                            self._error(entry.path, "not a regular file; skipped")
+                    elif entry.is_dir():
+                        subdirs.append(entry.path)
+                    elif entry.is_file():
+                        if entry.path != dicomdir:
+                            files.append(entry.path)
+                    else:
+                        self._error(entry.path, "not a regular file; skipped")
+                except OSError as exc:
+                    self._error(entry.path, _os_reason(exc))
+            stack.extend(reversed(subdirs))
+            progress = self._progress()
+            if progress is not None:
+                yield progress
+        self._phase = "scan"
+        self._total = self._done + len(files)
+        for path in files:
+            if self._cancelled():
+                return
+            ref = FileRef(path)
+            info = self._read_file(ref)
+            self._done += 1
+            if info is not None and not info.is_directory:
+                self._add(ref, info)
+            progress = self._progress()
+            if progress is not None:
+                yield progress
+
+    def _index_zip(self, path: str) -> Iterator[IndexProgress]:
+        """Index a ZIP archive in memory: through its DICOMDIRs, else member by member."""
+        self._phase = "zip"
+        try:
+            zf = zipfile.ZipFile(path)
+        except (OSError, zipfile.BadZipFile) as exc:
+            self._error(path, f"cannot open ZIP archive: {exc}")
+            return
+        with zf:
+            members = [info for info in zf.infolist() if not info.is_dir()]
+            covered: list[str] = []
+            dicomdir_members = set()
+            for info in members:
+                name = info.filename
+                if dd.normalize_name(name.rsplit("/", 1)[-1]) != "DICOMDIR":
+                    continue
+                dicomdir_members.add(name)
+                try:
+                    result = dd.read_dicomdir_in_zip(path, zf, name, cancel=self.cancel)
+                except (dd.NotADicomdir, ValueError, OSError, zipfile.BadZipFile, RuntimeError) as exc:
+                    self._error(f"{path}!{name}", f"DICOMDIR could not be read ({exc}); members are sniffed instead")
+                    continue
+                base = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+                covered.append(base)
+                for ref, hinfo in result.entries:
+                    self._add(ref, hinfo)
+                    self._done += 1
+                with self._lock:
+                    self._errors.extend(result.errors)
+            todo = [
+                info
+                for info in members
+                if info.filename not in dicomdir_members and not any(info.filename.startswith(b) for b in covered)
+            ]
+            self._phase = "zip"
+            self._total = self._done + len(todo)
+            for info in todo:
+                if self._cancelled():
+                    return
+                ref = FileRef(path, info.filename)
+                hinfo = self._read_member(zf, ref, info)
+                self._done += 1
+                if hinfo is not None and not hinfo.is_directory:
+                    self._add(ref, hinfo)
+                progress = self._progress()
+                if progress is not None:
+                    yield progress
+
+    def _read_member(self, zf: zipfile.ZipFile, ref: FileRef, info: zipfile.ZipInfo) -> HeaderInfo | None:
+        where = _ref_text(ref)
+        if info.flag_bits & 0x1:
+            self._error(where, "encrypted ZIP member; skipped")
+            return None
+        try:
+            try:
+                with zf.open(info) as fh:
+                    return read_header_from(fh, size=info.file_size)
+            except Unsupported:
+                return header_from_pydicom(ref)
+        except NotDicomError as exc:
+            if not is_obviously_not_dicom(ref.name):
+                self._error(where, str(exc))
+        except (HeaderError, DicomViewerError) as exc:
+            self._error(where, str(exc))
+        except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+            self._error(where, f"cannot read ZIP member: {exc}")
+        return None
+
+    # ------------------------------------------------------------------------------------ result
+
+    def snapshot(self) -> Hierarchy:
+        """The hierarchy indexed so far: sorted, one entry per SOP Instance UID. Thread-safe."""
+        with self._lock:
+            items = list(self._instances)
+            errors = list(self._errors)
+        return assemble(items, errors)
+
+
+def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[IndexError_] = ()) -> Hierarchy:
+    """Group ``(values, instance)`` pairs into patients, studies and series, and sort them.
+
+    Studies are grouped by StudyInstanceUID (under the first patient that has them), series by
+    SeriesInstanceUID within their study; files lacking a UID are grouped by what they have.
+    """
+    patients: dict[tuple[str, str], Patient] = {}
+    studies: dict[str, Study] = {}
+    series_map: dict[tuple[str, str], Series] = {}
+    for info, instance in items:
+        pkey = (info.patient_id, "") if info.patient_id else ("", info.patient_name)
+        patient = patients.get(pkey)
+        if patient is None:
+            patient = Patient(
+                patient_id=info.patient_id, patient_name=info.patient_name, birth_date=info.birth_date, sex=info.sex
+            )
+            patients[pkey] = patient
+        skey = info.study_instance_uid or f"\0{pkey}\0{info.study_date}\0{info.study_id}"
+        study = studies.get(skey)
+        if study is None:
+            study = Study(
+                study_instance_uid=info.study_instance_uid,
+                study_date=info.study_date,
+                study_time=info.study_time,
+                study_description=info.study_description,
+                accession_number=info.accession_number,
+                study_id=info.study_id,
+            )
+            studies[skey] = study
+            patient.studies.append(study)
+        rkey = (skey, info.series_instance_uid or f"\0{info.series_number}\0{info.modality}\0{info.series_description}")
+        series = series_map.get(rkey)
+        if series is None:
+            series = Series(
+                series_instance_uid=info.series_instance_uid,
+                series_number=info.series_number,
+                modality=info.modality,
+                series_description=info.series_description,
+                body_part=info.body_part,
+            )
+            series_map[rkey] = series
+            study.series.append(series)
+        series.instances.append(instance)
+    result = Hierarchy(patients=list(patients.values()), errors=list(errors))
+    sort_hierarchy(result.patients)
+    return result
+
+
+def build_index(paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None) -> Hierarchy:
+    """Index ``paths`` (folders, DICOMDIRs, ZIP archives, files) into one sorted hierarchy.
+
+    Args:
+        paths: What to index; several paths merge into one hierarchy.
+        cancel: Set it (from another thread) to stop early; the hierarchy so far is returned.
+
+    Returns:
+        The hierarchy, with every unusable file in ``errors``.
+    """
+    indexer = Indexer(paths, cancel=cancel)
+    for _progress in indexer.run():
+        pass
+    return indexer.snapshot()
