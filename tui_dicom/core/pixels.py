@@ -427,24 +427,76 @@ def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, fram
     if not decoder.is_available:
         missing = ", ".join(decoder.missing_dependencies) or "a decoder plugin"
         raise UnsupportedTransferSyntax(f"{syntax_name(ts)} needs {missing}")
-    with warnings.catch_warnings(), _quiet_stderr():
-        warnings.simplefilter("ignore")
-        if ds_like is not None:
-            arr, _props = decoder.as_array(
-                ds_like, index=index, correct_unused_bits=False, number_of_frames=frames
-            )
-            return arr
-        return pixel_array(
-            src, index=index, transfer_syntax_uid=ts, correct_unused_bits=False, number_of_frames=frames
-        )
+    plugins = [""]
+    if decoder.UID.is_encapsulated:
+        # never pydicom's in-process "gdcm" plugin: GDCM aborts the whole process (an uncaught C++
+        # exception) on some corrupt JPEG streams; our own GDCM fallback runs in a child process
+        order = _PLUGIN_ORDER_LOSSY_JPEG if ts in _LOSSY_JPEG else _PLUGIN_ORDER
+        plugins = [p for p in order if p in decoder.available_plugins]
+        if not plugins:
+            raise UnsupportedTransferSyntax(f"{syntax_name(ts)} needs pylibjpeg: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg")
+    errors: list[str] = []
+    for plugin in plugins:
+        with warnings.catch_warnings(), _quiet_stderr():
+            warnings.simplefilter("ignore")
+            try:
+                if ds_like is not None:
+                    arr, _props = decoder.as_array(
+                        ds_like, index=index, correct_unused_bits=False, number_of_frames=frames,
+                        decoding_plugin=plugin,
+                    )
+                    return arr
+                src.seek(0)
+                return pixel_array(
+                    src, index=index, transfer_syntax_uid=ts, correct_unused_bits=False,
+                    number_of_frames=frames, decoding_plugin=plugin,
+                )
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - includes pyo3 PanicException
+                if len(plugins) == 1:
+                    raise
+                reason = _short(exc)
+                errors.append(reason if reason.startswith(f"{plugin}:") else f"{plugin}: {reason}")
+    raise PixelDataError(errors[0])  # the preferred decoder's reason
+
+
+#: pydicom decoding plugins we use, in order of preference
+_PLUGIN_ORDER = ("pylibjpeg", "pyjpegls", "pillow")
+#: lossy JPEG: Pillow's libjpeg(-turbo) is IJG-compatible like DCMTK's (pylibjpeg differs by up to 5)
+_PLUGIN_ORDER_LOSSY_JPEG = ("pillow", "pylibjpeg")
+_LOSSY_JPEG = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"}
+
+_GDCM_CHILD = r"""
+import sys
+import gdcm
+for quiet in ("DebugOff", "WarningOff", "ErrorOff"):
+    getattr(gdcm.Trace, quiet)()
+reader = gdcm.ImageReader()
+reader.SetFileName(sys.argv[1])
+if not reader.Read():
+    sys.exit(3)
+image = reader.GetImage()
+buf = image.GetBuffer()
+if buf is None:
+    sys.exit(4)
+raw = buf.encode("utf-8", "surrogateescape")
+pf = image.GetPixelFormat()
+sys.stdout.write(f"{pf.GetBitsAllocated()} {pf.GetPixelRepresentation()}\n")
+sys.stdout.flush()
+sys.stdout.buffer.write(raw)
+"""
 
 
 def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
-    """Decode with python-gdcm (all frames, then pick one). Used only when pydicom fails."""
-    import gdcm  # type: ignore[import-not-found]
+    """Decode with python-gdcm in a child process (all frames, then pick one). Only used when
+    pydicom cannot decode; a child because GDCM aborts its process on some corrupt streams."""
+    import subprocess
+    import sys
 
-    for quiet in ("DebugOff", "WarningOff", "ErrorOff"):  # GDCM writes to stderr otherwise
-        getattr(gdcm.Trace, quiet, lambda: None)()
+    total = info.frame_values * info.frames * max(8, info.bits_allocated) // 8
+    if total > MAX_FRAME_BYTES:
+        raise PixelDataError("image too large for the GDCM fallback (it decodes all frames at once)")
     tmp: str | None = None
     path = ref.path
     try:
@@ -453,24 +505,21 @@ def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
             with os.fdopen(fd, "wb") as out, open_ref(ref) as fh:
                 out.write(fh.read())
             path = tmp
-        total = info.frame_values * info.frames * max(8, info.bits_allocated) // 8
-        if total > MAX_FRAME_BYTES:
-            raise PixelDataError("image too large for the GDCM fallback (it decodes all frames at once)")
-        reader = gdcm.ImageReader()
-        reader.SetFileName(path)
-        with _quiet_stderr():  # GDCM's JPEG codec prints to the C stderr while probing
-            if not reader.Read():
-                raise PixelDataError("GDCM cannot read this file")
-            image = reader.GetImage()
-            buffer = image.GetBuffer()
-            if buffer is None:
-                raise PixelDataError("GDCM cannot decode the pixel data")
-            raw = buffer.encode("utf-8", "surrogateescape")
-        pf = image.GetPixelFormat()
-        nbits = pf.GetBitsAllocated()
-        signed = pf.GetPixelRepresentation() == 1
-        dtype = {8: "i1" if signed else "u1", 16: "<i2" if signed else "<u2", 32: "<i4" if signed else "<u4"}[nbits]
-        arr = np.frombuffer(raw, dtype=dtype)
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _GDCM_CHILD, path], capture_output=True, timeout=30, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise PixelDataError("GDCM took too long to decode the pixel data") from None
+        if proc.returncode != 0:
+            raise PixelDataError("GDCM cannot decode the pixel data")
+        head, _, raw = proc.stdout.partition(b"\n")
+        nbits, rep = (int(v) for v in head.split())
+        signed = rep == 1
+        kinds = {8: "i1" if signed else "u1", 16: "<i2" if signed else "<u2", 32: "<i4" if signed else "<u4"}
+        if nbits not in kinds:
+            raise PixelDataError(f"GDCM returned {nbits}-bit samples")
+        arr = np.frombuffer(raw[: len(raw) // (nbits // 8) * (nbits // 8)], dtype=kinds[nbits])
         per_frame = info.frame_values
         if arr.size < per_frame * (index + 1):
             raise PixelDataError(f"GDCM decoded {arr.size:,} values, {per_frame * (index + 1):,} expected")
@@ -516,11 +565,10 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def _gdcm_available() -> bool:
-    try:
-        import gdcm  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """python-gdcm is installed (not imported here: it runs in a child process)."""
+    import importlib.util
+
+    return importlib.util.find_spec("gdcm") is not None
 
 
 def _mask_stored(arr: np.ndarray, info: PixelInfo, native: bool) -> np.ndarray:
@@ -642,13 +690,17 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
         first_error = exc
     except MemoryError:
         raise PixelDataError("pixel data too large to decode in memory") from None
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types on broken data
-        first_error = exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - decoders raise many types on broken data, and
+        first_error = exc  # pylibjpeg-rle's Rust panics are BaseException (pyo3 PanicException)
     if ts in _JPEG_FAMILY:
         if _gdcm_available():
             try:
                 return _decode_gdcm(ref, info, frame)
-            except Exception as exc:  # noqa: BLE001 - report pydicom's reason, GDCM's is vaguer
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - report pydicom's reason, GDCM's is vaguer
                 raise PixelDataError(f"cannot decode {syntax_name(ts)}: {_short(first_error)}") from exc
         if _is_gdcm_only(ts, info):
             raise UnsupportedTransferSyntax(
