@@ -1,13 +1,20 @@
-"""Sixel encoder for grey and colour pictures (numpy-vectorised, one pass per 6-row band).
+"""Sixel encoder for grey and colour pictures, vectorised with numpy (no Python loop over bands or colours).
 
-The whole palette is defined up front, then every band sends, for each colour present in it, one
-row of sixel characters with run-length compression (``!n``) and trailing blanks dropped.
+The whole palette is defined up front, then every 6-row band sends, for each register present in
+it, the sixel characters of the columns that register covers: leading and inner gaps become ``?``
+runs, trailing blanks are dropped and runs of 4+ equal characters use ``!n``.
+
+How it is vectorised: the six pixels of every band column are compared with each other (36 array
+comparisons for the whole picture), which yields every (band, column, register) triple with its
+6-bit sixel character at once; a stable radix sort by (band, register) puts them in wire order;
+runs and gaps come from array differences; each run becomes one fixed-width row of bytes whose
+unused positions are zero, and dropping the zeros leaves the sixel body.
 
 Colour registers are specified in percent (``#n;2;r;g;b`` with 0..100), so the wire can express
 101 levels per channel: grey pictures use one register per grey level (all 256 input levels map to
-the nearest of the 101 percent levels, exactly as a terminal would round them). Colour pictures
-(overlays on a grey image) keep the greys and give every other colour its own register; pictures
-with more distinct colours than registers are quantised by Pillow (median cut).
+the nearest of the 101 percent levels, as a terminal would round them). Colour pictures (overlays
+on a grey image) keep the greys and give every other colour its own register; pictures with more
+distinct colours than registers are quantised by Pillow (median cut).
 
 The image is sent with ``P2=1`` (pixels not painted keep what is below) and raster attributes
 giving its exact pixel size, so a height that is not a multiple of 6 never paints below the image.
@@ -16,33 +23,59 @@ Pure numpy + Pillow.
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
 
 ESC = "\x1b"
-_RUN = re.compile(rb"(.)\1{3,}")
 MAX_REGISTERS = 256
+GREY_LEVELS = 101
+"""Distinct greys a sixel register can hold (percent 0..100)."""
+
+# uint8 level -> nearest percent (what a register can hold); the same rounding a terminal applies.
+_PERCENT = np.round(np.arange(256) * 100.0 / 255.0).astype(np.int64)
+_SEP, _HASH, _BANG, _BLANK = ord("-"), ord("#"), ord("!"), ord("?")
+_DOLLAR = ord("$")
 
 
-def _run(m: re.Match[bytes]) -> bytes:
-    """Replace a run of 4+ equal sixel characters by ``!n`` + character."""
-    s = m.group(0)
-    return b"!%d%c" % (len(s), s[0])
+DEFAULT_MAX_BYTES = 200_000
+"""Default wire budget of :func:`encode`: pictures that would exceed it get fewer grey levels."""
+LEVEL_STEPS = (101, 72, 56, 44, 36, 30, 25, 21, 18, 16, 14, 12, 10, 8)
+"""Grey level counts :func:`encode` tries, finest first, to fit ``max_bytes``."""
 
 
 def _grey_percent(levels: np.ndarray) -> np.ndarray:
     """uint8 grey levels -> percent 0..100 (what a sixel register can hold)."""
-    return np.round(levels.astype(np.float64) * 100.0 / 255.0).astype(np.int64)
+    return _PERCENT[np.asarray(levels, dtype=np.int64)]
 
 
-def indexed(picture: np.ndarray, registers: int = MAX_REGISTERS) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=32)
+def grey_lut(levels: int = GREY_LEVELS) -> np.ndarray:
+    """Map uint8 grey to one of ``levels`` evenly spaced percent values (register numbers).
+
+    Args:
+        levels: 2..101 grey levels; 101 keeps every level a register can hold.
+
+    Returns:
+        int array of 256 percent values (0..100).
+    """
+    levels = max(2, min(GREY_LEVELS, int(levels)))
+    step = np.round(np.arange(256) * (levels - 1) / 255.0)
+    return np.round(step * 100.0 / (levels - 1)).astype(np.int64)
+
+
+def indexed(
+    picture: np.ndarray, registers: int = MAX_REGISTERS, grey_levels: int = GREY_LEVELS
+) -> tuple[np.ndarray, np.ndarray]:
     """Turn a picture into register indices and a palette of percent RGB.
+
+    Greys use registers 0..100 (register ``n`` holds ``n`` percent); other colours follow.
 
     Args:
         picture: uint8 ``HxW`` grey or ``HxWx3`` RGB.
         registers: number of colour registers available.
+        grey_levels: how many evenly spaced grey levels to use (2..101).
 
     Returns:
         ``(index, palette)``: int array ``HxW`` of register numbers and ``(n, 3)`` percent RGB values.
@@ -55,56 +88,211 @@ def indexed(picture: np.ndarray, registers: int = MAX_REGISTERS) -> tuple[np.nda
         else:
             packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
             colours = np.unique(packed[~grey])
-            if len(colours) <= registers - 101:
-                index = _grey_percent(rgb[..., 0])
+            if len(colours) <= registers - GREY_LEVELS:
+                index = grey_lut(grey_levels)[rgb[..., 0]]
                 extra = np.searchsorted(colours, packed[~grey])
-                index[~grey] = 101 + extra
-                pal_grey = np.repeat(np.arange(101)[:, None], 3, axis=1)
+                index[~grey] = GREY_LEVELS + extra
+                pal_grey = np.repeat(np.arange(GREY_LEVELS)[:, None], 3, axis=1)
                 cols = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1)
                 return index, np.concatenate([pal_grey, _grey_percent(cols)])
             img = Image.fromarray(np.ascontiguousarray(rgb)).quantize(colors=registers, dither=Image.Dither.NONE)
             pal = np.array(img.getpalette()[: 3 * registers], dtype=np.int64).reshape(-1, 3)
             return np.asarray(img).astype(np.int64), _grey_percent(pal)
-    index = _grey_percent(picture)
-    return index, np.repeat(np.arange(101)[:, None], 3, axis=1)
+    index = grey_lut(grey_levels)[picture]
+    return index, np.repeat(np.arange(GREY_LEVELS)[:, None], 3, axis=1)
 
 
-def encode(picture: np.ndarray, *, registers: int = MAX_REGISTERS) -> bytes:
+@lru_cache(maxsize=8)
+def _digits(limit: int) -> np.ndarray:
+    """ASCII decimal digits of 0..limit, right-aligned in 6 columns, unused leading columns 0."""
+    n = np.arange(limit + 1, dtype=np.int64)[:, None]
+    power = 10 ** np.arange(5, -1, -1, dtype=np.int64)[None, :]
+    table = (48 + (n // power) % 10).astype(np.uint8)
+    table[(n < power) & (power > 1)] = 0
+    return table
+
+
+def _runs(chars: np.ndarray, count: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """Fixed-width byte rows for runs of ``count`` x ``chars``: ``!n`` + char from 4 on, else the chars.
+
+    Rows are 10 bytes wide (``!``, 6 digit columns, 3 char columns); unused bytes are 0, and a row
+    with ``count == 0`` is all zeros.
+    """
+    out = np.zeros((len(chars), 10), np.uint8)
+    long = count >= 4
+    out[long, 0] = _BANG
+    out[long, 1:7] = digits[count[long]]
+    reps = np.where(long, 1, count)
+    for k in range(3):
+        out[:, 7 + k] = np.where(reps > k, chars, 0)
+    return out
+
+
+def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
+    """The sixel data (bands, registers, runs) for a picture of register numbers.
+
+    Args:
+        index: int ``HxW`` register numbers in ``0..registers-1``; a negative number leaves that
+            pixel unpainted.
+        registers: number of registers (bounds the numbers in ``index``).
+
+    Returns:
+        The bytes between the palette and the closing ``ESC \\`` (bands separated by ``-``).
+    """
+    h, w = index.shape
+    if h == 0 or w == 0:
+        return b""
+    nbands = -(-h // 6)
+    small = int(index.max()) < 255
+    none = 255 if small else 65535  # sentinel for padding / unpainted pixels
+    grid = np.full((nbands * 6, w), none, dtype=np.uint8 if small else np.uint16)
+    grid[:h] = np.where(index < 0, none, index)
+    planes = grid.reshape(nbands, 6, w)
+    rows = [planes[:, r] for r in range(6)]
+    bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
+    first = [row != none for row in rows]
+    for r in range(6):
+        for s in range(r + 1, 6):
+            same = rows[s] == rows[r]
+            bits[r] |= same.view(np.uint8) << s
+            bits[s] |= same.view(np.uint8) << r
+            first[s] &= ~same
+    # (band, column, row-in-band) order, so the entries of one band come column by column
+    flat = np.flatnonzero(np.stack(first, axis=-1))
+    reg = np.stack(rows, axis=-1).ravel()[flat].astype(np.int64)
+    char = np.stack(bits, axis=-1).ravel()[flat] + 63
+    band, col = np.divmod(flat // 6, w)
+    # stable sort by (band, register): radix sort when the key fits 16 bits; columns stay ascending
+    key = band.astype(np.int64) * (registers + 1) + reg
+    if key.size and key.max() < 65536:
+        order = np.argsort(key.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(key, kind="stable")
+    band, col, reg, char, key = band[order], col[order], reg[order], char[order], key[order]
+    n = len(key)
+    group = np.ones(n, bool)
+    group[1:] = key[1:] != key[:-1]
+    # a run continues while the register, the character and adjacent columns continue
+    start = group.copy()
+    start[1:] |= (col[1:] != col[:-1] + 1) | (char[1:] != char[:-1])
+    first_i = np.flatnonzero(start)
+    last_i = np.append(first_i[1:], n) - 1
+    r_group = group[first_i]
+    r_band, r_reg, r_char = band[first_i], reg[first_i], char[first_i]
+    r_col0, r_col1 = col[first_i], col[last_i]
+    r_len = r_col1 - r_col0 + 1
+    gap = r_col0.copy()
+    gap[~r_group] = r_col0[~r_group] - np.append(-1, r_col1[:-1])[~r_group] - 1
+    digits = _digits(max(w, registers))
+    m = len(first_i)
+    head = np.zeros((m, 8), np.uint8)  # separator, '#', 6 digit columns
+    new_band = np.ones(m, bool)
+    new_band[1:] = r_band[1:] != r_band[:-1]
+    head[:, 0] = np.where(r_group, np.where(new_band, _SEP, _DOLLAR), 0)
+    head[0, 0] = 0
+    head[r_group, 1] = _HASH
+    head[r_group, 2:] = digits[r_reg[r_group]]
+    if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
+        return _with_empty_bands(head, gap, r_len, r_char, digits, r_band, new_band)
+    table = np.concatenate(
+        [head, _runs(np.full(m, _BLANK, np.uint8), gap, digits), _runs(r_char.astype(np.uint8), r_len, digits)],
+        axis=1,
+    )
+    lead = b"-" * int(r_band[0]) if m else b""
+    return lead + table[table != 0].tobytes()
+
+
+def _with_empty_bands(
+    head: np.ndarray, gap: np.ndarray, length: np.ndarray, char: np.ndarray, digits: np.ndarray,
+    band: np.ndarray, new_band: np.ndarray,
+) -> bytes:
+    """Slow path of :func:`body` when some band paints nothing (extra ``-`` per skipped band)."""
+    head[:, 0] = np.where(head[:, 0] == _SEP, 0, head[:, 0])
+    table = np.concatenate(
+        [head, _runs(np.full(len(gap), _BLANK, np.uint8), gap, digits), _runs(char.astype(np.uint8), length, digits)],
+        axis=1,
+    )
+    out = bytearray(b"-" * int(band[0]))
+    starts = np.flatnonzero(new_band).tolist() + [len(gap)]
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        if a:
+            out += b"-" * int(band[a] - band[a - 1])
+        rows = table[a:b]
+        out += rows[rows != 0].tobytes()
+    return bytes(out)
+
+
+def _palette(index: np.ndarray, palette: np.ndarray) -> bytes:
+    """Colour register definitions for the registers ``index`` uses."""
+    used = np.flatnonzero(np.bincount(index.ravel(), minlength=len(palette)))
+    return b"".join(b"#%d;2;%d;%d;%d" % (int(c), *(int(v) for v in palette[c])) for c in used)
+
+
+def fit_levels(picture: np.ndarray, max_bytes: int, registers: int = MAX_REGISTERS) -> int:
+    """The most grey levels (from :data:`LEVEL_STEPS`) whose encoding should fit ``max_bytes``.
+
+    The size is predicted by encoding 16 bands spread over the picture and scaling up; the
+    level steps are bisected (about five small trial encodings).
+
+    Args:
+        picture: uint8 ``HxW`` grey or ``HxWx3`` RGB.
+        max_bytes: wire budget for the whole sixel sequence.
+        registers: colour registers available.
+
+    Returns:
+        A level count; the smallest step when even that is predicted to exceed the budget.
+    """
+    nbands = -(-picture.shape[0] // 6)
+    picks = np.unique(np.linspace(0, nbands - 1, min(nbands, 16)).round().astype(np.int64))
+    rows = (picks[:, None] * 6 + np.arange(6)[None, :]).ravel()
+    sample = picture[rows[rows < picture.shape[0]]]
+    scale = nbands / len(picks)
+
+    def fits(levels: int) -> bool:
+        index, palette = indexed(sample, registers, levels)
+        size = len(_palette(index, palette)) + scale * len(body(index, max(registers, len(palette)))) + 40
+        return size <= max_bytes
+
+    if fits(LEVEL_STEPS[0]):
+        return LEVEL_STEPS[0]
+    # the size falls as levels fall: bisect for the first step that fits
+    lo, hi = 1, len(LEVEL_STEPS) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(LEVEL_STEPS[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return LEVEL_STEPS[lo]
+
+
+def encode(
+    picture: np.ndarray,
+    *,
+    registers: int = MAX_REGISTERS,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    grey_levels: int | None = None,
+) -> bytes:
     """Encode a uint8 picture as one complete sixel DCS sequence.
+
+    Grey precision adapts to the budget: a picture whose exact encoding (all 101 levels a
+    register can hold) fits ``max_bytes`` is sent exactly; a larger or noisier one gets the most
+    evenly spaced grey levels that fit (see :func:`fit_levels`). Non-grey colours stay exact.
 
     Args:
         picture: uint8 ``HxW`` grey or ``HxWx3`` RGB.
         registers: colour registers the terminal offers (256 in xterm/mlterm).
+        max_bytes: wire budget; None sends every level.
+        grey_levels: force this many grey levels (2..101) instead of fitting the budget.
 
     Returns:
         ``ESC P 0;1;0 q ... ESC \\`` as bytes; empty bytes for an empty picture.
     """
     if picture.size == 0:
         return b""
-    index, palette = indexed(picture, registers)
+    if grey_levels is None:
+        grey_levels = GREY_LEVELS if max_bytes is None else fit_levels(picture, max_bytes, registers)
+    index, palette = indexed(picture, registers, grey_levels)
     h, w = index.shape
-    used = np.unique(index)
-    out: list[bytes] = [b'\x1bP0;1;0q"1;1;%d;%d' % (w, h)]
-    out.extend(b"#%d;2;%d;%d;%d" % (int(c), *(int(v) for v in palette[c])) for c in used)
-    bit = (1 << np.arange(6, dtype=np.int64))[:, None]
-    for top in range(0, h, 6):
-        band = index[top : top + 6]
-        rows = band.shape[0]
-        colours, inverse = np.unique(band, return_inverse=True)
-        inverse = inverse.reshape(band.shape)
-        n = len(colours)
-        cols = np.broadcast_to(np.arange(w), band.shape)
-        weights = np.broadcast_to(bit[:rows], band.shape)
-        dense = np.bincount((inverse * w + cols).ravel(), weights=weights.ravel(), minlength=n * w)
-        chars = (dense.reshape(n, w).astype(np.uint8) + 63).tobytes()
-        parts: list[bytes] = []
-        for i, c in enumerate(colours.tolist()):
-            row = chars[i * w : (i + 1) * w].rstrip(b"?")
-            if row:
-                parts.append(b"#%d" % c + _RUN.sub(_run, row))
-        out.append(b"$".join(parts))
-        out.append(b"-")
-    if out[-1] == b"-":
-        out.pop()
-    out.append(b"\x1b\\")
-    return b"".join(out)
+    head = b'\x1bP0;1;0q"1;1;%d;%d' % (w, h) + _palette(index, palette)
+    return head + body(index, max(registers, len(palette))) + b"\x1b\\"
