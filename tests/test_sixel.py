@@ -68,3 +68,57 @@ def test_many_colours_are_quantised_to_registers() -> None:
     pic = np.random.default_rng(5).integers(0, 256, (12, 300, 3), dtype=np.uint8)
     index, palette = sixel.indexed(pic)
     assert index.max() < 256 and len(palette) <= 256
+
+
+@needs_magick
+def test_wide_runs_gaps_and_many_registers_decode_exactly(tmp_path: Path) -> None:
+    # long runs (>= 1000 columns: 4-digit !n), inner gaps, registers above 100 (colour) and noise
+    rng = np.random.default_rng(7)
+    pic = np.repeat(rng.integers(0, 256, (20, 1100), dtype=np.uint8)[..., None], 3, axis=2)
+    pic[:6] = 0
+    pic[2, ::97] = (255, 0, 0)
+    pic[14:17, 300:1090] = (0, 0, 255)
+    got = _decode_with_imagemagick(sixel.encode(pic, max_bytes=None), tmp_path)
+    assert got.shape[:2] == pic.shape[:2]
+    assert np.abs(got - pic.astype(int)).max() <= 1  # greys exact to the percent grid, colours exact
+    assert got[2, 97].tolist() == [255, 0, 0] and got[15, 1000].tolist() == [0, 0, 255]
+
+
+@needs_magick
+def test_unpainted_bands_keep_their_place(tmp_path: Path) -> None:
+    # negative register numbers leave pixels unpainted; a whole band of them must still advance a band
+    index = np.full((18, 10), -1, np.int64)
+    index[:6] = 100
+    index[12:] = 50
+    data = b'\x1bP0;1;0q"1;1;10;18#100;2;100;100;100#50;2;50;50;50' + sixel.body(index, 256) + b"\x1b\\"
+    got = _decode_with_imagemagick(data, tmp_path)
+    assert (got[:6, :, 0] == 255).all() and (got[12:18, :, 0] == 128).all()
+    assert (got[6:12, :, 0] != 255).all() and (got[6:12, :, 0] != 128).all()
+
+
+@needs_magick
+def test_budget_reduces_grey_levels_and_stays_within_half_a_step(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    pic = rng.integers(0, 256, (240, 400), dtype=np.uint8)  # noise: the worst case for sixel
+    exact = sixel.encode(pic, max_bytes=None)
+    budget = len(exact) // 2
+    levels = sixel.fit_levels(pic, budget)
+    assert levels < sixel.GREY_LEVELS
+    data = sixel.encode(pic, max_bytes=budget)
+    assert len(data) <= budget * 1.1  # predicted from sampled bands
+    got = _decode_with_imagemagick(data, tmp_path)[..., 0]
+    assert len(np.unique(got)) <= levels
+    step = 255 / (levels - 1)
+    assert np.abs(got - pic.astype(int)).max() <= step / 2 + 3  # + percent rounding of the register
+
+
+def test_small_picture_keeps_every_level_under_the_default_budget() -> None:
+    pic = np.tile(np.arange(256, dtype=np.uint8), (30, 1))
+    assert sixel.fit_levels(pic, sixel.DEFAULT_MAX_BYTES) == sixel.GREY_LEVELS
+    assert sixel.encode(pic) == sixel.encode(pic, max_bytes=None)
+
+
+def test_forced_grey_levels() -> None:
+    pic = np.tile(np.arange(256, dtype=np.uint8), (6, 1))
+    data = sixel.encode(pic, grey_levels=5)
+    assert sorted(int(m) for m in re.findall(rb"#(\d+);2;", data)) == [0, 25, 50, 75, 100]
