@@ -45,3 +45,13 @@ def test_tmux_wrapping_doubles_escapes() -> None:
     assert wrapped.startswith("\x1bPtmux;") and wrapped.endswith("\x1b\\")
     body = wrapped[len("\x1bPtmux;") : -2]
     assert body == inner.replace("\x1b", "\x1b\x1b")
+
+
+def test_grey_picture_is_sent_as_a_grey_png() -> None:
+    pic = np.random.default_rng(1).integers(0, 256, (64, 48), dtype=np.uint8)
+    img = Image.open(io.BytesIO(kitty.png_bytes(pic)))
+    assert img.mode == "L" and np.array_equal(np.asarray(img), pic)
+    rgb = np.repeat(pic[..., None], 3, axis=2)
+    rgb[0, 0] = (255, 0, 0)
+    img = Image.open(io.BytesIO(kitty.png_bytes(rgb)))
+    assert img.mode == "RGB" and np.array_equal(np.asarray(img), rgb)
