@@ -394,8 +394,11 @@ def _build_files(dest: Path) -> list[Case]:
     # -- deflate
     add("deflate_bomb_400mb.dcm", _deflated_file("deflate bomb", 400 * 1024**2), "deflate",
         "deflated dataset inflating to 400 MB")
-    add("deflate_large_200mb.dcm", _deflated_file("deflate large", 200 * 1024**2), "deflate",
-        "deflated dataset inflating to 200 MB (under the reader's cap)")
+    from tui_dicom.core.loading import MAX_INFLATED_BYTES
+
+    under = MAX_INFLATED_BYTES - 64 * 1024  # the worst case the reader accepts
+    add("deflate_under_cap.dcm", _deflated_file("deflate under cap", under), "deflate",
+        f"deflated dataset inflating to {under:,} bytes, just under the reader's cap")
     add("deflate_corrupt.dcm", _deflated_file("deflate corrupt", 4096, corrupt=True), "deflate",
         "corrupt deflate stream")
     dfl = testdata("image_dfl.dcm")
