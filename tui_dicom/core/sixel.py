@@ -62,7 +62,7 @@ def grey_lut(levels: int = GREY_LEVELS) -> np.ndarray:
     """
     levels = max(2, min(GREY_LEVELS, int(levels)))
     step = np.round(np.arange(256) * (levels - 1) / 255.0)
-    return np.round(step * 100.0 / (levels - 1)).astype(np.int64)
+    return np.round(step * 100.0 / (levels - 1)).astype(np.uint8)
 
 
 def indexed(
@@ -112,20 +112,17 @@ def _digits(limit: int) -> np.ndarray:
     return table
 
 
-def _runs(chars: np.ndarray, count: np.ndarray, digits: np.ndarray) -> np.ndarray:
-    """Fixed-width byte rows for runs of ``count`` x ``chars``: ``!n`` + char from 4 on, else the chars.
+def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: np.ndarray) -> None:
+    """Write runs of ``count`` x ``chars`` into 10-byte rows of ``out``: ``!n`` + char from 4 on, else the chars.
 
-    Rows are 10 bytes wide (``!``, 6 digit columns, 3 char columns); unused bytes are 0, and a row
-    with ``count == 0`` is all zeros.
+    Rows are ``!``, 6 digit columns, 3 char columns; unused bytes stay 0 (a ``count == 0`` row is all 0).
     """
-    out = np.zeros((len(chars), 10), np.uint8)
     long = count >= 4
     out[long, 0] = _BANG
     out[long, 1:7] = digits[count[long]]
     reps = np.where(long, 1, count)
     for k in range(3):
         out[:, 7 + k] = np.where(reps > k, chars, 0)
-    return out
 
 
 def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
@@ -146,7 +143,9 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     small = int(index.max()) < 255
     none = 255 if small else 65535  # sentinel for padding / unpainted pixels
     grid = np.full((nbands * 6, w), none, dtype=np.uint8 if small else np.uint16)
-    grid[:h] = np.where(index < 0, none, index)
+    if index.dtype.kind == "i" and int(index.min()) < 0:
+        index = np.where(index < 0, none, index)
+    grid[:h] = index
     planes = grid.reshape(nbands, 6, w)
     rows = [planes[:, r] for r in range(6)]
     bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
@@ -157,63 +156,50 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
             bits[r] |= same.view(np.uint8) << s
             bits[s] |= same.view(np.uint8) << r
             first[s] &= ~same
-    # (band, column, row-in-band) order, so the entries of one band come column by column
-    flat = np.flatnonzero(np.stack(first, axis=-1))
-    reg = np.stack(rows, axis=-1).ravel()[flat].astype(np.int64)
-    char = np.stack(bits, axis=-1).ravel()[flat] + 63
-    band, col = np.divmod(flat // 6, w)
+    # one entry per (band, column, register), in (band, column) order
+    flat = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
+    reg = np.stack(rows, axis=-1).ravel()[flat].astype(np.int32)
+    char = np.stack(bits, axis=-1).ravel()[flat]
+    band, col = np.divmod(flat // 6, np.int32(w))
     # stable sort by (band, register): radix sort when the key fits 16 bits; columns stay ascending
-    key = band.astype(np.int64) * (registers + 1) + reg
-    if key.size and key.max() < 65536:
-        order = np.argsort(key.astype(np.uint16), kind="stable")
-    else:
-        order = np.argsort(key, kind="stable")
-    band, col, reg, char, key = band[order], col[order], reg[order], char[order], key[order]
+    key = band * np.int32(registers + 1) + reg
+    order = np.argsort(key.astype(np.uint16) if int(key[-1]) < 65536 else key, kind="stable")
+    key, col, char = key[order], col[order], char[order]
     n = len(key)
     group = np.ones(n, bool)
-    group[1:] = key[1:] != key[:-1]
+    np.not_equal(key[1:], key[:-1], out=group[1:])
     # a run continues while the register, the character and adjacent columns continue
     start = group.copy()
     start[1:] |= (col[1:] != col[:-1] + 1) | (char[1:] != char[:-1])
     first_i = np.flatnonzero(start)
     last_i = np.append(first_i[1:], n) - 1
     r_group = group[first_i]
-    r_band, r_reg, r_char = band[first_i], reg[first_i], char[first_i]
+    r_band, r_reg = np.divmod(key[first_i], np.int32(registers + 1))
     r_col0, r_col1 = col[first_i], col[last_i]
-    r_len = r_col1 - r_col0 + 1
     gap = r_col0.copy()
-    gap[~r_group] = r_col0[~r_group] - np.append(-1, r_col1[:-1])[~r_group] - 1
+    inner = ~r_group
+    gap[1:][inner[1:]] = (r_col0[1:] - r_col1[:-1] - 1)[inner[1:]]
     digits = _digits(max(w, registers))
     m = len(first_i)
-    head = np.zeros((m, 8), np.uint8)  # separator, '#', 6 digit columns
+    table = np.zeros((m, 28), np.uint8)  # separator, '#', 6 digits | gap run (10) | pixel run (10)
     new_band = np.ones(m, bool)
     new_band[1:] = r_band[1:] != r_band[:-1]
-    head[:, 0] = np.where(r_group, np.where(new_band, _SEP, _DOLLAR), 0)
-    head[0, 0] = 0
-    head[r_group, 1] = _HASH
-    head[r_group, 2:] = digits[r_reg[r_group]]
+    table[:, 0] = np.where(r_group, np.where(new_band, _SEP, _DOLLAR), 0)
+    table[0, 0] = 0
+    table[r_group, 1] = _HASH
+    table[r_group, 2:8] = digits[r_reg[r_group]]
+    _runs(table[:, 8:18], _BLANK, gap, digits)
+    _runs(table[:, 18:28], char[first_i] + 63, r_col1 - r_col0 + 1, digits)
     if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
-        return _with_empty_bands(head, gap, r_len, r_char, digits, r_band, new_band)
-    table = np.concatenate(
-        [head, _runs(np.full(m, _BLANK, np.uint8), gap, digits), _runs(r_char.astype(np.uint8), r_len, digits)],
-        axis=1,
-    )
-    lead = b"-" * int(r_band[0]) if m else b""
-    return lead + table[table != 0].tobytes()
+        return _with_empty_bands(table, r_band, new_band)
+    return b"-" * int(r_band[0]) + table[table != 0].tobytes()
 
 
-def _with_empty_bands(
-    head: np.ndarray, gap: np.ndarray, length: np.ndarray, char: np.ndarray, digits: np.ndarray,
-    band: np.ndarray, new_band: np.ndarray,
-) -> bytes:
+def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray) -> bytes:
     """Slow path of :func:`body` when some band paints nothing (extra ``-`` per skipped band)."""
-    head[:, 0] = np.where(head[:, 0] == _SEP, 0, head[:, 0])
-    table = np.concatenate(
-        [head, _runs(np.full(len(gap), _BLANK, np.uint8), gap, digits), _runs(char.astype(np.uint8), length, digits)],
-        axis=1,
-    )
+    table[:, 0] = np.where(table[:, 0] == _SEP, 0, table[:, 0])
     out = bytearray(b"-" * int(band[0]))
-    starts = np.flatnonzero(new_band).tolist() + [len(gap)]
+    starts = np.flatnonzero(new_band).tolist() + [len(table)]
     for a, b in zip(starts[:-1], starts[1:], strict=True):
         if a:
             out += b"-" * int(band[a] - band[a - 1])
@@ -251,7 +237,7 @@ def fit_levels(picture: np.ndarray, max_bytes: int, registers: int = MAX_REGISTE
     def fits(levels: int) -> bool:
         index, palette = indexed(sample, registers, levels)
         size = len(_palette(index, palette)) + scale * len(body(index, max(registers, len(palette)))) + 40
-        return size <= max_bytes
+        return size <= 0.95 * max_bytes  # 5% margin for the sampling error
 
     if fits(LEVEL_STEPS[0]):
         return LEVEL_STEPS[0]
