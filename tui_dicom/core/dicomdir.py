@@ -110,9 +110,31 @@ def _parse_item(
         ``(raw values, offset after the item)``.
     """
     raw: dict[int, tuple[bytes, bytes]] = {}
-    limit = len(buf) if end is None else end
-    while pos < limit:
-        tag, vr, vpos, length = hdr.element_header(buf, pos, little, explicit, True)
+    n = len(buf)
+    limit = n if end is None else min(end, n)
+    head = hdr._S_EXPLICIT[little] if explicit else hdr._S_IMPLICIT[little]
+    u32 = hdr._S_U32[little]
+    long_vrs = hdr.LONG_VRS
+    keep = _KEEP
+    while pos + 8 <= limit:
+        if explicit:
+            group, elem, vr, length = head(buf, pos)
+            if group == 0xFFFE:
+                length = u32(buf, pos + 4)[0]
+                vr = b""
+                vpos = pos + 8
+            elif vr in long_vrs:
+                length = u32(buf, pos + 8)[0]
+                vpos = pos + 12
+            elif vr in hdr._KNOWN_VRS:
+                vpos = pos + 8
+            else:
+                raise Unsupported(f"unknown VR at offset {pos}")
+        else:
+            group, elem, length = head(buf, pos)
+            vr = b""
+            vpos = pos + 8
+        tag = group << 16 | elem
         if tag == hdr.ITEM_END:
             return raw, vpos
         if length == hdr.UNDEFINED:
@@ -121,9 +143,9 @@ def _parse_item(
             else:
                 pos = hdr.skip_sequence(buf, vpos, little, explicit, True)
             continue
-        if vpos + length > len(buf):
+        if vpos + length > n:
             raise Unsupported("record runs past the end of the file")
-        if tag in _KEEP:
+        if tag in keep:
             raw[tag] = (vr, buf[vpos : vpos + length])
         pos = vpos + length
     if end is None:
@@ -282,6 +304,7 @@ class DiskResolver:
         self.root = os.path.abspath(root)
         self._root_real = os.path.realpath(self.root)
         self._listings: dict[str, dict[str, tuple[str, bool, bool]] | None] = {}
+        self._linked: set[str] = set()
         self._lock = threading.Lock()
 
     def _listing(self, folder: str) -> dict[str, tuple[str, bool, bool]] | None:
@@ -330,6 +353,7 @@ class DiskResolver:
             linked = linked or is_link
             folder = os.path.join(folder, name)
         if linked:
+            self._linked.add(folder)
             real = os.path.realpath(folder)
             if os.path.commonpath([real, self._root_real]) != self._root_real:
                 raise RefusedPath(
@@ -343,13 +367,16 @@ class DiskResolver:
             return fh.read(MAX_DICOMDIR_BYTES)
 
     def same(self, a: FileRef, b: FileRef) -> bool:
-        """True if ``a`` and ``b`` are the same file."""
+        """True if ``a`` and ``b`` are the same file.
+
+        Both come from :meth:`resolve` (names as listed on disk) or are the DICOMDIR itself, so equal
+        paths mean the same file; behind a symbolic link, real paths are compared.
+        """
         if a.path == b.path:
             return True
-        try:
-            return os.path.samefile(a.path, b.path)
-        except OSError:
-            return False
+        if a.path in self._linked or b.path in self._linked:
+            return os.path.realpath(a.path) == os.path.realpath(b.path)
+        return False
 
 
 class ZipResolver:
