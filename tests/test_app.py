@@ -85,7 +85,8 @@ async def test_window_text_follows_keys_and_presets() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)
-        assert "W:100 L:35" in bottom_text(app)  # the file's first WindowCenter/Width
+        # slice 15/28 is 15.dcm, whose WindowCenter/Width is 35/85 (slices 1-14 have 35/100)
+        assert "W:85 L:35" in bottom_text(app)
         await pilot.press("tab")
         value_range = app.main._modality_range()
         from tui_dicom.core.geometry import nice_step
@@ -95,12 +96,14 @@ async def test_window_text_follows_keys_and_presets() -> None:
             await pilot.press("W")
         await pilot.press("l")
         assert await wait_until(pilot, lambda: app.main._shown_window is not None
-                                and app.main._shown_window.width == 100 + 3 * step)
-        expected = f"W:{100 + 3 * step:.0f} L:{35 - step:.0f}"
+                                and app.main._shown_window.width == 85 + 3 * step)
+        expected = f"W:{85 + 3 * step:.0f} L:{35 - step:.0f}"
         assert await wait_until(pilot, lambda: expected in bottom_text(app)), bottom_text(app)
         await pilot.press("9")  # bone preset
         assert await wait_until(pilot, lambda: "W:1800 L:400 (bone)" in bottom_text(app)), bottom_text(app)
         await pilot.press("0")  # back to the file's window
+        assert await wait_until(pilot, lambda: "W:85 L:35" in bottom_text(app)), bottom_text(app)
+        await pilot.press("home")  # the first slice has its own file window
         assert await wait_until(pilot, lambda: "W:100 L:35" in bottom_text(app)), bottom_text(app)
 
 

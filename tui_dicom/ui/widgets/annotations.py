@@ -1,31 +1,40 @@
-"""Corner annotations as in radiology viewers: two text rows with a left and a right part."""
+"""Corner annotations as in radiology viewers: text rows with a left, a centre and a right part."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
 
-def two_sided(left: str, right: str, width: int, centre: str = "") -> Text:
-    """One row of ``width`` cells: ``left`` flush left, ``right`` flush right, ``centre`` in the middle.
+def _fit(text: str, cells: int) -> str:
+    """``text`` cut to at most ``cells`` terminal cells (wide characters count twice)."""
+    if cells <= 0:
+        return ""
+    if cell_len(text) <= cells:
+        return text
+    return set_cell_size(text, cells - 1).rstrip() + "…" if cells > 1 else set_cell_size(text, cells)
 
-    All parts are plain (already terminal-safe) strings; the result is a Rich ``Text`` (never markup).
+
+def two_sided(left: str, right: str, width: int, centre: str = "") -> Text:
+    """One row of exactly ``width`` cells: ``left`` flush left, ``right`` flush right, ``centre`` centred.
+
+    All parts are plain (already terminal-safe) strings measured in terminal cells, so CJK names keep
+    the right corner in place. The result is a Rich ``Text`` (never markup). The left part wins when
+    space is short; the centre is dropped before anything is cut.
     """
     width = max(1, width)
-    right = right[: max(0, width - 1)]
-    room = max(0, width - len(right) - (1 if right else 0))
-    left = left[:room]
-    line = [" "] * width
-    line[: len(left)] = left
-    if right:
-        line[width - len(right) :] = right
-    if centre:
-        start = max(len(left) + 1, (width - len(centre)) // 2)
-        end = min(width - len(right) - 1, start + len(centre))
-        if end - start == len(centre):
-            line[start:end] = centre
-    return Text("".join(line))
+    right = _fit(right, max(0, width // 2 - 1)) if cell_len(left) + cell_len(right) + 1 > width else right
+    left = _fit(left, max(0, width - cell_len(right) - (1 if right else 0)))
+    gap = width - cell_len(left) - cell_len(right)
+    middle = " " * gap
+    c_len = cell_len(centre)
+    if centre and gap >= c_len + 2:
+        start = max(1, (width - c_len) // 2 - cell_len(left))
+        start = min(start, gap - c_len - 1)
+        middle = " " * start + centre + " " * (gap - start - c_len)
+    return Text(left + middle + right, no_wrap=True, overflow="crop")
 
 
 class AnnotationBar(Widget):
@@ -41,4 +50,7 @@ class AnnotationBar(Widget):
         """Both rows, fitted to the widget's width."""
         width = self.size.width
         rows = [two_sided(left, right, width, centre) for left, centre, right in self.lines]
-        return Text("\n").join(rows)
+        text = Text("\n").join(rows)
+        text.no_wrap = True
+        text.overflow = "crop"
+        return text

@@ -107,6 +107,7 @@ class TagInspector(Vertical):
         self._matches: list[int] = []
         self._match_pos = -1
         self._source = ""
+        self._row_nodes: dict[int, TreeNode[int]] = {}
 
     def compose(self) -> ComposeResult:
         """Filter input (hidden until ``/``), the tree, a status line."""
@@ -187,7 +188,7 @@ class TagInspector(Vertical):
             else:
                 node = parent_node.add_leaf(label, data=i)
             nodes[i] = node
-        self._nodes = nodes
+        self._row_nodes = nodes
         self._match_pos = -1
         self._update_status()
 
@@ -239,7 +240,7 @@ class TagInspector(Vertical):
             self.app.bell()
             return
         self._match_pos = (self._match_pos + step) % len(self._matches)
-        node = self._nodes.get(self._matches[self._match_pos])
+        node = self._row_nodes.get(self._matches[self._match_pos])
         if node is not None:
             self.tree.move_cursor(node)
             self.tree.scroll_to_node(node)

@@ -90,7 +90,7 @@ class StudyTree(Tree[NodeData]):
         super().__init__("DICOM", data=NodeData("root", None), **kwargs)
         self.show_root = False
         self.guide_depth = 3
-        self._nodes: dict[Hashable, TreeNode[NodeData]] = {}
+        self._node_by_key: dict[Hashable, TreeNode[NodeData]] = {}
         self._problems: TreeNode[NodeData] | None = None
         self._hierarchy = Hierarchy()
         self._first_shown = False
@@ -109,7 +109,7 @@ class StudyTree(Tree[NodeData]):
         for position, item in enumerate(items):
             k = key(item)
             label, data, expandable = make(item)
-            node = self._nodes.get(k)
+            node = self._node_by_key.get(k)
             if node is None or node.parent is not parent:
                 siblings = list(parent.children)
                 before = siblings[position] if position < len(siblings) else None
@@ -117,7 +117,7 @@ class StudyTree(Tree[NodeData]):
                     node = parent.add(label, data, before=before, allow_expand=expandable)
                 else:
                     node = parent.add(label, data, allow_expand=expandable)
-                self._nodes[k] = node
+                self._node_by_key[k] = node
             else:
                 node.data = data
                 node.set_label(label)
@@ -207,7 +207,7 @@ class StudyTree(Tree[NodeData]):
 
     def select_series(self, series: Series) -> None:
         """Move the cursor to ``series`` (e.g. after next/previous series), expanding its parents."""
-        node = self._nodes.get(("SE", series.series_instance_uid))
+        node = self._node_by_key.get(("SE", series.series_instance_uid))
         if node is None:
             return
         parent = node.parent
