@@ -53,7 +53,8 @@ def test_render_rescale_then_window_to_8_bits() -> None:
     # stored 0..3, slope 10, intercept -10 -> -10, 0, 10, 20; window C 5.5 W 21 spans -4.5..15.5 (w-1 = 20)
     f = grey([[0, 1, 2, 3]], rescale_slope=10.0, rescale_intercept=-10.0)
     out = render(f, Window(5.5, 21))
-    expected = [0, round((0 - 5) / 20 * 255 + 127.5), round((10 - 5) / 20 * 255 + 127.5), 255]
+    # 8 bits by truncation, like DCMTK: (0 - 5) / 20 + 0.5 = 0.25 -> 63; 0.75 -> 191
+    expected = [0, 63, 191, 255]
     assert out.dtype == np.uint8
     assert out.tolist() == [expected]
 
@@ -82,7 +83,7 @@ def test_no_voi_maps_full_range() -> None:
     f = grey([[0, 255]], dtype=np.uint8, bits_stored=8, signed=False)
     assert render(f, None, use_voi=False).tolist() == [[0, 255]]
     f12 = grey([[0, 4095, 2048]], dtype=np.uint16, bits_stored=12, signed=False)
-    assert render(f12, None, use_voi=False).tolist() == [[0, 255, 128]]
+    assert render(f12, None, use_voi=False).tolist() == [[0, 255, 127]]  # 2048/4095*255 = 127.5
 
 
 def test_windows_defaults_and_presets() -> None:
@@ -99,8 +100,8 @@ def test_windows_defaults_and_presets() -> None:
     plain = grey([[0, 100]])
     assert default_window(plain) == auto_window(plain)
     mm = minmax_window(grey([[10, 20, 30]]))
-    # min-max like DCMTK +Wm: 10 -> 0 and 30 -> 255 exactly
-    assert render(grey([[10, 20, 30]]), mm).tolist() == [[0, 128, 255]]
+    # min-max like DCMTK +Wm: 10 -> 0 and 30 -> 255 exactly, 20 -> 127.5 truncated
+    assert render(grey([[10, 20, 30]]), mm).tolist() == [[0, 127, 255]]
     assert window_by_name(plain, "min–max") == minmax_window(plain)
     assert hash(w1) == hash(Window(40, 80, name="BRAIN"))
 
@@ -139,7 +140,7 @@ def test_supplemental_palette_keeps_grey_outside_range() -> None:
     pal = Palette(first_mapped=100, rgb=np.array([[255, 0, 0]], dtype=np.uint8), supplemental=True)
     f = grey([[0, 100, 50]], palette=pal)
     out = render(f, Window(50.5, 101))
-    assert out.tolist() == [[[0, 0, 0], [255, 0, 0], [128, 128, 128]]]
+    assert out.tolist() == [[[0, 0, 0], [255, 0, 0], [127, 127, 127]]]
 
 
 def test_pixel_aspect() -> None:
@@ -152,11 +153,11 @@ def test_float_frame_renders() -> None:
     f = Frame(stored=np.array([[0.0, 0.5, 1.0, np.nan]]), photometric="MONOCHROME2", bits_stored=32,
               is_float=True, value_range=(0.0, 1.0))
     out = render(f, Window(0.5, 1.0, "LINEAR_EXACT"))
-    assert out.tolist() == [[0, 128, 255, 0]]
+    assert out.tolist() == [[0, 127, 255, 0]]
 
 
 def test_ct_head_brain_window_matches_formula_on_pydicom_hu() -> None:
-    """Independent recomputation: pydicom's HU through the PS3.3 formula, rounded to nearest."""
+    """Independent recomputation: pydicom's HU through the PS3.3 formula, truncated to 8 bits."""
     import pydicom
     from pydicom.pixels import apply_modality_lut
 
@@ -167,7 +168,7 @@ def test_ct_head_brain_window_matches_formula_on_pydicom_hu() -> None:
     hu = apply_modality_lut(ds.pixel_array, ds).astype(float)
     c, w = 40.0, 80.0
     y = np.clip((hu - (c - 0.5)) / (w - 1) + 0.5, 0, 1)
-    expected = np.floor(y * 255 + 0.5).astype(np.uint8)
+    expected = np.floor(y * 255 + 1e-7).astype(np.uint8)
     frame = decode_frame(FileRef(str(files[10])))
     assert np.array_equal(render(frame, PRESETS["brain"]), expected)
 
