@@ -24,8 +24,10 @@ class ImagePane(Vertical, can_focus=True):
     """Annotations above and below, the picture in between. Posts :class:`Navigate` for slice keys."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,j", "arrow('down')", "Next slice"),
-        Binding("up,k", "arrow('up')", "Prev slice", show=False),
+        Binding("down", "arrow('down')", "Next slice"),
+        Binding("up", "arrow('up')", "Prev slice", show=False),
+        Binding("j", "step(1)", "Next slice (also with the probe on)", show=False),
+        Binding("k", "step(-1)", "Prev slice (also with the probe on)", show=False),
         Binding("left", "arrow('left')", "Crosshair left", show=False),
         Binding("right", "arrow('right')", "Crosshair right", show=False),
         Binding("pagedown", "step(10)", "+10 slices", show=False),
