@@ -280,7 +280,10 @@ def _python_encodings(charset: str) -> tuple[str, ...]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return tuple(convert_encodings(charset.split("\\")))
+        try:
+            return tuple(convert_encodings(charset.split("\\")))
+        except (LookupError, ValueError):  # a corrupt charset value: decode as pydicom's default
+            return ("iso8859",)
 
 
 def python_encodings(charset: str) -> list[str]:
@@ -312,19 +315,26 @@ def decode_text(raw: bytes, encodings: list[str], *, person_name: bool = False) 
     else:
         import warnings
 
-        from pydicom.charset import decode_bytes
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if person_name:
-                # the PN delimiters '^' and '=' reset ISO 2022 escapes; decode groups separately
-                parts = [decode_bytes(p, encodings, {0x5E, 0x3D, 0x5C}) for p in raw.split(b"=")]
-                while parts and not parts[-1]:
-                    parts.pop()
-                text = "=".join(parts)
-            else:
-                text = decode_bytes(raw, encodings, {0x5C, 0x09, 0x0A, 0x0C, 0x0D})
+            try:
+                text = _decode_extended(raw, encodings, person_name)
+            except (LookupError, ValueError, UnicodeError):
+                text = raw.decode("latin_1")
     return "\\".join(v.rstrip("\x00 ") for v in text.split("\\")) if "\\" in text else text
+
+
+def _decode_extended(raw: bytes, encodings: list[str], person_name: bool) -> str:
+    """Decode with pydicom's ISO 2022 / multi-charset logic."""
+    from pydicom.charset import decode_bytes
+
+    if person_name:
+        # the PN delimiters '^' and '=' reset ISO 2022 escapes; decode groups separately
+        parts = [decode_bytes(p, encodings, {0x5E, 0x3D, 0x5C}) for p in raw.split(b"=")]
+        while parts and not parts[-1]:
+            parts.pop()
+        return "=".join(parts)
+    return decode_bytes(raw, encodings, {0x5C, 0x09, 0x0A, 0x0C, 0x0D})
 
 
 def _ascii(raw: bytes) -> str:

@@ -222,6 +222,11 @@ class Indexer:
             self._error(where, _os_reason(exc))
         except DicomViewerError as exc:
             self._error(where, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the scan
+            from tui_dicom.core.logging import log_exception
+
+            log_exception(f"reading {where}")
+            self._error(where, f"cannot read header ({type(exc).__name__})")
         return None
 
     def _index_dicomdir(self, path: str) -> Iterator[IndexProgress]:
@@ -235,6 +240,12 @@ class Indexer:
             return False
         except OSError as exc:
             self._error(path, f"DICOMDIR could not be read ({_os_reason(exc)}); its folder is scanned instead")
+            return False
+        except Exception as exc:  # noqa: BLE001 - a hostile DICOMDIR must never stop indexing
+            from tui_dicom.core.logging import log_exception
+
+            log_exception(f"reading DICOMDIR {path}")
+            self._error(path, f"DICOMDIR could not be read ({type(exc).__name__}); its folder is scanned instead")
             return False
         for ref, info in result.entries:
             self._add(ref, info)
@@ -354,7 +365,7 @@ class Indexer:
                 dicomdir_members.add(name)
                 try:
                     result = dd.read_dicomdir_in_zip(path, zf, name, cancel=self.cancel)
-                except (dd.NotADicomdir, ValueError, OSError, zipfile.BadZipFile, RuntimeError) as exc:
+                except Exception as exc:  # noqa: BLE001 - a hostile DICOMDIR must never stop indexing
                     self._error(f"{path}!{name}", f"DICOMDIR could not be read ({exc}); members are sniffed instead")
                     continue
                 base = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
@@ -401,6 +412,11 @@ class Indexer:
             self._error(where, str(exc))
         except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
             self._error(where, f"cannot read ZIP member: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad member must never stop the scan
+            from tui_dicom.core.logging import log_exception
+
+            log_exception(f"reading {where}")
+            self._error(where, f"cannot read header ({type(exc).__name__})")
         return None
 
     # ------------------------------------------------------------------------------------ result
