@@ -49,9 +49,25 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(args: list[str]) -> list[str]:
+    """Let ``--window -600,1500`` work like ``--window=-600,1500`` (argparse takes ``-600,…`` for an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        nxt = args[i + 1] if i + 1 < len(args) else ""
+        if arg in ("--window", "-w") and len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == "."):
+            out.append(f"{arg}={nxt}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tui-dicom`` console script. Returns the exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    args_list = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     command = args_list[0] if args_list and args_list[0] in COMMANDS else None
     if command is not None:
         args_list = args_list[1:]
