@@ -112,7 +112,8 @@ def interleaved(subjects: dict[str, Callable[[], float]], runs: int, warmup: int
     """Measure several subjects in alternation, ``runs`` times each, after ``warmup`` unmeasured rounds.
 
     Each subject is a callable returning its own measurement (seconds, bytes...). A subject that
-    raises :class:`Missing` or fails is dropped from later rounds and gets no values.
+    raises :class:`Missing`, or fails twice, is dropped and gets no values; one failed run is
+    logged and skipped.
 
     Args:
         subjects: name -> measuring callable.
@@ -123,6 +124,7 @@ def interleaved(subjects: dict[str, Callable[[], float]], runs: int, warmup: int
         name -> list of measurements (empty for a subject that failed).
     """
     results: dict[str, list[float]] = {name: [] for name in subjects}
+    failures: dict[str, int] = {name: 0 for name in subjects}
     dead: set[str] = set()
     for rnd in range(warmup + runs):
         for name, fn in subjects.items():
@@ -131,9 +133,11 @@ def interleaved(subjects: dict[str, Callable[[], float]], runs: int, warmup: int
             try:
                 value = fn()
             except Exception as exc:  # noqa: BLE001 - a failing subject is reported, never fatal
-                dead.add(name)
-                results[name] = []
-                print(f"    {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                failures[name] += 1
+                print(f"    {name}: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                if isinstance(exc, Missing) or failures[name] >= 2:
+                    dead.add(name)
+                    results[name] = []
                 continue
             if rnd >= warmup:
                 results[name].append(value)
@@ -220,3 +224,15 @@ def machine() -> str:
         pass
     return (f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}")
+
+
+def viewer_missing() -> str:
+    """Why the viewer cannot run yet ("" when it can): a module it needs is not there."""
+    import importlib
+
+    for name in ("tui_dicom.core.index", "tui_dicom.ui.app"):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return f"the viewer cannot run yet: {name} is missing ({exc})"
+    return ""

@@ -13,9 +13,13 @@ A set is rebuilt only when its description changes (a ``.complete`` stamp holds 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.common import SHARED_DATA, Missing, tool
@@ -28,9 +32,24 @@ VERSION = 1
 def _fresh(root: Path, spec: dict[str, object]) -> bool:
     stamp = root / STAMP
     try:
-        return json.loads(stamp.read_text(encoding="utf-8")) == spec
+        if json.loads(stamp.read_text(encoding="utf-8")) != spec:
+            return False
     except (OSError, ValueError):
         return False
+    count = sum(len(files) for _, _, files in os.walk(root / "DATA"))
+    return count == spec["n"]
+
+
+@contextlib.contextmanager
+def _locked(work: Path, name: str) -> Iterator[None]:
+    """Serialise builders of the same input (two benchmark runs at once must not mix their files)."""
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / f".{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _stamp(root: Path, spec: dict[str, object]) -> None:
@@ -54,15 +73,21 @@ def ct_set(work: Path, n: int, series_size: int, *, log=print) -> Path:  # noqa:
 
     The images are under ``ROOT/DATA``; no DICOMDIR is made here.
     """
+    sources = ct_sources()
+    root = (work / f"ct{n}_s{series_size}").resolve()
+    spec = {"v": VERSION, "n": n, "series_size": series_size, "sources": [p.name for p in sources]}
+    with _locked(work, root.name):
+        if not _fresh(root, spec):
+            _build(root, spec, sources, n, series_size, log)
+    return root
+
+
+def _build(root: Path, spec: dict[str, object], sources: list[Path], n: int, series_size: int,
+           log) -> None:  # noqa: ANN001
     import numpy as np
     import pydicom
     from pydicom.uid import generate_uid
 
-    sources = ct_sources()
-    root = (work / f"ct{n}_s{series_size}").resolve()
-    spec = {"v": VERSION, "n": n, "series_size": series_size, "sources": [p.name for p in sources]}
-    if _fresh(root, spec):
-        return root
     log(f"  building {n:,} CT images in series of {series_size:,} under {root} ...")
     if root.exists():
         shutil.rmtree(root)
@@ -98,7 +123,6 @@ def ct_set(work: Path, n: int, series_size: int, *, log=print) -> Path:  # noqa:
         ds.ImageOrientationPatient = orient
         ds.save_as(data / f"S{series_no:04d}" / f"I{k + 1:04d}", enforce_file_format=True)
     _stamp(root, spec)
-    return root
 
 
 def cd(work: Path, n: int, series_size: int, *, log=print) -> Path:  # noqa: ANN001
@@ -109,10 +133,16 @@ def cd(work: Path, n: int, series_size: int, *, log=print) -> Path:  # noqa: ANN
     """
     dcmmkdir = tool("dcmmkdir")
     root = ct_set(work, n, series_size, log=log)
+    with _locked(work, root.name):
+        _mkdir(dcmmkdir, root, n, log)
+    return root
+
+
+def _mkdir(dcmmkdir: str, root: Path, n: int, log) -> None:  # noqa: ANN001
     dicomdir = root / "DICOMDIR"
     spec = json.loads((root / STAMP).read_text(encoding="utf-8"))
     if dicomdir.exists() and spec.get("dicomdir"):
-        return root
+        return
     log(f"  dcmmkdir on {n:,} images ...")
     if dicomdir.exists():
         dicomdir.unlink()
@@ -122,7 +152,6 @@ def cd(work: Path, n: int, series_size: int, *, log=print) -> Path:  # noqa: ANN
         raise RuntimeError(f"dcmmkdir failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
     spec["dicomdir"] = True
     _stamp(root, spec)
-    return root
 
 
 #: name -> (how to make it from the uncompressed slice: DCMTK command before IN OUT, or None: copy)

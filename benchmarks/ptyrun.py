@@ -180,7 +180,7 @@ class PtyApp:
             time.sleep(0.005)
         return predicate()
 
-    def first_picture_time(self, min_glyphs: int = 400, burst_gap: float = 0.02) -> float | None:
+    def first_picture_time(self, min_glyphs: int = 200, burst_gap: float = 0.02) -> float | None:
         """Seconds from process start to the last byte of the first frame that holds a half-block picture.
 
         The picture frame is the write burst in which the running count of ``▀``/``▄`` glyphs
