@@ -47,8 +47,12 @@ def is_identifying(tag: int) -> bool:
     return (tag >> 16) == 0x0010 or tag in IDENTIFYING_TAGS
 
 
-def row_label(row: Any, privacy: bool) -> Text:
-    """``(0010,0010) PatientName                PN  Doe^John`` as inert text."""
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def row_label(row: Any, privacy: bool, name_width: int = 24) -> Text:
+    """``(0010,0010) PatientName          PN Doe^John`` as inert text (keyword column ``name_width`` wide)."""
     group, elem = row.tag >> 16, row.tag & 0xFFFF
     if getattr(row, "is_item", False):
         return Text(safe_text(row.value) or "item", style="dim")
@@ -56,7 +60,7 @@ def row_label(row: Any, privacy: bool) -> Text:
     name = safe_text(row.keyword or row.name or "")
     if row.private_creator:
         name = f"{name} [{safe_text(row.private_creator)}]"
-    text.append(f"{name:<30.30} ", style="bold" if not row.private_creator else "magenta")
+    text.append(f"{_cut(name, name_width):<{name_width}} ", style="bold" if not row.private_creator else "magenta")
     text.append(f"{row.vr or '--':<3}", style="dim")
     value = MASK if privacy and is_identifying(row.tag) else safe_text(row.value)
     text.append(value)
@@ -182,7 +186,7 @@ class TagInspector(Vertical):
             if keep is not None and i not in keep:
                 continue
             parent_node = nodes.get(row.parent, tree.root) if row.parent is not None else tree.root
-            label = row_label(row, self.privacy)
+            label = row_label(row, self.privacy, self._name_width())
             if row.is_sequence or row.is_item:
                 node = parent_node.add(label, data=i, expand=keep is not None)
             else:
@@ -191,6 +195,16 @@ class TagInspector(Vertical):
         self._row_nodes = nodes
         self._match_pos = -1
         self._update_status()
+
+    def _name_width(self) -> int:
+        """Keyword column width: narrower in a narrow panel so values stay visible."""
+        width = self.size.width or 80
+        return max(12, min(28, (width - 24) // 2))
+
+    def on_resize(self) -> None:
+        """Re-layout the columns for the new width."""
+        if self._rows:
+            self._rebuild()
 
     def _update_status(self) -> None:
         rows = self._visible_rows()
