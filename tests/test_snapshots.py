@@ -1,0 +1,59 @@
+"""Snapshot tests of the layout (pytest-textual-snapshot), with the half-block renderer pinned.
+
+Update the baselines after an intended UI change with ``pytest tests/test_snapshots.py --snapshot-update``
+and look at the report before committing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui_dicom.core.terminal import detect
+from tui_dicom.ui.app import DicomViewerApp
+from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CT = SHARED / "ge_ct_head"
+TAICHI = SHARED / "taichi_mri_cd"
+pytestmark = pytest.mark.skipif(not CT.is_dir() or not TAICHI.is_dir(), reason=f"real data not found: {SHARED}")
+
+
+def _app(path: Path) -> DicomViewerApp:
+    # a fixed source label keeps machine paths out of the snapshot
+    return DicomViewerApp([str(path)], terminal=detect(override="halfblock", colors="truecolor"),
+                          source_label=path.name)
+
+
+def _settled(app: DicomViewerApp):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for_index(pilot, app)
+        await wait_for_slice(pilot, app)
+        inspector = app.main.query_one("#inspector")
+        await wait_until(pilot, lambda: len(inspector._rows) > 0)
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def test_wide_layout_taichi_cd(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _app(TAICHI)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_settled(app))
+
+
+def test_narrow_layout_ct_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _app(CT)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settled(app))
+
+
+def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = _app(CT)
+    settle = _settled(app)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
