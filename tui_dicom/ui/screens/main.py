@@ -79,6 +79,7 @@ class MainScreen(Screen[None]):
         self._index_cancel = threading.Event()
         self.last_displayed: dict[str, Any] = {}
         self.index_done = False
+        self._sized = False
 
     # ------------------------------------------------------------------------------ layout
 
@@ -105,8 +106,17 @@ class MainScreen(Screen[None]):
             self.notify(self.demo_note, title="Demo", markup=False, timeout=8)
 
     def on_resize(self) -> None:
-        """Inspector to the right on wide terminals, below the image on narrow ones."""
-        self.set_class(self.size.width < 120, "-narrow")
+        """Inspector to the right on wide terminals, below the image on narrow ones.
+
+        On a short narrow terminal (e.g. 80×24) the image would get only a few rows with the inspector
+        below it, so the inspector starts hidden there; ``t`` shows it.
+        """
+        narrow = self.size.width < 120
+        self.set_class(narrow, "-narrow")
+        if not self._sized:
+            self._sized = True
+            if narrow and self.size.height < 32:
+                self.query_one(TagInspector).display = False
 
     def on_unmount(self) -> None:
         """Stop the background threads."""
