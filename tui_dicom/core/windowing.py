@@ -121,9 +121,18 @@ def minmax_window(frame: Frame) -> Window:
         lo, hi = float(mv.min()), float(mv.max())
     else:
         lo, hi = _modality_range(frame, *frame.value_range)
+    return _span_window(frame, lo, hi, "min-max")
+
+
+def _span_window(frame: Frame, lo: float, hi: float, name: str) -> Window:
+    """The window from ``lo`` to ``hi``; the centre computed without overflow (a Rescale Intercept of
+    1e308 made ``lo + hi`` infinite), and a finite fallback when the values are not finite."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Window(0.0, 1.0, "LINEAR", name)
+    width = hi - lo if math.isfinite(hi - lo) else float(np.finfo(np.float64).max)
     if frame.is_float:
-        return Window((lo + hi) / 2, max(hi - lo, 1e-9), "LINEAR_EXACT", "min-max")
-    return Window((lo + hi + 1) / 2, max(hi - lo + 1, 1.0), "LINEAR", "min-max")
+        return Window(lo / 2 + hi / 2, max(width, 1e-9), "LINEAR_EXACT", name)
+    return Window(lo / 2 + hi / 2 + 0.5, max(width + 1, 1.0), "LINEAR", name)
 
 
 def auto_window(frame: Frame, low: float = 0.5, high: float = 99.5) -> Window:
@@ -142,9 +151,7 @@ def auto_window(frame: Frame, low: float = 0.5, high: float = 99.5) -> Window:
         lo, hi = (float(v) for v in np.percentile(mv, [low, high]))
     if hi <= lo:
         lo, hi = _modality_range(frame, *frame.value_range)
-    if frame.is_float:
-        return Window((lo + hi) / 2, max(hi - lo, 1e-9), "LINEAR_EXACT", "auto")
-    return Window((lo + hi + 1) / 2, max(hi - lo + 1, 1.0), "LINEAR", "auto")
+    return _span_window(frame, lo, hi, "auto")
 
 
 def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
