@@ -9,6 +9,7 @@ touch widgets, and results for a request that is no longer current are dropped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from typing import Any, ClassVar
@@ -39,6 +40,8 @@ PREFETCH = 6
 
 
 def _fmt_num(value: float) -> str:
+    if not math.isfinite(value):  # a hostile header can still yield inf/nan; never crash the app
+        return "?"
     return f"{value:.0f}" if abs(value - round(value)) < 1e-6 else f"{value:.1f}"
 
 
