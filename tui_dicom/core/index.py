@@ -204,15 +204,24 @@ class Indexer:
         self._add(ref, info)
         self._done += 1
 
+    def _usable(self, where: str, info: HeaderInfo) -> HeaderInfo | None:
+        """``info`` unless it identifies nothing (e.g. a file cut off inside its meta header)."""
+        if info.is_directory:
+            return info
+        if not (info.sop_instance_uid or info.media_storage_sop_instance_uid or info.series_instance_uid):
+            self._error(where, "header incomplete: no SOP Instance UID or Series Instance UID (truncated file?)")
+            return None
+        return info
+
     def _read_file(self, ref: FileRef, *, report_all: bool = False) -> HeaderInfo | None:
         """Read one file's header; report problems; None if unusable."""
         where = _ref_text(ref)
         try:
             try:
                 with open(ref.path, "rb") as fh:
-                    return read_header_from(fh)
+                    return self._usable(where, read_header_from(fh))
             except Unsupported:
-                return header_from_pydicom(ref)
+                return self._usable(where, header_from_pydicom(ref))
         except NotDicomError as exc:
             if report_all or not is_obviously_not_dicom(ref.name):
                 self._error(where, str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})")
@@ -402,9 +411,9 @@ class Indexer:
         try:
             try:
                 with zf.open(info) as fh:
-                    return read_header_from(fh, size=info.file_size)
+                    return self._usable(where, read_header_from(fh, size=info.file_size))
             except Unsupported:
-                return header_from_pydicom(ref)
+                return self._usable(where, header_from_pydicom(ref))
         except NotDicomError as exc:
             if not is_obviously_not_dicom(ref.name):
                 self._error(where, str(exc))
