@@ -52,9 +52,15 @@ async def main():
         end = time.monotonic() + 300
         while time.monotonic() < end and not getattr(app.main, "index_done", False):
             await asyncio.sleep(0.01)
-        mid = n // 2 + 1
-        if not await shown(pilot, app, f"{mid}/{n}", 60):
-            raise SystemExit(f"no first slice: {app.main.counter_text!r}")
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            # the series may first show while it is still being indexed (a smaller count), and the
+            # same slice is then kept: wait for the full count on the counter and any picture
+            if app.main.last_displayed and str(app.main.counter_text).endswith(f"/{n}"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise SystemExit(f"no first slice of the {n}-slice series: {app.main.counter_text!r}")
         first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         await pilot.press("tab")
         await pilot.press("home")
