@@ -61,6 +61,7 @@ def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | No
         if not app.wait_for(layout.exists, 30.0):
             raise RuntimeError(f"{renderer}: no picture displayed within 30 s (no layout file)")
         app.wait_quiet(time.perf_counter() - 0.01, 0.5, 3.0)
+        start_slice = json.loads(layout.read_text(encoding="utf-8")).get("slice")
         if focus:
             app.press(focus, quiet=0.4)
         for phase, key in (("new", DOWN), ("cached", UP)):
@@ -73,6 +74,11 @@ def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | No
                 rest = gap - (time.perf_counter() - t0)
                 if rest > 0:
                     time.sleep(rest)
+            if phase == "new":
+                now = json.loads(layout.read_text(encoding="utf-8")).get("slice")
+                if now == start_slice:
+                    raise RuntimeError(f"{renderer}: Tab then Down did not change the slice "
+                                       f"(still {now}): the image pane did not get the keys")
         out["layout"] = json.loads(layout.read_text(encoding="utf-8"))
         png = layout.with_suffix(".expected.png")
         shutil.copy(png, tmp / f"{renderer}.png")
