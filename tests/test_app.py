@@ -246,7 +246,7 @@ async def test_cache_stays_under_byte_bound_scrolling_150_slices() -> None:
         await pilot.press("tab", "home")
         assert await wait_for_slice(pilot, app, f"1/{total}")
         peak = 0
-        for i in range(2, total + 1):
+        for _ in range(2, total + 1):
             await pilot.press("down")
             peak = max(peak, app.main.loader.nbytes)
             assert app.main.loader.nbytes <= bound

@@ -14,7 +14,6 @@ from pydicom.pixels import apply_modality_lut
 from tui_dicom.core.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
-from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
 

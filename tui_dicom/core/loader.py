@@ -3,7 +3,8 @@
 The viewer runs :meth:`SliceLoader.load` in one background thread that takes the newest request from a
 :class:`~tui_dicom.core.cache.LatestSlot`, so holding a key never queues decodes. Decoded frames are cached
 by ``(file, frame)`` and windowed pictures by ``(file, frame, window, invert, overlays)``, both bounded in
-bytes. ``should_stop`` is checked between the stages; work for a request that became stale is dropped.
+bytes. ``should_stop`` is checked before decoding: a request that became stale is dropped unless its
+frame is already cached; a decode that has started is finished and shown (frames are dropped, never queued).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ class SliceLoader:
         return decoded
 
     def load(self, req: SliceRequest, should_stop: Callable[[], bool] = lambda: False) -> SliceResult | None:
-        """Produce the picture for ``req``; None if ``should_stop()`` said the request went stale."""
+        """Produce the picture for ``req``; None if ``should_stop()`` says it went stale before its decode."""
         from tui_dicom.core import windowing
 
         start = time.perf_counter()
@@ -186,12 +187,12 @@ class SliceLoader:
                 result.info = slice_info(header, req.slice.frame)
             except DicomViewerError:
                 header = None
-            if should_stop():
-                return None
+            if should_stop() and req.slice.key not in self.frames:
+                return None  # a newer request is waiting and this slice would need a decode
             frame = self.frame(req.slice)
             result.frame = frame
-            if should_stop():
-                return None
+            # once decoded, finish: windowing is cheap, and showing this slice beats showing nothing
+            # while the newest request waits (cine, a held key)
             window = req.window
             if window is None and not getattr(frame, "is_colour", False):
                 window = windowing.default_window(frame)

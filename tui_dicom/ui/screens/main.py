@@ -70,6 +70,7 @@ class MainScreen(Screen[None]):
         self._slices: list[SliceRef] = []
         self._index = 0
         self._seq = 0
+        self._shown_seq = 0
         self._direction = 1
         self.state = PaneState()
         self._overlays = True
@@ -301,8 +302,11 @@ class MainScreen(Screen[None]):
 
     def on_slice_ready(self, message: SliceReady) -> None:
         """Show a decoded slice if it is still the one asked for."""
-        if not self._slices or message.slice.key != self._slices[self._index].key or message.seq != self._seq:
+        # show any result newer than the one on screen, if it belongs to the series shown: while a key is
+        # held (or in cine) intermediate slices appear at decode speed; the last request always lands
+        if not self._slices or message.seq <= self._shown_seq or self._slice_index(message.slice) is None:
             return
+        self._shown_seq = message.seq
         self._current_info = message.info
         self._shown_window = message.window
         self._ready = message
@@ -330,10 +334,20 @@ class MainScreen(Screen[None]):
         self._update_probe()
         self._update_orientation()
 
+    def _slice_index(self, sl: SliceRef) -> int | None:
+        """Index of ``sl`` in the series shown (None if it is not in it)."""
+        if self._slices and self._slices[self._index].key == sl.key:
+            return self._index
+        for i, other in enumerate(self._slices):
+            if other.key == sl.key:
+                return i
+        return None
+
     def on_slice_failed(self, message: SliceFailed) -> None:
         """Show why the slice cannot be displayed; its tags stay available."""
-        if not self._slices or message.slice.key != self._slices[self._index].key:
+        if not self._slices or message.seq <= self._shown_seq or message.slice.key != self._slices[self._index].key:
             return
+        self._shown_seq = message.seq
         self._current_info = {}
         self.query_one(ImagePane).set_message(f"{message.slice.instance.ref.display}\n{message.reason}", error=True)
         self._update_annotations()
@@ -359,13 +373,18 @@ class MainScreen(Screen[None]):
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
         if not self._slices:
             return
-        sl = self._slices[self._index]
+        # the picture's key is (slice key, window, invert, overlays): find the slice it shows
+        slice_key = message.key[0] if isinstance(message.key, tuple) and message.key else None
+        index = next((i for i, sl in enumerate(self._slices) if sl.key == slice_key), None)
+        if index is None:
+            return
+        shown = self._slices[index]
         self.last_displayed = {
             "region_cells": list(message.region_cells),
             "cell_px": list(message.cell_px),
             "renderer": message.renderer,
-            "slice": f"{self._index + 1}/{len(self._slices)}",
-            "sop_instance_uid": sl.instance.sop_instance_uid,
+            "slice": f"{index + 1}/{len(self._slices)}",
+            "sop_instance_uid": shown.instance.sop_instance_uid,
         }
         path = os.environ.get("TUI_DICOM_LAYOUT_JSON")
         if path:
