@@ -282,13 +282,21 @@ def normalize_name(name: str) -> str:
     return name.upper()
 
 
+def shown_file_id(text: str, limit: int = 80) -> str:
+    """A File ID as shown in a message: control characters escaped, cut to ``limit`` characters."""
+    from tui_dicom.core.safe import safe_text
+
+    text = safe_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_file_id(components: list[str]) -> None:
     """Refuse a File ID that could leave the DICOMDIR's folder.
 
     Raises:
         RefusedPath: with a user-facing reason.
     """
-    shown = "\\".join(components)
+    shown = shown_file_id("\\".join(components))
     if not components or not components[0]:
         raise RefusedPath(f"File ID '{shown}' is absolute; refused")
     for comp in components:
@@ -357,7 +365,7 @@ class DiskResolver:
             real = os.path.realpath(folder)
             if os.path.commonpath([real, self._root_real]) != self._root_real:
                 raise RefusedPath(
-                    f"File ID '{chr(92).join(components)}' leads outside the DICOMDIR's folder through a symbolic link; refused"
+                    f"File ID '{shown_file_id(chr(92).join(components))}' leads outside the DICOMDIR's folder through a symbolic link; refused"
                 )
         return FileRef(folder), is_dir
 
@@ -551,7 +559,7 @@ class _Walker:
         comps = _file_id(rec)
         if comps is None:
             return new_ctx
-        shown = "/".join(comps)
+        shown = shown_file_id("/".join(comps))
         try:
             ref, is_dir = self.resolver.resolve(comps)
         except RefusedPath as exc:

@@ -49,6 +49,10 @@ class SliceResult:
     window: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    #: tag rows of the instance's header for the inspector (empty when it could not be read)
+    rows: list[Any] = field(default_factory=list)
+    #: why the header could not be read (empty when it was)
+    header_error: str = ""
     seconds: float = 0.0
 
 
@@ -145,6 +149,8 @@ class SliceLoader:
         self.pictures: ByteLRU[Any] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
         # headers are small; count them as 64 KB each
         self.headers: ByteLRU[Any] = ByteLRU(256 * 65536, size_of=lambda _ds: 65536)
+        # tag rows of recent instances (about 200 bytes a row)
+        self.rows: ByteLRU[list[Any]] = ByteLRU(32 * 1024**2, size_of=lambda rows: 200 * len(rows) + 1)
         self._decoder = decoder
 
     @property
@@ -161,6 +167,16 @@ class SliceLoader:
             ds = read_dataset(ref, stop_before_pixels=True)
             self.headers.put(ref, ds)
         return ds
+
+    def tag_rows(self, ref: FileRef, header: Any) -> list[Any]:
+        """The inspector rows of ``header`` (the header of ``ref``), cached per file."""
+        rows = self.rows.get(ref)
+        if rows is None:
+            from tui_dicom.core.tags import tag_rows
+
+            rows = tag_rows(header)
+            self.rows.put(ref, rows)
+        return rows
 
     def frame(self, sl: SliceRef) -> Any:
         """The decoded frame of ``sl``, cached by (file, frame)."""
@@ -182,11 +198,14 @@ class SliceLoader:
         start = time.perf_counter()
         result = SliceResult(req.seq, req.slice)
         try:
+            ref = req.slice.instance.ref
             try:
-                header = self.header(req.slice.instance.ref)
+                header = self.header(ref)
                 result.info = slice_info(header, req.slice.frame)
-            except DicomViewerError:
+                result.rows = self.tag_rows(ref, header)
+            except (DicomViewerError, OSError, ValueError) as exc:
                 header = None
+                result.header_error = safe_text(f"{ref.display}: {exc}")
             if should_stop() and req.slice.key not in self.frames:
                 return None  # a newer request is waiting and this slice would need a decode
             frame = self.frame(req.slice)

@@ -346,7 +346,7 @@ def pixel_info(ds: Any) -> PixelInfo:
     if rows is None or cols is None:
         raise PixelDataError("the image has no valid Rows/Columns")
     if rows < 1 or cols < 1 or rows > 65535 or cols > 65535:
-        raise PixelDataError(f"image size {_get(ds, 'Rows')}x{_get(ds, 'Columns')} is not valid")
+        raise PixelDataError(f"image size {cols}×{rows} (Columns × Rows) is not valid")
     samples = _int(ds, "SamplesPerPixel", 1) or 1
     if samples not in (1, 3):
         raise PixelDataError(f"Samples per Pixel {samples} is not supported (only 1 or 3)")

@@ -14,7 +14,6 @@ from textual.message import Message
 
 from tui_dicom.core.index import IndexProgress
 from tui_dicom.core.model import Hierarchy, SliceRef
-from tui_dicom.core.source import FileRef
 
 
 @dataclass
@@ -43,6 +42,10 @@ class SliceReady(Message):
     """The :class:`tui_dicom.core.windowing.Window` used, or None for colour images."""
     info: dict[str, Any]
     """Per-slice header values for annotations (slice location, thickness, ...)."""
+    rows: list[Any]
+    """Tag rows of the slice's instance for the inspector."""
+    header_error: str = ""
+    """Why the header could not be read (empty when it was)."""
 
 
 @dataclass
@@ -55,17 +58,9 @@ class SliceFailed(Message):
     """The slice."""
     reason: str
     """A one-line, plain-language reason (already made terminal-safe)."""
-
-
-@dataclass
-class HeaderReady(Message):
-    """The header of an instance was read for the tag inspector."""
-
-    ref: FileRef
-    """The file."""
     rows: list[Any]
-    """:class:`tui_dicom.core.tags.TagRow` rows, or empty on error."""
-    error: str = ""
+    """Tag rows of the slice's instance (kept when only the pixels fail)."""
+    header_error: str = ""
     """Why the header could not be read (empty when it was)."""
 
 

@@ -30,7 +30,7 @@ from tui_dicom.core.logging import log_exception
 from tui_dicom.core.model import Hierarchy, Series, SliceRef
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.viewstate import PaneState
-from tui_dicom.ui.messages import HeaderReady, IndexUpdated, SliceFailed, SliceReady, VaryingReady
+from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
@@ -156,28 +156,12 @@ class MainScreen(Screen[None]):
             if result is None or worker.is_cancelled:
                 continue
             if result.error:
-                self.post_message(SliceFailed(result.seq, result.slice, result.error))
+                self.post_message(SliceFailed(result.seq, result.slice, result.error, result.rows,
+                                              result.header_error))
             else:
-                self.post_message(
-                    SliceReady(result.seq, result.slice, result.picture, result.frame, result.window, result.info)
-                )
+                self.post_message(SliceReady(result.seq, result.slice, result.picture, result.frame,
+                                             result.window, result.info, result.rows, result.header_error))
             self.loader.prefetch(req.prefetch, should_stop=lambda: slot.has_item or worker.is_cancelled)
-
-    @work(thread=True, exclusive=True, group="header", exit_on_error=False)
-    def _read_header(self, ref: Any) -> None:
-        from tui_dicom.core.tags import tag_rows
-
-        worker = get_current_worker()
-        try:
-            ds = self.loader.header(ref)
-            if worker.is_cancelled:
-                return
-            rows = tag_rows(ds)
-        except (DicomViewerError, OSError, ValueError) as exc:
-            self.post_message(HeaderReady(ref, [], error=safe_text(f"{ref.display}: {exc}")))
-            return
-        if not worker.is_cancelled:
-            self.post_message(HeaderReady(ref, rows))
 
     @work(thread=True, exclusive=True, group="varying", exit_on_error=False)
     def _compute_varying(self, series: Series) -> None:
@@ -290,13 +274,12 @@ class MainScreen(Screen[None]):
         self._slot.put(SliceRequest(self._seq, sl, self.state.window, self.state.invert, self._overlays,
                                     tuple(ahead)))
         self._update_annotations()
+
+    def _show_tags(self, sl: SliceRef, rows: list[Any], error: str) -> None:
+        """The inspector follows the slice shown (rows come with the slice from the loader)."""
         if sl.instance.ref != self._header_ref:
             self._header_ref = sl.instance.ref
-            self.set_timer(0.05, lambda ref=sl.instance.ref: self._header_if_current(ref))
-
-    def _header_if_current(self, ref: Any) -> None:
-        if ref == self._header_ref:
-            self._read_header(ref)
+            self.query_one(TagInspector).show_rows(rows, source=sl.instance.ref.display, error=error)
 
     # ------------------------------------------------------------------------------ results
 
@@ -307,6 +290,7 @@ class MainScreen(Screen[None]):
         if not self._slices or message.seq <= self._shown_seq or self._slice_index(message.slice) is None:
             return
         self._shown_seq = message.seq
+        self._show_tags(message.slice, message.rows, message.header_error)
         self._current_info = message.info
         self._shown_window = message.window
         self._ready = message
@@ -348,15 +332,10 @@ class MainScreen(Screen[None]):
         if not self._slices or message.seq <= self._shown_seq or message.slice.key != self._slices[self._index].key:
             return
         self._shown_seq = message.seq
+        self._show_tags(message.slice, message.rows, message.header_error)
         self._current_info = {}
         self.query_one(ImagePane).set_message(f"{message.slice.instance.ref.display}\n{message.reason}", error=True)
         self._update_annotations()
-
-    def on_header_ready(self, message: HeaderReady) -> None:
-        """Fill the inspector if the header is the current instance's."""
-        if message.ref != self._header_ref:
-            return
-        self.query_one(TagInspector).show_rows(message.rows, source=message.ref.display, error=message.error)
 
     @on(TagInspector.VaryingRequested)
     def _varying_requested(self, _message: TagInspector.VaryingRequested) -> None:

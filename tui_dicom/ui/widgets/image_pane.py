@@ -104,22 +104,32 @@ class ImagePane(Vertical, can_focus=True):
         yield AnnotationBar(id="ann-bottom")
         yield Static("", id="measure-list")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._texts: dict[str, str] = {}
+
     def on_mount(self) -> None:
         """No message, probe line or measurement list until there is one."""
         for wid in ("#pane-message", "#probe-line", "#measure-list"):
             self.query_one(wid, Static).display = False
 
+    def _set_static(self, wid: str, text: str, style: str) -> None:
+        """Update a Static only when its text changes (an update costs a layout pass)."""
+        box = self.query_one(wid, Static)
+        visible = bool(text)
+        if box.display != visible:
+            box.display = visible
+        if self._texts.get(wid) != text:
+            self._texts[wid] = text
+            box.update(Text(text, style=style))
+
     def set_probe_line(self, text: str | None) -> None:
         """The probe readout (None hides it)."""
-        box = self.query_one("#probe-line", Static)
-        box.display = bool(text)
-        box.update(Text(text or "", style="green"))
+        self._set_static("#probe-line", text or "", "green")
 
     def set_measurements(self, lines: list[str]) -> None:
         """The measurements of the current slice, one per line (empty hides the list)."""
-        box = self.query_one("#measure-list", Static)
-        box.display = bool(lines)
-        box.update(Text("\n".join(lines), style="yellow"))
+        self._set_static("#measure-list", "\n".join(lines), "yellow")
 
     @property
     def picture(self) -> PictureView:
@@ -131,8 +141,10 @@ class ImagePane(Vertical, can_focus=True):
         box = self.query_one("#pane-message", Static)
         pic = self.picture
         if message is None:
-            box.display = False
-            pic.display = True
+            if box.display:
+                box.display = False
+            if not pic.display:
+                pic.display = True
             return
         box.update(Text(message, style="bold red" if error else "dim"))
         box.display = True
@@ -147,8 +159,10 @@ class ImagePane(Vertical, can_focus=True):
         """Orientation letters at the left and right edges (vertically centred)."""
         for wid, label in (("#orient-left", left), ("#orient-right", right)):
             widget = self.query_one(wid, Static)
-            height = max(1, widget.size.height)
-            widget.update(Text("\n" * (height // 2) + label, style="bold yellow"))
+            text = "\n" * (max(1, widget.size.height) // 2) + label
+            if self._texts.get(wid) != text:
+                self._texts[wid] = text
+                widget.update(Text(text, style="bold yellow"))
 
     def show_annotations(self, visible: bool) -> None:
         """Show or hide both annotation bars."""

@@ -134,11 +134,34 @@ class TagInspector(Vertical):
     # ----------------------------------------------------------------------------- content
 
     def show_rows(self, rows: list[Any], source: str = "", error: str = "") -> None:
-        """Show ``rows`` (tag rows of one instance), or ``error`` when the header could not be read."""
+        """Show ``rows`` (tag rows of one instance), or ``error`` when the header could not be read.
+
+        Within a series the next instance usually has the very same elements: then only the labels
+        whose values changed are redrawn (cursor and open sequences stay), instead of a rebuild.
+        """
+        old = self._rows
         self._rows = rows
         self._error = error
         self._source = source
-        self._rebuild()
+        same_shape = (
+            not error
+            and self._row_nodes
+            and len(old) == len(rows)
+            and all(a.path == b.path and a.vr == b.vr for a, b in zip(old, rows, strict=True))
+        )
+        if not same_shape:
+            self._rebuild()
+            return
+        width = self._name_width()
+        for i, (before, after) in enumerate(zip(old, rows, strict=True)):
+            if before.value != after.value:
+                node = self._row_nodes.get(i)
+                if node is not None:
+                    node.set_label(row_label(after, self.privacy, width))
+        if self.filter_text:
+            self._rebuild()  # a value may now match, or stop matching, the filter
+        else:
+            self._update_status()
 
     def show_varying(self, paths: list[tuple[int, ...]]) -> None:
         """Paths of the elements that vary between the instances of the series (used when the toggle is on)."""
