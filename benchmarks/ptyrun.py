@@ -136,25 +136,31 @@ class PtyApp:
                 self.chunks.append((now, data))
             buf = tail + data
             try:
-                self._answer(buf)
+                # the tail only completes queries split across reads: answer each query once
+                self._answer(buf, new_from=len(tail))
             except OSError:
                 break
             tail = buf[-64:]
 
-    def _answer(self, buf: bytes) -> None:
+    def _answer(self, buf: bytes, new_from: int = 0) -> None:
+        """Answer the queries in ``buf`` that end in its new part (after ``new_from``), in order."""
         fd = self.fd
         for m in KQ.finditer(buf):
+            if m.end() <= new_from:
+                continue
             if self.kitty:
                 iid = re.search(rb"i=(\d+)", m.group(1))
                 if iid:
                     os.write(fd, b"\x1b_Gi=" + iid.group(1) + b";OK\x1b\\")
-        if CELL_Q.search(buf):
+        if any(m.end() > new_from for m in CELL_Q.finditer(buf)):
             os.write(fd, b"\x1b[6;%d;%dt" % (self.cell[1], self.cell[0]))
         for m in DECRQM.finditer(buf):
+            if m.end() <= new_from:
+                continue
             mode = m.group(1)
             val = b"2" if (self.sync and mode == b"2026") else b"0"
             os.write(fd, b"\x1b[?" + mode + b";" + val + b"$y")
-        if DA1.search(buf):  # terminals answer in order: DA1 last
+        if any(m.end() > new_from for m in DA1.finditer(buf)):  # terminals answer in order: DA1 last
             os.write(fd, self.da1)
 
     def since(self, t0: float) -> list[tuple[float, bytes]]:

@@ -23,6 +23,7 @@ import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tui_dicom.core import dicomdir as dd
 from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
@@ -243,7 +244,7 @@ class Indexer:
         self._phase = "dicomdir"
         self._total = None
         try:
-            result = dd.read_dicomdir(path, cancel=self.cancel)
+            result = yield from self._walk_dicomdir_progressively(path)
         except dd.NotADicomdir as exc:
             self._error(path, f"DICOMDIR could not be read ({exc}); its folder is scanned instead")
             return False
@@ -256,15 +257,56 @@ class Indexer:
             log_exception(f"reading DICOMDIR {path}")
             self._error(path, f"DICOMDIR could not be read ({type(exc).__name__}); its folder is scanned instead")
             return False
-        for ref, info in result.entries:
-            self._add(ref, info)
-            self._done += 1
         with self._lock:
             self._errors.extend(result.errors)
         progress = self._progress(force=True)
         if progress is not None:
             yield progress
         return True
+
+    def _walk_dicomdir_progressively(self, path: str) -> Iterator[IndexProgress]:
+        """Walk a DICOMDIR in a helper thread, adding entries as they are found.
+
+        On a big CD the viewer can show the first series before the walk ends: progress is yielded as
+        soon as the first series is complete (the walk has moved on to another series), then every
+        ~0.25 s. Returns (as the generator's value) the walker's result; re-raises its exception.
+        """
+        finished = threading.Event()
+        first_series_done = threading.Event()
+        box: dict[str, Any] = {}
+        last_series: list[str] = []
+
+        def on_entry(ref: FileRef, info: HeaderInfo) -> None:
+            self._add(ref, info)
+            self._done += 1
+            if last_series and info.series_instance_uid != last_series[0]:
+                first_series_done.set()
+            if not last_series:
+                last_series.append(info.series_instance_uid)
+
+        def walk() -> None:
+            try:
+                box["result"] = dd.read_dicomdir(path, cancel=self.cancel, on_entry=on_entry)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+                box["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=walk, name="dicomdir-walk", daemon=True).start()
+        told_first = False
+        while not finished.wait(0.01):
+            # the walk is fast: report the first complete series at once, then only every ~0.25 s
+            # (each report makes the viewer sort a snapshot of everything found so far)
+            due = time.monotonic() - self._last_yield >= PROGRESS_SECONDS
+            if (not told_first and first_series_done.is_set()) or due:
+                told_first = told_first or first_series_done.is_set()
+                progress = self._progress(force=True)
+                if progress is not None:
+                    yield progress
+        if "error" in box:
+            raise box["error"]
+        result: dd.DicomdirResult = box["result"]
+        return result
 
     def _index_folder(self, root: str) -> Iterator[IndexProgress]:
         """Scan ``root`` recursively, reading sub-trees that hold a DICOMDIR through it."""

@@ -81,6 +81,10 @@ class MainScreen(Screen[None]):
         self._header_ref: Any = None
         self._status_progress = ""
         self._index_cancel = threading.Event()
+        #: TUI_DICOM_LAYOUT_JSON: after every displayed frame, where it is and what it shows (for tests
+        #: that check a real terminal's screenshot against the picture)
+        self._layout_path = os.environ.get("TUI_DICOM_LAYOUT_JSON", "")
+        self._layout_slot: LatestSlot[tuple[dict[str, Any], Any]] = LatestSlot()
         self.last_displayed: dict[str, Any] = {}
         self.index_done = False
         self._sized = False
@@ -106,6 +110,8 @@ class MainScreen(Screen[None]):
         self._update_status()
         self._run_index()
         self._run_loader()
+        if self._layout_path:
+            self._run_layout_writer()
         if self.demo_note:
             self.notify(self.demo_note, title="Demo", markup=False, timeout=8)
 
@@ -126,6 +132,7 @@ class MainScreen(Screen[None]):
         """Stop the background threads."""
         self._index_cancel.set()
         self._slot.close()
+        self._layout_slot.close()
 
     # ------------------------------------------------------------------------------ workers
 
@@ -365,22 +372,27 @@ class MainScreen(Screen[None]):
             "slice": f"{index + 1}/{len(self._slices)}",
             "sop_instance_uid": shown.instance.sop_instance_uid,
         }
-        path = os.environ.get("TUI_DICOM_LAYOUT_JSON")
-        if path:
-            self._write_layout(path, dict(self.last_displayed), message.picture)
+        if self._layout_path:
+            self._layout_slot.put((dict(self.last_displayed), message.picture))
 
     @work(thread=True, exclusive=True, group="layout", exit_on_error=False)
-    def _write_layout(self, path: str, layout: dict[str, Any], picture: Any) -> None:
+    def _run_layout_writer(self) -> None:
+        """One writer thread, so the layout file always ends on the newest frame (never out of order)."""
         from PIL import Image
 
+        worker = get_current_worker()
+        path = self._layout_path
         png = path[:-5] + ".expected.png" if path.endswith(".json") else path + ".expected.png"
-        tmp_png = png + ".tmp"
-        Image.fromarray(picture).save(tmp_png, format="PNG")
-        os.replace(tmp_png, png)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(layout, fh)
-        os.replace(tmp, path)
+        while not worker.is_cancelled and not self._layout_slot.closed:
+            item = self._layout_slot.take(0.25)
+            if item is None:
+                continue
+            layout, picture = item
+            Image.fromarray(picture).save(png + ".tmp", format="PNG")
+            os.replace(png + ".tmp", png)
+            with open(path + ".tmp", "w", encoding="utf-8") as fh:
+                json.dump(layout, fh)
+            os.replace(path + ".tmp", path)
 
     # ------------------------------------------------------------------------------ annotations
 
