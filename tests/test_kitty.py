@@ -55,3 +55,13 @@ def test_grey_picture_is_sent_as_a_grey_png() -> None:
     rgb[0, 0] = (255, 0, 0)
     img = Image.open(io.BytesIO(kitty.png_bytes(rgb)))
     assert img.mode == "RGB" and np.array_equal(np.asarray(img), rgb)
+
+
+def test_tmux_placement_is_absolute_inside_one_passthrough() -> None:
+    """Through tmux the outer cursor is saved, moved to the pane cell, and restored around the placement."""
+    from tui_dicom.core import kitty as k
+
+    seq = k.place(3, 1, 10, 5, tmux=True, at=(4, 2))
+    assert seq.startswith("\x1bPtmux;") and seq.endswith("\x1b\\") and seq.count("\x1bPtmux;") == 1
+    inner = seq[len("\x1bPtmux;") : -2].replace("\x1b\x1b", "\x1b")
+    assert inner.startswith("\x1b7\x1b[3;5H\x1b_Ga=p,i=3,p=1,c=10,r=5") and inner.endswith("\x1b8")

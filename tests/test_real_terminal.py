@@ -36,7 +36,8 @@ def _command(renderer: str | None) -> tuple[list[str], str]:
     return [*argv, *extra, str(SERIES)], "Tab Down Down Down"
 
 
-def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False) -> tuple[dict, dict]:
+def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False,
+           tmux_conf: str | None = None) -> tuple[dict, dict]:
     if shutil.which(term) is None:
         pytest.skip(f"{term} not installed")
     if tmux and shutil.which("tmux") is None:
@@ -48,6 +49,8 @@ def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = Fals
             "--settle", "2", "--keys", keys, "--key-gap", "1.5", "--out", str(shot)]
     if tmux:
         argv.append("--tmux")
+    if tmux_conf:
+        argv += ["--tmux-conf", tmux_conf]
     env = dict(os.environ, TUI_DICOM_LAYOUT_JSON=str(layout), PYTHONPATH=str(ROOT))
     env.pop("TUI_DICOM_RENDERER", None)
     subprocess.run([*argv, "--", *cmd], cwd=ROOT, env=env, capture_output=True, timeout=120, check=True)
@@ -106,6 +109,17 @@ def test_tmux_in_xterm_auto_is_cells(tmp_path: Path) -> None:
 def test_kitty_graphics(tmp_path: Path) -> None:
     try:
         lay, verdict = _shoot(tmp_path, "kitty", "kitty")
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"kitty did not start under Xvfb: {exc.stderr[-300:]!r}")
+    assert lay["renderer"] == "kitty"
+    assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
+def test_kitty_through_tmux_passthrough_is_graphics(tmp_path: Path) -> None:
+    """Auto-detection inside tmux with allow-passthrough picks kitty graphics, placed at the right cells."""
+    try:
+        lay, verdict = _shoot(tmp_path, "kitty", None, tmux=True, tmux_conf="set -g allow-passthrough on")
     except subprocess.CalledProcessError as exc:
         pytest.skip(f"kitty did not start under Xvfb: {exc.stderr[-300:]!r}")
     assert lay["renderer"] == "kitty"

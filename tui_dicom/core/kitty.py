@@ -83,6 +83,7 @@ def place(
     source: tuple[int, int, int, int] | None = None,
     z: int = -1,
     tmux: bool = False,
+    at: tuple[int, int] | None = None,
 ) -> str:
     """Command that shows an uploaded image at the cursor, scaled to ``cols`` x ``rows`` cells.
 
@@ -96,6 +97,9 @@ def place(
         source: optional crop of the uploaded image ``(x, y, w, h)`` in its pixels.
         z: z-index (negative: under text).
         tmux: wrap for tmux passthrough.
+        at: with ``tmux``, the absolute 0-based (column, row) on the outer terminal. tmux does not move
+            the outer cursor in step with passthrough data, so the cursor is saved, moved there and
+            restored inside the same passthrough.
 
     Returns:
         The escape sequence.
@@ -104,6 +108,9 @@ def place(
     if source is not None:
         x, y, w, h = source
         keys += f",x={x},y={y},w={w},h={h}"
+    if tmux and at is not None:
+        col, row = at
+        return wrap_tmux(f"\x1b7\x1b[{row + 1};{col + 1}H\x1b_G{keys}\x1b\\\x1b8")
     return _apc(keys, tmux=tmux)
 
 

@@ -65,6 +65,8 @@ class TerminalInfo:
     sync_output: bool = False
     tmux: bool = False
     passthrough: bool = False
+    #: (column, row) of the tmux pane's top-left cell on the outer terminal (0-based)
+    tmux_offset: tuple[int, int] = (0, 0)
     kitty: bool = False
     sixel: bool = False
     cell_px_source: str = "default"
@@ -191,7 +193,22 @@ def _tmux_facts() -> dict[str, str]:
         if len(parts) == 3:
             out["cell"], out["client"], out["version"] = parts
     out["passthrough"] = _tmux("show", "-gv", "allow-passthrough") or "off"
+    where = _tmux("display", "-p", "#{pane_left}|#{pane_top}|#{status}|#{status-position}")
+    if where:
+        out["pane"] = where
     return out
+
+
+def _pane_offset(tmux: dict[str, str]) -> tuple[int, int]:
+    """Where the pane's top-left cell is on the outer terminal: kitty placements through tmux are
+    positioned absolutely, because tmux does not forward the cursor in step with passthrough data."""
+    parts = tmux.get("pane", "").split("|")
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
+        return (0, 0)
+    top = int(parts[1])
+    if parts[2] not in ("off", "0", "") and parts[3] == "top":
+        top += 1  # the status line takes the first row
+    return (int(parts[0]), top)
 
 
 def _truecolor_env(env: dict[str, str]) -> bool:
@@ -274,7 +291,7 @@ def choose(
     return TerminalInfo(
         renderer=renderer, reason=reason, cell_px=cell, truecolor=truecolor, colors=mode,
         sync_output=bool(rep.sync), tmux=tmux is not None, passthrough=passthrough, kitty=kitty,
-        sixel=sixel, cell_px_source=source,
+        sixel=sixel, cell_px_source=source, tmux_offset=_pane_offset(tmux) if tmux is not None else (0, 0),
     )
 
 

@@ -637,8 +637,13 @@ class PictureView(Widget, can_focus=False):
             self._kitty.sent.add(iid)
         if self._kitty_placed is not None and self._kitty_placed != iid:
             out.append(kitty.delete_placement(self._kitty_placed, self._kitty.placement_id, tmux=tmux))
+        at = None
+        if tmux:
+            ox, oy = self.terminal.tmux_offset
+            region = self.region
+            at = (ox + region.x + lay.cells[0], oy + region.y + lay.cells[1])
         out.append(kitty.place(iid, self._kitty.placement_id, lay.cells[2], lay.cells[3], source=source,
-                               tmux=tmux))
+                               tmux=tmux, at=at))
         self._kitty_placed = iid
         return "".join(out)
 
