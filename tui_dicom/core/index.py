@@ -279,7 +279,11 @@ class Indexer:
         def on_entry(ref: FileRef, info: HeaderInfo) -> None:
             self._add(ref, info)
             self._done += 1
-            if last_series and info.series_instance_uid != last_series[0]:
+            if first_series_done.is_set():
+                if self._done % 256 == 0:
+                    # the viewer is decoding the first series now: let its thread have the GIL
+                    time.sleep(0.002)
+            elif last_series and info.series_instance_uid != last_series[0]:
                 first_series_done.set()
             if not last_series:
                 last_series.append(info.series_instance_uid)

@@ -147,10 +147,10 @@ class SliceLoader:
     def __init__(self, cache_bytes: int = 512 * 1024**2, decoder: Decoder | None = None) -> None:
         self.frames: ByteLRU[Any] = ByteLRU(cache_bytes * 3 // 4)
         self.pictures: ByteLRU[Any] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
-        # headers are small; count them as 64 KB each
-        self.headers: ByteLRU[Any] = ByteLRU(256 * 65536, size_of=lambda _ds: 65536)
-        # tag rows of recent instances (about 200 bytes a row)
-        self.rows: ByteLRU[list[Any]] = ByteLRU(32 * 1024**2, size_of=lambda rows: 200 * len(rows) + 1)
+        # outside --cache-mb, small and bounded: headers of recent instances (~55 KB each for a CT slice,
+        # counted as 64 KB) and their inspector rows (~360 bytes a row, counted as 400)
+        self.headers: ByteLRU[Any] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
+        self.rows: ByteLRU[list[Any]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
         self._decoder = decoder
 
     @property
