@@ -39,6 +39,12 @@ from tui_dicom.ui.widgets.study_tree import MASK, StudyTree, fmt_date
 PREFETCH = 6
 
 
+def _fmt_mm(value: float) -> str:
+    """One decimal, without a negative zero."""
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
 def _fmt_num(value: float) -> str:
     if not math.isfinite(value):  # a hostile header can still yield inf/nan; never crash the app
         return "?"
@@ -716,7 +722,7 @@ class MainScreen(Screen[None]):
                                 (spacing.row, spacing.col) if spacing is not None and spacing.calibrated else None,
                                 row, col)
         if coords is not None:
-            text += "  ({:.1f}, {:.1f}, {:.1f}) mm".format(*coords)
+            text += "  (" + ", ".join(_fmt_mm(c) for c in coords) + ") mm"
         pane.set_probe_line(text)
 
     def _update_orientation(self) -> None:
