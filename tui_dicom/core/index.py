@@ -104,11 +104,15 @@ def _ref_text(ref: FileRef) -> str:
 class Indexer:
     """Index ``paths`` progressively; safe to :meth:`snapshot` from another thread while running."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None,
+                 progressive: bool = False) -> None:
         """Args:
         paths: Folders, DICOMDIR files, ZIP archives or DICOM files.
         cancel: Set it to stop indexing early (checked between files).
+        progressive: Walk DICOMDIRs in a helper thread and report the first series as soon as it is
+            complete (for a viewer); one-shot commands read them straight through, which is faster.
         """
+        self.progressive = progressive
         self.paths = [os.fspath(p) for p in paths]
         self.cancel = cancel
         self._lock = threading.Lock()
@@ -244,7 +248,10 @@ class Indexer:
         self._phase = "dicomdir"
         self._total = None
         try:
-            result = yield from self._walk_dicomdir_progressively(path)
+            if self.progressive:
+                result = yield from self._walk_dicomdir_progressively(path)
+            else:
+                result = dd.read_dicomdir(path, cancel=self.cancel, on_entry=self._count_entry)
         except dd.NotADicomdir as exc:
             self._error(path, f"DICOMDIR could not be read ({exc}); its folder is scanned instead")
             return False
@@ -263,6 +270,10 @@ class Indexer:
         if progress is not None:
             yield progress
         return True
+
+    def _count_entry(self, ref: FileRef, info: HeaderInfo) -> None:
+        self._add(ref, info)
+        self._done += 1
 
     def _walk_dicomdir_progressively(self, path: str) -> Iterator[IndexProgress]:
         """Walk a DICOMDIR in a helper thread, adding entries as they are found.

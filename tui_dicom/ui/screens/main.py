@@ -147,7 +147,7 @@ class MainScreen(Screen[None]):
         from tui_dicom.core.index import Indexer
 
         worker = get_current_worker()
-        indexer = Indexer(self.paths, cancel=self._index_cancel)
+        indexer = Indexer(self.paths, cancel=self._index_cancel, progressive=True)
         for progress in indexer.run():
             if worker.is_cancelled:
                 return
