@@ -54,3 +54,16 @@ async def test_demo_opens_and_says_so_on_screen() -> None:
         assert await wait_for_slice(pilot, app)
         assert "demo" in app.main.sub_title
         assert any("demo" in str(n.message).lower() for n in app._notifications)
+
+
+async def test_start_shows_the_series_of_the_first_path_given() -> None:
+    """With several paths, the viewer opens on what was named first (the demo: the full-size head CT)."""
+    paths, note = demo_paths()
+    app = DicomViewerApp(paths, terminal=detect(override="halfblock"), demo_note=note)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await wait_for_index(pilot, app)
+        assert await wait_for_slice(pilot, app)
+        shown = app.main._series
+        assert shown is not None
+        assert Path(shown.instances[0].ref.path).resolve() == Path(paths[0]).resolve()
+        assert (shown.instances[0].rows, shown.instances[0].columns) == (512, 512)

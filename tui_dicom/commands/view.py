@@ -26,20 +26,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def demo_paths() -> tuple[list[str], str]:
     """The demo: pydicom's dicomdirtests CD plus full-size pydicom-data images, and a note saying so."""
+    # the full-size head CT first: the viewer opens on the series of the first path
     paths: list[str] = []
+    try:
+        import data_store  # pydicom-data
+
+        base = os.path.join(os.path.dirname(data_store.__file__), "data")
+        paths.extend(os.path.join(base, f) for f in DEMO_FILES if os.path.exists(os.path.join(base, f)))
+    except Exception:  # noqa: BLE001 - the demo is best effort
+        pass
     try:
         from pydicom.data import get_testdata_file
 
         dicomdir = get_testdata_file("DICOMDIR", download=False)
         if dicomdir:
             paths.append(os.path.dirname(str(dicomdir)))
-    except Exception:  # noqa: BLE001 - the demo is best effort
-        pass
-    try:
-        import data_store  # pydicom-data
-
-        base = os.path.join(os.path.dirname(data_store.__file__), "data")
-        paths.extend(os.path.join(base, f) for f in DEMO_FILES if os.path.exists(os.path.join(base, f)))
     except Exception:  # noqa: BLE001
         pass
     note = ("No path given: showing the demo data that ships with pydicom and pydicom-data "

@@ -112,7 +112,9 @@ class MainScreen(Screen[None]):
         """Start indexing and the loader; the tree has focus."""
         self.title = "tui-dicom"
         self.sub_title = safe_text(self.source_label)
-        self.query_one(StudyTree).focus()
+        tree = self.query_one(StudyTree)
+        tree.preferred = self._from_first_path
+        tree.focus()
         self._update_status()
         self._run_index()
         self._run_loader()
@@ -120,6 +122,17 @@ class MainScreen(Screen[None]):
             self._run_layout_writer()
         if self.demo_note:
             self.notify(self.demo_note, title="Demo", markup=False, timeout=8)
+
+    def _from_first_path(self, series: Series) -> bool:
+        """True if ``series`` comes from the first path given: that is what the user pointed at first."""
+        if not self.paths:
+            return False
+        first = os.path.abspath(self.paths[0])
+        for inst in series.instances:
+            path = os.path.abspath(inst.ref.path)
+            if path == first or path.startswith(first.rstrip(os.sep) + os.sep):
+                return True
+        return False
 
     def on_resize(self) -> None:
         """Inspector to the right on wide terminals, below the image on narrow ones.

@@ -94,6 +94,8 @@ class StudyTree(Tree[NodeData]):
         self._problems: TreeNode[NodeData] | None = None
         self._hierarchy = Hierarchy()
         self._first_shown = False
+        #: which series to select at start (e.g. the one from the first path given); None: the first
+        self.preferred: Callable[[Series], bool] | None = None
 
     # -------------------------------------------------------------------------------- filling
 
@@ -187,16 +189,31 @@ class StudyTree(Tree[NodeData]):
                 self._problems.add_leaf(text, NodeData("problem", err))
 
     def _show_first_series(self) -> None:
+        """Select the first series at start: the first one matching :attr:`preferred`, else the first."""
+        chosen = None
         for p_node in self.root.children:
             if p_node.data is None or p_node.data.kind != "patient":
                 continue
             for s_node in p_node.children:
                 for se_node in s_node.children:
-                    self._first_shown = True
-                    p_node.expand()
-                    s_node.expand()
-                    self.call_after_refresh(self._highlight, se_node)
-                    return
+                    if chosen is None:
+                        chosen = (p_node, s_node, se_node)
+                    if self.preferred is not None and se_node.data is not None and self.preferred(se_node.data.obj):
+                        chosen = (p_node, s_node, se_node)
+                        break
+                else:
+                    continue
+                break
+            else:
+                continue
+            break
+        if chosen is None:
+            return
+        p_node, s_node, se_node = chosen
+        self._first_shown = True
+        p_node.expand()
+        s_node.expand()
+        self.call_after_refresh(self._highlight, se_node)
 
     def _highlight(self, node: TreeNode[NodeData]) -> None:
         if self.cursor_node is node:
