@@ -11,7 +11,7 @@ derandomized (a fixed seed), so a run is reproducible and takes well under a min
 A longer local run: set ``TUI_DICOM_FUZZ_EXAMPLES`` to the total you want and, for fresh inputs on
 every run, ``TUI_DICOM_FUZZ_RANDOM=1``::
 
-    TUI_DICOM_FUZZ_EXAMPLES=200000 TUI_DICOM_FUZZ_RANDOM=1 /tmp/venv/bin/pytest tests/test_fuzz.py -x -q
+    TUI_DICOM_FUZZ_EXAMPLES=200000 TUI_DICOM_FUZZ_RANDOM=1 pytest tests/test_fuzz.py -x -q
 
 A failure prints the shrunk mutation (seed file, byte edits, cut) so it can be turned into a corpus
 case in ``tests/hostile_corpus.py``.
