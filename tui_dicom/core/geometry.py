@@ -106,15 +106,11 @@ def spacing_of(ds: Any, frame: int = 0) -> Spacing:
     """The measurement spacing of an instance header (per-frame functional groups first)."""
     value = None
     if ds is not None:
-        for group in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
-            seq = ds.get(group)
-            if not seq:
-                continue
-            item = seq[min(frame, len(seq) - 1)] if group.startswith("PerFrame") else seq[0]
-            measures = item.get("PixelMeasuresSequence")
-            if measures and measures[0].get("PixelSpacing"):
-                value = measures[0].PixelSpacing
-                break
+        from tui_dicom.core.pixels import functional_group
+
+        measures = functional_group(ds, frame, "PixelMeasuresSequence")
+        if measures is not None:
+            value = measures.get("PixelSpacing")
         if value is None:
             value = ds.get("PixelSpacing")
         if value is not None:

@@ -119,21 +119,15 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 def _plane(ds: Any, frame: int) -> tuple[Any, Any]:
     """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
+    from tui_dicom.core.pixels import functional_group
+
     position = orientation = None
-    for group in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
-        try:
-            seq = ds.get(group)
-            if not seq:
-                continue
-            item = seq[min(frame, len(seq) - 1)] if group.startswith("PerFrame") else seq[0]
-            pos_seq = item.get("PlanePositionSequence")
-            if position is None and pos_seq:
-                position = _floats(pos_seq[0].get("ImagePositionPatient"), 3)
-            ori_seq = item.get("PlaneOrientationSequence")
-            if orientation is None and ori_seq:
-                orientation = _floats(ori_seq[0].get("ImageOrientationPatient"), 6)
-        except (AttributeError, IndexError, TypeError):
-            continue
+    item = functional_group(ds, frame, "PlanePositionSequence")
+    if item is not None:
+        position = _floats(item.get("ImagePositionPatient"), 3)
+    item = functional_group(ds, frame, "PlaneOrientationSequence")
+    if item is not None:
+        orientation = _floats(item.get("ImageOrientationPatient"), 6)
     if position is None:
         position = _floats(ds.get("ImagePositionPatient"), 3)
     if orientation is None:

@@ -261,7 +261,7 @@ def _item(seq: Any, index: int = 0) -> Any:
         return None
 
 
-def _functional_group(ds: Any, frame: int, keyword: str) -> Any:
+def functional_group(ds: Any, frame: int, keyword: str) -> Any:
     """First item of macro ``keyword`` for ``frame``: per-frame group first, then shared, else None."""
     per = _item(_get(ds, "PerFrameFunctionalGroupsSequence"), frame)
     if per is not None:
@@ -906,7 +906,7 @@ def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame
         photometric = "RGB"  # pydicom converts YBR_FULL(_422) and JPEG 2000 YBR_ICT/RCT to RGB
     is_float = arr.dtype.kind == "f"
     # modality: enhanced per-frame Pixel Value Transformation first
-    pvt = _functional_group(ds, frame, "PixelValueTransformationSequence")
+    pvt = functional_group(ds, frame, "PixelValueTransformationSequence")
     src = pvt if pvt is not None else ds
     slope = _float(_get(src, "RescaleSlope"), 1.0) or 1.0
     intercept = _float(_get(src, "RescaleIntercept"), 0.0) or 0.0
@@ -927,7 +927,7 @@ def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame
     windows: tuple[Window, ...] = ()
     voi_luts: list[Lut] = []
     if photometric in _MONO:
-        fvoi = _functional_group(ds, frame, "FrameVOILUTSequence")
+        fvoi = functional_group(ds, frame, "FrameVOILUTSequence")
         windows = _windows_from(fvoi) if fvoi is not None else ()
         if not windows:
             windows = _windows_from(ds)
@@ -949,7 +949,7 @@ def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame
     ):
         palette = _palette(ds, supplemental=True)
     # geometry
-    pm = _functional_group(ds, frame, "PixelMeasuresSequence")
+    pm = functional_group(ds, frame, "PixelMeasuresSequence")
     spacing_vals = _values(_get(pm, "PixelSpacing")) if pm is not None else []
     if len(spacing_vals) < 2:
         for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
