@@ -1,9 +1,9 @@
 """The main screen: the mediator between the tree, the image pane and the inspector.
 
-It owns the background work: one index worker (progressive hierarchy), one long-lived loader thread that
-takes the newest slice request from a :class:`~tui_dicom.core.cache.LatestSlot` (so holding a key never
-queues decodes), and a header worker for the inspector. Results come back as messages; only handlers
-touch widgets, and results for a request that is no longer current are dropped.
+It owns the background work: one index worker (progressive hierarchy), and one long-lived loader thread
+that takes the newest slice request from a :class:`~tui_dicom.core.cache.LatestSlot` (so holding a key
+never queues decodes) and returns the picture together with the instance's tag rows. Results come back as
+messages; only handlers touch widgets, and results older than the picture on screen are dropped.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tui_dicom.core.cache import LatestSlot
 from tui_dicom.core.errors import DicomViewerError
 from tui_dicom.core.loader import SliceLoader, SliceRequest
 from tui_dicom.core.logging import log_exception
-from tui_dicom.core.model import Hierarchy, Series, SliceRef
+from tui_dicom.core.model import Hierarchy, Patient, Series, SliceRef, Study
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.viewstate import PaneState
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
@@ -73,6 +73,13 @@ class MainScreen(Screen[None]):
         self._slot: LatestSlot[SliceRequest] = LatestSlot()
         self._hierarchy = Hierarchy()
         self._series: Series | None = None
+        #: the patient and study of the series shown (found once per series, for the annotations)
+        self._context: tuple[Patient | None, Study | None] = (None, None)
+        #: orientation letters of the pane edges for the slice shown
+        self._orientation: dict[str, str] = {}
+        #: window and view when a mouse drag started
+        self._drag_window: Any = None
+        self._drag_view: Any = None
         self._slices: list[SliceRef] = []
         self._index = 0
         self._seq = 0
@@ -260,6 +267,7 @@ class MainScreen(Screen[None]):
         current = self._slices[self._index] if (same and self._slices) else None
         self._series = series
         self._slices = series.slices()
+        self._context = self._find_context(series)
         if not self._slices:
             return
         if keep_slice and current is not None:
@@ -273,6 +281,13 @@ class MainScreen(Screen[None]):
             self._ready = None
         self._index = len(self._slices) // 2 if index is None else max(0, min(index, len(self._slices) - 1))
         self._request()
+
+    def _find_context(self, series: Series) -> tuple[Patient | None, Study | None]:
+        for patient in self._hierarchy.patients:
+            for study in patient.studies:
+                if any(se.series_instance_uid == series.series_instance_uid for se in study.series):
+                    return patient, study
+        return None, None
 
     @on(ImagePane.Navigate)
     def _navigate(self, message: ImagePane.Navigate) -> None:
@@ -305,7 +320,7 @@ class MainScreen(Screen[None]):
         """The inspector follows the slice shown (rows come with the slice from the loader)."""
         if sl.instance.ref != self._header_ref:
             self._header_ref = sl.instance.ref
-            self.query_one(TagInspector).show_rows(rows, source=sl.instance.ref.display, error=error)
+            self.query_one(TagInspector).show_rows(rows, error=error)
 
     # ------------------------------------------------------------------------------ results
 
@@ -313,7 +328,7 @@ class MainScreen(Screen[None]):
         """Show a decoded slice if it is still the one asked for."""
         # show any result newer than the one on screen, if it belongs to the series shown: while a key is
         # held (or in cine) intermediate slices appear at decode speed; the last request always lands
-        if not self._slices or message.seq <= self._shown_seq or self._slice_index(message.slice) is None:
+        if not self._slices or message.seq <= self._shown_seq or self._slice_index(message.slice.key) is None:
             return
         self._shown_seq = message.seq
         self._show_tags(message.slice, message.rows, message.header_error)
@@ -344,14 +359,11 @@ class MainScreen(Screen[None]):
         self._update_probe()
         self._update_orientation()
 
-    def _slice_index(self, sl: SliceRef) -> int | None:
-        """Index of ``sl`` in the series shown (None if it is not in it)."""
-        if self._slices and self._slices[self._index].key == sl.key:
+    def _slice_index(self, key: Any) -> int | None:
+        """Index of the slice with ``key`` (see :attr:`SliceRef.key`) in the series shown, or None."""
+        if self._slices and self._slices[self._index].key == key:
             return self._index
-        for i, other in enumerate(self._slices):
-            if other.key == sl.key:
-                return i
-        return None
+        return next((i for i, other in enumerate(self._slices) if other.key == key), None)
 
     def on_slice_failed(self, message: SliceFailed) -> None:
         """Show why the slice cannot be displayed; its tags stay available."""
@@ -380,7 +392,7 @@ class MainScreen(Screen[None]):
             return
         # the picture's key is (slice key, window, invert, overlays): find the slice it shows
         slice_key = message.key[0] if isinstance(message.key, tuple) and message.key else None
-        index = next((i for i, sl in enumerate(self._slices) if sl.key == slice_key), None)
+        index = self._slice_index(slice_key)
         if index is None:
             return
         shown = self._slices[index]
@@ -421,11 +433,7 @@ class MainScreen(Screen[None]):
             return
         info = self._current_info
         sl = self._slices[self._index]
-        patient = study = None
-        for p in self._hierarchy.patients:
-            for st in p.studies:
-                if any(se.series_instance_uid == self._series.series_instance_uid for se in st.series):
-                    patient, study = p, st
+        patient, study = self._context
         name = safe_text((patient.patient_name if patient else "") or info.get("patient_name", ""))
         pid = safe_text((patient.patient_id if patient else "") or info.get("patient_id", ""))
         dob = fmt_date(safe_text((patient.birth_date if patient else "") or info.get("birth_date", "")))
@@ -460,7 +468,7 @@ class MainScreen(Screen[None]):
             wl += " inv"
         if self.state.cine:
             counter += f"  ▶ {self.state.cine_fps:.0f} fps"
-        labels = getattr(self, "_orientation", {}) or {}
+        labels = self._orientation
         top = (top[0], (top[1][0], labels.get("top", ""), top[1][2]))
         bottom = (
             ("  ".join(where), labels.get("bottom", ""), self.state.zoom_text),
@@ -476,7 +484,7 @@ class MainScreen(Screen[None]):
     def _update_status(self) -> None:
         parts = []
         picture = self.query_one(PictureView)
-        parts.append(f"renderer: {getattr(picture, 'renderer_description', None) or picture.renderer}")
+        parts.append(f"renderer: {picture.renderer_description}")
         if self._status_progress:
             parts.append(self._status_progress)
         if self._hierarchy.errors:
@@ -779,7 +787,7 @@ class MainScreen(Screen[None]):
     def _mouse_dragged(self, message: PictureView.Dragged) -> None:
         dx, dy = message.delta_cells
         if message.button == 3 or (message.button == 1 and message.ctrl):
-            start = getattr(self, "_drag_window", None) or self._shown_window
+            start = self._drag_window or self._shown_window
             if start is None:
                 return
             self.state.drag_window(start, dx, dy, self._modality_range())
@@ -787,7 +795,7 @@ class MainScreen(Screen[None]):
             self._update_annotations()
             self._rerender()
         elif message.button == 2 and self._ready is not None:
-            start_view = getattr(self, "_drag_view", None) or self.state.view
+            start_view = self._drag_view or self.state.view
             self.state.view = start_view
             picture = self.query_one(PictureView)
             lay = picture.layout_now

@@ -110,7 +110,6 @@ class TagInspector(Vertical):
         self._error = ""
         self._matches: list[int] = []
         self._match_pos = -1
-        self._source = ""
         self._row_nodes: dict[int, TreeNode[int]] = {}
 
     def compose(self) -> ComposeResult:
@@ -133,7 +132,7 @@ class TagInspector(Vertical):
 
     # ----------------------------------------------------------------------------- content
 
-    def show_rows(self, rows: list[Any], source: str = "", error: str = "") -> None:
+    def show_rows(self, rows: list[Any], error: str = "") -> None:
         """Show ``rows`` (tag rows of one instance), or ``error`` when the header could not be read.
 
         Within a series the next instance usually has the very same elements: then only the labels
@@ -142,7 +141,6 @@ class TagInspector(Vertical):
         old = self._rows
         self._rows = rows
         self._error = error
-        self._source = source
         same_shape = (
             not error
             and self._row_nodes
@@ -173,9 +171,6 @@ class TagInspector(Vertical):
     def filter_text(self) -> str:
         """The current filter (empty: no filter)."""
         return self.query_one("#tag-filter", Input).value.strip()
-
-    def _visible_rows(self) -> list[Any]:
-        return self._rows
 
     def _selected(self) -> list[int] | None:
         """Row indices passing the varying toggle and the filter (None: every row)."""
@@ -230,7 +225,7 @@ class TagInspector(Vertical):
             self._rebuild()
 
     def _update_status(self) -> None:
-        rows = self._visible_rows()
+        rows = self._rows
         status = self.query_one("#tag-status", Static)
         if self._error:
             status.update(Text(self._error, style="bold red"))
@@ -293,7 +288,7 @@ class TagInspector(Vertical):
     def action_copy_value(self) -> None:
         """Copy the selected element's value to the clipboard (OSC 52; works over SSH)."""
         node = self.tree.cursor_node
-        rows = self._visible_rows()
+        rows = self._rows
         if node is None or node.data is None or not 0 <= node.data < len(rows):
             return
         row = rows[node.data]
