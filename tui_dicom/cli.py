@@ -56,7 +56,7 @@ def _join_negative_values(args: list[str]) -> list[str]:
     while i < len(args):
         arg = args[i]
         nxt = args[i + 1] if i + 1 < len(args) else ""
-        if arg in ("--window", "-w") and len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == "."):
+        if arg == "--window" and len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == "."):
             out.append(f"{arg}={nxt}")
             i += 2
             continue

@@ -43,7 +43,7 @@ class DicomViewerApp(App[None]):
         """Show the main screen."""
         from tui_dicom.ui.widgets import picture
 
-        if self.terminal_info is not None and hasattr(picture, "set_terminal"):
+        if self.terminal_info is not None:
             picture.set_terminal(self.terminal_info)
         self.push_screen(MainScreen(self.paths, **self._screen_args))
 
