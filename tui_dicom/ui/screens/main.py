@@ -74,7 +74,7 @@ class MainScreen(Screen[None]):
         self._hierarchy = Hierarchy()
         self._series: Series | None = None
         #: the patient and study of the series shown (found once per series, for the annotations)
-        self._context: tuple[Patient | None, Study | None] = (None, None)
+        self._series_context: tuple[Patient | None, Study | None] = (None, None)
         #: orientation letters of the pane edges for the slice shown
         self._orientation: dict[str, str] = {}
         #: window and view when a mouse drag started
@@ -267,7 +267,7 @@ class MainScreen(Screen[None]):
         current = self._slices[self._index] if (same and self._slices) else None
         self._series = series
         self._slices = series.slices()
-        self._context = self._find_context(series)
+        self._series_context = self._find_context(series)
         if not self._slices:
             return
         if keep_slice and current is not None:
@@ -433,7 +433,7 @@ class MainScreen(Screen[None]):
             return
         info = self._current_info
         sl = self._slices[self._index]
-        patient, study = self._context
+        patient, study = self._series_context
         name = safe_text((patient.patient_name if patient else "") or info.get("patient_name", ""))
         pid = safe_text((patient.patient_id if patient else "") or info.get("patient_id", ""))
         dob = fmt_date(safe_text((patient.birth_date if patient else "") or info.get("birth_date", "")))
