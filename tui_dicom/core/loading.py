@@ -126,6 +126,7 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
                 warnings.simplefilter("ignore")  # pydicom warns about odd values; they are logged
                 ds = pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels, force=True)
                 _check_truncated(ds)
+                _note_raw_lengths(ds)
             # pydicom reads lazily in places: touch every top-level element so errors surface here
                 for _elem in ds:
                     pass
@@ -176,6 +177,18 @@ def _check_truncated(ds: FileDataset) -> None:
                 f"file is truncated: {name} ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares "
                 f"{length:,} bytes, {len(value):,} present"
             )
+
+
+def _note_raw_lengths(ds: FileDataset) -> None:
+    """Keep each top-level element's length in the file before conversion forgets it (shown as ``# n``)."""
+    from tui_dicom.core.tags import RAW_LENGTHS_ATTR
+
+    lengths = {
+        int(tag): elem.length
+        for tag, elem in ds._dict.items()
+        if type(elem).__name__ == "RawDataElement" and elem.length != 0xFFFFFFFF
+    }
+    ds.__dict__[RAW_LENGTHS_ATTR] = lengths
 
 
 def _short(exc: BaseException) -> str:

@@ -38,6 +38,8 @@ BULK_THRESHOLD = 1024
 _FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})  # affected by SpecificCharacterSet
 _UNDEFINED = 0xFFFFFFFF
+#: attribute of a dataset read by :func:`tui_dicom.core.loading.read_dataset`: {tag: length in the file}
+RAW_LENGTHS_ATTR = "_tui_raw_lengths"
 
 
 @dataclass(frozen=True)
@@ -141,19 +143,15 @@ def _public_entry(tag: int) -> tuple[str, str]:
     hit = _entry_cache.get(tag)
     if hit is not None:
         return hit
-    from pydicom.datadict import DicomDictionary, get_entry
+    from tui_dicom.core.dictionary import public_entry
 
-    entry = DicomDictionary.get(tag)
+    entry = public_entry(tag, repeaters=bool(tag & 0xFFFF))
     if entry is not None:
         hit = (entry[4], entry[2])
     elif tag & 0xFFFF == 0:
         hit = ("GroupLength", "Group Length")
     else:
-        try:
-            _vr, _vm, name, _ret, keyword = get_entry(tag)  # repeating groups (50xx, 60xx, ...)
-            hit = (keyword, name)
-        except KeyError:
-            hit = ("", "Unknown")
+        hit = ("", "Unknown")
     _entry_cache[tag] = hit
     return hit
 
@@ -168,13 +166,11 @@ def _private_entry(creator: str, tag: int) -> tuple[str, str]:
     hit = _private_cache.get(key)
     if hit is not None:
         return hit
-    from pydicom.datadict import get_private_entry
+    from tui_dicom.core.dictionary import private_entry
 
-    try:
-        _vr, _vm, name, _ret = get_private_entry(tag, creator)
-        hit = (_camel(name), name) if name and name != "Unknown" else ("", "Unknown private element")
-    except Exception:  # noqa: BLE001 - unknown creator or tag: pydicom raises KeyError (or warns)
-        hit = ("", "Unknown private element")
+    entry = private_entry(tag, creator)
+    name = entry[2] if entry is not None else ""
+    hit = (_camel(name), name) if name and name != "Unknown" else ("", "Unknown private element")
     _private_cache[key] = hit
     return hit
 
@@ -212,27 +208,52 @@ def _cut(text: str, max_chars: int | None, unit: str = "chars", total: int | Non
 
 
 def _pixel_summary(vr: str, value: bytes, ds: Dataset | None, undefined: bool) -> str:
-    parts = [f"{vr} {'encapsulated, ' if undefined else ''}{len(value):,} bytes"]
-    if ds is not None:
-        rows, cols = ds.get("Rows"), ds.get("Columns")
-        bits = ds.get("BitsAllocated")
-        frames = ds.get("NumberOfFrames")
-        spp = ds.get("SamplesPerPixel")
-        geometry = ""
-        if isinstance(rows, int) and isinstance(cols, int):
-            geometry = f"{cols}×{rows}"
-        try:
-            nframes = int(frames) if frames not in (None, "") else 1
-        except (TypeError, ValueError):
-            nframes = 1
-        if nframes > 1:
-            geometry += f"×{nframes} frames" if geometry else f"{nframes} frames"
-        if isinstance(bits, int):
-            geometry += f" {bits}-bit" if geometry else f"{bits}-bit"
-        if isinstance(spp, int) and spp > 1:
-            geometry += f" ×{spp} samples"
-        if geometry:
-            parts.append(geometry)
+    if ds is None:
+        return pixel_summary(vr, len(value), undefined)
+    return pixel_summary(
+        vr,
+        len(value),
+        undefined,
+        rows=ds.get("Rows"),
+        cols=ds.get("Columns"),
+        bits=ds.get("BitsAllocated"),
+        frames=ds.get("NumberOfFrames"),
+        spp=ds.get("SamplesPerPixel"),
+    )
+
+
+def pixel_summary(
+    vr: str,
+    nbytes: int,
+    undefined: bool,
+    *,
+    rows: Any = None,
+    cols: Any = None,
+    bits: Any = None,
+    frames: Any = None,
+    spp: Any = None,
+) -> str:
+    """``OW 524,288 bytes, 512×512 16-bit``: the display value of pixel data.
+
+    ``rows``, ``cols``, ``bits``, ``frames`` and ``spp`` are the dataset's values (anything that is not
+    an int is left out; ``frames`` may be an integer string).
+    """
+    parts = [f"{vr} {'encapsulated, ' if undefined else ''}{nbytes:,} bytes"]
+    geometry = ""
+    if isinstance(rows, int) and isinstance(cols, int):
+        geometry = f"{cols}×{rows}"
+    try:
+        nframes = int(frames) if frames not in (None, "") else 1
+    except (TypeError, ValueError):
+        nframes = 1
+    if nframes > 1:
+        geometry += f"×{nframes} frames" if geometry else f"{nframes} frames"
+    if isinstance(bits, int):
+        geometry += f" {bits}-bit" if geometry else f"{bits}-bit"
+    if isinstance(spp, int) and spp > 1:
+        geometry += f" ×{spp} samples"
+    if geometry:
+        parts.append(geometry)
     return ", ".join(parts)
 
 
@@ -298,22 +319,40 @@ def value_text(
     if isinstance(value, (bytes, bytearray)):
         if elem.tag in PIXEL_DATA_TAGS:
             return _pixel_summary(vr, bytes(value), ds, bool(elem.is_undefined_length))
-        little = bool(getattr(ds, "is_little_endian", True) if ds is not None else True)
-        if little is None:
-            little = True
+        little = _little_endian(ds)
         return safe_text(_binary_text(vr if vr in BINARY_VRS else "OB", bytes(value), little, max_chars))
     if isinstance(value, str):
-        text = value
-    elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        items = value
-        if max_chars is not None and len(items) > max_chars:
-            shown = [_one(v, vr) for v in items[: max_chars // 2 + 1]]
-            text = "\\".join(shown)
-            return safe_text(f"{text[:max_chars]}… ({len(items):,} values)")
-        text = "\\".join(_one(v, vr) for v in items)
-    else:
-        text = _one(value, vr)
+        return join_value_texts([value], max_chars)
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        if max_chars is not None and len(value) > max_chars:
+            return join_value_texts([_one(v, vr) for v in value[: max_chars // 2 + 1]], max_chars, len(value))
+        return join_value_texts([_one(v, vr) for v in value], max_chars)
+    return join_value_texts([_one(value, vr)], max_chars)
+
+
+def join_value_texts(items: Sequence[str], max_chars: int | None, total: int | None = None) -> str:
+    """The display value of the value texts ``items``: joined with ``\\``, cut, terminal-safe.
+
+    More values than ``max_chars`` show only the first ones and the count; ``total`` is that count
+    when ``items`` already holds only the first of them.
+    """
+    if total is None and len(items) > 1 and max_chars is not None and len(items) > max_chars:
+        total = len(items)
+        items = items[: max_chars // 2 + 1]
+    text = "\\".join(items)
+    if total is not None:
+        return safe_text(f"{text[:max_chars]}… ({total:,} values)")
     return safe_text(_cut(text, max_chars))
+
+
+def _little_endian(ds: Dataset | None) -> bool:
+    """The byte order ``ds`` was read in (items of sequences included); little endian if unknown."""
+    if ds is None:
+        return True
+    encoding = getattr(ds, "original_encoding", (None, None))
+    if isinstance(encoding, tuple) and len(encoding) == 2 and encoding[1] is not None:
+        return bool(encoding[1])
+    return getattr(ds, "is_little_endian", None) is not False
 
 
 def _encoded_length(elem: DataElement, encodings: Any) -> int | None:
@@ -352,6 +391,22 @@ def _encoded_length(elem: DataElement, encodings: Any) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------------ rows
+
+
+def item_row(path: tuple[int, ...], depth: int, index: int, count: int, parent: int | None) -> TagRow:
+    """The row of item ``index`` of a sequence of ``count`` items."""
+    return TagRow(
+        tag=ITEM_TAG,
+        path=path,
+        depth=depth,
+        vr="na",
+        keyword="Item",
+        name="Item",
+        value=f"item {index + 1} of {count}",
+        length=None,
+        is_item=True,
+        parent=parent,
+    )
 
 
 class _DsFrame:
@@ -403,6 +458,8 @@ class _Builder:
             if type(elem).__name__ == "RawDataElement":
                 raw_length = elem.length
                 elem = ds[tag]
+            else:  # converted already: read_dataset noted the lengths in the file
+                raw_length = (ds.__dict__.get(RAW_LENGTHS_ATTR) or {}).get(tag)
         except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: show why, keep going
             return self._broken_row(ds, tag, path, depth, parent, creator, exc)
         keyword, name = describe_tag(tag, creator)
@@ -495,20 +552,7 @@ class _Builder:
                 frame.pos += 1
                 n = len(frame.items)
                 item_path = frame.prefix + (i,)
-                rows.append(
-                    TagRow(
-                        tag=ITEM_TAG,
-                        path=item_path,
-                        depth=frame.depth,
-                        vr="na",
-                        keyword="Item",
-                        name="Item",
-                        value=f"item {i + 1} of {n}",
-                        length=None,
-                        is_item=True,
-                        parent=frame.parent,
-                    )
-                )
+                rows.append(item_row(item_path, frame.depth, i, n, frame.parent))
                 stack.append(_DsFrame(frame.items[i], item_path, frame.depth + 1, len(rows) - 1))
                 continue
             if frame.pos >= len(frame.tags):
@@ -632,7 +676,7 @@ def parse_tag(text: str) -> int:
     m = _TAG_NUM.match(text)
     if m:
         return (int(m.group(1), 16) << 16) | int(m.group(2), 16)
-    from pydicom.datadict import tag_for_keyword
+    from tui_dicom.core.dictionary import tag_for_keyword
 
     tag = tag_for_keyword(text)
     if tag is not None:
