@@ -246,13 +246,25 @@ def test_dump_imports_no_ui_and_no_pixel_pipeline() -> None:
     assert _probe().startswith("LOADED []"), "dump must not import the UI or our pixel pipeline"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pydicom 3.0.2 imports pydicom.pixels (and numpy) at module level in pydicom/dataset.py:68 "
-    "and pydicom/config.py:407, so any dcmread loads them; this turns green if pydicom stops doing so",
-)
 def test_dump_does_not_import_numpy_or_pydicom_pixels() -> None:
+    # issue: "no pixel decoder is imported". CT_small is read by the pydicom-free reader, so neither
+    # numpy nor pydicom's pixel package (nor pydicom at all) is loaded.
     assert _probe().endswith("False False")
+
+
+_PROBE_PYDICOM = """
+import sys
+from tui_dicom.cli import main
+main(["dump", sys.argv[1], "-t", "PatientID"])
+print("PYDICOM", "pydicom" in sys.modules)
+"""
+
+
+def test_dump_of_a_plain_file_does_not_import_pydicom() -> None:
+    proc = subprocess.run([sys.executable, "-c", _PROBE_PYDICOM, CT_SMALL], capture_output=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().splitlines()[-1] == "PYDICOM False"
+    assert proc.stdout.decode().splitlines()[0] == "1CT1"
 
 
 # ------------------------------------------------------------------------------------ folders, DICOMDIR

@@ -292,6 +292,10 @@ def test_log_file_gets_the_traceback_stderr_one_line(tmp_path: Path, monkeypatch
     def boom(*_a: object, **_k: object) -> object:
         raise RuntimeError("formatter exploded")
 
+    from tui_dicom.core import quickdump
+
+    # both ways of reading: the pydicom-free reader (which hands over to pydicom on any surprise) and pydicom's
+    monkeypatch.setattr(quickdump, "read_rows", boom)
     monkeypatch.setattr(tags, "tag_rows", boom)
     code = cli.main(["dump", str(good), "--log", str(log)])
     captured = capsys.readouterr()

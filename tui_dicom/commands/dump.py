@@ -156,10 +156,16 @@ def full_dump_lines(
         max_depth=max_depth,
         max_value_chars=DUMP_MAX_VALUE_CHARS,
     )
+    meta_tags = frozenset(int(t) for t in meta.keys()) if meta is not None else frozenset()
+    return _rows_lines(rows, meta_tags, pixels_skipped)
+
+
+def _rows_lines(rows: Sequence[TagRow], meta_tags: frozenset[int], pixels_skipped: int | None) -> Iterator[str]:
+    """The lines of a full dump from its rows; ``meta_tags`` tells file meta from dataset at the top."""
     in_meta = False
     started = False
     for row in rows:
-        is_meta = row.depth == 0 and row.tag >> 16 == 0x0002 and meta is not None and row.tag in meta
+        is_meta = row.depth == 0 and row.tag >> 16 == 0x0002 and row.tag in meta_tags
         if row.depth == 0 and (is_meta != in_meta or not started):
             yield "# File meta information" if is_meta else "# Dataset"
             in_meta, started = is_meta, True
@@ -172,27 +178,71 @@ def _selected(ds: object, queries: list[TagPath], args: argparse.Namespace, bare
     """Lines for the elements matching ``queries`` and how many elements matched."""
     from tui_dicom.core.tags import match_rows, select
 
-    lines: list[str] = []
-    count = 0
+    found: list[list[TagRow]] = []
     for query in queries:
         for match in select(ds, query):  # type: ignore[arg-type]
             if args.no_private and any((p >> 16) & 1 for p in match.path[::2]):
                 continue
-            count += 1
-            rows = match_rows(
-                match,
-                include_private=not args.no_private,
-                max_depth=args.depth,
-                max_value_chars=None if bare else DUMP_MAX_VALUE_CHARS,
+            found.append(
+                match_rows(
+                    match,
+                    include_private=not args.no_private,
+                    max_depth=args.depth,
+                    max_value_chars=None if bare else DUMP_MAX_VALUE_CHARS,
+                )
             )
-            if bare:
-                lines.append(rows[0].value)
-                continue
-            first = rows[0]
-            label = _path_label(match.path) if len(match.path) > 1 else None
-            lines.append(_line(first, indent_from=first.depth, label=label))
-            lines.extend(_line(r, indent_from=first.depth) for r in rows[1:])
-    return lines, count
+    return _match_lines(found, bare), len(found)
+
+
+def _match_lines(found: list[list[TagRow]], bare: bool) -> list[str]:
+    """Lines for matched elements, each given as its rows (the element first, then what it holds)."""
+    lines: list[str] = []
+    for rows in found:
+        first = rows[0]
+        if bare:
+            lines.append(first.value)
+            continue
+        label = _path_label(first.path) if len(first.path) > 1 else None
+        lines.append(_line(first, indent_from=first.depth, label=label))
+        lines.extend(_line(r, indent_from=first.depth) for r in rows[1:])
+    return lines
+
+
+def _quick(
+    ref: FileRef, queries: list[TagPath], args: argparse.Namespace, bare: bool
+) -> tuple[list[str], int]:
+    """The dump of ``ref`` read without pydicom (see :mod:`tui_dicom.core.quickdump`).
+
+    Returns (lines, matches) like the pydicom path.
+
+    Raises:
+        Fallback: the file needs the pydicom path.
+        OSError: the file cannot be opened.
+    """
+    from tui_dicom.core import quickdump
+    from tui_dicom.core.source import file_size
+
+    if not queries:
+        size = file_size(ref)
+        skipped = size if size > PIXEL_READ_LIMIT else None
+        got = quickdump.read_rows(
+            ref,
+            stop_before_pixels=skipped is not None,
+            include_private=not args.no_private,
+            max_depth=args.depth,
+            max_value_chars=DUMP_MAX_VALUE_CHARS,
+        )
+        return list(_rows_lines(got.rows, got.meta_tags, skipped)), 0
+    got = quickdump.read_rows(
+        ref,
+        stop_before_pixels=True,
+        include_private=not args.no_private,
+        max_value_chars=None if bare else DUMP_MAX_VALUE_CHARS,
+    )
+    found = [
+        quickdump.subtree(got.rows, i, args.depth) for q in queries for i in quickdump.select_rows(got.rows, q.steps)
+    ]
+    return _match_lines(found, bare), len(found)
 
 
 def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:
@@ -228,11 +278,50 @@ def _json_filter(ds: object, queries: list[TagPath]) -> object:
     return picked
 
 
-def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Run ``dump`` writing to ``out``/``err``; returns the exit status."""
+def _with_pydicom(
+    ref: FileRef,
+    queries: list[TagPath],
+    args: argparse.Namespace,
+    bare: bool,
+    json_docs: list[object],
+    err: TextIO,
+) -> tuple[list[str], int] | None:
+    """Dump ``ref`` read with pydicom: (lines, matches), the JSON appended to ``json_docs``.
+
+    Returns None after writing the reason to ``err`` when the file cannot be read or shown.
+    """
     from tui_dicom.core.errors import DicomViewerError
     from tui_dicom.core.logging import log_exception
-    from tui_dicom.core.tags import TagQueryError, json_text, parse_tag_query, to_dicom_json
+    from tui_dicom.core.tags import to_dicom_json
+
+    try:
+        ds, skipped = _read(ref, need_pixels=not queries and not args.json)
+    except (DicomViewerError, OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
+        return None
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
+        log_exception(f"reading {ref.display}")
+        err.write(f"{PROG}: {ref.display}: cannot read: {safe_text(exc)}\n")
+        return None
+    try:
+        if args.json:
+            source = _json_filter(ds, queries) if queries else ds
+            json_docs.append(to_dicom_json(source, include_private=not args.no_private))  # type: ignore[arg-type]
+            return [], 0
+        if queries:
+            return _selected(ds, queries, args, bare)
+        lines = full_dump_lines(ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped)
+        return list(lines), 0
+    except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on
+        log_exception(f"dumping {ref.display}")
+        err.write(f"{PROG}: {ref.display}: cannot dump: {safe_text(exc)}\n")
+        return None
+
+
+def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``dump`` writing to ``out``/``err``; returns the exit status."""
+    from tui_dicom.core.tags import TagQueryError, json_text, parse_tag_query
 
     if args.depth is not None and args.depth < 0:
         err.write(f"{PROG}: --depth must be 0 or more\n")
@@ -254,39 +343,18 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     first = True
     for target in targets:
         ref = target.ref
-        try:
-            ds, skipped = _read(ref, need_pixels=not queries and not args.json)
-        except (DicomViewerError, OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
-            had_errors = True
-            continue
-        except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
-            log_exception(f"reading {ref.display}")
-            err.write(f"{PROG}: {ref.display}: cannot read: {safe_text(exc)}\n")
-            had_errors = True
-            continue
-        try:
-            if args.json:
-                source = _json_filter(ds, queries) if queries else ds
-                json_docs.append(to_dicom_json(source, include_private=not args.no_private))  # type: ignore[arg-type]
+        lines, count = (None, 0) if args.json else _try_quick(ref, queries, args, bare)
+        if lines is None:
+            done = _with_pydicom(ref, queries, args, bare, json_docs, err)
+            if done is None:
+                had_errors = True
                 continue
-            if queries:
-                lines, count = _selected(ds, queries, args, bare)
-                if bare and count == 0:
-                    err.write(f"{PROG}: {ref.display}: no element matches {safe_text(queries[0].text)!r}\n")
-                    had_errors = True
-            else:
-                lines = list(
-                    full_dump_lines(
-                        ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
-                    )
-                )
-        except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on
-            log_exception(f"dumping {ref.display}")
-            err.write(f"{PROG}: {ref.display}: cannot dump: {safe_text(exc)}\n")
+            lines, count = done
+            if args.json:
+                continue
+        if bare and count == 0:
+            err.write(f"{PROG}: {ref.display}: no element matches {safe_text(queries[0].text)!r}\n")
             had_errors = True
-            continue
         if headers:
             if queries and not lines:
                 continue
@@ -300,6 +368,23 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if missing:
         return EXIT_USAGE
     return EXIT_ERRORS if had_errors else EXIT_OK
+
+
+def _try_quick(
+    ref: FileRef, queries: list[TagPath], args: argparse.Namespace, bare: bool
+) -> tuple[list[str] | None, int]:
+    """The quick path's (lines, matches), or (None, 0) when the file is for the pydicom path."""
+    from tui_dicom.core.quickdump import Fallback
+
+    try:
+        return _quick(ref, queries, args, bare)
+    except Fallback:
+        return None, 0
+    except Exception:  # noqa: BLE001 - any surprise: the pydicom path reads it and reports properly
+        from tui_dicom.core.logging import log_exception
+
+        log_exception(f"quick dump of {ref.display}; reading it with pydicom")
+        return None, 0
 
 
 def run(args: argparse.Namespace) -> int:

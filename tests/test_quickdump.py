@@ -1,0 +1,159 @@
+"""The pydicom-free dump reader (:mod:`tui_dicom.core.quickdump`) against the pydicom path.
+
+``dump`` reads a file without pydicom when it can (start-up), and with pydicom when the quick reader
+says :class:`Fallback`. For every file of the test corpora (pydicom's test and charset files and
+``../shared/data``), in both reading modes, the quick reader must either fall back or give exactly
+the rows the pydicom path gives; ``-t`` selection must pick the same elements. (The pydicom path is
+itself checked against DCMTK's dcmdump in ``test_dump_dcmdump_parity.py``, which now runs through
+the quick reader wherever it applies.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from tui_dicom.commands import dump as dump_cmd
+from tui_dicom.core import quickdump
+from tui_dicom.core.loading import read_dataset
+from tui_dicom.core.quickdump import Fallback, read_rows
+from tui_dicom.core.source import FileRef
+from tui_dicom.core.tags import parse_tag_query, select, tag_rows
+
+from test_dump_dcmdump_parity import _files, _id
+
+FILES = _files()
+
+
+def _pydicom_rows(path: Path, stop: bool, **kwargs: object) -> list:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tag_rows(read_dataset(FileRef(str(path)), stop_before_pixels=stop), **kwargs)  # type: ignore[arg-type]
+
+
+def test_quick_rows_equal_pydicom_rows_on_every_corpus_file() -> None:
+    quick = fallbacks = 0
+    reasons: Counter[str] = Counter()
+    mismatches = []
+    for path in FILES:
+        for stop in (True, False):
+            try:
+                got = read_rows(FileRef(str(path)), stop_before_pixels=stop, max_value_chars=1024)
+            except Fallback as exc:
+                fallbacks += 1
+                reasons[str(exc)] += 1
+                continue
+            quick += 1
+            want = _pydicom_rows(path, stop, max_value_chars=1024)
+            if got.rows != want:
+                first = next((i for i, (a, b) in enumerate(zip(got.rows, want)) if a != b), min(len(got.rows), len(want)))
+                mismatches.append(f"{_id(path)} stop={stop} row {first}: {got.rows[first:first + 1]} != {want[first:first + 1]}")
+    print(f"quick reader: {quick} reads, {fallbacks} fell back to pydicom; reasons: {reasons.most_common()}")
+    assert not mismatches, "\n".join(mismatches[:20])
+    # the quick reader must actually carry the common case, not fall back on everything
+    assert quick >= 0.7 * (quick + fallbacks), reasons.most_common()
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "rtplan.dcm"])
+def test_options_give_the_same_rows(name: str) -> None:
+    path = Path(get_testdata_file(name, download=False))
+    for include_private in (True, False):
+        for max_depth in (None, 0, 1):
+            for max_chars in (None, 40):
+                got = read_rows(
+                    FileRef(str(path)),
+                    stop_before_pixels=True,
+                    include_private=include_private,
+                    max_depth=max_depth,
+                    max_value_chars=max_chars,
+                )
+                want = _pydicom_rows(
+                    path, True, include_private=include_private, max_depth=max_depth, max_value_chars=max_chars
+                )
+                assert got.rows == want, (include_private, max_depth, max_chars)
+
+
+QUERIES = [
+    "PatientName",
+    "0010,0020",
+    "(0002,0010)",
+    "7FE00010",
+    "*.ReferencedSOPInstanceUID",
+    "ReferencedImageSequence[0].ReferencedSOPInstanceUID",
+    "BeamSequence[*].ControlPointSequence[1].GantryAngle",
+    "*.ControlPointSequence",
+    "*.CodeValue",
+    "0009,1001",
+    "*.0029,1010",
+]
+
+
+def test_selection_matches_pydicom_select_on_every_quick_file() -> None:
+    checked = 0
+    for path in FILES:
+        try:
+            got = read_rows(FileRef(str(path)), stop_before_pixels=True, max_value_chars=None)
+        except Fallback:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = read_dataset(FileRef(str(path)), stop_before_pixels=True)
+        for text in QUERIES:
+            query = parse_tag_query(text)
+            want = [m.path for m in select(ds, query)]
+            have = [got.rows[i].path for i in quickdump.select_rows(got.rows, query.steps)]
+            assert have == want, (_id(path), text)
+            checked += bool(want)
+    assert checked > 100  # the queries do find things
+
+
+def _dump_text(argv: list[str], *, quick: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    dump_cmd.add_arguments(parser)
+    args = parser.parse_args(argv)
+    out, err = io.StringIO(), io.StringIO()
+    with monkeypatch.context() as m:
+        if not quick:
+            m.setattr(dump_cmd, "_try_quick", lambda *a: (None, 0))
+        code = dump_cmd.dump(args, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--no-private"], ["--depth", "1"], ["-t", "PatientID"], ["-t", "*.CodeMeaning", "--depth", "0"],
+     ["-t", "PatientName", "-t", "StudyDate"]],
+)
+def test_dump_output_is_the_same_either_way(extra: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    names = ["CT_small.dcm", "MR_small_bigendian.dcm", "rtplan.dcm", "emri_small_jpeg_2k_lossless.dcm",
+             "waveform_ecg.dcm", "examples_overlay.dcm", "SC_rgb_rle.dcm", "JPEG2000.dcm"]
+    for name in names:
+        path = get_testdata_file(name, download=False)
+        assert path is not None
+        assert _dump_text([path, *extra], quick=True, monkeypatch=monkeypatch) == _dump_text(
+            [path, *extra], quick=False, monkeypatch=monkeypatch
+        ), (name, extra)
+
+
+def test_files_the_quick_reader_cannot_show_exactly_fall_back(tmp_path: Path) -> None:
+    # deflated, ISO 2022 Japanese, no DICM marker: pydicom's reading is needed
+    for name, reason in [
+        ("image_dfl.dcm", "deflated"),
+        ("no_meta.dcm", "no DICM marker"),
+    ]:
+        path = get_testdata_file(name, download=False)
+        assert path is not None
+        with pytest.raises(Fallback, match=reason):
+            read_rows(FileRef(path), stop_before_pixels=True, max_value_chars=None)
+    # a value cut short by the end of the file
+    data = Path(get_testdata_file("CT_small.dcm", download=False)).read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[:1000])
+    with pytest.raises(Fallback):
+        read_rows(FileRef(str(cut)), stop_before_pixels=True, max_value_chars=None)

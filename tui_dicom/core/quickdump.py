@@ -1,0 +1,658 @@
+"""Dump rows without pydicom, for the common file: so ``tui-dicom dump`` starts in milliseconds.
+
+``import pydicom`` loads numpy and every pixel decoder (about 0.25 s) before a single tag is read,
+which made ``$(tui-dicom dump f -t PatientID)`` no faster than ``pydicom show``. This module reads a
+Part 10 file with ``struct`` and produces the very rows :func:`tui_dicom.core.tags.tag_rows` makes
+from a pydicom dataset: same VRs, keywords, values (pydicom's conversion rules, reproduced), lengths,
+nesting and order.
+
+It is deliberately strict. Whatever it does not reproduce exactly — deflated or guessed transfer
+syntaxes, ISO 2022 code extensions and multi-valued character sets, ambiguous VRs it cannot resolve,
+VR ``UN`` that pydicom would re-type, a value pydicom would refuse or repair, truncation, anything
+malformed — raises :class:`Fallback`, and the caller reads the file with pydicom instead (which also
+produces the proper error message for broken files). ``tests/test_quickdump.py`` checks that every
+file of the test corpora either falls back or yields rows equal to the pydicom path.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui_dicom.core.safe import safe_text
+from tui_dicom.core.source import FileRef, open_ref
+from tui_dicom.core.tags import (
+    BINARY_VRS,
+    ITEM_TAG,
+    PIXEL_DATA_TAGS,
+    TagRow,
+    _binary_text,
+    describe_tag,
+    item_row,
+    join_value_texts,
+    pixel_summary,
+)
+
+UNDEFINED = 0xFFFFFFFF
+ITEM_END = 0xFFFEE00D
+SEQ_END = 0xFFFEE0DD
+PIXEL_DATA = 0x7FE00010
+CHARSET = 0x00080005
+MAX_DEPTH = 64
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
+_VRS = frozenset(
+    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+)
+_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+_SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on backslash, not stripped
+_TEXT = frozenset({"SH", "LO", "UC"})  # character set, split, each stripped of trailing spaces/NULs
+_SINGLE_TEXT = frozenset({"ST", "LT", "UT"})  # character set, never split
+_LUT_DESCRIPTORS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002})
+#: single-valued SpecificCharacterSet terms that decode without code extensions, as pydicom maps them
+_CHARSETS = {
+    "": "iso8859",
+    "ISO_IR 6": "iso8859",
+    "ISO_IR 13": "shift_jis",
+    "ISO_IR 100": "latin_1",
+    "ISO_IR 101": "iso8859_2",
+    "ISO_IR 109": "iso8859_3",
+    "ISO_IR 110": "iso8859_4",
+    "ISO_IR 126": "iso_ir_126",
+    "ISO_IR 127": "iso_ir_127",
+    "ISO_IR 138": "iso_ir_138",
+    "ISO_IR 144": "iso_ir_144",
+    "ISO_IR 148": "iso_ir_148",
+    "ISO_IR 166": "iso_ir_166",
+    "ISO_IR 192": "UTF8",
+    "GB18030": "GB18030",
+    "GBK": "GBK",
+}
+
+
+class Fallback(Exception):
+    """The file needs pydicom to be shown exactly as the rest of the program shows it; ``str()`` says why."""
+
+
+@dataclass
+class _Elem:
+    """One element as read: its VR as pydicom would report it, and where its value is."""
+
+    tag: int
+    vr: str
+    length: int  # as declared in the file (UNDEFINED for undefined length)
+    value: bytes | None = None  # None for sequences and for values not loaded (pixel data)
+    size: int = 0  # bytes of the value (for pixel data whose bytes are not kept)
+    items: list[_Dataset] | None = None
+
+
+@dataclass
+class _Dataset:
+    """A dataset or sequence item: elements by tag, its parent and its character set."""
+
+    elems: dict[int, _Elem] = field(default_factory=dict)
+    parent: _Dataset | None = None
+    encoding: str = "iso8859"
+    creators: dict[int, str] = field(default_factory=dict)  # creator tag -> creator string
+
+
+@dataclass
+class QuickFile:
+    """What :func:`read_rows` found: the rows, and which top-level tags are file meta."""
+
+    rows: list[TagRow]
+    meta_tags: frozenset[int]
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Parses one buffer: meta group (explicit LE), then the dataset in its transfer syntax."""
+
+    def __init__(self, buf: Any, little: bool, explicit: bool) -> None:
+        self.buf = buf
+        self.n = len(buf)
+        self.little = little
+        self.explicit = explicit
+        order = "<" if little else ">"
+        self.u16x2 = struct.Struct(order + "HH").unpack_from
+        self.u16 = struct.Struct(order + "H").unpack_from
+        self.u32 = struct.Struct(order + "I").unpack_from
+
+    def header(self, pos: int) -> tuple[int, str | None, int, int]:
+        """``(tag, vr or None, value offset, length)`` of the element at ``pos``."""
+        if pos + 8 > self.n:
+            raise Fallback("element header runs past the end of the file")
+        group, elem = self.u16x2(self.buf, pos)
+        tag = group << 16 | elem
+        if group == 0xFFFE or not self.explicit:
+            return tag, None, pos + 8, self.u32(self.buf, pos + 4)[0]
+        vr = bytes(self.buf[pos + 4 : pos + 6]).decode("latin-1")
+        if vr not in _VRS:
+            raise Fallback(f"unknown VR {vr!r} at offset {pos}")
+        if vr in _LONG_VRS:
+            if pos + 12 > self.n:
+                raise Fallback("element header runs past the end of the file")
+            return tag, vr, pos + 12, self.u32(self.buf, pos + 8)[0]
+        return tag, vr, pos + 8, self.u16(self.buf, pos + 6)[0]
+
+    def dataset(
+        self,
+        ds: _Dataset,
+        pos: int,
+        end: int | None,
+        depth: int,
+        *,
+        stop_at: Callable[[int], bool] | None = None,
+    ) -> int:
+        """Read elements into ``ds`` from ``pos`` to ``end`` (None: up to an item delimiter).
+
+        Returns the offset after the last element read (after the delimiter for undefined items).
+        """
+        if depth > MAX_DEPTH:
+            raise Fallback("sequences nested too deeply")
+        limit = self.n if end is None else end
+        last = -1
+        while pos < limit:
+            if limit - pos < 8:
+                raise Fallback("stray bytes at the end of a dataset")
+            group, elem = self.u16x2(self.buf, pos)
+            if stop_at is not None and stop_at(group << 16 | elem):
+                return pos
+            tag, vr, vpos, length = self.header(pos)
+            if tag == ITEM_END and end is None and depth > 0:
+                return vpos
+            if tag >> 16 == 0xFFFE:
+                raise Fallback(f"delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element was expected")
+            if tag <= last:
+                raise Fallback("elements out of order or repeated")
+            last = tag
+            if vr is None:
+                vr = self.implicit_vr(ds, tag, length, vpos)
+            elif vr == "UN":
+                self.check_un(ds, tag, length)
+            if length == UNDEFINED:
+                pos = self.undefined(ds, tag, vr, vpos, depth)
+                continue
+            stop = vpos + length
+            if stop > self.n:
+                raise Fallback("value runs past the end of the file")
+            if vr == "SQ":
+                items = self.items(vpos, stop, depth, ds)
+                ds.elems[tag] = _Elem(tag, vr, length, None, length, items)
+            elif tag in PIXEL_DATA_TAGS:
+                ds.elems[tag] = _Elem(tag, vr, length, None, length)
+            else:
+                value = bytes(self.buf[vpos:stop])
+                ds.elems[tag] = _Elem(tag, vr, length, value, length)
+                if tag == CHARSET:
+                    ds.encoding = _charset(value, ds.parent)
+                elif tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
+                    ds.creators[tag] = _creator(value, vr, ds)
+            pos = stop
+        if end is None and depth > 0:
+            raise Fallback("item without its delimiter")
+        return pos
+
+    def undefined(self, ds: _Dataset, tag: int, vr: str, vpos: int, depth: int) -> int:
+        """Read an undefined-length element: a sequence or encapsulated pixel data."""
+        if vr == "SQ":
+            items: list[_Dataset] = []
+            pos = self.item_list(vpos, None, depth, ds, items)
+            ds.elems[tag] = _Elem(tag, vr, UNDEFINED, None, 0, items)
+            return pos
+        if tag == PIXEL_DATA and vr in ("OB", "OW"):
+            pos = vpos
+            while True:
+                item, _vr, ipos, length = self.header(pos)
+                if item == SEQ_END:
+                    ds.elems[tag] = _Elem(tag, vr, UNDEFINED, None, pos - vpos)
+                    return ipos
+                if item != ITEM_TAG or length == UNDEFINED or ipos + length > self.n:
+                    raise Fallback("malformed encapsulated pixel data")
+                pos = ipos + length
+        raise Fallback(f"undefined length for VR {vr}")
+
+    def items(self, pos: int, end: int, depth: int, parent: _Dataset) -> list[_Dataset]:
+        items: list[_Dataset] = []
+        self.item_list(pos, end, depth, parent, items)
+        return items
+
+    def item_list(self, pos: int, end: int | None, depth: int, parent: _Dataset, out: list[_Dataset]) -> int:
+        """Read sequence items from ``pos`` to ``end`` (None: up to the sequence delimiter)."""
+        while end is None or pos < end:
+            tag, _vr, ipos, length = self.header(pos)
+            if tag == SEQ_END and end is None:
+                return ipos
+            if tag != ITEM_TAG:
+                raise Fallback(f"unexpected ({tag >> 16:04X},{tag & 0xFFFF:04X}) in a sequence")
+            item = _Dataset(parent=parent, encoding=parent.encoding)
+            if length == UNDEFINED:
+                pos = self.dataset(item, ipos, None, depth + 1)
+            else:
+                if ipos + length > (self.n if end is None else end):
+                    raise Fallback("item runs past its sequence")
+                pos = self.dataset(item, ipos, ipos + length, depth + 1)
+            out.append(item)
+        return pos
+
+    def implicit_vr(self, ds: _Dataset, tag: int, length: int, vpos: int) -> str:
+        """The VR pydicom gives an implicit-VR element (ambiguous ones resolved later, when shown)."""
+        from tui_dicom.core.dictionary import private_entry, public_entry
+
+        group, elem = tag >> 16, tag & 0xFFFF
+        if group & 1:
+            if 0x0010 <= elem <= 0x00FF:
+                return "LO"
+            creator = ds.creators.get(group << 16 | elem >> 8) if elem & 0xFF00 else None
+            if length == UNDEFINED:  # pydicom looks ahead: items make it a sequence
+                if self.next_is_item(vpos):
+                    return "SQ"
+                raise Fallback("undefined-length private element that is not a sequence")
+            entry = private_entry(tag, creator) if creator else None
+            if entry is None:
+                return "UN"
+            if entry[0] not in _VRS:
+                raise Fallback(f"private element with dictionary VR {entry[0]!r}")
+            return entry[0]
+        entry = public_entry(tag)
+        if entry is None:
+            if elem == 0:
+                return "UL"
+            raise Fallback("implicit VR element not in the dictionary")
+        vr = entry[0]
+        if vr == "OB or OW" and tag == PIXEL_DATA:
+            return "OB" if length == UNDEFINED else "OW"
+        if vr == "US or SS" and tag not in _LUT_DESCRIPTORS:
+            return vr  # resolved from PixelRepresentation when the row is made
+        if vr not in _VRS:
+            raise Fallback(f"ambiguous VR {vr!r}")
+        return vr
+
+    def next_is_item(self, pos: int) -> bool:
+        return pos + 4 <= self.n and self.u16x2(self.buf, pos) == (0xFFFE, 0xE000)
+
+    def check_un(self, ds: _Dataset, tag: int, length: int) -> None:
+        """pydicom re-types a UN element whose VR it knows; those need pydicom."""
+        from tui_dicom.core.dictionary import private_entry, public_entry
+
+        group, elem = tag >> 16, tag & 0xFFFF
+        if length == UNDEFINED:
+            raise Fallback("UN with undefined length")
+        if group & 1:
+            if 0x0010 <= elem <= 0x00FF:
+                raise Fallback("private creator stored as UN")
+            creator = ds.creators.get(group << 16 | elem >> 8) if elem & 0xFF00 else None
+            if creator and private_entry(tag, creator) is not None:
+                raise Fallback("UN element of a known private tag")
+        elif length < 0xFFFF and public_entry(tag) is not None:
+            raise Fallback("UN element of a known public tag")
+
+
+def _charset(value: bytes, parent: _Dataset | None) -> str:
+    terms = value.decode("latin-1").rstrip(" \x00").split("\\")
+    if len(terms) != 1 or terms[0] not in _CHARSETS:
+        raise Fallback("character set with code extensions or an unknown term")
+    if terms[0] == "" and parent is not None and parent.encoding != "iso8859":
+        raise Fallback("empty character set inside an item")
+    return _CHARSETS[terms[0]]
+
+
+def _creator(value: bytes, vr: str, ds: _Dataset) -> str:
+    if vr != "LO":
+        raise Fallback(f"private creator with VR {vr}")
+    text = _decode(value, ds.encoding)
+    if "\\" in text:
+        raise Fallback("multi-valued private creator")
+    return text.rstrip("\x00 ")
+
+
+def _decode(raw: bytes, encoding: str) -> str:
+    """Decode text as pydicom does for one character set without code extensions."""
+    if b"\x1b" in raw:
+        raise Fallback("escape sequence in text")
+    try:
+        return raw.decode(encoding)
+    except UnicodeError:
+        return raw.decode(encoding, errors="replace")
+
+
+# ------------------------------------------------------------------------------------------- values
+
+
+def _numbers_text(tag: int, vr: str, raw: bytes, little: bool) -> list[str]:
+    fmt = _NUMBERS[vr]
+    size = struct.calcsize("=" + fmt)
+    if len(raw) % size:
+        raise Fallback(f"{vr} value of {len(raw)} bytes")
+    values = struct.unpack(f"{'<' if little else '>'}{len(raw) // size}{fmt}", raw)
+    if tag in _LUT_DESCRIPTORS and vr == "SS" and len(values) > 1 and values[0] < 0:
+        raise Fallback("LUT descriptor pydicom corrects")
+    if vr == "FL":
+        return [f"{v:.7g}" for v in values]
+    if vr == "FD":
+        return [repr(v) for v in values]
+    return [str(v) for v in values]
+
+
+def _number_strings(vr: str, raw: bytes) -> list[str]:
+    """DS and IS: pydicom keeps each number's own text (stripped); a value it cannot parse falls back."""
+    text = raw.decode("latin-1")
+    if vr == "DS":
+        text = text.strip()
+    out = []
+    for token in text.rstrip(" \x00").split("\\"):
+        if token.strip() == "":
+            out.append(token)
+            continue
+        try:
+            if vr == "DS":
+                float(token)
+            else:
+                try:
+                    int(token)
+                except ValueError:
+                    int(float(token))
+        except (ValueError, OverflowError):
+            raise Fallback(f"{vr} value {token!r} pydicom cannot convert") from None
+        out.append(token.strip())
+    return out
+
+
+def _person_name(text: str) -> str:
+    if "\ufffd" in text:
+        raise Fallback("undecodable person name")
+    groups = text.split("=")
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
+
+
+def _value_items(elem: _Elem, ds: _Dataset, little: bool) -> list[str] | str | bytes:
+    """The value as pydicom converts it: a list of item texts, a single string, or bytes."""
+    vr, raw = elem.vr, elem.value or b""
+    if vr in _NUMBERS:
+        return _numbers_text(elem.tag, vr, raw, little)
+    if vr in ("DS", "IS"):
+        return _number_strings(vr, raw)
+    if vr in BINARY_VRS:
+        return raw
+    if vr == "AT":
+        if len(raw) % 4:
+            raise Fallback("AT value not a multiple of 4 bytes")
+        pairs = struct.unpack(f"{'<' if little else '>'}{len(raw) // 2}H", raw)
+        return [f"({pairs[i]:04X},{pairs[i + 1]:04X})" for i in range(0, len(pairs), 2)]
+    if vr == "AE":
+        return [s.strip() for s in raw.decode("latin-1").split("\\")]
+    if vr in _SPLIT_STRINGS:
+        return raw.decode("latin-1").rstrip(" \x00").split("\\")
+    if vr == "UI":
+        return raw.decode("latin-1").rstrip("\x00 ").split("\\")
+    if vr == "UR":
+        return raw.decode("latin-1").rstrip()
+    if vr in _TEXT:
+        return [s.rstrip("\x00 ") for s in _decode(raw, ds.encoding).split("\\")]
+    if vr in _SINGLE_TEXT:
+        return _decode(raw, ds.encoding).rstrip("\x00 ")
+    if vr == "PN":
+        return [_person_name(s) for s in _decode(raw.rstrip(b"\x00 "), ds.encoding).split("\\")]
+    raise Fallback(f"VR {vr} not handled")
+
+
+def _resolve_us_ss(ds: _Dataset) -> str:
+    """US or SS from the nearest PixelRepresentation, as pydicom resolves it."""
+    node: _Dataset | None = ds
+    while node is not None:
+        rep = node.elems.get(0x00280103)
+        if rep is not None and rep.value:
+            if rep.vr != "US" or len(rep.value) != 2:
+                raise Fallback("odd PixelRepresentation")
+            return "SS" if rep.value != b"\x00\x00" else "US"
+        node = node.parent
+    raise Fallback("US or SS without PixelRepresentation")
+
+
+def _first_int(ds: _Dataset, tag: int, little: bool) -> Any:
+    """``ds.get(keyword)`` as the pixel summary uses it: an int for a single integer value, else something else."""
+    elem = ds.elems.get(tag)
+    if elem is None or not elem.value:
+        return None
+    fmt = _NUMBERS.get(elem.vr)
+    if fmt in ("H", "h", "L", "l") and len(elem.value) == struct.calcsize(fmt):
+        return struct.unpack(("<" if little else ">") + fmt, elem.value)[0]
+    if elem.vr == "IS":
+        values = _number_strings("IS", elem.value)
+        if len(values) == 1 and values[0].strip():
+            try:
+                return int(values[0])
+            except ValueError:
+                return int(float(values[0]))
+        return ""
+    return "other"
+
+
+def _display(elem: _Elem, ds: _Dataset, little: bool, max_chars: int | None) -> str:
+    vr = elem.vr
+    if vr == "SQ":
+        n = len(elem.items or [])
+        return f"{n} item" + ("" if n == 1 else "s")
+    if elem.size == 0:
+        return ""
+    if elem.tag in PIXEL_DATA_TAGS and elem.value is None:
+        return pixel_summary(
+            vr,
+            elem.size,
+            elem.length == UNDEFINED,
+            rows=_first_int(ds, 0x00280010, little),
+            cols=_first_int(ds, 0x00280011, little),
+            bits=_first_int(ds, 0x00280100, little),
+            frames=_first_int(ds, 0x00280008, little),
+            spp=_first_int(ds, 0x00280002, little),
+        )
+    value = _value_items(elem, ds, little)
+    if isinstance(value, bytes):
+        if elem.tag in PIXEL_DATA_TAGS:
+            raise Fallback("pixel data in an unexpected form")
+        return safe_text(_binary_text(vr, value, little, max_chars))
+    if isinstance(value, str):
+        return join_value_texts([value], max_chars)
+    return join_value_texts(value, max_chars)
+
+
+# --------------------------------------------------------------------------------------------- rows
+
+
+class _Rows:
+    """Makes rows from parsed datasets in the order and form of :func:`tags.tag_rows`."""
+
+    def __init__(self, include_private: bool, max_depth: int | None, max_chars: int | None) -> None:
+        self.rows: list[TagRow] = []
+        self.include_private = include_private
+        self.max_depth = max_depth
+        self.max_chars = max_chars
+
+    def walk(self, top: _Dataset, little: bool) -> None:
+        # explicit stack (no recursion): ("seq", items, next item, path, depth, parent row) or
+        # ("ds", dataset, sorted tags, next tag, path prefix, depth, parent row, byte order, creators seen)
+        stack: list[Any] = [("ds", top, sorted(top.elems), 0, (), 0, None, little, {})]
+        rows = self.rows
+        while stack:
+            frame = stack[-1]
+            if frame[0] == "seq":
+                _kind, items, pos, prefix, depth, parent = frame
+                if pos >= len(items):
+                    stack.pop()
+                    continue
+                stack[-1] = ("seq", items, pos + 1, prefix, depth, parent)
+                item_path = prefix + (pos,)
+                rows.append(item_row(item_path, depth, pos, len(items), parent))
+                item = items[pos]
+                stack.append(("ds", item, sorted(item.elems), 0, item_path, depth + 1, len(rows) - 1, little, {}))
+                continue
+            _kind, ds, tags, pos, prefix, depth, parent, order, creators = frame
+            if pos >= len(tags):
+                stack.pop()
+                continue
+            stack[-1] = ("ds", ds, tags, pos + 1, prefix, depth, parent, order, creators)
+            tag = tags[pos]
+            group, el = tag >> 16, tag & 0xFFFF
+            creator = ""
+            if group & 1:
+                if not self.include_private:
+                    continue
+                if 0x0010 <= el <= 0x00FF:
+                    creators[(group, el)] = ds.creators.get(tag, "")
+                elif el >= 0x1000:
+                    creator = creators.get((group, el >> 8), "")
+            elem = ds.elems[tag]
+            if elem.vr == "US or SS":
+                elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
+            keyword, name = describe_tag(tag, creator)
+            path = prefix + (tag,)
+            rows.append(
+                TagRow(
+                    tag=tag,
+                    path=path,
+                    depth=depth,
+                    vr=elem.vr,
+                    keyword=keyword,
+                    name=name,
+                    value=_display(elem, ds, order, self.max_chars),
+                    length=_length(elem),
+                    is_sequence=elem.vr == "SQ",
+                    private_creator=safe_text(creator) if creator else "",
+                    parent=parent,
+                )
+            )
+            if elem.vr == "SQ" and elem.items:
+                level = depth // 2 + 1
+                if self.max_depth is None or level <= self.max_depth:
+                    stack.append(("seq", elem.items, 0, path, depth + 1, len(rows) - 1))
+
+
+def _length(elem: _Elem) -> int | None:
+    if elem.length != UNDEFINED:
+        return elem.length
+    return None if elem.vr == "SQ" else elem.size
+
+
+# ---------------------------------------------------------------------------------------------- API
+
+
+def _ascii_value(elem: _Elem | None) -> str:
+    if elem is None or elem.value is None:
+        return ""
+    return elem.value.decode("latin-1").rstrip("\x00 ")
+
+
+def parse(buf: Any, *, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bool]:
+    """Parse a whole Part 10 file held in ``buf``: ``(file meta, dataset, little endian)``.
+
+    Raises:
+        Fallback: the file needs pydicom (see the module docstring).
+    """
+    if len(buf) < 132 or bytes(buf[128:132]) != b"DICM":
+        raise Fallback("no DICM marker")
+    meta = _Dataset()
+    reader = _Reader(buf, True, True)
+    pos = reader.dataset(meta, 132, None, 0, stop_at=lambda tag: tag >> 16 != 0x0002)
+    ts = _ascii_value(meta.elems.get(0x00020010))
+    if not ts or ts == DEFLATED:
+        raise Fallback("no transfer syntax, or a deflated dataset")
+    little = ts != EXPLICIT_BE
+    explicit = ts != IMPLICIT_LE
+    if pos + 6 <= len(buf):  # pydicom trusts the bytes over the declared syntax: so must we, or fall back
+        vr = bytes(buf[pos + 4 : pos + 6])
+        if (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90) != explicit:
+            raise Fallback("transfer syntax does not match the encoding")
+    data = _Dataset()
+    reader = _Reader(buf, little, explicit)
+    stop = (lambda tag: tag in PIXEL_DATA_TAGS) if stop_before_pixels else None
+    reader.dataset(data, pos, None, 0, stop_at=stop)
+    if any(tag >> 16 == 0x0002 for tag in data.elems):
+        raise Fallback("file meta elements inside the dataset")
+    return meta, data, little
+
+
+def read_rows(
+    ref: FileRef,
+    *,
+    stop_before_pixels: bool,
+    include_private: bool = True,
+    max_depth: int | None = None,
+    max_value_chars: int | None,
+) -> QuickFile:
+    """Read ``ref`` and return its rows, as :func:`tags.tag_rows` would from a pydicom dataset.
+
+    Raises:
+        Fallback: read the file with pydicom instead.
+        OSError: the file cannot be opened.
+    """
+    with open_ref(ref) as fh:
+        if ref.member is not None:
+            buf: Any = fh.read()
+            view = None
+        else:
+            try:
+                view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:  # empty file
+                raise Fallback("empty file") from None
+            buf = view
+        try:
+            meta, data, little = parse(buf, stop_before_pixels=stop_before_pixels)
+        finally:
+            if view is not None:
+                view.close()
+    builder = _Rows(include_private, max_depth, max_value_chars)
+    if meta.elems:
+        builder.walk(meta, True)
+    builder.walk(data, little)
+    return QuickFile(builder.rows, frozenset(meta.elems))
+
+
+def select_rows(rows: Sequence[TagRow], steps: Sequence[Any]) -> list[int]:
+    """Indices of the element rows whose path matches the query ``steps`` (see :class:`tags.TagPath`).
+
+    The same matches as :func:`tags.select` on the dataset, in the same order.
+    """
+    found = [i for i, row in enumerate(rows) if not row.is_item and _matches(steps, 0, row.path, 0)]
+    return sorted(found, key=lambda i: rows[i].path)
+
+
+def _matches(steps: Sequence[Any], si: int, path: tuple[int, ...], pi: int) -> bool:
+    step = steps[si]
+    if step.tag is None:  # '*': zero levels, or one (sequence, item) level and stay
+        if _matches(steps, si + 1, path, pi):
+            return True
+        return pi + 2 < len(path) and _matches(steps, si, path, pi + 2)
+    if pi >= len(path) or path[pi] != step.tag:
+        return False
+    if si == len(steps) - 1:
+        return pi == len(path) - 1
+    if pi + 2 >= len(path):
+        return False
+    if step.item is not None and path[pi + 1] != step.item:
+        return False
+    return _matches(steps, si + 1, path, pi + 2)
+
+
+def subtree(rows: Sequence[TagRow], index: int, max_depth: int | None) -> list[TagRow]:
+    """The row at ``index`` and the rows inside it (a sequence's items), cut at ``max_depth`` levels.
+
+    The same rows :func:`tags.match_rows` gives for the element (a row at depth ``d`` lies
+    ``(d + 1) // 2`` sequence levels deep).
+    """
+    first = rows[index]
+    out = [first]
+    for row in rows[index + 1 :]:
+        if row.depth <= first.depth:
+            break
+        if max_depth is None or (row.depth + 1) // 2 <= max_depth:
+            out.append(row)
+    return out
