@@ -5,7 +5,8 @@ Each example takes a real file (pydicom's test files), overwrites random bytes, 
 short. The code under test may only succeed or raise an error of the :class:`DicomViewerError`
 family (whose message is one line); any other exception is a bug.
 
-CI budget: 2,000 examples in total (header readers 800, DICOMDIR walker 400, pixel pipeline 800),
+CI budget: 2,400 examples in total (header readers 800, DICOMDIR walker 400, pixel pipeline 800, the
+pydicom-free dump reader 400, which must either hand the file to pydicom or agree with it row for row),
 derandomized (a fixed seed), so a run is reproducible and takes well under a minute.
 
 A longer local run: set ``TUI_DICOM_FUZZ_EXAMPLES`` to the total you want and, for fresh inputs on
@@ -137,6 +138,27 @@ def test_header_readers_raise_only_our_errors(work: Path, case: tuple[str, bytes
             read_header(ref)
         except DicomViewerError as exc:
             _one_line(exc)
+
+
+@budget(0.2)
+@given(case=mutations(HEADER))
+def test_quick_dump_reader_falls_back_or_agrees_with_pydicom(work: Path, case: tuple[str, bytes]) -> None:
+    """The dump reader without pydicom: on a broken file it says Fallback (and nothing else), or its
+    rows are exactly those of the pydicom path, which must then read the file too."""
+    from tui_dicom.core.loading import read_dataset
+    from tui_dicom.core.quickdump import Fallback, read_rows
+    from tui_dicom.core.tags import tag_rows
+
+    _name, data = case
+    ref = _write(work, data)
+    try:
+        got = read_rows(ref, stop_before_pixels=False, max_value_chars=256)
+    except Fallback:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = tag_rows(read_dataset(ref, stop_before_pixels=False))
+    assert got.rows == want
 
 
 @budget(0.4)

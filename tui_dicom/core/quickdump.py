@@ -179,12 +179,18 @@ class _Reader:
                 self.check_un(ds, tag, length)
             if length == UNDEFINED:
                 pos = self.undefined(ds, tag, vr, vpos, depth)
+                if end is not None and pos > end:
+                    raise Fallback("element runs past the end of its item")
                 continue
             stop = vpos + length
             if stop > self.n:
                 raise Fallback("value runs past the end of the file")
+            if end is not None and stop > end:
+                raise Fallback("element runs past the end of its item")
             if vr == "SQ":
-                items = self.items(vpos, stop, depth, ds)
+                # like pydicom, read the items from the sequence's own bytes: nothing inside can reach past it
+                inner = _Reader(bytes(self.buf[vpos:stop]), self.little, self.explicit)
+                items = inner.items(0, length, depth, ds)
                 ds.elems[tag] = _Elem(tag, vr, length, None, length, items)
             elif tag in PIXEL_DATA_TAGS:
                 ds.elems[tag] = _Elem(tag, vr, length, None, length)
@@ -392,8 +398,8 @@ def _value_items(elem: _Elem, ds: _Dataset, little: bool) -> list[str] | str | b
         return [s.strip() for s in raw.decode("latin-1").split("\\")]
     if vr in _SPLIT_STRINGS:
         return raw.decode("latin-1").rstrip(" \x00").split("\\")
-    if vr == "UI":
-        return raw.decode("latin-1").rstrip("\x00 ").split("\\")
+    if vr == "UI":  # pydicom's UID strips each value of whitespace
+        return [uid.strip() for uid in raw.decode("latin-1").rstrip("\x00 ").split("\\")]
     if vr == "UR":
         return raw.decode("latin-1").rstrip()
     if vr in _TEXT:
@@ -571,6 +577,8 @@ def parse(buf: Any, *, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bo
         vr = bytes(buf[pos + 4 : pos + 6])
         if (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90) != explicit:
             raise Fallback("transfer syntax does not match the encoding")
+        if struct.unpack_from("<H" if little else ">H", buf, pos)[0] < 0x0008:
+            raise Fallback("dataset starts with a group pydicom may read in the other byte order")
     data = _Dataset()
     reader = _Reader(buf, little, explicit)
     stop = (lambda tag: tag in PIXEL_DATA_TAGS) if stop_before_pixels else None
