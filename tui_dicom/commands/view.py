@@ -77,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp
+    from tui_dicom.ui.output import own_terminal_output
 
-    app = DicomViewerApp(paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label,
-                         demo_note=demo_note)
-    app.run()
+    with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+        app = DicomViewerApp(paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label,
+                             demo_note=demo_note)
+        app.run()
     return 0
