@@ -111,3 +111,40 @@ async def test_sixel_payload_on_first_picture_row_and_modal_hides_it() -> None:
         hidden = view.render_lines(view.region.reset_offset)
         assert not any(isinstance(s, FrameStrip) for s in hidden)
         assert all("\x1bP" not in seg.text for s in hidden for seg in s)
+
+
+async def test_on_shown_runs_with_the_picture_and_is_never_dropped() -> None:
+    """Callbacks of show() run in the turn the picture is installed; a replaced show's callback still runs."""
+    app = _App("halfblock")
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(PictureView)
+        calls: list[tuple[str, object]] = []
+        view.show("a", _picture(1), on_shown=lambda: calls.append(("a", view.layout_now)))
+        view.show("b", _picture(2), on_shown=lambda: calls.append(("b", view._frame.request.key)))
+        await _wait_displayed(app, pilot)
+        assert [c[0] for c in calls] == ["a", "b"]
+        assert calls[1][1] == "b"  # ran when the newest picture was installed
+        # a cached picture: the callback runs at once, inside show()
+        view.show("b", _picture(2), on_shown=lambda: calls.append(("again", None)))
+        assert calls[-1][0] == "again"
+
+
+async def test_kitty_step_over_the_same_cells_repaints_only_the_placement_line() -> None:
+    app = _App("kitty")
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(PictureView)
+        view.show("a", _picture(1))
+        await _wait_displayed(app, pilot)
+        await pilot.pause(0.05)
+        regions: list[object] = []
+        real_refresh = view.refresh
+
+        def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            regions.append(args)
+            return real_refresh(*args, **kwargs)
+
+        view.refresh = spy  # type: ignore[method-assign]
+        view.show("b", _picture(2))
+        await _wait_displayed(app, pilot, 2)
+        x, y, w, _h = app.displayed[-1].region_cells
+        assert regions and all(len(r) == 1 and r[0].height == 1 and r[0].y == y for r in regions[:1])

@@ -37,6 +37,8 @@ from tui_dicom.ui.widgets.picture import PictureView
 from tui_dicom.ui.widgets.study_tree import MASK, StudyTree, fmt_date
 
 PREFETCH = 6
+#: seconds a slice step may take before its counter is shown ahead of its picture
+COUNTER_DELAY = 0.15
 
 
 def _fmt_mm(value: float) -> str:
@@ -90,6 +92,7 @@ class MainScreen(Screen[None]):
         self._shown_window: Any = None
         self._ready: SliceReady | None = None
         self._cine_timer: Any = None
+        self._counter_timer: Any = None
         self._current_info: dict[str, Any] = {}
         self._header_ref: Any = None
         self._status_progress = ""
@@ -314,7 +317,17 @@ class MainScreen(Screen[None]):
                  if 0 <= i < len(self._slices)]
         self._slot.put(SliceRequest(self._seq, sl, self.state.window, self.state.invert, self._overlays,
                                     tuple(ahead)))
-        self._update_annotations()
+        # the counter changes with the picture (one screen update per step); only a slow decode shows
+        # it earlier
+        if self._counter_timer is not None:
+            self._counter_timer.stop()
+        self._counter_timer = self.set_timer(COUNTER_DELAY, self._counter_late)
+
+    def _counter_late(self) -> None:
+        """The requested slice is still not on screen: show its counter anyway."""
+        self._counter_timer = None
+        if self._shown_seq < self._seq:
+            self._update_annotations()
 
     def _show_tags(self, sl: SliceRef, rows: list[Any], error: str) -> None:
         """The inspector follows the slice shown (rows come with the slice from the loader)."""
@@ -331,18 +344,28 @@ class MainScreen(Screen[None]):
         if not self._slices or message.seq <= self._shown_seq or self._slice_index(message.slice.key) is None:
             return
         self._shown_seq = message.seq
-        self._show_tags(message.slice, message.rows, message.header_error)
         self._current_info = message.info
         self._shown_window = message.window
         self._ready = message
         self.query_one(ImagePane).set_message(None)
-        self._redraw()
-        self._update_annotations()
 
-    def _redraw(self) -> None:
-        """Show the current picture with the current view and drawings (no decoding)."""
+        def texts() -> None:
+            # with the picture, in the same screen update: tag values, counter and annotations
+            self._show_tags(message.slice, message.rows, message.header_error)
+            self._update_annotations()
+
+        self._redraw(texts)
+
+    def _redraw(self, then: Any = None) -> None:
+        """Show the current picture with the current view and drawings (no decoding).
+
+        The texts that go with the picture (measurements, probe, orientation, and ``then()``) are
+        updated when the picture widget installs the new picture, so they land in the same frame.
+        """
         ready = self._ready
         if ready is None:
+            if then is not None:
+                then()
             return
         from tui_dicom.core.windowing import pixel_aspect
 
@@ -352,12 +375,18 @@ class MainScreen(Screen[None]):
             aspect = 1.0
         key = ready.slice.key
         pane = self.query_one(ImagePane)
+
+        def texts() -> None:
+            pane.set_measurements([f"{i}. {m.kind}: {m.text}"
+                                   for i, m in enumerate(self.state.measurements.get(key, ()), start=1)])
+            self._update_probe()
+            self._update_orientation()
+            if then is not None:
+                then()
+
         pane.picture.show((key, ready.window, self.state.invert, self._overlays), ready.picture,
-                          pixel_aspect=aspect, view=self.state.view, shapes=self.state.shapes(key))
-        pane.set_measurements([f"{i}. {m.kind}: {m.text}"
-                               for i, m in enumerate(self.state.measurements.get(key, ()), start=1)])
-        self._update_probe()
-        self._update_orientation()
+                          pixel_aspect=aspect, view=self.state.view, shapes=self.state.shapes(key),
+                          on_shown=texts)
 
     def _slice_index(self, key: Any) -> int | None:
         """Index of the slice with ``key`` (see :attr:`SliceRef.key`) in the series shown, or None."""
@@ -608,8 +637,7 @@ class MainScreen(Screen[None]):
         self._rerender()
 
     def _view_changed(self) -> None:
-        self._redraw()
-        self._update_annotations()
+        self._redraw(self._update_annotations)
 
     def _cmd_zoom(self, sign: int) -> None:
         from tui_dicom.core.viewstate import ZOOM_STEP

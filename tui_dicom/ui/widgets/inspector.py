@@ -111,6 +111,7 @@ class TagInspector(Vertical):
         self._matches: list[int] = []
         self._match_pos = -1
         self._row_nodes: dict[int, TreeNode[int]] = {}
+        self._status: tuple[str, str] = ("", "")
 
     def compose(self) -> ComposeResult:
         """Filter input (hidden until ``/``), the tree, a status line."""
@@ -225,10 +226,10 @@ class TagInspector(Vertical):
             self._rebuild()
 
     def _update_status(self) -> None:
+        """The line under the tree (updated only when its text changes: an update costs a layout pass)."""
         rows = self._rows
-        status = self.query_one("#tag-status", Static)
         if self._error:
-            status.update(Text(self._error, style="bold red"))
+            self._set_status(self._error, "bold red")
             return
         parts = [f"{sum(1 for r in rows if r.depth == 0)} elements"]
         if self.varying_only:
@@ -238,7 +239,12 @@ class TagInspector(Vertical):
                 parts.append(f"{len(self._selected() or [])} vary in series")
         if self.filter_text:
             parts.append(f"{len(self._matches)} matches for “{safe_text(self.filter_text)}”")
-        status.update(Text(" · ".join(parts), style="dim"))
+        self._set_status(" · ".join(parts), "dim")
+
+    def _set_status(self, text: str, style: str) -> None:
+        if self._status != (text, style):
+            self._status = (text, style)
+            self.query_one("#tag-status", Static).update(Text(text, style=style))
 
     # ----------------------------------------------------------------------------- actions
 

@@ -410,6 +410,8 @@ class PictureView(Widget, can_focus=False):
                           else self.terminal.renderer)
         self._seq = itertools.count(1)
         self._request: tuple[Hashable, np.ndarray, float, View, tuple[Shape, ...]] | None = None
+        #: callbacks of :meth:`show` waiting for their picture to be installed (run in order)
+        self._on_shown: list[Callable[[], None]] = []
         self._latest_seq = 0
         self._busy = False
         self._pending: _Request | None = None
@@ -438,7 +440,7 @@ class PictureView(Widget, can_focus=False):
         return self._frame.layout if self._frame else None
 
     def show(self, key: Hashable, picture: np.ndarray, *, pixel_aspect: float = 1.0, view: View = _DEFAULT_VIEW,
-             shapes: Sequence[Shape] = ()) -> None:
+             shapes: Sequence[Shape] = (), on_shown: Callable[[], None] | None = None) -> None:
         """Show a picture (encoding happens in a thread; only the latest call matters).
 
         Args:
@@ -447,9 +449,22 @@ class PictureView(Widget, can_focus=False):
             pixel_aspect: physical pixel height / width.
             view: zoom, pan, rotation, flips.
             shapes: vector overlays in image coordinates.
+            on_shown: called on the UI thread in the very turn the picture becomes the one drawn
+                (at once when it is cached), so text that belongs to it (a slice counter, tag
+                values) is repainted in the same screen update instead of one frame earlier. If a
+                newer ``show`` replaces this one first, the callback runs with the newer picture
+                (callbacks are never dropped); also when the picture cannot be drawn.
         """
+        if on_shown is not None:
+            self._on_shown.append(on_shown)
         self._request = (key, picture, float(pixel_aspect), view, tuple(shapes))
         self._schedule()
+
+    def _run_on_shown(self) -> None:
+        """Run the :meth:`show` callbacks waiting so far (in order)."""
+        callbacks, self._on_shown = self._on_shown, []
+        for callback in callbacks:
+            callback()
 
     def clear(self) -> None:
         """Show nothing."""
@@ -458,6 +473,7 @@ class PictureView(Widget, can_focus=False):
         self._strips = []
         self._remove_graphics()
         self.refresh()
+        self._run_on_shown()
 
     def image_coords(self, cell_x: int, cell_y: int) -> tuple[float, float] | None:
         """Image ``(row, col)`` at a cell relative to the widget, None outside the picture."""
@@ -519,6 +535,7 @@ class PictureView(Widget, can_focus=False):
     def _schedule(self) -> None:
         req = self._make_request()
         if req is None:
+            self._run_on_shown()  # nothing to wait for (not mounted or no room yet)
             return
         self._latest_seq = req.seq
         cached = self._cache.get(req.cache_key())
@@ -551,6 +568,8 @@ class PictureView(Widget, can_focus=False):
         self._busy = False
         if isinstance(frame, Exception):
             self.error = f"cannot draw the picture: {frame}"
+            if req.seq == self._latest_seq:
+                self._run_on_shown()
         else:
             self.error = None
             self._cache[req.cache_key()] = frame
@@ -608,12 +627,35 @@ class PictureView(Widget, can_focus=False):
 
     # ------------------------------------------------------------------ drawing
     def _install(self, frame: Frame) -> None:
-        """Make ``frame`` the one on screen and repaint the whole widget."""
+        """Make ``frame`` the one on screen, repaint what changed and run the :meth:`show` callbacks.
+
+        Kitty and sixel pictures are drawn entirely from the first line of the picture (the other
+        cells are blanks or cursor moves): when the new frame covers the same cells as the one on
+        screen, only that line is repainted.
+        """
+        old = self._frame
         self._frame = frame
         self._strips = frame.strips()
-        self.refresh()
+        if self._same_cells(old, frame):
+            x, y, w, _h = frame.layout.cells
+            self.refresh(Region(x, y, w, 1))
+        else:
+            self.refresh()
         if self._announced is not frame:
             self.call_after_refresh(self._announce, frame)
+        self._run_on_shown()
+
+    def _same_cells(self, old: Frame | None, new: Frame) -> bool:
+        """True if ``new`` is a graphics frame drawn over exactly the text cells of ``old``."""
+        if old is None or old is new or new.request.renderer == "halfblock":
+            return False
+        if (old.request.renderer, old.request.size, old.layout.cells) != (
+                new.request.renderer, new.request.size, new.layout.cells) or old.payload is None:
+            return False
+        try:
+            return self.screen.is_active and not self._overlap
+        except Exception:  # noqa: BLE001 - no screen
+            return False
 
     def _announce(self, frame: Frame) -> None:
         if self._frame is not frame:
