@@ -65,3 +65,18 @@ def test_tmux_placement_is_absolute_inside_one_passthrough() -> None:
     assert seq.startswith("\x1bPtmux;") and seq.endswith("\x1b\\") and seq.count("\x1bPtmux;") == 1
     inner = seq[len("\x1bPtmux;") : -2].replace("\x1b\x1b", "\x1b")
     assert inner.startswith("\x1b7\x1b[3;5H\x1b_Ga=p,i=3,p=1,c=10,r=5") and inner.endswith("\x1b8")
+
+
+def test_grey_picture_with_few_levels_is_an_ordered_palette_png_and_smaller() -> None:
+    """A windowed CT slice uses few greys (integer HU stretched over 256): sent as palette indices in grey order."""
+    rng = np.random.default_rng(2)
+    y, x = np.mgrid[0:256, 0:256]
+    hu = np.round(35 + 15 * np.sin(x / 40.0) * np.cos(y / 55.0) + rng.normal(0, 5, (256, 256)))
+    pic = np.clip(np.round((hu - (35 - 42.5)) * 255 / 85), 0, 255).astype(np.uint8)  # W:85 L:35
+    png = kitty.png_bytes(pic)
+    img = Image.open(io.BytesIO(png))
+    assert img.mode == "P"
+    assert np.array_equal(np.asarray(img.convert("L")), pic)
+    grey = io.BytesIO()
+    Image.fromarray(pic).save(grey, format="PNG", compress_level=9)
+    assert len(png) < len(grey.getvalue())

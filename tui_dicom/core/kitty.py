@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -34,23 +36,80 @@ def _apc(keys: str, payload: str = "", tmux: bool = False) -> str:
     return wrap_tmux(cmd) if tmux else cmd
 
 
+#: a grey picture using at most this many distinct levels is sent as an ordered-palette PNG
+PALETTE_MAX_LEVELS = 192
+
+
 def png_bytes(picture: np.ndarray, compress_level: int = 4) -> bytes:
     """PNG-encode a uint8 grey or RGB picture; the wire cost is base64 of this.
 
-    A grey picture stays a grey PNG (one byte per pixel). Level 4 is the first zlib level with
-    lazy matching: on 512x512 CT slices it is ~9% smaller than level 3 at about the same time and
-    within ~1-3% of level 9, which is 10x slower.
+    Grey pictures are written here (lossless, Paeth filter, zlib with run-length matching only,
+    which on noisy CT slices is both smaller and faster than Pillow's default):
+
+    * a windowed CT slice uses few of the 256 levels (a brain window of 85 HU stretched over 256
+      greys uses about 86, three greys apart), so when at most :data:`PALETTE_MAX_LEVELS` levels
+      occur the picture is sent as palette indices ``0..n-1`` in grey order with a grey palette:
+      neighbouring pixels then differ by small, regular steps that compress about 10 % better;
+    * otherwise as a grey PNG (one byte per pixel).
+
+    RGB pictures (overlays) go through Pillow at ``compress_level``.
 
     Args:
         picture: uint8 ``HxW`` grey or ``HxWx3`` RGB.
-        compress_level: zlib level 0..9.
+        compress_level: zlib level 0..9 for RGB pictures.
 
     Returns:
         The PNG file bytes.
     """
+    picture = np.ascontiguousarray(picture)
+    if picture.ndim == 2 and picture.dtype == np.uint8 and picture.size:
+        return _grey_png(picture)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(picture)).save(buf, format="PNG", compress_level=compress_level)
+    Image.fromarray(picture).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _paeth_rows(img: np.ndarray) -> bytes:
+    """Rows of ``img`` (uint8) each as filter type 4 (Paeth) + residuals: the PNG IDAT payload."""
+    h, w = img.shape
+    a = img.astype(np.int16)
+    up = np.zeros_like(a)
+    up[1:] = a[:-1]
+    left = np.zeros_like(a)
+    left[:, 1:] = a[:, :-1]
+    up_left = np.zeros_like(a)
+    up_left[1:, 1:] = a[:-1, :-1]
+    p = left + up - up_left
+    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - up_left)
+    pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
+    out = np.empty((h, w + 1), np.uint8)
+    out[:, 0] = 4
+    out[:, 1:] = (a - pred).astype(np.uint8)  # modulo 256, as PNG defines it
+    return out.tobytes()
+
+
+def _grey_png(picture: np.ndarray) -> bytes:
+    """A grey picture as a grey or ordered-palette PNG (see :func:`png_bytes`)."""
+    h, w = picture.shape
+    used = np.flatnonzero(np.bincount(picture.ravel(), minlength=256))
+    chunks = []
+    if len(used) <= PALETTE_MAX_LEVELS:
+        lut = np.zeros(256, np.uint8)
+        lut[used] = np.arange(len(used), dtype=np.uint8)
+        data = lut[picture]
+        chunks.append(_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)))
+        chunks.append(_chunk(b"PLTE", np.repeat(used.astype(np.uint8), 3).tobytes()))
+    else:
+        data = picture
+        chunks.append(_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)))
+    packer = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    chunks.append(_chunk(b"IDAT", packer.compress(_paeth_rows(data)) + packer.flush()))
+    chunks.append(_chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
 def transmit(image_id: int, png: bytes, *, tmux: bool = False) -> str:
