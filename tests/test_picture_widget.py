@@ -113,6 +113,37 @@ async def test_sixel_payload_on_first_picture_row_and_modal_hides_it() -> None:
         assert all("\x1bP" not in seg.text for s in hidden for seg in s)
 
 
+async def test_sixel_budget_from_the_terminal_bounds_each_picture() -> None:
+    # --sixel-kb sets TerminalInfo.sixel_max_bytes: a noisy picture filling the pane must fit it
+    sizes = {}
+    for budget in (200_000, 90_000):
+        app = _App("sixel")
+        app.info = TerminalInfo(renderer="sixel", reason="sixel: test", sixel_max_bytes=budget)
+        async with app.run_test(size=(100, 40)) as pilot:
+            view = app.query_one(PictureView)
+            # a CT-like picture: a smooth body with mild noise, 200 grey values
+            yy, xx = np.mgrid[-1:1:512j, -1:1:512j]
+            body = np.clip(200 - 150 * (xx**2 + yy**2), 0, 255)
+            noise = np.random.default_rng(5).normal(0, 6, (512, 512))
+            view.show("ct", np.clip(body + noise, 0, 255).astype(np.uint8))
+            await _wait_displayed(app, pilot)
+            text = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+            start = text.index("\x1bP")
+            sizes[budget] = text.index("\x1b\\", start) + 2 - start
+    assert sizes[90_000] <= 90_000 < sizes[200_000] <= 200_000
+
+
+def test_sixel_kb_argument_reaches_the_terminal_info() -> None:
+    import argparse
+
+    from tui_dicom.commands import view as view_cmd
+
+    parser = argparse.ArgumentParser()
+    view_cmd.add_arguments(parser)
+    assert parser.parse_args(["--sixel-kb", "110"]).sixel_kb == 110
+    assert parser.parse_args([]).sixel_kb == 200
+
+
 async def test_on_shown_runs_with_the_picture_and_is_never_dropped() -> None:
     """Callbacks of show() run in the turn the picture is installed; a replaced show's callback still runs."""
     app = _App("halfblock")

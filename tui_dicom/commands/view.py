@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory for decoded slices and pictures (default: 512)")
     parser.add_argument("--query-timeout", type=float, default=0.5, metavar="S",
                         help="how long to wait for the terminal's answers (default 0.5 s; raise over slow SSH)")
+    parser.add_argument("--sixel-kb", type=int, default=200, metavar="KB",
+                        help="largest sixel picture in KB; a smaller budget shows fewer grey levels but "
+                             "settles sooner on a slow link (default 200; e.g. 110 over 10 Mbit/s)")
 
 
 def demo_paths() -> tuple[list[str], str]:
@@ -74,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
         terminal = detect(timeout=args.query_timeout, override=None if renderer == "auto" else renderer,
                           colors=args.colors)
+        terminal = dataclasses.replace(terminal, sixel_max_bytes=max(20, args.sixel_kb) * 1000)
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp

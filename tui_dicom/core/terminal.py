@@ -55,6 +55,7 @@ class TerminalInfo:
         kitty: the terminal (or tmux's client) speaks the kitty graphics protocol.
         sixel: the terminal (or tmux) draws sixel.
         cell_px_source: where ``cell_px`` came from ("csi16t", "ioctl", "tmux", "default").
+        sixel_max_bytes: wire budget of one sixel picture.
     """
 
     renderer: str = "halfblock"
@@ -70,6 +71,8 @@ class TerminalInfo:
     kitty: bool = False
     sixel: bool = False
     cell_px_source: str = "default"
+    #: wire budget of one sixel picture (bytes): bigger pictures get fewer grey levels (``--sixel-kb``)
+    sixel_max_bytes: int = 200_000
 
 
 @dataclass

@@ -604,7 +604,7 @@ class PictureView(Widget, can_focus=False):
             return Frame(req, lay, np.zeros((0, 0), np.uint8), hb, None, 0)
         if req.renderer == "sixel":
             shown = compose(picture, lay, req.shapes)
-            data = sixel.encode(shown).decode("ascii")
+            data = sixel.encode(shown, max_bytes=self.terminal.sixel_max_bytes).decode("ascii")
             return Frame(req, lay, shown, hb, lambda: data, len(data))
         # kitty: transmit the oriented picture at native size once; place a crop of it
         if req.shapes:
