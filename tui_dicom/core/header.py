@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from tui_dicom.core.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.errors import HeaderError, NotDicomError
 from tui_dicom.core.loading import sniff
 from tui_dicom.core.model import Instance, Vec3
@@ -274,6 +275,8 @@ def iter_elements(
 def _python_encodings(charset: str) -> tuple[str, ...]:
     if charset in _SIMPLE_CHARSETS:
         return (_SIMPLE_CHARSETS[charset],)
+    if charset in SINGLE_CODEC_CHARSETS:
+        return (SINGLE_CODEC_CHARSETS[charset],)
     import warnings
 
     from pydicom.charset import convert_encodings
@@ -302,9 +305,9 @@ def decode_text(raw: bytes, encodings: list[str], *, person_name: bool = False) 
     raw = raw.rstrip(b"\x00 ")
     if not raw:
         return ""
-    if len(encodings) == 1 and encodings[0] in ("latin_1", "utf_8", "iso8859", "iso_ir_6"):
-        codec = "utf_8" if encodings[0] == "utf_8" else "latin_1"
-        text = raw.decode(codec, "replace")
+    if len(encodings) == 1 and (b"\x1b" not in raw or encodings[0] in ("latin_1", "utf_8", "iso8859", "iso_ir_6")):
+        # one codec (and no escape sequence to switch it): pydicom decodes it in one call too
+        text = raw.decode(encodings[0], "replace")
         if person_name:
             text = text.rstrip("=")
     elif raw.isascii() and b"\x1b" not in raw and encodings[0] in ("latin_1", "iso8859", "iso_ir_6", "utf_8", "iso2022_jp", "shift_jis"):

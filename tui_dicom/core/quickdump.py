@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_dicom.core.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.source import FileRef, open_ref
 from tui_dicom.core.tags import (
@@ -54,25 +55,6 @@ _SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on 
 _TEXT = frozenset({"SH", "LO", "UC"})  # character set, split, each stripped of trailing spaces/NULs
 _SINGLE_TEXT = frozenset({"ST", "LT", "UT"})  # character set, never split
 _LUT_DESCRIPTORS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002})
-#: single-valued SpecificCharacterSet terms that decode without code extensions, as pydicom maps them
-_CHARSETS = {
-    "": "iso8859",
-    "ISO_IR 6": "iso8859",
-    "ISO_IR 13": "shift_jis",
-    "ISO_IR 100": "latin_1",
-    "ISO_IR 101": "iso8859_2",
-    "ISO_IR 109": "iso8859_3",
-    "ISO_IR 110": "iso8859_4",
-    "ISO_IR 126": "iso_ir_126",
-    "ISO_IR 127": "iso_ir_127",
-    "ISO_IR 138": "iso_ir_138",
-    "ISO_IR 144": "iso_ir_144",
-    "ISO_IR 148": "iso_ir_148",
-    "ISO_IR 166": "iso_ir_166",
-    "ISO_IR 192": "UTF8",
-    "GB18030": "GB18030",
-    "GBK": "GBK",
-}
 
 
 class Fallback(Exception):
@@ -303,11 +285,11 @@ class _Reader:
 
 def _charset(value: bytes, parent: _Dataset | None) -> str:
     terms = value.decode("latin-1").rstrip(" \x00").split("\\")
-    if len(terms) != 1 or terms[0] not in _CHARSETS:
+    if len(terms) != 1 or terms[0] not in SINGLE_CODEC_CHARSETS:
         raise Fallback("character set with code extensions or an unknown term")
     if terms[0] == "" and parent is not None and parent.encoding != "iso8859":
         raise Fallback("empty character set inside an item")
-    return _CHARSETS[terms[0]]
+    return SINGLE_CODEC_CHARSETS[terms[0]]
 
 
 def _creator(value: bytes, vr: str, ds: _Dataset) -> str:
