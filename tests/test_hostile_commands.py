@@ -109,8 +109,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[hostile_corpus.Case
         pytest.skip(f"pydicom test files not available: {exc}")
 
 
-def _common_problems(run: Run, name: str) -> list[str]:
-    """What is wrong with ``run`` whatever the command: traceback, hang, limits, exit code, stderr."""
+def _run_problems(run: Run) -> list[str]:
+    """Hang, traceback, exit status other than 0/1, CPU or memory beyond the limits."""
     problems = []
     if run.hung:
         problems.append("did not finish (killed)")
@@ -122,6 +122,12 @@ def _common_problems(run: Run, name: str) -> list[str]:
         problems.append(f"took {run.cpu_s:.1f} s of CPU")
     if run.rss_mb > RSS_LIMIT_MB:
         problems.append(f"peak RSS {run.rss_mb:.0f} MB")
+    return problems
+
+
+def _common_problems(run: Run, name: str) -> list[str]:
+    """What is wrong with ``run`` whatever the command: traceback, hang, limits, exit code, stderr."""
+    problems = _run_problems(run)
     # lines C decoders print to file descriptor 2 are checked by test_export_c_decoders_stay_quiet
     err_lines = [ln for ln in run.err_text.splitlines() if ln.strip() and ln.startswith("tui-dicom")]
     if run.code == 1:
@@ -236,15 +242,7 @@ def test_ls_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
     runs = run_many([["ls", str(c.path)] for c in corpus])
     failures = []
     for case, run in zip(corpus, runs, strict=True):
-        problems = []
-        if run.hung:
-            problems.append("did not finish (killed)")
-        if TRACEBACK.search(run.err_text) or TRACEBACK.search(run.out.decode("utf-8", "replace")):
-            problems.append("printed a traceback")
-        if run.code not in (0, 1):
-            problems.append(f"exit status {run.code}")
-        if run.cpu_s > CPU_LIMIT_S or run.rss_mb > RSS_LIMIT_MB:
-            problems.append(f"cpu {run.cpu_s:.1f} s, rss {run.rss_mb:.0f} MB")
+        problems = _run_problems(run)
         if run.code == 1 and case.name not in run.out.decode("utf-8", "replace") + run.err_text:
             problems.append("exit 1 without naming the file")
         if RAW_CONTROL.search(run.out) or RAW_CONTROL.search(run.err):
