@@ -31,7 +31,7 @@ from tui_dicom.core.tags import (
     PIXEL_DATA_TAGS,
     TagRow,
     _binary_text,
-    describe_tag,
+    element_row,
     item_row,
     join_value_texts,
     pixel_summary,
@@ -501,23 +501,9 @@ class _Rows:
             elem = ds.elems[tag]
             if elem.vr == "US or SS":
                 elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
-            keyword, name = describe_tag(tag, creator)
             path = prefix + (tag,)
-            rows.append(
-                TagRow(
-                    tag=tag,
-                    path=path,
-                    depth=depth,
-                    vr=elem.vr,
-                    keyword=keyword,
-                    name=name,
-                    value=_display(elem, ds, order, self.max_chars),
-                    length=_length(elem),
-                    is_sequence=elem.vr == "SQ",
-                    private_creator=safe_text(creator) if creator else "",
-                    parent=parent,
-                )
-            )
+            value = _display(elem, ds, order, self.max_chars)
+            rows.append(element_row(tag, path, depth, elem.vr, value, _length(elem), creator, parent))
             if elem.vr == "SQ" and elem.items:
                 level = depth // 2 + 1
                 if self.max_depth is None or level <= self.max_depth:

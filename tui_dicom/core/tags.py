@@ -393,6 +393,33 @@ def _encoded_length(elem: DataElement, encodings: Any) -> int | None:
 # ------------------------------------------------------------------------------------------------ rows
 
 
+def element_row(
+    tag: int,
+    path: tuple[int, ...],
+    depth: int,
+    vr: str,
+    value: str,
+    length: int | None,
+    creator: str,
+    parent: int | None,
+) -> TagRow:
+    """The row of an element: named from the dictionary (private ones with their ``creator``)."""
+    keyword, name = describe_tag(tag, creator)
+    return TagRow(
+        tag=tag,
+        path=path,
+        depth=depth,
+        vr=vr,
+        keyword=keyword,
+        name=name,
+        value=value,
+        length=length,
+        is_sequence=vr == "SQ",
+        private_creator=safe_text(creator) if creator else "",
+        parent=parent,
+    )
+
+
 def item_row(path: tuple[int, ...], depth: int, index: int, count: int, parent: int | None) -> TagRow:
     """The row of item ``index`` of a sequence of ``count`` items."""
     return TagRow(
@@ -462,7 +489,6 @@ class _Builder:
                 raw_length = (ds.__dict__.get(RAW_LENGTHS_ATTR) or {}).get(tag)
         except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: show why, keep going
             return self._broken_row(ds, tag, path, depth, parent, creator, exc)
-        keyword, name = describe_tag(tag, creator)
         try:
             vr = str(elem.VR)
             value = value_text(elem, ds, max_chars=self.max_chars)
@@ -472,21 +498,7 @@ class _Builder:
                 length = _encoded_length(elem, self._charset(ds))
         except Exception as exc:  # noqa: BLE001 - a value that cannot be shown: say why, keep going
             return self._broken_row(ds, tag, path, depth, parent, creator, exc)
-        self.rows.append(
-            TagRow(
-                tag=tag,
-                path=path,
-                depth=depth,
-                vr=vr,
-                keyword=keyword,
-                name=name,
-                value=value,
-                length=length,
-                is_sequence=vr == "SQ",
-                private_creator=safe_text(creator) if creator else "",
-                parent=parent,
-            )
-        )
+        self.rows.append(element_row(tag, path, depth, vr, value, length, creator, parent))
         return elem
 
     def _charset(self, ds: Dataset) -> Any:
@@ -511,22 +523,11 @@ class _Builder:
             raw = ds.get_item(tag)
         except Exception:  # noqa: BLE001
             raw = None
-        keyword, name = describe_tag(tag, creator)
         length = getattr(raw, "length", None)
-        self.rows.append(
-            TagRow(
-                tag=tag,
-                path=path,
-                depth=depth,
-                vr=str(getattr(raw, "VR", None) or "??"),
-                keyword=keyword,
-                name=name,
-                value=safe_text(f"<cannot decode: {type(exc).__name__}: {str(exc)[:120]}>"),
-                length=length if isinstance(length, int) and length != _UNDEFINED else None,
-                private_creator=safe_text(creator) if creator else "",
-                parent=parent,
-            )
-        )
+        vr = str(getattr(raw, "VR", None) or "??")
+        value = safe_text(f"<cannot decode: {type(exc).__name__}: {str(exc)[:120]}>")
+        length = length if isinstance(length, int) and length != _UNDEFINED else None
+        self.rows.append(element_row(tag, path, depth, vr, value, length, creator, parent))
         return None
 
     def expand(self, elem: DataElement | None, path: tuple[int, ...], depth: int) -> _SeqFrame | None:
