@@ -466,9 +466,10 @@ class _Rows:
         self.max_chars = max_chars
 
     def walk(self, top: _Dataset, little: bool) -> None:
+        """Append the rows of ``top`` (read in byte order ``little``), items of sequences included."""
         # explicit stack (no recursion): ("seq", items, next item, path, depth, parent row) or
-        # ("ds", dataset, sorted tags, next tag, path prefix, depth, parent row, byte order, creators seen)
-        stack: list[Any] = [("ds", top, sorted(top.elems), 0, (), 0, None, little, {})]
+        # ("ds", dataset, sorted tags, next tag, path prefix, depth, parent row, creators seen)
+        stack: list[Any] = [("ds", top, sorted(top.elems), 0, (), 0, None, {})]
         rows = self.rows
         while stack:
             frame = stack[-1]
@@ -481,13 +482,13 @@ class _Rows:
                 item_path = prefix + (pos,)
                 rows.append(item_row(item_path, depth, pos, len(items), parent))
                 item = items[pos]
-                stack.append(("ds", item, sorted(item.elems), 0, item_path, depth + 1, len(rows) - 1, little, {}))
+                stack.append(("ds", item, sorted(item.elems), 0, item_path, depth + 1, len(rows) - 1, {}))
                 continue
-            _kind, ds, tags, pos, prefix, depth, parent, order, creators = frame
+            _kind, ds, tags, pos, prefix, depth, parent, creators = frame
             if pos >= len(tags):
                 stack.pop()
                 continue
-            stack[-1] = ("ds", ds, tags, pos + 1, prefix, depth, parent, order, creators)
+            stack[-1] = ("ds", ds, tags, pos + 1, prefix, depth, parent, creators)
             tag = tags[pos]
             group, el = tag >> 16, tag & 0xFFFF
             creator = ""
@@ -502,7 +503,7 @@ class _Rows:
             if elem.vr == "US or SS":
                 elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
             path = prefix + (tag,)
-            value = _display(elem, ds, order, self.max_chars)
+            value = _display(elem, ds, little, self.max_chars)
             rows.append(element_row(tag, path, depth, elem.vr, value, _length(elem), creator, parent))
             if elem.vr == "SQ" and elem.items:
                 level = depth // 2 + 1

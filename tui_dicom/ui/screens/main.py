@@ -12,6 +12,7 @@ import json
 import math
 import os
 import threading
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -356,7 +357,7 @@ class MainScreen(Screen[None]):
 
         self._redraw(texts)
 
-    def _redraw(self, then: Any = None) -> None:
+    def _redraw(self, then: Callable[[], None] | None = None) -> None:
         """Show the current picture with the current view and drawings (no decoding).
 
         The texts that go with the picture (measurements, probe, orientation, and ``then()``) are
