@@ -199,6 +199,16 @@ async def test_inspector_search_next_match_copy_and_varying() -> None:
         await pilot.press("y")
         assert copied == ["15"]
         await pilot.press("escape")
+        # "/" also works from the image pane, even with the tags panel hidden: it shows the panel
+        await pilot.press("shift+tab")
+        assert not inspector.has_focus_within
+        await pilot.press("t")
+        assert not inspector.display
+        await pilot.press("slash", *"PatientID")
+        assert inspector.display
+        assert await wait_until(pilot, lambda: len(inspector._matches) >= 1)
+        await pilot.press("escape")  # clears the filter, focus on the tags
+        assert inspector.has_focus_within
         await pilot.press("V")
         assert await wait_until(pilot, lambda: inspector._varying_paths is not None, 20)
         shown = {str(n.label)[:11] for n in inspector.tree.root.children}

@@ -61,6 +61,7 @@ class MainScreen(Screen[None]):
         Binding("a", "toggle_annotations", "Annotations"),
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
+        Binding("slash", "search_tags", "Search tags", show=False),
     ]
 
     privacy: reactive[bool] = reactive(False)
@@ -548,6 +549,12 @@ class MainScreen(Screen[None]):
         """Show or hide the tag inspector."""
         inspector = self.query_one(TagInspector)
         inspector.display = not inspector.display
+
+    def action_search_tags(self) -> None:
+        """``/`` from the tree or the image: open the tags panel's filter (showing the panel if hidden)."""
+        inspector = self.query_one(TagInspector)
+        inspector.display = True
+        inspector.action_search()
 
     # ------------------------------------------------------------------------------ viewing commands
 
