@@ -238,7 +238,8 @@ class TagInspector(Vertical):
             else:
                 parts.append(f"{len(self._selected() or [])} vary in series")
         if self.filter_text:
-            parts.append(f"{len(self._matches)} matches for “{safe_text(self.filter_text)}”")
+            n = len(self._matches)
+            parts.append(f"{n} match{'' if n == 1 else 'es'} for “{safe_text(self.filter_text)}”")
         self._set_status(" · ".join(parts), "dim")
 
     def _set_status(self, text: str, style: str) -> None:
