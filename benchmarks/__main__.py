@@ -44,8 +44,10 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         goal = f"{r.goal} ({r.note})" if r.note else r.goal
         ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
-        lines.append(f"| {r.name} | {_fmt(r.ours)} {r.unit} | {r.reference} | {_fmt(r.reference_value)} "
-                     f"| {ratio} | {goal} | {'yes' if r.passed else 'NO'} |")
+        lines.append(
+            f"| {r.name} | {_fmt(r.ours)} {r.unit} | {r.reference} | {_fmt(r.reference_value)} "
+            f"| {ratio} | {goal} | {'yes' if r.passed else 'NO'} |"
+        )
     return "\n".join(lines)
 
 
@@ -53,9 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen groups; returns the exit code (0 even when goals fail: benchmarks judge, not gate)."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small inputs and 3 runs (CI keeps it working)")
-    ap.add_argument("--out", default=str(DEFAULT_OUT), help="JSON results file (default: benchmarks/results.json)")
-    ap.add_argument("--only", nargs="+", choices=GROUPS, metavar="GROUP",
-                    help=f"run only these groups ({', '.join(GROUPS)})")
+    ap.add_argument(
+        "--out", default=str(DEFAULT_OUT), help="JSON results file (default: benchmarks/results.json)"
+    )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=GROUPS,
+        metavar="GROUP",
+        help=f"run only these groups ({', '.join(GROUPS)})",
+    )
     ap.add_argument("--runs", type=int, default=None, help="measured runs per figure (default: 5, quick: 3)")
     ap.add_argument("--work", default=str(WORK), help="where inputs are built (default: benchmarks/work)")
     args = ap.parse_args(argv)
@@ -76,11 +85,24 @@ def main(argv: list[str] | None = None) -> int:
             got = module.run(ctx)
         except Exception as exc:  # noqa: BLE001 - one broken group must not lose the others
             traceback.print_exc()
-            got = [Row(f"[{group.replace('_', ' ')}] (group failed)", "", None, "—", None, None, "—", False,
-                       f"{type(exc).__name__}: {exc}")]
+            got = [
+                Row(
+                    f"[{group.replace('_', ' ')}] (group failed)",
+                    "",
+                    None,
+                    "—",
+                    None,
+                    None,
+                    "—",
+                    False,
+                    f"{type(exc).__name__}: {exc}",
+                )
+            ]
         for r in got:
-            log(f"   {r.name}: {_fmt(r.ours)} {r.unit} (ref {_fmt(r.reference_value)}) "
-                f"{'pass' if r.passed else 'FAIL'}{' — ' + r.note if r.note else ''}")
+            log(
+                f"   {r.name}: {_fmt(r.ours)} {r.unit} (ref {_fmt(r.reference_value)}) "
+                f"{'pass' if r.passed else 'FAIL'}{' — ' + r.note if r.note else ''}"
+            )
         log(f"   ({time.perf_counter() - t0:.0f} s)")
         rows.extend(got)
     result = {"machine": machine(), "rows": [r.as_json() for r in rows]}

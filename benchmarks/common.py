@@ -108,7 +108,9 @@ def median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def interleaved(subjects: dict[str, Callable[[], float]], runs: int, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(
+    subjects: dict[str, Callable[[], float]], runs: int, warmup: int = 1
+) -> dict[str, list[float]]:
     """Measure several subjects in alternation, ``runs`` times each, after ``warmup`` unmeasured rounds.
 
     Each subject is a callable returning its own measurement (seconds, bytes...). A subject that
@@ -151,16 +153,23 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def process_time(cmd: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None,
-                 cwd: str | os.PathLike[str] | None = None, ok_codes: Sequence[int] = (0,)) -> float:
+def process_time(
+    cmd: Sequence[str],
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    ok_codes: Sequence[int] = (0,),
+) -> float:
     """Wall-clock seconds of a whole process, output discarded.
 
     Raises:
         RuntimeError: the process exited with a code not in ``ok_codes`` (and ``check``).
     """
     t0 = time.perf_counter()
-    proc = subprocess.run(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd,
-                          check=False)
+    proc = subprocess.run(
+        list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd, check=False
+    )
     elapsed = time.perf_counter() - t0
     if check and proc.returncode not in ok_codes:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -222,15 +231,17 @@ def machine() -> str:
         mem = f", {pages / 2**30:.0f} GB RAM"
     except (ValueError, OSError, AttributeError):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def viewer_missing() -> str:
     """Why the viewer cannot run yet ("" when it can): a module it needs is not there."""
     import importlib
 
-    for name in ("tui_dicom.core.index", "tui_dicom.ui.app"):
+    for name in ("tui_dicom.core.hierarchy.index", "tui_dicom.ui.app"):
         try:
             importlib.import_module(name)
         except ImportError as exc:

@@ -27,8 +27,12 @@ from benchmarks.common import (
 
 GOAL_NATIVE_MS = 15.0
 GOAL_COMPRESSED_MS = 40.0
-NATIVE = ("explicit VR little endian", "implicit VR little endian", "explicit VR big endian",
-          "693 uncompressed (J2K twin)")
+NATIVE = (
+    "explicit VR little endian",
+    "implicit VR little endian",
+    "explicit VR big endian",
+    "693 uncompressed (J2K twin)",
+)
 
 
 def run(ctx: Context) -> list[Row]:
@@ -36,22 +40,34 @@ def run(ctx: Context) -> list[Row]:
     try:
         files = inputs.transfer_syntaxes(ctx.work, log=ctx.log)
     except Missing as exc:
-        return [Row("[decode] 512² CT slice", "ms", None, "dcmj2pnm (whole process)", None, None,
-                    f"≤ {GOAL_NATIVE_MS:.0f} ms", False, str(exc))]
+        return [
+            Row(
+                "[decode] 512² CT slice",
+                "ms",
+                None,
+                "dcmj2pnm (whole process)",
+                None,
+                None,
+                f"≤ {GOAL_NATIVE_MS:.0f} ms",
+                False,
+                str(exc),
+            )
+        ]
     note = ""
     try:
-        from tui_dicom.core.pixels import decode_frame
-        from tui_dicom.core.source import FileRef
-        from tui_dicom.core.windowing import render
+        from tui_dicom.core.dicom.source import FileRef
+        from tui_dicom.core.imaging.pixels import decode_frame
+        from tui_dicom.core.imaging.windowing import render
     except ImportError as exc:
         decode_frame = None  # type: ignore[assignment]
-        note = f"tui_dicom.core.pixels / windowing not available ({exc})"
+        note = f"tui_dicom.core.imaging.pixels / windowing not available ({exc})"
     tmp = tempfile.TemporaryDirectory(prefix="bench-decode-")
     rows: list[Row] = []
     try:
         for label, path in files.items():
             subjects = {}
             if decode_frame is not None:
+
                 def ours(p: Path = path) -> float:
                     return timed(lambda: render(decode_frame(FileRef(str(p)))))
 
@@ -83,8 +99,19 @@ def run(ctx: Context) -> list[Row]:
             else:
                 goal_txt = f"≤ {goal_ms:.0f} ms"
             row_note = note or ("" if o is not None else "decode failed (see the log above)")
-            rows.append(Row(f"[decode] 512² CT, {label}", "ms", o, ref_name, r, ratio(o, r), goal_txt,
-                            at_most(o, goal_ms), row_note))
+            rows.append(
+                Row(
+                    f"[decode] 512² CT, {label}",
+                    "ms",
+                    o,
+                    ref_name,
+                    r,
+                    ratio(o, r),
+                    goal_txt,
+                    at_most(o, goal_ms),
+                    row_note,
+                )
+            )
     finally:
         tmp.cleanup()
     return rows

@@ -1,6 +1,6 @@
 """[dicomdir] DICOMDIR -> hierarchy at 2,000 and 10,000 images, against DCMTK ``dcmdump`` and pydicom ``FileSet``.
 
-Ours is ``tui_dicom.core.index.build_index([cd_root])`` in this process (imports already warm);
+Ours is ``tui_dicom.core.hierarchy.index.build_index([cd_root])`` in this process (imports already warm);
 ``dcmdump`` is a whole process on the same DICOMDIR (its output discarded); ``FileSet`` is
 ``pydicom.fileset.FileSet(dcmread(DICOMDIR))`` in this process.
 """
@@ -27,9 +27,9 @@ GOAL_AT = 2000
 
 def _ours(root: str, expected: int):  # noqa: ANN202
     try:
-        from tui_dicom.core.index import build_index
+        from tui_dicom.core.hierarchy.index import build_index
     except ImportError as exc:
-        raise Missing(f"tui_dicom.core.index.build_index is not available ({exc})") from exc
+        raise Missing(f"tui_dicom.core.hierarchy.index.build_index is not available ({exc})") from exc
 
     def run() -> float:
         holder = {}
@@ -49,7 +49,9 @@ def run(ctx: Context) -> list[Row]:
         n = ctx.size(full, quick)
         label = f"[dicomdir] DICOMDIR of {n:,} images → hierarchy"
         goal_ms = GOAL_MS * n / GOAL_AT
-        goal = f"≤ {goal_ms:.0f} ms" + ("" if n == GOAL_AT else f" ({GOAL_MS:.0f} ms per 2,000 images, linear)")
+        goal = f"≤ {goal_ms:.0f} ms" + (
+            "" if n == GOAL_AT else f" ({GOAL_MS:.0f} ms per 2,000 images, linear)"
+        )
         note = ""
         try:
             root = inputs.cd(ctx.work, n, 200 if n >= 2000 else 100, log=ctx.log)
@@ -84,6 +86,17 @@ def run(ctx: Context) -> list[Row]:
         for ref_name, key in (("dcmdump (whole process)", "dcmdump"), ("pydicom FileSet", "FileSet")):
             ref = median(res.get(key, []))
             ref = ref * 1000 if ref is not None else None
-            rows.append(Row(f"{label} vs {key}", "ms", ours, ref_name, ref, ratio(ours, ref), goal,
-                            at_most(ours, goal_ms), note))
+            rows.append(
+                Row(
+                    f"{label} vs {key}",
+                    "ms",
+                    ours,
+                    ref_name,
+                    ref,
+                    ratio(ours, ref),
+                    goal,
+                    at_most(ours, goal_ms),
+                    note,
+                )
+            )
     return rows

@@ -27,8 +27,19 @@ def run(ctx: Context) -> list[Row]:
     try:
         path = str(inputs.ct_sources()[0])
     except Missing as exc:
-        return [Row(label, "ms", None, "pydicom show (whole process)", None, None, "ratio < 1 vs pydicom show",
-                    False, str(exc))]
+        return [
+            Row(
+                label,
+                "ms",
+                None,
+                "pydicom show (whole process)",
+                None,
+                None,
+                "ratio < 1 vs pydicom show",
+                False,
+                str(exc),
+            )
+        ]
     ours_cmd = [*tui_dicom_cmd(), "dump", path]
     subjects = {}
     note = ""
@@ -54,10 +65,24 @@ def run(ctx: Context) -> list[Row]:
     ref_show = median(res.get("pydicom show", []))
     ref_show = ref_show * 1000 if ref_show is not None else None
     rows = []
-    for key, ref_name in (("pydicom show", "pydicom show (whole process)"), ("dcmdump", "dcmdump (whole process)")):
+    for key, ref_name in (
+        ("pydicom show", "pydicom show (whole process)"),
+        ("dcmdump", "dcmdump (whole process)"),
+    ):
         ref = median(res.get(key, []))
         ref = ref * 1000 if ref is not None else None
         r_show = ratio(ours, ref_show)
-        rows.append(Row(f"{label} vs {key}", "ms", ours, ref_name, ref, ratio(ours, ref),
-                        "ratio < 1 vs pydicom show", r_show is not None and r_show < 1, note))
+        rows.append(
+            Row(
+                f"{label} vs {key}",
+                "ms",
+                ours,
+                ref_name,
+                ref,
+                ratio(ours, ref),
+                "ratio < 1 vs pydicom show",
+                r_show is not None and r_show < 1,
+                note,
+            )
+        )
     return rows

@@ -65,15 +65,30 @@ def run(ctx: Context) -> list[Row]:
         small = inputs.cd(ctx.work, small_n, 200 if small_n >= 2000 else 100, log=ctx.log)
         big = inputs.cd(ctx.work, big_n, 200 if big_n >= 2000 else 100, log=ctx.log)
     except Missing as exc:
-        return [Row(f"{label}, {small_n:,}-image CD", "s", None, "Python importing the viewer", None, None,
-                    f"≤ {GOAL_S} s", False, str(exc))]
+        return [
+            Row(
+                f"{label}, {small_n:,}-image CD",
+                "s",
+                None,
+                "Python importing the viewer",
+                None,
+                None,
+                f"≤ {GOAL_S} s",
+                False,
+                str(exc),
+            )
+        ]
     note = viewer_missing()
     tmp = tempfile.TemporaryDirectory(prefix="bench-first-")
     layout = Path(tmp.name) / "layout.json"
-    subjects = {} if note else {
-        "small": lambda: first_image_seconds(small, layout),
-        "big": lambda: first_image_seconds(big, layout),
-    }
+    subjects = (
+        {}
+        if note
+        else {
+            "small": lambda: first_image_seconds(small, layout),
+            "big": lambda: first_image_seconds(big, layout),
+        }
+    )
     subjects["imports"] = lambda: process_time([sys.executable, "-c", "import tui_dicom.ui.app"])
     try:
         res = interleaved(subjects, ctx.runs)
@@ -84,8 +99,26 @@ def run(ctx: Context) -> list[Row]:
         note = "no first picture (see the log above)"
     growth = ratio(t_big, t_small)
     return [
-        Row(f"{label}, {small_n:,}-image CD", "s", t_small, "Python process importing the viewer", t_imp,
-            ratio(t_small, t_imp), f"≤ {GOAL_S:.1f} s", at_most(t_small, GOAL_S), note),
-        Row(f"{label}, {big_n:,}-image CD", "s", t_big, f"the same at {small_n:,} images, this run", t_small,
-            growth, f"≤ {GOAL_GROWTH}× the {small_n:,}-image time", at_most(growth, GOAL_GROWTH), note),
+        Row(
+            f"{label}, {small_n:,}-image CD",
+            "s",
+            t_small,
+            "Python process importing the viewer",
+            t_imp,
+            ratio(t_small, t_imp),
+            f"≤ {GOAL_S:.1f} s",
+            at_most(t_small, GOAL_S),
+            note,
+        ),
+        Row(
+            f"{label}, {big_n:,}-image CD",
+            "s",
+            t_big,
+            f"the same at {small_n:,} images, this run",
+            t_small,
+            growth,
+            f"≤ {GOAL_GROWTH}× the {small_n:,}-image time",
+            at_most(growth, GOAL_GROWTH),
+            note,
+        ),
     ]

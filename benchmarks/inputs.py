@@ -84,8 +84,7 @@ def ct_set(work: Path, n: int, series_size: int, *, log=print) -> Path:  # noqa:
     return root
 
 
-def _build(root: Path, spec: dict[str, object], sources: list[Path], n: int, series_size: int,
-           log) -> None:  # noqa: ANN001
+def _build(root: Path, spec: dict[str, object], sources: list[Path], n: int, series_size: int, log) -> None:  # noqa: ANN001
     import numpy as np
     import pydicom
     from pydicom.uid import generate_uid
@@ -148,10 +147,15 @@ def _mkdir(dcmmkdir: str, root: Path, n: int, log) -> None:  # noqa: ANN001
     log(f"  dcmmkdir on {n:,} images ...")
     if dicomdir.exists():
         dicomdir.unlink()
-    proc = subprocess.run([dcmmkdir, "-q", "+r", "+I", "+id", str(root), "+D", str(dicomdir), "DATA"],
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        [dcmmkdir, "-q", "+r", "+I", "+id", str(root), "+D", str(dicomdir), "DATA"],
+        capture_output=True,
+        check=False,
+    )
     if proc.returncode != 0 or not dicomdir.exists():
-        raise RuntimeError(f"dcmmkdir failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
+        raise RuntimeError(
+            f"dcmmkdir failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}"
+        )
     spec["dicomdir"] = True
     _stamp(root, spec)
 
@@ -187,8 +191,11 @@ def transfer_syntaxes(work: Path, *, log=print) -> dict[str, Path]:  # noqa: ANN
             except Missing as exc:
                 log(f"  {label}: {exc}")
                 continue
-            proc = subprocess.run([exe, *recipe[1:], str(src), str(dest)],  # type: ignore[index]
-                                  capture_output=True, check=False)
+            proc = subprocess.run(
+                [exe, *recipe[1:], str(src), str(dest)],  # type: ignore[index]
+                capture_output=True,
+                check=False,
+            )
             if proc.returncode != 0:
                 log(f"  {label}: {recipe[0]} failed: {proc.stderr.decode(errors='replace')[-200:]}")
                 dest.unlink(missing_ok=True)

@@ -46,9 +46,18 @@ class Step:
 class PtyApp:
     """One TUI process in a pty of ``cols`` x ``rows`` cells of ``cell`` pixels."""
 
-    def __init__(self, cmd: Sequence[str], *, cols: int = 120, rows: int = 50, cell: tuple[int, int] = (10, 20),
-                 env: dict[str, str] | None = None, sixel: bool = False, kitty: bool = False,
-                 sync: bool = False) -> None:
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        *,
+        cols: int = 120,
+        rows: int = 50,
+        cell: tuple[int, int] = (10, 20),
+        env: dict[str, str] | None = None,
+        sixel: bool = False,
+        kitty: bool = False,
+        sync: bool = False,
+    ) -> None:
         self.cmd = list(cmd)
         self.cols, self.rows, self.cell = cols, rows, cell
         self.env = dict(os.environ if env is None else env)
@@ -66,7 +75,9 @@ class PtyApp:
     # ------------------------------------------------------------------------------------ process
     def start(self) -> float:
         """Fork and exec the command; returns the start time (``time.perf_counter``)."""
-        winsize = struct.pack("HHHH", self.rows, self.cols, self.cols * self.cell[0], self.rows * self.cell[1])
+        winsize = struct.pack(
+            "HHHH", self.rows, self.cols, self.cols * self.cell[0], self.rows * self.cell[1]
+        )
         self.t_start = time.perf_counter()
         pid, fd = pty.fork()
         if pid == 0:  # child: the pty slave is stdin/stdout/stderr and the controlling terminal
@@ -199,7 +210,7 @@ class PtyApp:
             count += sum(d.count(g) for g in HALF_BLOCKS)
             if count >= min_glyphs:
                 end = t
-                for t2, _ in chunks[i + 1:]:
+                for t2, _ in chunks[i + 1 :]:
                     if t2 - end > burst_gap:
                         break
                     end = t2

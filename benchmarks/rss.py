@@ -24,10 +24,10 @@ GOAL_FLAT = 1.10
 #: seconds between Down presses: a held key at a typical 33 Hz auto-repeat
 REPEAT_S = 0.03
 
-CHILD = r'''
+CHILD = r"""
 import asyncio, json, resource, sys, time
 from textual import events
-from tui_dicom.core.terminal import detect
+from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 
 path, n, cache_mb, REPEAT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -83,7 +83,7 @@ async def main():
     print(json.dumps({"peak_rss_mb": ru.ru_maxrss / 1024, "first_rss_mb": first, "displayed": len(seen), "seconds": time.monotonic() - t0}))
 
 asyncio.run(main())
-'''
+"""
 
 
 def peak_rss_mb(folder: str, n: int, timeout: float = 1800) -> tuple[float, float]:
@@ -95,15 +95,24 @@ def peak_rss_mb(folder: str, n: int, timeout: float = 1800) -> tuple[float, floa
     Raises:
         RuntimeError: the child failed.
     """
-    proc = subprocess.run([sys.executable, "-c", CHILD, folder, str(n), str(CACHE_MB), str(REPEAT_S)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, folder, str(n), str(CACHE_MB), str(REPEAT_S)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         err = (proc.stderr.strip().splitlines() or [""])[-1]
         raise RuntimeError(f"scroll child exited {proc.returncode}: {err}")
     got = json.loads(lines[-1])
-    print(f"    {n} slices: peak {got['peak_rss_mb']:.0f} MB, {got['displayed']} slices displayed while the "
-          f"key repeated, {got['seconds']:.0f} s", file=sys.stderr)
+    print(
+        f"    {n} slices: peak {got['peak_rss_mb']:.0f} MB, {got['displayed']} slices displayed while the "
+        f"key repeated, {got['seconds']:.0f} s",
+        file=sys.stderr,
+    )
     return float(got["peak_rss_mb"]), float(got["first_rss_mb"])
 
 
@@ -125,19 +134,40 @@ def run(ctx: Context) -> list[Row]:
         firsts.append(first)
         return peak
 
-    subjects = {} if note else {
-        "small": lambda: scroll(str(small / "DATA"), small_n),
-        "big": lambda: scroll(str(big / "DATA"), big_n),
-    }
+    subjects = (
+        {}
+        if note
+        else {
+            "small": lambda: scroll(str(small / "DATA"), small_n),
+            "big": lambda: scroll(str(big / "DATA"), big_n),
+        }
+    )
     res = interleaved(subjects, ctx.runs, warmup=0)
     s, b, f = median(res.get("small", [])), median(res.get("big", [])), median(firsts)
     if s is None and not note:
         note = "the scroll failed (see the log above)"
     flat = ratio(b, s)
     return [
-        Row(f"{label}, {small_n:,} slices", "MB", s, "the viewer at its first picture (same processes)", f,
-            ratio(s, f), goal, at_most(s, GOAL_MB), note),
-        Row(f"{label}, {big_n:,} slices", "MB", b, f"the same at {small_n:,} slices, this run", s, flat,
+        Row(
+            f"{label}, {small_n:,} slices",
+            "MB",
+            s,
+            "the viewer at its first picture (same processes)",
+            f,
+            ratio(s, f),
+            goal,
+            at_most(s, GOAL_MB),
+            note,
+        ),
+        Row(
+            f"{label}, {big_n:,} slices",
+            "MB",
+            b,
+            f"the same at {small_n:,} slices, this run",
+            s,
+            flat,
             f"≤ {GOAL_MB:.0f} MB and ≤ {GOAL_FLAT}× the {small_n:,}-slice peak",
-            at_most(b, GOAL_MB) and at_most(flat, GOAL_FLAT), note),
+            at_most(b, GOAL_MB) and at_most(flat, GOAL_FLAT),
+            note,
+        ),
     ]

@@ -1,6 +1,6 @@
 """[scan] Folder scan without DICOMDIR, 2,000 files, warm cache: files/s.
 
-Ours is ``tui_dicom.core.index.build_index([folder])`` in this process; references are a pydicom
+Ours is ``tui_dicom.core.hierarchy.index.build_index([folder])`` in this process; references are a pydicom
 ``dcmread(stop_before_pixels=True)`` loop over the same files (walk included) in this process, and
 DCMTK ``dcmmkdir`` writing a DICOMDIR for the folder (whole process, into a temporary folder).
 A warm-up round of each fills the page cache first.
@@ -38,7 +38,7 @@ def run(ctx: Context) -> list[Row]:
     note = ""
     subjects = {}
     try:
-        from tui_dicom.core.index import build_index
+        from tui_dicom.core.hierarchy.index import build_index
 
         def ours() -> float:
             holder = {}
@@ -50,7 +50,7 @@ def run(ctx: Context) -> list[Row]:
 
         subjects["ours"] = ours
     except ImportError as exc:
-        note = f"tui_dicom.core.index.build_index is not available ({exc})"
+        note = f"tui_dicom.core.hierarchy.index.build_index is not available ({exc})"
 
     def pydicom_loop() -> float:
         import pydicom
@@ -83,10 +83,23 @@ def run(ctx: Context) -> list[Row]:
     if ours is None and not note:
         note = "build_index failed (see the log above)"
     rows = []
-    for ref_name, key in (("pydicom dcmread(stop_before_pixels) loop", "pydicom"),
-                          ("dcmmkdir (whole process)", "dcmmkdir")):
+    for ref_name, key in (
+        ("pydicom dcmread(stop_before_pixels) loop", "pydicom"),
+        ("dcmmkdir (whole process)", "dcmmkdir"),
+    ):
         t_ref = median(res.get(key, []))
         ref = n / t_ref if t_ref else None
-        rows.append(Row(f"{label} vs {key}", "files/s", ours, ref_name, ref,
-                        ours / ref if ours and ref else None, goal, at_least(ours, GOAL), note))
+        rows.append(
+            Row(
+                f"{label} vs {key}",
+                "files/s",
+                ours,
+                ref_name,
+                ref,
+                ours / ref if ours and ref else None,
+                goal,
+                at_least(ours, GOAL),
+                note,
+            )
+        )
     return rows

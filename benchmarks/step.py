@@ -43,8 +43,9 @@ GAP = 0.6
 GOALS = {"halfblock": (90.0, 90.0, 30.0), "kitty": (70.0, 1.0, 40.0), "sixel": (200.0, 200.0, 150.0)}
 
 
-def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | None = None,
-                     focus: bytes = TAB, gap: float = GAP) -> dict:
+def measure_renderer(
+    renderer: str, presses: int, tmp: Path, cmd: list[str] | None = None, focus: bytes = TAB, gap: float = GAP
+) -> dict:
     """Run the viewer with ``renderer``; returns per-press steps and the layout the viewer wrote.
 
     Raises:
@@ -54,8 +55,12 @@ def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | No
     layout.unlink(missing_ok=True)
     env = dict(os.environ, TUI_DICOM_LAYOUT_JSON=str(layout))
     base = cmd or tui_dicom_cmd()
-    app = PtyApp([*base, "--renderer", renderer, str(SERIES)], env=env,
-                 sixel=renderer == "sixel", kitty=renderer == "kitty")
+    app = PtyApp(
+        [*base, "--renderer", renderer, str(SERIES)],
+        env=env,
+        sixel=renderer == "sixel",
+        kitty=renderer == "kitty",
+    )
     out: dict = {"new": [], "cached": []}
     with app:
         if not app.wait_for(layout.exists, 30.0):
@@ -69,7 +74,9 @@ def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | No
                 t0 = time.perf_counter()
                 step = app.press(key)
                 if step.bytes == 0:
-                    raise RuntimeError(f"{renderer}: a key press changed nothing on screen ({phase} step {len(out[phase]) + 1})")
+                    raise RuntimeError(
+                        f"{renderer}: a key press changed nothing on screen ({phase} step {len(out[phase]) + 1})"
+                    )
                 out[phase].append(step)
                 rest = gap - (time.perf_counter() - t0)
                 if rest > 0:
@@ -77,8 +84,10 @@ def measure_renderer(renderer: str, presses: int, tmp: Path, cmd: list[str] | No
             if phase == "new":
                 now = json.loads(layout.read_text(encoding="utf-8")).get("slice")
                 if now == start_slice:
-                    raise RuntimeError(f"{renderer}: Tab then Down did not change the slice "
-                                       f"(still {now}): the image pane did not get the keys")
+                    raise RuntimeError(
+                        f"{renderer}: Tab then Down did not change the slice "
+                        f"(still {now}): the image pane did not get the keys"
+                    )
         out["layout"] = json.loads(layout.read_text(encoding="utf-8"))
         png = layout.with_suffix(".expected.png")
         shutil.copy(png, tmp / f"{renderer}.png")
@@ -92,8 +101,13 @@ def _refs(png: Path, cells: tuple[int, int], cell_px: tuple[int, int], runs: int
     cmds: dict[str, list[str]] = {}
     try:
         chafa = tool("chafa")
-        common = [chafa, "--animate=off", "--polite=on", f"--size={w}x{h}",
-                  f"--font-ratio={cell_px[0]}/{cell_px[1]}"]
+        common = [
+            chafa,
+            "--animate=off",
+            "--polite=on",
+            f"--size={w}x{h}",
+            f"--font-ratio={cell_px[0]}/{cell_px[1]}",
+        ]
         cmds["chafa symbols"] = [*common, "-f", "symbols", "-c", "full", str(png)]
         cmds["chafa sixels"] = [*common, "-f", "sixels", str(png)]
         cmds["chafa kitty"] = [*common, "-f", "kitty", str(png)]
@@ -121,8 +135,19 @@ def run(ctx: Context) -> list[Row]:
     presses = max(5, ctx.runs)
     rows: list[Row] = []
     if not SERIES.is_dir():
-        return [Row("[step] slice step", "KB", None, "chafa", None, None, "issue 5 goals", False,
-                    f"real data not found: {SERIES}")]
+        return [
+            Row(
+                "[step] slice step",
+                "KB",
+                None,
+                "chafa",
+                None,
+                None,
+                "issue 5 goals",
+                False,
+                f"real data not found: {SERIES}",
+            )
+        ]
     missing = viewer_missing()
     tmp_dir = tempfile.TemporaryDirectory(prefix="bench-step-")
     tmp = Path(tmp_dir.name)
@@ -144,8 +169,11 @@ def run(ctx: Context) -> list[Row]:
                 lay = res["layout"]
                 x, y, w, h = lay["region_cells"]
                 refs = _refs(res["png"], (w, h), tuple(lay.get("cell_px", (10, 20))), ctx.runs, ctx.log)
-            ref_names = {"halfblock": ["chafa symbols"], "kitty": ["chafa kitty"],
-                         "sixel": ["img2sixel", "chafa sixels"]}[renderer]
+            ref_names = {
+                "halfblock": ["chafa symbols"],
+                "kitty": ["chafa kitty"],
+                "sixel": ["img2sixel", "chafa sixels"],
+            }[renderer]
             for phase, kb_goal in (("new slice", kb_new), ("cached slice", kb_cached)):
                 steps = res["new" if phase == "new slice" else "cached"] if res else []
                 kb = median([s.bytes / 1000 for s in steps])
@@ -157,12 +185,32 @@ def run(ctx: Context) -> list[Row]:
                     if renderer == "sixel" and ref_name == "img2sixel" and phase == "new slice":
                         kb_goal_txt += " and ≤ img2sixel"
                         kb_pass = kb_pass and ref_kb is not None and kb is not None and kb <= ref_kb
-                    rows.append(Row(f"[step] {label}, {phase}, bytes per step vs {ref_name}", "KB", kb,
-                                    f"{ref_name} (same picture, whole process)", ref_kb, ratio(kb, ref_kb),
-                                    kb_goal_txt, kb_pass, note))
-                    rows.append(Row(f"[step] {label}, {phase}, key → last byte vs {ref_name}", "ms", ms,
-                                    f"{ref_name} (same picture, whole process)", ref_ms, ratio(ms, ref_ms),
-                                    f"≤ {ms_goal:g} ms", at_most(ms, ms_goal), note))
+                    rows.append(
+                        Row(
+                            f"[step] {label}, {phase}, bytes per step vs {ref_name}",
+                            "KB",
+                            kb,
+                            f"{ref_name} (same picture, whole process)",
+                            ref_kb,
+                            ratio(kb, ref_kb),
+                            kb_goal_txt,
+                            kb_pass,
+                            note,
+                        )
+                    )
+                    rows.append(
+                        Row(
+                            f"[step] {label}, {phase}, key → last byte vs {ref_name}",
+                            "ms",
+                            ms,
+                            f"{ref_name} (same picture, whole process)",
+                            ref_ms,
+                            ratio(ms, ref_ms),
+                            f"≤ {ms_goal:g} ms",
+                            at_most(ms, ms_goal),
+                            note,
+                        )
+                    )
     finally:
         tmp_dir.cleanup()
     return rows

@@ -28,12 +28,14 @@ SHOTS = [
 
 async def shoot(name: str, paths: list[Path], keys: list[str], size: tuple[int, int]) -> None:
     """Run the app headless, press ``keys``, save an SVG screenshot."""
-    from tui_dicom.core.terminal import detect
+    from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
     from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 
     terminal = detect(override="halfblock", colors="truecolor")
-    app = DicomViewerApp([str(p) for p in paths], terminal=terminal, source_label=" ".join(p.name for p in paths))
+    app = DicomViewerApp(
+        [str(p) for p in paths], terminal=terminal, source_label=" ".join(p.name for p in paths)
+    )
     async with app.run_test(size=size) as pilot:
         await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)

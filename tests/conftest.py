@@ -45,15 +45,21 @@ except ImportError:  # pragma: no cover - pydicom-data is a test dependency
 def needs_shared(*names: str) -> pytest.MarkDecorator:
     """Skip unless ``../shared/data/NAME`` exists for every name."""
     missing = [n for n in names if not (SHARED_DATA / n).exists()]
-    return pytest.mark.skipif(bool(missing), reason=f"shared data missing: {', '.join(missing)} (expected in {SHARED_DATA})")
+    return pytest.mark.skipif(
+        bool(missing), reason=f"shared data missing: {', '.join(missing)} (expected in {SHARED_DATA})"
+    )
 
 
 def needs_tool(name: str) -> pytest.MarkDecorator:
     """Skip unless the program ``name`` (e.g. DCMTK's ``dcmmkdir``) is on PATH."""
-    return pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed (Debian package dcmtk)")
+    return pytest.mark.skipif(
+        shutil.which(name) is None, reason=f"{name} not installed (Debian package dcmtk)"
+    )
 
 
-needs_data_store = pytest.mark.skipif(DATA_STORE is None or not DATA_STORE.is_dir(), reason="pydicom-data not installed")
+needs_data_store = pytest.mark.skipif(
+    DATA_STORE is None or not DATA_STORE.is_dir(), reason="pydicom-data not installed"
+)
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,9 @@ def _lie(base: Dataset, label: str, **values: object) -> bytes:
             # written raw: pydicom would refuse to hold "many" or "NaN" as a number
             raw = value.encode().ljust(len(value) + len(value) % 2, b" ")
             tag = tag_for_keyword(keyword)
-            ds._dict[Tag(tag)] = RawDataElement(Tag(tag), dictionary_VR(keyword), len(raw), raw, 0, False, True)
+            ds._dict[Tag(tag)] = RawDataElement(
+                Tag(tag), dictionary_VR(keyword), len(raw), raw, 0, False, True
+            )
         else:
             setattr(ds, keyword, value)
     return _save(ds)
@@ -332,7 +334,12 @@ def _build_files(dest: Path) -> list[Case]:
     ):
         rng = random.Random(1000 + seed)
         data = _flip(src, count, rng, 132, region)
-        add(f"flip_{name}_{count}_{seed}.dcm", data, "bitflip", f"{count} random bit flips, seed {1000 + seed}")
+        add(
+            f"flip_{name}_{count}_{seed}.dcm",
+            data,
+            "bitflip",
+            f"{count} random bit flips, seed {1000 + seed}",
+        )
 
     # -- header lies (each its own series)
     lies: dict[str, dict[str, object]] = {
@@ -360,13 +367,25 @@ def _build_files(dest: Path) -> list[Case]:
     for label, values in lies.items():
         add(f"lie_{label}.dcm", _lie(ct_ds, f"lie {label}", **values), "lie", f"header lie: {values}")
     j2k_ds = pydicom.dcmread(io.BytesIO(mr_j2k))
-    add("lie_j2k_rows_11000.dcm", _lie(j2k_ds, "lie j2k 11000", Rows=11000, Columns=11000), "lie",
-        "JPEG 2000 stream declared 11000x11000")
-    add("lie_j2k_frames_5000.dcm", _lie(j2k_ds, "lie j2k frames", NumberOfFrames=5000), "lie",
-        "JPEG 2000 declared 5000 frames, one fragment")
+    add(
+        "lie_j2k_rows_11000.dcm",
+        _lie(j2k_ds, "lie j2k 11000", Rows=11000, Columns=11000),
+        "lie",
+        "JPEG 2000 stream declared 11000x11000",
+    )
+    add(
+        "lie_j2k_frames_5000.dcm",
+        _lie(j2k_ds, "lie j2k frames", NumberOfFrames=5000),
+        "lie",
+        "JPEG 2000 declared 5000 frames, one fragment",
+    )
     rle_ds = pydicom.dcmread(io.BytesIO(rle))
-    add("lie_rle_samples_3.dcm", _lie(rle_ds, "lie rle samples", SamplesPerPixel=3,
-                                      PhotometricInterpretation="RGB"), "lie", "RLE declared 3 samples")
+    add(
+        "lie_rle_samples_3.dcm",
+        _lie(rle_ds, "lie rle samples", SamplesPerPixel=3, PhotometricInterpretation="RGB"),
+        "lie",
+        "RLE declared 3 samples",
+    )
 
     # -- element lengths beyond the end of the file
     buf = bytearray(ct)
@@ -375,12 +394,24 @@ def _build_files(dest: Path) -> list[Case]:
     buf = bytearray(ct)
     struct.pack_into("<I", buf, px + 8, 0x7FFFFFF0)
     add("len_pixels_2gb.dcm", bytes(buf), "length", "Pixel Data length 2 GB, file 39 KB")
-    big = _el(0x0009, 0x0010, b"LO", b"HOSTILE") + struct.pack("<HH2sHI", 0x0009, 0x1010, b"OB", 0, 0x7FFFFFF0)
-    add("len_private_ob_2gb.dcm", ct[:px] + big + b"\0" * 64, "length",
-        "private OB before Pixel Data with length 2 GB")
-    sq = struct.pack("<HH2sHI", 0x0008, 0x1140, b"SQ", 0, 0x7FFFFFF0) + struct.pack("<HHI", 0xFFFE, 0xE000, 0x10000000)
-    add("len_sequence_beyond_eof.dcm", ct[:px] + sq + b"\0" * 32, "length",
-        "sequence and item lengths far beyond the end of the file")
+    big = _el(0x0009, 0x0010, b"LO", b"HOSTILE") + struct.pack(
+        "<HH2sHI", 0x0009, 0x1010, b"OB", 0, 0x7FFFFFF0
+    )
+    add(
+        "len_private_ob_2gb.dcm",
+        ct[:px] + big + b"\0" * 64,
+        "length",
+        "private OB before Pixel Data with length 2 GB",
+    )
+    sq = struct.pack("<HH2sHI", 0x0008, 0x1140, b"SQ", 0, 0x7FFFFFF0) + struct.pack(
+        "<HHI", 0xFFFE, 0xE000, 0x10000000
+    )
+    add(
+        "len_sequence_beyond_eof.dcm",
+        ct[:px] + sq + b"\0" * 32,
+        "length",
+        "sequence and item lengths far beyond the end of the file",
+    )
     meta_len = bytearray(ct)
     struct.pack_into("<I", meta_len, 140, 0xFFFFFF00)  # (0002,0000) group length value
     add("len_meta_group_huge.dcm", bytes(meta_len), "length", "file meta group length 4 GB")
@@ -392,19 +423,35 @@ def _build_files(dest: Path) -> list[Case]:
     add("wide_50000_items.dcm", _wide(50000), "wide", "sequence of 50,000 items")
 
     # -- deflate
-    add("deflate_bomb_400mb.dcm", _deflated_file("deflate bomb", 400 * 1024**2), "deflate",
-        "deflated dataset inflating to 400 MB")
-    from tui_dicom.core.loading import MAX_INFLATED_BYTES
+    add(
+        "deflate_bomb_400mb.dcm",
+        _deflated_file("deflate bomb", 400 * 1024**2),
+        "deflate",
+        "deflated dataset inflating to 400 MB",
+    )
+    from tui_dicom.core.dicom.reading import MAX_INFLATED_BYTES
 
     under = MAX_INFLATED_BYTES - 64 * 1024  # the worst case the reader accepts
-    add("deflate_under_cap.dcm", _deflated_file("deflate under cap", under), "deflate",
-        f"deflated dataset inflating to {under:,} bytes, just under the reader's cap")
-    add("deflate_corrupt.dcm", _deflated_file("deflate corrupt", 4096, corrupt=True), "deflate",
-        "corrupt deflate stream")
+    add(
+        "deflate_under_cap.dcm",
+        _deflated_file("deflate under cap", under),
+        "deflate",
+        f"deflated dataset inflating to {under:,} bytes, just under the reader's cap",
+    )
+    add(
+        "deflate_corrupt.dcm",
+        _deflated_file("deflate corrupt", 4096, corrupt=True),
+        "deflate",
+        "corrupt deflate stream",
+    )
     dfl = testdata("image_dfl.dcm")
     if dfl is not None:
-        add("deflate_truncated.dcm", dfl.read_bytes()[: dfl.stat().st_size // 2], "deflate",
-            "pydicom's image_dfl.dcm cut in half")
+        add(
+            "deflate_truncated.dcm",
+            dfl.read_bytes()[: dfl.stat().st_size // 2],
+            "deflate",
+            "pydicom's image_dfl.dcm cut in half",
+        )
 
     # -- unknown transfer syntax, unknown character set
     ts_ds = _fresh(copy.deepcopy(ct_ds), "unknown syntax")
@@ -425,14 +472,22 @@ def _build_files(dest: Path) -> list[Case]:
     add("empty.dcm", b"", "notdicom", "empty file")
     add("random_4k.dcm", bytes(rng.randrange(256) for _ in range(4096)), "notdicom", "4 KB random bytes")
     add("random_noext", bytes(rng.randrange(256) for _ in range(2000)), "notdicom", "random, no extension")
-    add("random_after_dicm.dcm", b"\0" * 128 + b"DICM" + bytes(rng.randrange(256) for _ in range(4096)),
-        "notdicom", "preamble, DICM, then random bytes")
+    add(
+        "random_after_dicm.dcm",
+        b"\0" * 128 + b"DICM" + bytes(rng.randrange(256) for _ in range(4096)),
+        "notdicom",
+        "preamble, DICM, then random bytes",
+    )
     add("png_named.dcm", _png_bytes(), "notdicom", "a PNG named .dcm")
     add("text_named.dcm", b"This is not a DICOM file.\nJust text.\n" * 20, "notdicom", "text named .dcm")
     add("dicm_only.dcm", b"DICM", "notdicom", "just DICM")
     add("preamble_dicm_only.dcm", b"\0" * 128 + b"DICM", "notdicom", "preamble and DICM, nothing after")
-    add("preamble_dicm_8.dcm", b"\0" * 128 + b"DICM" + b"\x02\x00\x00\x00", "notdicom",
-        "preamble, DICM and half a tag")
+    add(
+        "preamble_dicm_8.dcm",
+        b"\0" * 128 + b"DICM" + b"\x02\x00\x00\x00",
+        "notdicom",
+        "preamble, DICM and half a tag",
+    )
 
     # -- the broken files pydicom and pydicom-data ship
     for name, note in SHIPPED:
@@ -485,8 +540,16 @@ def build_links_folder(root: Path) -> LinksFolder:
     return LinksFolder(
         root,
         good,
-        ("loop_self", "sub/loop_up", "loop_a", "loop_b", "dangling.dcm", "fifo.dcm", "directory.dcm",
-         "unreadable.dcm"),
+        (
+            "loop_self",
+            "sub/loop_up",
+            "loop_a",
+            "loop_b",
+            "dangling.dcm",
+            "fifo.dcm",
+            "directory.dcm",
+            "unreadable.dcm",
+        ),
     )
 
 
@@ -544,7 +607,9 @@ def build_hostile_cd(base: Path) -> HostileCD:
         paths.append(path)
     subprocess.run(
         ["dcmmkdir", "--general-purpose", "-q", "+r", "+id", str(root), "IMAGES"],
-        check=True, cwd=root, capture_output=True,
+        check=True,
+        cwd=root,
+        capture_output=True,
     )
     dicomdir = root / "DICOMDIR"
     raw = bytearray(dicomdir.read_bytes())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_dicom.core.terminal import detect
+from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.annotations import AnnotationBar
@@ -89,14 +89,16 @@ async def test_window_text_follows_keys_and_presets() -> None:
         assert "W:85 L:35" in bottom_text(app)
         await pilot.press("tab")
         value_range = app.main._modality_range()
-        from tui_dicom.core.geometry import nice_step
+        from tui_dicom.core.imaging.geometry import nice_step
 
         step = nice_step(value_range[1] - value_range[0])
         for _ in range(3):
             await pilot.press("W")
         await pilot.press("l")
-        assert await wait_until(pilot, lambda: app.main._shown_window is not None
-                                and app.main._shown_window.width == 85 + 3 * step)
+        assert await wait_until(
+            pilot,
+            lambda: app.main._shown_window is not None and app.main._shown_window.width == 85 + 3 * step,
+        )
         expected = f"W:{85 + 3 * step:.0f} L:{35 - step:.0f}"
         assert await wait_until(pilot, lambda: expected in bottom_text(app)), bottom_text(app)
         await pilot.press("9")  # bone preset
@@ -207,7 +209,7 @@ async def test_slice_that_fails_to_decode_shows_reason_and_keeps_tags(tmp_path: 
 
 @needs_ct
 async def test_ui_stays_responsive_during_a_slow_decode() -> None:
-    from tui_dicom.core.pixels import decode_frame
+    from tui_dicom.core.imaging.pixels import decode_frame
 
     decoding = threading.Event()
     finished = threading.Event()
@@ -258,7 +260,7 @@ async def test_cache_stays_under_byte_bound_scrolling_150_slices() -> None:
 
 @needs_ct
 async def test_holding_a_key_never_queues_decodes() -> None:
-    from tui_dicom.core.pixels import decode_frame
+    from tui_dicom.core.imaging.pixels import decode_frame
 
     calls: list[int] = []
 

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut
 
-from tui_dicom.core.terminal import detect
+from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.inspector import TagInspector
@@ -20,7 +20,9 @@ from tui_dicom.ui.widgets.picture import PictureView
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
 TAICHI = SHARED / "taichi_mri_cd"
-pytestmark = pytest.mark.skipif(not CT.is_dir() or not TAICHI.is_dir(), reason=f"real data not found: {SHARED}")
+pytestmark = pytest.mark.skipif(
+    not CT.is_dir() or not TAICHI.is_dir(), reason=f"real data not found: {SHARED}"
+)
 
 
 def make_app(*paths: Path) -> DicomViewerApp:
@@ -120,14 +122,18 @@ async def test_zoom_one_to_one_shows_expected_crop() -> None:
         await ready(pilot, app, "15/28")
         picture = app.main.query_one(PictureView)
         await pilot.press("tab", "exclamation_mark")
-        assert await wait_until(pilot, lambda: picture.layout_now is not None and picture.layout_now.view.one_to_one)
+        assert await wait_until(
+            pilot, lambda: picture.layout_now is not None and picture.layout_now.view.one_to_one
+        )
         lay = picture.layout_now
         assert lay is not None
         top, left, bottom, right = lay.crop
         # half-block: one image pixel per half-cell -> the crop is exactly the cells (w x 2h) around the centre
         x, y, w, h = lay.cells
         assert right - left == pytest.approx(w) and bottom - top == pytest.approx(2 * h)
-        assert (left + right) / 2 == pytest.approx(256, abs=1) and (top + bottom) / 2 == pytest.approx(256, abs=1)
+        assert (left + right) / 2 == pytest.approx(256, abs=1) and (top + bottom) / 2 == pytest.approx(
+            256, abs=1
+        )
         assert "Zoom 1:1" in " ".join(" ".join(r) for r in app.main.query_one("#ann-bottom").lines)
         await pilot.press("equals_sign")
         assert await wait_until(pilot, lambda: not picture.layout_now.view.one_to_one)
@@ -177,7 +183,9 @@ async def test_next_series_key_moves_tree_and_image() -> None:
         tree_node = app.main.query_one("#tree").cursor_node
         assert await wait_until(pilot, lambda: app.main.query_one("#tree").cursor_node.data.obj is second)
         await pilot.press("N")
-        assert await wait_until(pilot, lambda: app.main._series.series_instance_uid == first.series_instance_uid)
+        assert await wait_until(
+            pilot, lambda: app.main._series.series_instance_uid == first.series_instance_uid
+        )
         del tree_node
 
 

@@ -18,8 +18,14 @@ GROUP_WORDS = ("[dicomdir]", "[scan]", "[first image]", "[step]", "[decode]", "[
 def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     """Run the quick benchmarks once in a subprocess; returns (JSON, printed table)."""
     out = tmp_path_factory.mktemp("bench") / "quick.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.exists(), "no JSON written"
     return json.loads(out.read_text(encoding="utf-8")), proc.stdout

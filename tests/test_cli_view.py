@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tui_dicom.cli import main
 from tui_dicom.commands.view import demo_paths
-from tui_dicom.core.index import build_index
-from tui_dicom.core.terminal import detect
+from tui_dicom.core.graphics.terminal import detect
+from tui_dicom.core.hierarchy.index import build_index
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice
 
@@ -30,8 +30,9 @@ def test_missing_path_is_a_usage_error_with_one_line(tmp_path: Path, capsys) -> 
 
 
 def test_python_m_entry_point() -> None:
-    res = subprocess.run([sys.executable, "-m", "tui_dicom", "ls", "--help"], capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "tui_dicom", "ls", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0 and "--json" in res.stdout
 
 
@@ -47,8 +48,12 @@ def test_demo_is_real_data_with_a_dicomdir_and_full_size_images() -> None:
 
 async def test_demo_opens_and_says_so_on_screen() -> None:
     paths, note = demo_paths()
-    app = DicomViewerApp(paths, terminal=detect(override="halfblock"), demo_note=note,
-                         source_label="demo: pydicom dicomdirtests CD + pydicom-data images")
+    app = DicomViewerApp(
+        paths,
+        terminal=detect(override="halfblock"),
+        demo_note=note,
+        source_label="demo: pydicom dicomdirtests CD + pydicom-data images",
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app)

@@ -72,7 +72,19 @@ def _cases() -> list[pytest.param]:
     cases = []
     for label, root in _roots():
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            if path.suffix.lower() in (".py", ".txt", ".md", ".json", ".gz", ".bz2", ".zip", ".xml", ".nii", ".bval", ".bvec"):
+            if path.suffix.lower() in (
+                ".py",
+                ".txt",
+                ".md",
+                ".json",
+                ".gz",
+                ".bz2",
+                ".zip",
+                ".xml",
+                ".nii",
+                ".bval",
+                ".bvec",
+            ):
                 continue
             try:
                 with warnings.catch_warnings():
@@ -185,8 +197,8 @@ def _ours(path: str, frame: int, args: list[str], tmp: Path) -> np.ndarray:
 
 def _window_for(path: str, frame: int) -> tuple[float, float]:
     """C,W over the middle half of the frame's modality values (a choice of test input only)."""
-    from tui_dicom.core.pixels import decode_frame
-    from tui_dicom.core.source import FileRef
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.imaging.pixels import decode_frame
 
     f = decode_frame(FileRef(path), frame - 1)
     mv = f.modality_values()
@@ -215,8 +227,8 @@ def _dcmtk_window(ds, frame: int, c: float, w: float) -> tuple[float, float]:
 
 
 def _grey_part(path: str, frame: int, ours: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from tui_dicom.core.pixels import decode_frame
-    from tui_dicom.core.source import FileRef
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.imaging.pixels import decode_frame
 
     f = decode_frame(FileRef(path), frame - 1)
     pal = f.palette
@@ -246,7 +258,9 @@ def test_matches_dcmtk(path: str, frame: int, mode: str, tmp_path: Path) -> None
         try:
             c, w = _window_for(path, frame)
         except DicomViewerError as exc:
-            ref_ok = subprocess.run([DCMJ2PNM, "+F", str(frame), "-o", path], capture_output=True).returncode == 0
+            ref_ok = (
+                subprocess.run([DCMJ2PNM, "+F", str(frame), "-o", path], capture_output=True).returncode == 0
+            )
             if ref_ok and ts not in J2K | JPEG_LS:
                 pytest.fail(f"we refuse ({exc}) but DCMTK reads it")
             _skip(path, f"unreadable pixel data: {exc}")
@@ -263,10 +277,16 @@ def test_matches_dcmtk(path: str, frame: int, mode: str, tmp_path: Path) -> None
     ref_path = str(Path(path).with_name(twin)) if twin else path
     ref = _reference(ref_path, frame, ref_opts, ts, tmp_path)
     ours = _ours(path, frame, ours_args, tmp_path)
-    if ours.ndim == 3 and ref.ndim == 2 and str(ds.get("PixelPresentation", "")).upper() in ("COLOR", "MIXED"):
+    if (
+        ours.ndim == 3
+        and ref.ndim == 2
+        and str(ds.get("PixelPresentation", "")).upper() in ("COLOR", "MIXED")
+    ):
         # DCMTK ignores supplemental palettes: compare the grey pixels (outside the palette's range)
         ours, ref = _grey_part(path, frame, ours, ref)
     assert ours.shape == ref.shape, f"shape {ours.shape} vs DCMTK {ref.shape}"
     diff = int(np.abs(ours.astype(np.int16) - ref.astype(np.int16)).max())
     print(f"compared {path} frame {frame} {mode} {' '.join(ref_opts)}: max diff {diff}")
-    assert diff <= tol, f"max abs diff {diff} > {tol} ({np.count_nonzero(np.abs(ours.astype(int) - ref.astype(int)) > tol)} pixels)"
+    assert diff <= tol, (
+        f"max abs diff {diff} > {tol} ({np.count_nonzero(np.abs(ours.astype(int) - ref.astype(int)) > tol)} pixels)"
+    )

@@ -230,8 +230,8 @@ _PROBE = """
 import sys
 from tui_dicom.cli import main
 code = main(["dump", sys.argv[1], "-t", "PatientID"])
-heavy = ["textual", "rich", "textual_image", "tui_dicom.core.pixels", "tui_dicom.core.windowing",
-         "tui_dicom.core.render", "tui_dicom.ui"]
+heavy = ["textual", "rich", "textual_image", "tui_dicom.core.imaging.pixels", "tui_dicom.core.imaging.windowing",
+         "tui_dicom.core.graphics.layout", "tui_dicom.ui"]
 print("LOADED", [m for m in heavy if m in sys.modules], "numpy" in sys.modules, "pydicom.pixels" in sys.modules)
 """
 
@@ -261,7 +261,9 @@ print("PYDICOM", "pydicom" in sys.modules)
 
 
 def test_dump_of_a_plain_file_does_not_import_pydicom() -> None:
-    proc = subprocess.run([sys.executable, "-c", _PROBE_PYDICOM, CT_SMALL], capture_output=True, cwd=REPO, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE_PYDICOM, CT_SMALL], capture_output=True, cwd=REPO, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().splitlines()[-1] == "PYDICOM False"
     assert proc.stdout.decode().splitlines()[0] == "1CT1"
@@ -272,9 +274,9 @@ def test_dump_of_a_plain_file_does_not_import_pydicom() -> None:
 
 def _need_index() -> None:
     try:
-        import tui_dicom.core.index  # noqa: F401
+        import tui_dicom.core.hierarchy.index  # noqa: F401
     except ImportError:
-        pytest.skip("tui_dicom.core.index (folder/DICOMDIR/ZIP indexing) has not landed yet")
+        pytest.skip("tui_dicom.core.hierarchy.index (folder/DICOMDIR/ZIP indexing) has not landed yet")
 
 
 def test_folder_dumps_every_instance_with_headers() -> None:

@@ -44,13 +44,24 @@ _BINARY = {"OB", "OW", "UN", "OL", "OV", "OD", "OF"}
 def _files() -> list[Path]:
     import pydicom.data
 
-    roots = [Path(pydicom.data.__file__).parent / "test_files", Path(pydicom.data.__file__).parent / "charset_files"]
+    roots = [
+        Path(pydicom.data.__file__).parent / "test_files",
+        Path(pydicom.data.__file__).parent / "charset_files",
+    ]
     if SHARED.is_dir():
         roots.append(SHARED)
     out = []
     for root in roots:
         for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.suffix.lower() in {".txt", ".md", ".json", ".gz", ".icc", ".dump", ".py"}:
+            if not path.is_file() or path.suffix.lower() in {
+                ".txt",
+                ".md",
+                ".json",
+                ".gz",
+                ".icc",
+                ".dump",
+                ".py",
+            }:
                 continue
             if path.name in {"LICENSE", "README", "FileInfo.txt"} or path.name.startswith("."):
                 continue
@@ -62,7 +73,11 @@ def _id(path: Path) -> str:
     for root in (SHARED,):
         if path.is_relative_to(root):
             return f"shared/{path.relative_to(root)}"
-    return path.name if path.parent.name in ("test_files", "charset_files") else f"{path.parent.name}/{path.name}"
+    return (
+        path.name
+        if path.parent.name in ("test_files", "charset_files")
+        else f"{path.parent.name}/{path.name}"
+    )
 
 
 _PY_CODECS = {
@@ -131,8 +146,8 @@ def _ours(path: Path) -> tuple[dict[int, tuple[str, str]], int, str]:
     out, err = io.StringIO(), io.StringIO()
     if path.name.upper() == "DICOMDIR":
         # `dump DICOMDIR` dumps the instances it lists; compare the DICOMDIR's own records here
-        from tui_dicom.core.loading import read_dataset
-        from tui_dicom.core.source import FileRef
+        from tui_dicom.core.dicom.reading import read_dataset
+        from tui_dicom.core.dicom.source import FileRef
 
         ds = read_dataset(FileRef(str(path)), stop_before_pixels=False)
         out.write("\n".join(dump_cmd.full_dump_lines(ds)) + "\n")

@@ -13,9 +13,9 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 import tui_dicom.cli as cli
-from tui_dicom.core.pixels import decode_frame
-from tui_dicom.core.source import FileRef
-from tui_dicom.core.windowing import PRESETS, Window, default_window, render
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.imaging.pixels import decode_frame
+from tui_dicom.core.imaging.windowing import PRESETS, Window, default_window, render
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,8 +85,9 @@ def test_refuses_overwrite_without_force(tmp_path: Path, capsys: pytest.CaptureF
         (["--window=40,80", "--preset", "lung"], 2, "not allowed"),
     ],
 )
-def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int,
-                     needle: str) -> None:
+def test_bad_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, needle: str
+) -> None:
     out = tmp_path / "o.png"
     assert cli.main(["export", _file("CT_small.dcm"), *args, "-o", str(out)]) == code
     assert needle in capsys.readouterr().err
@@ -97,8 +98,9 @@ def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: l
     ("name", "needle"),
     [("MR_truncated.dcm", "pixel data is 8,130 bytes, 8,192 expected"), ("rtstruct.dcm", "no pixel data")],
 )
-def test_cannot_export_one_line_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
-                                        needle: str) -> None:
+def test_cannot_export_one_line_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, needle: str
+) -> None:
     out = tmp_path / "o.png"
     assert cli.main(["export", _file(name), "-o", str(out)]) == 1
     err = capsys.readouterr().err
@@ -134,8 +136,13 @@ def test_command_line_does_not_import_textual(tmp_path: Path) -> None:
         "import sys, tui_dicom.cli as c; rc = c.main(['export', sys.argv[1], '--window=-600,1500', '-o', sys.argv[2]]);"
         "assert 'textual' not in sys.modules, 'textual imported'; sys.exit(rc)"
     )
-    proc = subprocess.run([sys.executable, "-c", code, _file("CT_small.dcm"), str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, _file("CT_small.dcm"), str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert out.exists()

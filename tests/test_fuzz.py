@@ -34,13 +34,12 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
 
+from tui_dicom.core.dicom.source import FileRef  # noqa: E402
 from tui_dicom.core.errors import DicomViewerError  # noqa: E402
-from tui_dicom.core.source import FileRef  # noqa: E402
 
 TOTAL = int(os.environ.get("TUI_DICOM_FUZZ_EXAMPLES", "2000"))
 RANDOM = os.environ.get("TUI_DICOM_FUZZ_RANDOM", "") not in ("", "0")
 REPO = Path(__file__).resolve().parents[1]
-has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
 
 
 def budget(share: float) -> settings:
@@ -54,10 +53,26 @@ def budget(share: float) -> settings:
     )
 
 
-HEADER_SEEDS = ("CT_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "rtplan.dcm",
-                "image_dfl.dcm", "nested_priv_SQ.dcm", "no_meta.dcm", "ExplVR_BigEndNoMeta.dcm")
-PIXEL_SEEDS = ("MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
-               "SC_rgb_small_odd.dcm", "examples_palette.dcm", "JPEG2000.dcm", "SC_rgb_rle_2frame.dcm")
+HEADER_SEEDS = (
+    "CT_small.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_bigendian.dcm",
+    "rtplan.dcm",
+    "image_dfl.dcm",
+    "nested_priv_SQ.dcm",
+    "no_meta.dcm",
+    "ExplVR_BigEndNoMeta.dcm",
+)
+PIXEL_SEEDS = (
+    "MR_small.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "SC_rgb_small_odd.dcm",
+    "examples_palette.dcm",
+    "JPEG2000.dcm",
+    "SC_rgb_rle_2frame.dcm",
+)
 INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
 
 
@@ -119,9 +134,9 @@ PIXELS = _seeds(PIXEL_SEEDS) if hostile_corpus.testdata("MR_small.dcm") else {}
 @given(case=mutations(HEADER))
 def test_header_readers_raise_only_our_errors(work: Path, case: tuple[str, bytes]) -> None:
     """read_dataset + tag rows (dump, inspector) and the fast indexing reader."""
-    from tui_dicom.core.header import read_header
-    from tui_dicom.core.loading import read_dataset
-    from tui_dicom.core.tags import tag_rows
+    from tui_dicom.core.dicom.reading import read_dataset
+    from tui_dicom.core.hierarchy.header import read_header
+    from tui_dicom.core.inspector.tags import tag_rows
 
     _name, data = case
     ref = _write(work, data)
@@ -145,9 +160,9 @@ def test_header_readers_raise_only_our_errors(work: Path, case: tuple[str, bytes
 def test_quick_dump_reader_falls_back_or_agrees_with_pydicom(work: Path, case: tuple[str, bytes]) -> None:
     """The dump reader without pydicom: on a broken file it says Fallback (and nothing else), or its
     rows are exactly those of the pydicom path, which must then read the file too."""
-    from tui_dicom.core.loading import read_dataset
-    from tui_dicom.core.quickdump import Fallback, read_rows
-    from tui_dicom.core.tags import tag_rows
+    from tui_dicom.core.dicom.reading import read_dataset
+    from tui_dicom.core.inspector.quickdump import Fallback, read_rows
+    from tui_dicom.core.inspector.tags import tag_rows
 
     _name, data = case
     ref = _write(work, data)
@@ -165,8 +180,8 @@ def test_quick_dump_reader_falls_back_or_agrees_with_pydicom(work: Path, case: t
 @given(case=mutations(PIXELS), frame=st.integers(0, 2))
 def test_pixel_pipeline_raises_only_our_errors(work: Path, case: tuple[str, bytes], frame: int) -> None:
     """decode one frame, then window and render it as the viewer and export do."""
-    from tui_dicom.core.pixels import decode_frame
-    from tui_dicom.core.windowing import default_window, render
+    from tui_dicom.core.imaging.pixels import decode_frame
+    from tui_dicom.core.imaging.windowing import default_window, render
 
     _name, data = case
     ref = _write(work, data)
@@ -198,12 +213,12 @@ if hostile_corpus.testdata("DICOMDIR"):
     DICOMDIRS = {"DICOMDIR": hostile_corpus.testdata("DICOMDIR").read_bytes()}  # type: ignore[union-attr]
 
 
-@pytest.mark.skipif(not has_index or not DICOMDIRS, reason="tui_dicom/core/index.py not written yet")
+@pytest.mark.skipif(not DICOMDIRS, reason="tui_dicom/core/hierarchy/index.py not written yet")
 @budget(0.2)
 @given(case=mutations(DICOMDIRS))
 def test_dicomdir_walker_never_raises(cd_copy: Path, case: tuple[str, bytes]) -> None:
     """A mutated DICOMDIR: the index returns a hierarchy (problems in ``errors``), never raises."""
-    from tui_dicom.core.index import build_index
+    from tui_dicom.core.hierarchy.index import build_index
     from tui_dicom.core.safe import safe_text
 
     _name, data = case

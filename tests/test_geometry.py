@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from tui_dicom.core import geometry as g
+from tui_dicom.core.imaging import geometry as g
 
 AXIAL = (1, 0, 0, 0, 1, 0)  # rows go left→right (patient L), columns go anterior→posterior
 SAGITTAL = (0, 1, 0, 0, 0, -1)
@@ -26,7 +26,12 @@ def test_sagittal_labels() -> None:
 
 def test_rotation_moves_top_to_right_and_flips_swap() -> None:
     rotated = g.orientation_labels(AXIAL, rotation=1)
-    assert rotated["right"] == "A" and rotated["bottom"] == "L" and rotated["left"] == "P" and rotated["top"] == "R"
+    assert (
+        rotated["right"] == "A"
+        and rotated["bottom"] == "L"
+        and rotated["left"] == "P"
+        and rotated["top"] == "R"
+    )
     assert g.orientation_labels(AXIAL, rotation=4) == g.orientation_labels(AXIAL)
     flipped = g.orientation_labels(AXIAL, flip_h=True)
     assert flipped["right"] == "R" and flipped["left"] == "L"
@@ -69,7 +74,11 @@ def test_rect_roi_stats_against_numpy() -> None:
     stats = g.roi_stats(values, "rect", (2, 3), (4, 6), g.Spacing(0.5, 2.0, "PixelSpacing"))
     assert stats is not None
     block = values[2:5, 3:7]
-    assert stats.pixels == 12 and stats.mean == pytest.approx(block.mean()) and stats.std == pytest.approx(block.std())
+    assert (
+        stats.pixels == 12
+        and stats.mean == pytest.approx(block.mean())
+        and stats.std == pytest.approx(block.std())
+    )
     assert (stats.minimum, stats.maximum) == (block.min(), block.max())
     assert stats.area == pytest.approx(12 * 1.0) and stats.unit == "mm²"
 

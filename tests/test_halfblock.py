@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from tui_dicom.core import halfblock
+from tui_dicom.core.graphics import halfblock
 
 _TOKEN = re.compile(r"\x1b\[([\d;]*)m|(.)", re.S)
 
@@ -41,7 +41,10 @@ def _decode(text: str) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
 
 def test_truecolor_round_trip_grey_and_rgb() -> None:
     rng = np.random.default_rng(0)
-    for pic in (rng.integers(0, 256, (8, 13), dtype=np.uint8), rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)):
+    for pic in (
+        rng.integers(0, 256, (8, 13), dtype=np.uint8),
+        rng.integers(0, 256, (6, 9, 3), dtype=np.uint8),
+    ):
         pic[0:2, 0:5] = 7  # equal halves and repeated cells
         frame = halfblock.encode(pic, "truecolor")
         rgb = pic if pic.ndim == 3 else np.repeat(pic[..., None], 3, axis=2)

@@ -40,7 +40,6 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s+File \".*\", li
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
 has_ls = (REPO / "tui_dicom" / "commands" / "ls.py").exists()
-has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
 
 
 @dataclass
@@ -63,8 +62,10 @@ class Run:
     def describe(self) -> str:
         """One line for a failure report."""
         tail = self.err_text.strip().splitlines()[-3:]
-        return (f"{' '.join(self.args[3:])}: exit {self.code}, cpu {self.cpu_s:.2f} s, "
-                f"rss {self.rss_mb:.0f} MB{' HUNG' if self.hung else ''}; stderr {tail}")
+        return (
+            f"{' '.join(self.args[3:])}: exit {self.code}, cpu {self.cpu_s:.2f} s, "
+            f"rss {self.rss_mb:.0f} MB{' HUNG' if self.hung else ''}; stderr {tail}"
+        )
 
 
 def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HANG_S) -> Run:
@@ -72,8 +73,15 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HA
     cmd = [sys.executable, "-m", "tui_dicom", *args]
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1", COLUMNS="120")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                cwd=str(cwd or REPO), env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=str(cwd or REPO),
+            env=env,
+            start_new_session=True,
+        )
         hung = threading.Event()
 
         def kill() -> None:
@@ -90,8 +98,15 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HA
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(list(cmd), proc.returncode, out.read(), err.read(),
-                   usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, hung.is_set())
+        return Run(
+            list(cmd),
+            proc.returncode,
+            out.read(),
+            err.read(),
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024.0,
+            hung.is_set(),
+        )
 
 
 def run_many(jobs: Sequence[list[str]], **kwargs: object) -> list[Run]:
@@ -148,8 +163,18 @@ def _report(failures: list[str], total: int, what: str) -> None:
 
 def test_corpus_covers_every_category(corpus: list[hostile_corpus.Case]) -> None:
     kinds = {c.kind for c in corpus}
-    assert {"truncated", "bitflip", "lie", "length", "deep", "wide", "deflate", "syntax", "notdicom",
-            "shipped"} <= kinds
+    assert {
+        "truncated",
+        "bitflip",
+        "lie",
+        "length",
+        "deep",
+        "wide",
+        "deflate",
+        "syntax",
+        "notdicom",
+        "shipped",
+    } <= kinds
     assert len(corpus) >= 80
     assert len({c.name for c in corpus}) == len(corpus)
     shipped = {c.name for c in corpus if c.kind == "shipped"}
@@ -171,17 +196,24 @@ def test_dump_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
             failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
     _report(failures, len(corpus), "dumps")
     # the not-DICOM files, the deep nests and the bomb must be refused, not "dumped"
-    must_refuse = [c.name for c, r in zip(corpus, runs, strict=True)
-                   if c.kind in ("notdicom", "deep") or c.name.startswith("deflate_bomb")
-                   if r.code != 1 and c.name != "random_after_dicm.dcm"]
+    must_refuse = [
+        c.name
+        for c, r in zip(corpus, runs, strict=True)
+        if c.kind in ("notdicom", "deep") or c.name.startswith("deflate_bomb")
+        if r.code != 1 and c.name != "random_after_dicm.dcm"
+    ]
     assert not must_refuse, f"dumped although not readable: {must_refuse}"
     assert refused >= 20
 
 
 def test_dump_reports_values_cut_short(corpus: list[hostile_corpus.Case]) -> None:
     by_name = {c.name: c for c in corpus}
-    names = ["trunc_ct_mid_value.dcm", "len_pn_beyond_eof.dcm", "len_private_ob_2gb.dcm",
-             "len_sequence_beyond_eof.dcm"]
+    names = [
+        "trunc_ct_mid_value.dcm",
+        "len_pn_beyond_eof.dcm",
+        "len_private_ob_2gb.dcm",
+        "len_sequence_beyond_eof.dcm",
+    ]
     for _name, run in zip(names, run_many([["dump", str(by_name[n].path)] for n in names]), strict=True):
         assert run.code == 1, run.describe()
         assert "truncated" in run.err_text, run.describe()
@@ -214,13 +246,31 @@ def test_export_on_every_corpus_file(corpus: list[hostile_corpus.Case], tmp_path
     _report(failures, len(corpus), "exports")
     # size and bit-depth lies must never produce a picture (an unreadable Number of Frames or High
     # Bit is read leniently, like DCMTK, and a window/rescale that makes no sense falls back)
-    refuse = {"lie_rows_cols_65535.dcm", "lie_rows_cols_8000.dcm", "lie_frames_100000.dcm", "lie_samples_3.dcm",
-              "lie_samples_7.dcm", "lie_bits_allocated_13.dcm", "lie_bits_allocated_0.dcm",
-              "lie_bits_allocated_64.dcm", "lie_bits_stored_40.dcm", "lie_bits_stored_0.dcm", "lie_rows_0.dcm",
-              "lie_no_rows.dcm", "lie_photometric_junk.dcm", "lie_j2k_rows_11000.dcm", "lie_rle_samples_3.dcm"}
+    refuse = {
+        "lie_rows_cols_65535.dcm",
+        "lie_rows_cols_8000.dcm",
+        "lie_frames_100000.dcm",
+        "lie_samples_3.dcm",
+        "lie_samples_7.dcm",
+        "lie_bits_allocated_13.dcm",
+        "lie_bits_allocated_0.dcm",
+        "lie_bits_allocated_64.dcm",
+        "lie_bits_stored_40.dcm",
+        "lie_bits_stored_0.dcm",
+        "lie_rows_0.dcm",
+        "lie_no_rows.dcm",
+        "lie_photometric_junk.dcm",
+        "lie_j2k_rows_11000.dcm",
+        "lie_rle_samples_3.dcm",
+    }
     assert refuse <= {c.name for c in corpus}
-    lies = [c.name for c, r in zip(corpus, runs, strict=True) if (c.name in refuse or c.kind in ("notdicom", "deep"))
-            and r.code == 0 and c.name != "random_after_dicm.dcm"]
+    lies = [
+        c.name
+        for c, r in zip(corpus, runs, strict=True)
+        if (c.name in refuse or c.kind in ("notdicom", "deep"))
+        and r.code == 0
+        and c.name != "random_after_dicm.dcm"
+    ]
     assert not lies, f"exported a picture from a lying header: {lies}"
     assert exported >= 3
 
@@ -232,8 +282,10 @@ def test_export_c_decoders_stay_quiet(corpus: list[hostile_corpus.Case], tmp_pat
     by_name = {c.name: c for c in corpus}
     present = [n for n in names if n in by_name]
     runs = run_many([["export", str(by_name[n].path), "-o", str(tmp_path / f"{n}.png")] for n in present])
-    foreign = {n: [ln for ln in r.err_text.splitlines() if ln.strip() and not ln.startswith("tui-dicom")]
-               for n, r in zip(present, runs, strict=True)}
+    foreign = {
+        n: [ln for ln in r.err_text.splitlines() if ln.strip() and not ln.startswith("tui-dicom")]
+        for n, r in zip(present, runs, strict=True)
+    }
     assert not any(foreign.values()), f"C library output on stderr: {foreign}"
 
 
@@ -250,13 +302,17 @@ def test_ls_on_every_corpus_file(corpus: list[hostile_corpus.Case]) -> None:
         if problems:
             failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
     _report(failures, len(corpus), "ls runs")
-    not_dicom = [c.name for c, r in zip(corpus, runs, strict=True) if c.kind == "notdicom" and r.code != 1
-                 and c.name != "random_after_dicm.dcm"]
+    not_dicom = [
+        c.name
+        for c, r in zip(corpus, runs, strict=True)
+        if c.kind == "notdicom" and r.code != 1 and c.name != "random_after_dicm.dcm"
+    ]
     assert not not_dicom, f"ls accepted non-DICOM files: {not_dicom}"
 
 
-@pytest.mark.skipif(not has_index, reason="tui_dicom/core/index.py not written yet")
-def test_folder_commands_finish_and_name_every_problem(tmp_path: Path, corpus: list[hostile_corpus.Case]) -> None:
+def test_folder_commands_finish_and_name_every_problem(
+    tmp_path: Path, corpus: list[hostile_corpus.Case]
+) -> None:
     """``dump`` (and ``ls``) over the links folder and the whole corpus folder: no hang on the FIFO or
     the loops, every problem on its own line, exit 1."""
     links = hostile_corpus.build_links_folder(tmp_path / "links")
@@ -278,11 +334,12 @@ def test_folder_commands_finish_and_name_every_problem(tmp_path: Path, corpus: l
         assert name in text, f"{name} not reported: {dump_links.describe()}"
 
 
-def test_log_file_gets_the_traceback_stderr_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_file_gets_the_traceback_stderr_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An unexpected failure: one line on stderr naming the file, the traceback only in --log FILE."""
     from tui_dicom import cli
-    from tui_dicom.core import tags
+    from tui_dicom.core.inspector import tags
 
     good = hostile_corpus.good_file(tmp_path)
     log = tmp_path / "log.txt"
@@ -290,7 +347,7 @@ def test_log_file_gets_the_traceback_stderr_one_line(tmp_path: Path, monkeypatch
     def boom(*_a: object, **_k: object) -> object:
         raise RuntimeError("formatter exploded")
 
-    from tui_dicom.core import quickdump
+    from tui_dicom.core.inspector import quickdump
 
     # both ways of reading: the pydicom-free reader (which hands over to pydicom on any surprise) and pydicom's
     monkeypatch.setattr(quickdump, "read_rows", boom)
@@ -298,16 +355,19 @@ def test_log_file_gets_the_traceback_stderr_one_line(tmp_path: Path, monkeypatch
     code = cli.main(["dump", str(good), "--log", str(log)])
     captured = capsys.readouterr()
     assert code == 1
-    assert captured.err.count("\n") == 1 and "good.dcm" in captured.err and "formatter exploded" in captured.err
+    assert (
+        captured.err.count("\n") == 1 and "good.dcm" in captured.err and "formatter exploded" in captured.err
+    )
     assert "Traceback" not in captured.err + captured.out
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "RuntimeError: formatter exploded" in text
 
 
-def test_export_log_file_gets_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_log_file_gets_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui_dicom import cli
-    from tui_dicom.core import windowing
+    from tui_dicom.core.imaging import windowing
 
     good = hostile_corpus.good_file(tmp_path)
     log = tmp_path / "log.txt"

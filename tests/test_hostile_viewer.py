@@ -19,8 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
-pytestmark = pytest.mark.skipif(not has_index, reason="tui_dicom/core/index.py not written yet")
 
 # ---------------------------------------------------------------------------- an audit hook on open
 
@@ -45,11 +43,12 @@ def _opened_any(targets: tuple[Path, ...]) -> list[str]:
 
 
 def make_app(*paths: Path) -> object:
-    from tui_dicom.core.terminal import detect
+    from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
 
-    return DicomViewerApp([str(p) for p in paths], terminal=detect(override="halfblock", colors="truecolor"),
-                          cache_mb=64)
+    return DicomViewerApp(
+        [str(p) for p in paths], terminal=detect(override="halfblock", colors="truecolor"), cache_mb=64
+    )
 
 
 async def _visit_every_series(app: object, pilot: object) -> list[str]:
@@ -99,8 +98,11 @@ async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
         assert await wait_for_index(pilot, app, timeout=120)
         problems = _problem_text(app)
-        unlisted = [c.name for c in cases if c.kind in ("notdicom", "deep") and c.name not in problems
-                    and c.name != "random_after_dicm.dcm"]
+        unlisted = [
+            c.name
+            for c in cases
+            if c.kind in ("notdicom", "deep") and c.name not in problems and c.name != "random_after_dicm.dcm"
+        ]
         assert not unlisted, f"not listed under Problems: {unlisted}"
         assert "deflate_bomb_400mb.dcm" in problems
         for line in problems.splitlines():
@@ -125,8 +127,7 @@ async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
 
 
 async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> None:
-    from tui_dicom.core.index import build_index
-
+    from tui_dicom.core.hierarchy.index import build_index
     from tui_dicom.ui.testing import wait_for_index
 
     try:

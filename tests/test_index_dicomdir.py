@@ -15,8 +15,8 @@ import pytest
 from conftest import DICOMDIR_TESTS, SHARED_DATA, BuiltCD, copy_cd, make_cd, needs_shared, needs_tool
 from pydicom.fileset import FileSet
 
-from tui_dicom.core.index import build_index
-from tui_dicom.core.model import Hierarchy
+from tui_dicom.core.hierarchy.index import build_index
+from tui_dicom.core.hierarchy.model import Hierarchy
 
 VARIANTS = ["DICOMDIR", "DICOMDIR-bigEnd", "DICOMDIR-implicit", "DICOMDIR-nooffset", "DICOMDIR-reordered"]
 
@@ -83,7 +83,11 @@ def test_dicomdirtests_variants_match_pydicom(name: str) -> None:
     reference = pydicom_quads(path)
     assert len(reference) == 31
     assert quads(hierarchy) == reference
-    counts = (len(hierarchy.patients), sum(len(p.studies) for p in hierarchy.patients), len(hierarchy.all_series()))
+    counts = (
+        len(hierarchy.patients),
+        sum(len(p.studies) for p in hierarchy.patients),
+        len(hierarchy.all_series()),
+    )
     assert counts == (2, 6, 13)
     # built from the DICOMDIR alone: no image file was opened
     assert [o for o in opened if o.startswith(str(DICOMDIR_TESTS)) and "DICOMDIR" not in o] == []
@@ -137,8 +141,14 @@ def _hier_view(h: Hierarchy, root: Path) -> set[tuple[object, ...]]:
                     rel = os.path.relpath(inst.ref.path, root) if inst.ref.member is None else inst.ref.member
                     out.add(
                         (
-                            p.patient_id, p.patient_name, st.study_instance_uid, se.series_instance_uid,
-                            se.series_number, se.modality, inst.sop_instance_uid, inst.instance_number,
+                            p.patient_id,
+                            p.patient_name,
+                            st.study_instance_uid,
+                            se.series_instance_uid,
+                            se.series_number,
+                            se.modality,
+                            inst.sop_instance_uid,
+                            inst.instance_number,
                             rel.upper().replace(os.sep, "/"),
                         )
                     )
@@ -202,7 +212,9 @@ def test_nested_directory_file_is_followed(tmp_path: Path) -> None:
     study = next(r for r in records if r.DirectoryRecordType == "STUDY")
     # the sub file: a copy of the DICOMDIR whose root is this study's first series
     sub = pydicom.dcmread(root / "DICOMDIR")
-    sub.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = study.OffsetOfReferencedLowerLevelDirectoryEntity
+    sub.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = (
+        study.OffsetOfReferencedLowerLevelDirectoryEntity
+    )
     sub.save_as(root / "DIRFILE")
     study.ReferencedFileID = "DIRFILE"
     study.OffsetOfReferencedLowerLevelDirectoryEntity = 0
@@ -225,7 +237,10 @@ def _save_with_fixed_offsets(ds: pydicom.Dataset, records: list[pydicom.Dataset]
             value = record.get(kw)
             if value:
                 setattr(record, kw, new_offsets[index_of[value]])
-    for kw in ("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity", "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"):
+    for kw in (
+        "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity",
+        "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity",
+    ):
         if ds.get(kw):
             setattr(ds, kw, new_offsets[index_of[ds.get(kw)]])
     ds.save_as(dest)

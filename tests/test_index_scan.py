@@ -13,22 +13,39 @@ import pydicom
 import pytest
 from conftest import DATA_STORE, DICOMDIR_TESTS, PYDICOM_CHARSETS, PYDICOM_FILES, SHARED_DATA, needs_shared
 
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError
-from tui_dicom.core.header import read_header
-from tui_dicom.core.index import Indexer, build_index
-from tui_dicom.core.source import FileRef
+from tui_dicom.core.hierarchy.header import read_header
+from tui_dicom.core.hierarchy.index import Indexer, build_index
 
 # HeaderInfo field -> pydicom keyword (the reference values come from pydicom.dcmread)
 FIELDS = {
-    "patient_id": "PatientID", "patient_name": "PatientName", "birth_date": "PatientBirthDate",
-    "sex": "PatientSex", "study_instance_uid": "StudyInstanceUID", "study_date": "StudyDate",
-    "study_time": "StudyTime", "study_description": "StudyDescription", "accession_number": "AccessionNumber",
-    "study_id": "StudyID", "series_instance_uid": "SeriesInstanceUID", "series_number": "SeriesNumber",
-    "modality": "Modality", "series_description": "SeriesDescription", "body_part": "BodyPartExamined",
-    "sop_instance_uid": "SOPInstanceUID", "sop_class_uid": "SOPClassUID", "instance_number": "InstanceNumber",
-    "rows": "Rows", "columns": "Columns", "frames": "NumberOfFrames", "position": "ImagePositionPatient",
-    "orientation": "ImageOrientationPatient", "slice_location": "SliceLocation",
-    "slice_thickness": "SliceThickness", "pixel_spacing": "PixelSpacing",
+    "patient_id": "PatientID",
+    "patient_name": "PatientName",
+    "birth_date": "PatientBirthDate",
+    "sex": "PatientSex",
+    "study_instance_uid": "StudyInstanceUID",
+    "study_date": "StudyDate",
+    "study_time": "StudyTime",
+    "study_description": "StudyDescription",
+    "accession_number": "AccessionNumber",
+    "study_id": "StudyID",
+    "series_instance_uid": "SeriesInstanceUID",
+    "series_number": "SeriesNumber",
+    "modality": "Modality",
+    "series_description": "SeriesDescription",
+    "body_part": "BodyPartExamined",
+    "sop_instance_uid": "SOPInstanceUID",
+    "sop_class_uid": "SOPClassUID",
+    "instance_number": "InstanceNumber",
+    "rows": "Rows",
+    "columns": "Columns",
+    "frames": "NumberOfFrames",
+    "position": "ImagePositionPatient",
+    "orientation": "ImageOrientationPatient",
+    "slice_location": "SliceLocation",
+    "slice_thickness": "SliceThickness",
+    "pixel_spacing": "PixelSpacing",
 }
 GEOMETRY = {"position", "orientation", "slice_thickness", "pixel_spacing"}
 
@@ -97,7 +114,9 @@ def test_fast_header_matches_pydicom_on_every_real_file() -> None:
                 continue  # we fall back to the file meta's MediaStorage UIDs
             if name == "frames" and want is None:
                 continue
-            if name in GEOMETRY and ("SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds):
+            if name in GEOMETRY and (
+                "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds
+            ):
                 continue  # enhanced objects: taken from the functional groups (test_enhanced_multiframe...)
             if isinstance(got, str) and want is None:
                 want = ""  # absent text is "" in the model
@@ -117,7 +136,9 @@ def test_ge_ct_head_is_ordered_by_position_not_file_name() -> None:
     datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(folder.glob("*.dcm"))]
     r = [float(v) for v in datasets[0].ImageOrientationPatient]
     normal = (r[1] * r[5] - r[2] * r[4], r[2] * r[3] - r[0] * r[5], r[0] * r[4] - r[1] * r[3])
-    expected = sorted(datasets, key=lambda d: sum(float(p) * n for p, n in zip(d.ImagePositionPatient, normal, strict=True)))
+    expected = sorted(
+        datasets, key=lambda d: sum(float(p) * n for p, n in zip(d.ImagePositionPatient, normal, strict=True))
+    )
     assert [i.sop_instance_uid for i in series.instances] == [d.SOPInstanceUID for d in expected]
     assert all(i.header_read for i in series.instances)
 
@@ -219,5 +240,7 @@ def test_benchmark_scan_files_per_second(tmp_path: Path) -> None:
     for p in folder.iterdir():
         pydicom.dcmread(p, stop_before_pixels=True)
     theirs = len(files) / (time.perf_counter() - t0)
-    print(f"\nBENCH scan {len(files)} files: {ours:.0f} files/s; pydicom dcmread(stop_before_pixels) {theirs:.0f} files/s")
+    print(
+        f"\nBENCH scan {len(files)} files: {ours:.0f} files/s; pydicom dcmread(stop_before_pixels) {theirs:.0f} files/s"
+    )
     assert hierarchy.instance_count() == len(files) and hierarchy.errors == []

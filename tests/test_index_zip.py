@@ -9,9 +9,9 @@ from pathlib import Path
 import pydicom
 from conftest import DICOMDIR_TESTS, PYDICOM_FILES, BuiltCD
 
-from tui_dicom.core.index import build_index
-from tui_dicom.core.model import Hierarchy
-from tui_dicom.core.source import open_ref
+from tui_dicom.core.dicom.source import open_ref
+from tui_dicom.core.hierarchy.index import build_index
+from tui_dicom.core.hierarchy.model import Hierarchy
 
 
 def _zip_folder(folder: Path, dest: Path, *, prefix: str = "", skip: set[str] = frozenset()) -> Path:  # type: ignore[assignment]
@@ -25,9 +25,19 @@ def _zip_folder(folder: Path, dest: Path, *, prefix: str = "", skip: set[str] = 
 
 def _view(h: Hierarchy) -> set[tuple[object, ...]]:
     return {
-        (p.patient_id, st.study_instance_uid, se.series_instance_uid, se.series_number, i.sop_instance_uid,
-         i.instance_number, (i.ref.member or os.path.basename(i.ref.path)).rsplit("/", 1)[-1])
-        for p in h.patients for st in p.studies for se in st.series for i in se.instances
+        (
+            p.patient_id,
+            st.study_instance_uid,
+            se.series_instance_uid,
+            se.series_number,
+            i.sop_instance_uid,
+            i.instance_number,
+            (i.ref.member or os.path.basename(i.ref.path)).rsplit("/", 1)[-1],
+        )
+        for p in h.patients
+        for st in p.studies
+        for se in st.series
+        for i in se.instances
     }
 
 
@@ -50,7 +60,9 @@ def test_zip_without_dicomdir_is_sniffed(dcmtk_cd: BuiltCD, tmp_path: Path) -> N
         zf.writestr("README.txt", "not dicom")
         zf.writestr("junk", b"\x01\x02" * 100)
     hierarchy = build_index([archive])
-    assert [(e.path, e.reason.split(" (")[0]) for e in hierarchy.errors] == [(f"{archive}!junk", "not a DICOM file")]
+    assert [(e.path, e.reason.split(" (")[0]) for e in hierarchy.errors] == [
+        (f"{archive}!junk", "not a DICOM file")
+    ]
     assert {v[:-1] for v in _view(hierarchy)} == {v[:-1] for v in _view(build_index([dcmtk_cd.root]))}
     assert all(i.header_read for se in hierarchy.all_series() for i in se.instances)
 

@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
 has_ls = (REPO / "tui_dicom" / "commands" / "ls.py").exists()
 
 OSC52 = "\x1b]52;c;SU5KRUNURUQ=\x07"  # "INJECTED" into the clipboard
@@ -96,8 +95,14 @@ def _check(data: bytes, where: str) -> None:
 
 def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "tui_dicom", *args], capture_output=True, timeout=60,
-                          env=env, cwd=str(cwd or REPO), check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_dicom", *args],
+        capture_output=True,
+        timeout=60,
+        env=env,
+        cwd=str(cwd or REPO),
+        check=False,
+    )
 
 
 def test_dump_prints_values_and_names_inert(tmp_path: Path) -> None:
@@ -132,13 +137,15 @@ def test_error_messages_name_hostile_files_inert(tmp_path: Path) -> None:
     proc = _run(["dump", str(tmp_path / ("nothere" + TITLE))])
     _check(proc.stdout + proc.stderr, "dump missing")
     assert b"\x1b" not in proc.stderr
-    proc = _run(["export", str(tmp_path / "in" / GOOD_NAME), "-o", str(tmp_path / "no" / ("x" + TITLE + ".png"))])
+    proc = _run(
+        ["export", str(tmp_path / "in" / GOOD_NAME), "-o", str(tmp_path / "no" / ("x" + TITLE + ".png"))]
+    )
     assert proc.returncode == 1
     _check(proc.stdout + proc.stderr, "export bad output")
     assert b"\x1b" not in proc.stderr
 
 
-@pytest.mark.skipif(not (has_ls and has_index), reason="tui-dicom ls / core.index not written yet")
+@pytest.mark.skipif(not has_ls, reason="tui-dicom ls / core.index not written yet")
 def test_ls_prints_values_and_names_inert(tmp_path: Path) -> None:
     _write_hostile(tmp_path / "in")
     proc = _run(["ls", str(tmp_path / "in")])
@@ -155,8 +162,15 @@ def test_ls_prints_values_and_names_inert(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------- the viewer
 
 
-def run_in_pty(args: list[str], keys: list[tuple[float, bytes]], *, cols: int = 200, rows: int = 60,
-               startup: float = 8.0, cwd: Path | None = None) -> bytes:
+def run_in_pty(
+    args: list[str],
+    keys: list[tuple[float, bytes]],
+    *,
+    cols: int = 200,
+    rows: int = 60,
+    startup: float = 8.0,
+    cwd: Path | None = None,
+) -> bytes:
     """Run ``python -m tui_dicom ARGS`` in a pseudo-terminal, send ``keys`` (delay, bytes) and return
     every byte it wrote. The process is ended with ``q`` (then SIGKILL if it lingers)."""
     pid, fd = pty.fork()
@@ -215,15 +229,21 @@ def _screen_text(data: bytes) -> str:
     return re.sub(r"\x1b[PX^_][^\x1b]*\x1b\\", "", text)  # DCS/SOS/PM/APC (sixel, kitty)
 
 
-@pytest.mark.skipif(not has_index, reason="tui_dicom/core/index.py not written yet: the viewer cannot index")
 def test_viewer_writes_nothing_injected_to_the_terminal(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     _write_hostile(folder)
     keys = [
-        (1.5, b"j"), (1.5, b"j"), (1.5, b"j"),  # walk the tree: patient, study, series, problems
-        (1.0, b"\t"), (1.0, b"\t"),  # image, then the tag inspector
-        (0.5, b"\x1b[B"), (0.5, b"\x1b[B"), (0.5, b"\x1b[6~"), (1.0, b"\x1b[6~"),
-        (1.0, b"?"), (1.0, b"\x1b"),  # help screen and back
+        (1.5, b"j"),
+        (1.5, b"j"),
+        (1.5, b"j"),  # walk the tree: patient, study, series, problems
+        (1.0, b"\t"),
+        (1.0, b"\t"),  # image, then the tag inspector
+        (0.5, b"\x1b[B"),
+        (0.5, b"\x1b[B"),
+        (0.5, b"\x1b[6~"),
+        (1.0, b"\x1b[6~"),
+        (1.0, b"?"),
+        (1.0, b"\x1b"),  # help screen and back
     ]
     data = run_in_pty(["--renderer", "halfblock", str(folder)], keys)
     assert len(data) > 5000, f"the viewer wrote almost nothing ({len(data)} bytes)"

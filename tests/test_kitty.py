@@ -9,7 +9,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from tui_dicom.core import kitty
+from tui_dicom.core.graphics import kitty
 
 _APC = re.compile(r"\x1b_G([^;\x1b]*);?([^\x1b]*)\x1b\\")
 
@@ -21,7 +21,9 @@ def test_transmit_chunks_decode_to_the_picture() -> None:
     assert len(cmds) > 1
     first = dict(kv.split("=") for kv in cmds[0][0].split(","))
     assert first["a"] == "t" and first["f"] == "100" and first["i"] == "77" and first["q"] == "2"
-    assert [dict(kv.split("=") for kv in keys.split(","))["m"] for keys, _ in cmds] == ["1"] * (len(cmds) - 1) + ["0"]
+    assert [dict(kv.split("=") for kv in keys.split(","))["m"] for keys, _ in cmds] == ["1"] * (
+        len(cmds) - 1
+    ) + ["0"]
     assert all(len(payload) <= kitty.CHUNK for _, payload in cmds)
     png = base64.standard_b64decode("".join(payload for _, payload in cmds))
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), pic)
@@ -30,8 +32,20 @@ def test_transmit_chunks_decode_to_the_picture() -> None:
 def test_place_scales_to_cells_and_crops() -> None:
     seq = kitty.place(5, 9, 40, 20, source=(10, 20, 100, 50))
     keys = dict(kv.split("=") for kv in _APC.findall(seq)[0][0].split(","))
-    assert keys == {"a": "p", "i": "5", "p": "9", "c": "40", "r": "20", "C": "1", "z": "-1", "q": "2",
-                    "x": "10", "y": "20", "w": "100", "h": "50"}
+    assert keys == {
+        "a": "p",
+        "i": "5",
+        "p": "9",
+        "c": "40",
+        "r": "20",
+        "C": "1",
+        "z": "-1",
+        "q": "2",
+        "x": "10",
+        "y": "20",
+        "w": "100",
+        "h": "50",
+    }
 
 
 def test_delete_commands() -> None:
@@ -59,7 +73,7 @@ def test_grey_picture_is_sent_as_a_grey_png() -> None:
 
 def test_tmux_placement_is_absolute_inside_one_passthrough() -> None:
     """Through tmux the outer cursor is saved, moved to the pane cell, and restored around the placement."""
-    from tui_dicom.core import kitty as k
+    from tui_dicom.core.graphics import kitty as k
 
     seq = k.place(3, 1, 10, 5, tmux=True, at=(4, 2))
     assert seq.startswith("\x1bPtmux;") and seq.endswith("\x1b\\") and seq.count("\x1bPtmux;") == 1

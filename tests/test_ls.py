@@ -32,7 +32,12 @@ def test_json_shape_exactly(capsys: pytest.CaptureFixture[str]) -> None:
             assert list(st) == ["study_instance_uid", "study_date", "study_description", "series"]
             for se in st["series"]:
                 assert list(se) == [
-                    "series_instance_uid", "series_number", "modality", "series_description", "instances", "frames",
+                    "series_instance_uid",
+                    "series_number",
+                    "modality",
+                    "series_description",
+                    "instances",
+                    "frames",
                 ]
     # counts against pydicom's reading of the DICOMDIR records
     ds = pydicom.dcmread(DICOMDIR_TESTS / "DICOMDIR")

@@ -9,8 +9,8 @@ from textual.app import App, ComposeResult
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from tui_dicom.core.render import View
-from tui_dicom.core.terminal import TerminalInfo
+from tui_dicom.core.graphics.layout import View
+from tui_dicom.core.graphics.terminal import TerminalInfo
 from tui_dicom.ui.widgets.picture import FrameStrip, PictureView
 
 

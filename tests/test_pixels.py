@@ -18,11 +18,11 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from tui_dicom.core import pixels
+from tui_dicom.core.dicom.reading import read_dataset
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import PixelDataError, UnsupportedTransferSyntax
-from tui_dicom.core.loading import read_dataset
-from tui_dicom.core.pixels import PixelInfo, decode_frame
-from tui_dicom.core.source import FileRef
+from tui_dicom.core.imaging import pixels
+from tui_dicom.core.imaging.pixels import PixelInfo, decode_frame
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -106,9 +106,20 @@ def test_twelve_bit_masking_and_sign_extension_from_raw_bytes() -> None:
 
 
 def _info(**kw: object) -> PixelInfo:
-    base = dict(rows=1, columns=4, samples=1, bits_allocated=16, bits_stored=12, high_bit=11, signed=False,
-                photometric="MONOCHROME2", planar=0, frames=1, keyword="PixelData",
-                transfer_syntax=ExplicitVRLittleEndian)
+    base = dict(
+        rows=1,
+        columns=4,
+        samples=1,
+        bits_allocated=16,
+        bits_stored=12,
+        high_bit=11,
+        signed=False,
+        photometric="MONOCHROME2",
+        planar=0,
+        frames=1,
+        keyword="PixelData",
+        transfer_syntax=ExplicitVRLittleEndian,
+    )
     base.update(kw)
     return PixelInfo(**base)  # type: ignore[arg-type]
 
@@ -128,10 +139,23 @@ def test_mask_by_hand() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm",
-     "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG-LL.dcm", "SC_rgb_jpeg_dcmtk.dcm",
-     "SC_rgb_rle_16bit.dcm", "image_dfl.dcm", "SC_ybr_full_uncompressed.dcm", "SC_ybr_full_422_uncompressed.dcm",
-     "US1_J2KR.dcm", "GDCMJ2K_TextGBR.dcm", "JPEGLSNearLossless_16.dcm"],
+    [
+        "MR_small.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "JPEG-LL.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_rle_16bit.dcm",
+        "image_dfl.dcm",
+        "SC_ybr_full_uncompressed.dcm",
+        "SC_ybr_full_422_uncompressed.dcm",
+        "US1_J2KR.dcm",
+        "GDCMJ2K_TextGBR.dcm",
+        "JPEGLSNearLossless_16.dcm",
+    ],
 )
 def test_decoded_like_pydicom(name: str) -> None:
     """Stored values equal pydicom's pixel_array (which also converts YBR to RGB)."""
@@ -172,7 +196,7 @@ def test_header_only_dataset_and_zip_member(tmp_path: Path) -> None:
 def test_palette_colour_equals_pydicom_color_lut() -> None:
     from pydicom.pixels import apply_color_lut
 
-    from tui_dicom.core.windowing import render
+    from tui_dicom.core.imaging.windowing import render
 
     for path in (_store("OBXXXX1A.dcm"), _store("OBXXXX1A_expb.dcm"), _store("gdcm-US-ALOKA-16.dcm")):
         # pydicom reads big-endian palette tables in the wrong byte order: use the little-endian twin
@@ -190,7 +214,7 @@ def test_palette_colour_equals_pydicom_color_lut() -> None:
 
 
 def test_supplemental_palette_colours_only_its_range() -> None:
-    from tui_dicom.core.windowing import render
+    from tui_dicom.core.imaging.windowing import render
 
     frame = decode_frame(FileRef(_store("eCT_Supplemental.dcm")))
     pal = frame.palette
@@ -215,7 +239,9 @@ def test_enhanced_mr_per_frame_rescale_and_window() -> None:
         assert frame.windows[0].center == pytest.approx(float(voi.WindowCenter))
         assert frame.windows[0].width == pytest.approx(float(voi.WindowWidth))
         raw = _pydicom_array(str(path), index=index)
-        assert np.allclose(frame.modality_values(), raw * float(pvt.RescaleSlope) + float(pvt.RescaleIntercept))
+        assert np.allclose(
+            frame.modality_values(), raw * float(pvt.RescaleSlope) + float(pvt.RescaleIntercept)
+        )
     xa = _shared("dcm_qa_enh/In/Siemens/XA10/6_1.dcm")
     frame = decode_frame(FileRef(str(xa)), 5)
     assert frame.number_of_frames == 6 and frame.windows

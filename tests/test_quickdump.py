@@ -1,4 +1,4 @@
-"""The pydicom-free dump reader (:mod:`tui_dicom.core.quickdump`) against the pydicom path.
+"""The pydicom-free dump reader (:mod:`tui_dicom.core.inspector.quickdump`) against the pydicom path.
 
 ``dump`` reads a file without pydicom when it can (start-up), and with pydicom when the quick reader
 says :class:`Fallback`. For every file of the test corpora (pydicom's test and charset files and
@@ -18,15 +18,14 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
+from test_dump_dcmdump_parity import _files, _id
 
 from tui_dicom.commands import dump as dump_cmd
-from tui_dicom.core import quickdump
-from tui_dicom.core.loading import read_dataset
-from tui_dicom.core.quickdump import Fallback, read_rows
-from tui_dicom.core.source import FileRef
-from tui_dicom.core.tags import parse_tag_query, select, tag_rows
-
-from test_dump_dcmdump_parity import _files, _id
+from tui_dicom.core.dicom.reading import read_dataset
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.inspector import quickdump
+from tui_dicom.core.inspector.quickdump import Fallback, read_rows
+from tui_dicom.core.inspector.tags import parse_tag_query, select, tag_rows
 
 FILES = _files()
 
@@ -52,15 +51,22 @@ def test_quick_rows_equal_pydicom_rows_on_every_corpus_file() -> None:
             quick += 1
             want = _pydicom_rows(path, stop, max_value_chars=1024)
             if got.rows != want:
-                first = next((i for i, (a, b) in enumerate(zip(got.rows, want)) if a != b), min(len(got.rows), len(want)))
-                mismatches.append(f"{_id(path)} stop={stop} row {first}: {got.rows[first:first + 1]} != {want[first:first + 1]}")
+                first = next(
+                    (i for i, (a, b) in enumerate(zip(got.rows, want, strict=False)) if a != b),
+                    min(len(got.rows), len(want)),
+                )
+                mismatches.append(
+                    f"{_id(path)} stop={stop} row {first}: {got.rows[first : first + 1]} != {want[first : first + 1]}"
+                )
     print(f"quick reader: {quick} reads, {fallbacks} fell back to pydicom; reasons: {reasons.most_common()}")
     assert not mismatches, "\n".join(mismatches[:20])
     # the quick reader must actually carry the common case, not fall back on everything
     assert quick >= 0.7 * (quick + fallbacks), reasons.most_common()
 
 
-@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "rtplan.dcm"])
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "rtplan.dcm"]
+)
 def test_options_give_the_same_rows(name: str) -> None:
     path = Path(get_testdata_file(name, download=False))
     for include_private in (True, False):
@@ -74,7 +80,11 @@ def test_options_give_the_same_rows(name: str) -> None:
                     max_value_chars=max_chars,
                 )
                 want = _pydicom_rows(
-                    path, True, include_private=include_private, max_depth=max_depth, max_value_chars=max_chars
+                    path,
+                    True,
+                    include_private=include_private,
+                    max_depth=max_depth,
+                    max_value_chars=max_chars,
                 )
                 assert got.rows == want, (include_private, max_depth, max_chars)
 
@@ -127,12 +137,26 @@ def _dump_text(argv: list[str], *, quick: bool, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize(
     "extra",
-    [[], ["--no-private"], ["--depth", "1"], ["-t", "PatientID"], ["-t", "*.CodeMeaning", "--depth", "0"],
-     ["-t", "PatientName", "-t", "StudyDate"]],
+    [
+        [],
+        ["--no-private"],
+        ["--depth", "1"],
+        ["-t", "PatientID"],
+        ["-t", "*.CodeMeaning", "--depth", "0"],
+        ["-t", "PatientName", "-t", "StudyDate"],
+    ],
 )
 def test_dump_output_is_the_same_either_way(extra: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    names = ["CT_small.dcm", "MR_small_bigendian.dcm", "rtplan.dcm", "emri_small_jpeg_2k_lossless.dcm",
-             "waveform_ecg.dcm", "examples_overlay.dcm", "SC_rgb_rle.dcm", "JPEG2000.dcm"]
+    names = [
+        "CT_small.dcm",
+        "MR_small_bigendian.dcm",
+        "rtplan.dcm",
+        "emri_small_jpeg_2k_lossless.dcm",
+        "waveform_ecg.dcm",
+        "examples_overlay.dcm",
+        "SC_rgb_rle.dcm",
+        "JPEG2000.dcm",
+    ]
     for name in names:
         path = get_testdata_file(name, download=False)
         assert path is not None

@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-has_index = (REPO / "tui_dicom" / "core" / "index.py").exists()
 has_ls = (REPO / "tui_dicom" / "commands" / "ls.py").exists()
 
 Snapshot = dict[str, tuple[object, ...]]
@@ -35,7 +34,12 @@ def snapshot(root: Path) -> Snapshot:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         rel_dir = os.path.relpath(dirpath, root)
         st = os.lstat(dirpath)
-        out[rel_dir + "/"] = ("dir", stat.S_IMODE(st.st_mode), st.st_mtime_ns, tuple(sorted(dirnames + filenames)))
+        out[rel_dir + "/"] = (
+            "dir",
+            stat.S_IMODE(st.st_mode),
+            st.st_mtime_ns,
+            tuple(sorted(dirnames + filenames)),
+        )
         for name in filenames:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
@@ -43,7 +47,13 @@ def snapshot(root: Path) -> Snapshot:
             if stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as fh:
                     digest = hashlib.sha256(fh.read()).hexdigest()
-            out[os.path.join(rel_dir, name)] = ("file", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns, digest)
+            out[os.path.join(rel_dir, name)] = (
+                "file",
+                st.st_size,
+                stat.S_IMODE(st.st_mode),
+                st.st_mtime_ns,
+                digest,
+            )
     return out
 
 
@@ -51,8 +61,11 @@ def diff(before: Snapshot, after: Snapshot) -> list[str]:
     """Human-readable differences between two snapshots."""
     changes = [f"created {k}" for k in after.keys() - before.keys()]
     changes += [f"deleted {k}" for k in before.keys() - after.keys()]
-    changes += [f"changed {k}: {before[k]} -> {after[k]}" for k in before.keys() & after.keys()
-                if before[k] != after[k]]
+    changes += [
+        f"changed {k}: {before[k]} -> {after[k]}"
+        for k in before.keys() & after.keys()
+        if before[k] != after[k]
+    ]
     return sorted(changes)
 
 
@@ -75,8 +88,15 @@ def source(tmp_path: Path) -> Path:
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run([sys.executable, "-m", "tui_dicom", *args], capture_output=True, text=True,
-                          timeout=120, cwd=str(cwd), env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_dicom", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(cwd),
+        env=env,
+        check=False,
+    )
 
 
 def test_commands_leave_the_source_untouched(source: Path, tmp_path: Path) -> None:
@@ -88,12 +108,22 @@ def test_commands_leave_the_source_untouched(source: Path, tmp_path: Path) -> No
         _cli(["dump", str(extra / "CT_small.dcm")], cwd=source),
         _cli(["dump", "--json", str(extra / "emri_small.dcm"), "--log", str(out / "dump.log")], cwd=source),
         _cli(["export", str(extra / "CT_small.dcm"), "-o", str(out / "ct.png")], cwd=source),
-        _cli(["export", str(extra / "emri_small.dcm"), "--frame", "3", "-o", str(out / "mr.png")], cwd=source),
-        _cli(["export", str(extra / "MR_small_jp2klossless.dcm"), "-o", str(out / "j2k.png"), "--log",
-              str(out / "export.log")], cwd=source),
+        _cli(
+            ["export", str(extra / "emri_small.dcm"), "--frame", "3", "-o", str(out / "mr.png")], cwd=source
+        ),
+        _cli(
+            [
+                "export",
+                str(extra / "MR_small_jp2klossless.dcm"),
+                "-o",
+                str(out / "j2k.png"),
+                "--log",
+                str(out / "export.log"),
+            ],
+            cwd=source,
+        ),
     ]
-    if has_index:
-        runs.append(_cli(["dump", "-t", "PatientName", str(source / "cd")], cwd=source))
+    runs.append(_cli(["dump", "-t", "PatientName", str(source / "cd")], cwd=source))
     if has_ls:
         runs.append(_cli(["ls", str(source)], cwd=source))
         runs.append(_cli(["ls", "--json", str(source / "cd" / "DICOMDIR")], cwd=source))
@@ -124,15 +154,18 @@ def test_export_refuses_to_overwrite_without_force(source: Path, tmp_path: Path)
     assert not diff(before, snapshot(source))
 
 
-@pytest.mark.skipif(not has_index, reason="tui_dicom/core/index.py not written yet: the viewer cannot index")
-async def test_viewer_session_leaves_the_source_untouched(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui_dicom.core.terminal import detect
+async def test_viewer_session_leaves_the_source_untouched(
+    source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
     from tui_dicom.ui.testing import wait_for_index, wait_for_slice
 
     before = snapshot(source)
     monkeypatch.chdir(source)
-    app = DicomViewerApp([str(source)], terminal=detect(override="halfblock", colors="truecolor"), cache_mb=64)
+    app = DicomViewerApp(
+        [str(source)], terminal=detect(override="halfblock", colors="truecolor"), cache_mb=64
+    )
     async with app.run_test(size=(140, 44)) as pilot:
         assert await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)

@@ -24,8 +24,10 @@ pytestmark = [
     pytest.mark.terminal,
     pytest.mark.skipif(not (TOOLS / "real_terminal.py").exists(), reason="../shared/tools not found"),
     pytest.mark.skipif(not SERIES.is_dir(), reason="../shared/data/ge_ct_head not found"),
-    pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None
-                       or shutil.which("import") is None, reason="Xvfb, xdotool or ImageMagick not installed"),
+    pytest.mark.skipif(
+        shutil.which("Xvfb") is None or shutil.which("xdotool") is None or shutil.which("import") is None,
+        reason="Xvfb, xdotool or ImageMagick not installed",
+    ),
 ]
 
 
@@ -36,8 +38,9 @@ def _command(renderer: str | None) -> tuple[list[str], str]:
     return [*argv, *extra, str(SERIES)], "Tab Down Down Down"
 
 
-def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False,
-           tmux_conf: str | None = None) -> tuple[dict, dict]:
+def _shoot(
+    tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False, tmux_conf: str | None = None
+) -> tuple[dict, dict]:
     if shutil.which(term) is None:
         pytest.skip(f"{term} not installed")
     if tmux and shutil.which("tmux") is None:
@@ -45,8 +48,22 @@ def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = Fals
     layout = tmp_path / "layout.json"
     shot = tmp_path / f"{term}.png"
     cmd, keys = _command(renderer)
-    argv = [sys.executable, str(TOOLS / "real_terminal.py"), "--term", term, "--wait-file", str(layout),
-            "--settle", "2", "--keys", keys, "--key-gap", "1.5", "--out", str(shot)]
+    argv = [
+        sys.executable,
+        str(TOOLS / "real_terminal.py"),
+        "--term",
+        term,
+        "--wait-file",
+        str(layout),
+        "--settle",
+        "2",
+        "--keys",
+        keys,
+        "--key-gap",
+        "1.5",
+        "--out",
+        str(shot),
+    ]
     if tmux:
         argv.append("--tmux")
     if tmux_conf:
@@ -57,8 +74,11 @@ def _shoot(tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = Fals
     if not layout.exists():
         pytest.fail(f"{term}: the app never wrote {layout.name} (see {tmp_path})")
     lay = json.loads(layout.read_text())
-    res = subprocess.run([sys.executable, str(TOOLS / "check_shot.py"), str(shot), str(layout),
-                          "--accept", "graphics,cells"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, str(TOOLS / "check_shot.py"), str(shot), str(layout), "--accept", "graphics,cells"],
+        capture_output=True,
+        text=True,
+    )
     verdict = json.loads(res.stdout.strip().splitlines()[-1])
     print(term, renderer, lay, verdict)
     return lay, verdict
@@ -72,8 +92,10 @@ def _slice_after_keys(lay: dict) -> None:
     """
     import pydicom
 
-    files = sorted(SERIES.glob("*.dcm"),
-                   key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    files = sorted(
+        SERIES.glob("*.dcm"),
+        key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]),
+    )
     assert lay["slice"] == "18/28", lay
     assert lay["sop_instance_uid"] == pydicom.dcmread(files[17], stop_before_pixels=True).SOPInstanceUID
 

@@ -1,4 +1,4 @@
-"""Geometry, resampling and overlays of tui_dicom.core.render (references: numpy rotations, Pillow resize)."""
+"""Geometry, resampling and overlays of tui_dicom.core.graphics.layout (references: numpy rotations, Pillow resize)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tui_dicom.core.render import Shape, View, compose, layout
+from tui_dicom.core.graphics.layout import Shape, View, compose, layout
 
 
 def test_fit_keeps_aspect_and_centres() -> None:
@@ -62,7 +62,9 @@ def test_zoom_composes_only_the_crop() -> None:
     assert (bottom - top) < 200 and (right - left) < 200
     assert top <= 100 <= bottom and left <= 100 <= right
     out = compose(pic, lay)
-    ref = Image.fromarray(pic).resize(lay.target_px, Image.Resampling.BILINEAR, box=(left, top, right, bottom))
+    ref = Image.fromarray(pic).resize(
+        lay.target_px, Image.Resampling.BILINEAR, box=(left, top, right, bottom)
+    )
     assert np.array_equal(out, np.asarray(ref))
 
 

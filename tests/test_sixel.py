@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tui_dicom.core import sixel
+from tui_dicom.core.graphics import sixel
 
-needs_magick = pytest.mark.skipif(shutil.which("convert") is None, reason="ImageMagick `convert` not installed")
+needs_magick = pytest.mark.skipif(
+    shutil.which("convert") is None, reason="ImageMagick `convert` not installed"
+)
 
 
 def _decode_with_imagemagick(data: bytes, tmp_path: Path) -> np.ndarray:

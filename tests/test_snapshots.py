@@ -10,20 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from tui_dicom.core.terminal import detect
+from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
 TAICHI = SHARED / "taichi_mri_cd"
-pytestmark = pytest.mark.skipif(not CT.is_dir() or not TAICHI.is_dir(), reason=f"real data not found: {SHARED}")
+pytestmark = pytest.mark.skipif(
+    not CT.is_dir() or not TAICHI.is_dir(), reason=f"real data not found: {SHARED}"
+)
 
 
 def _app(path: Path) -> DicomViewerApp:
     # a fixed source label keeps machine paths out of the snapshot
-    return DicomViewerApp([str(path)], terminal=detect(override="halfblock", colors="truecolor"),
-                          source_label=path.name)
+    return DicomViewerApp(
+        [str(path)], terminal=detect(override="halfblock", colors="truecolor"), source_label=path.name
+    )
 
 
 def _settled(app: DicomViewerApp):  # type: ignore[no-untyped-def]

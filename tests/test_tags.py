@@ -10,9 +10,9 @@ import pytest
 from pydicom.data import get_charset_files, get_testdata_file
 from pydicom.dataset import Dataset
 
-from tui_dicom.core.loading import read_dataset
-from tui_dicom.core.source import FileRef
-from tui_dicom.core.tags import (
+from tui_dicom.core.dicom.reading import read_dataset
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.inspector.tags import (
     ITEM_TAG,
     Step,
     TagQueryError,
@@ -159,9 +159,16 @@ def test_select_paths_items_and_wildcard() -> None:
     ds = _read("CT_small.dcm")
     assert [m.element.value for m in select(ds, "PatientID")] == ["1CT1"]
     assert [m.element.value for m in select(ds, "OtherPatientIDsSequence[1].PatientID")] == ["1234ABCD"]
-    assert [m.element.value for m in select(ds, "OtherPatientIDsSequence.PatientID")] == ["ABCD1234", "1234ABCD"]
+    assert [m.element.value for m in select(ds, "OtherPatientIDsSequence.PatientID")] == [
+        "ABCD1234",
+        "1234ABCD",
+    ]
     found = select(ds, "*.PatientID")
-    assert [m.path for m in found] == [(0x00100020,), (0x00101002, 0, 0x00100020), (0x00101002, 1, 0x00100020)]
+    assert [m.path for m in found] == [
+        (0x00100020,),
+        (0x00101002, 0, 0x00100020),
+        (0x00101002, 1, 0x00100020),
+    ]
     assert select(ds, "OtherPatientIDsSequence[5].PatientID") == []
     assert select(ds, "AccessionNumber")[0].element.value == ""
     assert select(ds, "TransferSyntaxUID")[0].element.value == "1.2.840.10008.1.2.1"  # from file meta
@@ -215,7 +222,9 @@ def test_varying_tags_on_ge_ct_head() -> None:
 # ------------------------------------------------------------------------------------------ DICOM JSON
 
 
-@pytest.mark.parametrize("name", ["CT_small.dcm", "rtplan.dcm", "chrH31.dcm", "waveform_ecg.dcm", "nested_priv_SQ.dcm"])
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "rtplan.dcm", "chrH31.dcm", "waveform_ecg.dcm", "nested_priv_SQ.dcm"]
+)
 def test_json_round_trip_matches_dataset_without_bulk(name: str) -> None:
     ds = _read(name, pixels=True)
     doc = to_dicom_json(ds)

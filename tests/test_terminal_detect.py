@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from tui_dicom.core import terminal
-from tui_dicom.core.terminal import Replies, choose, detect, parse_replies, query_terminal
+from tui_dicom.core.graphics import terminal
+from tui_dicom.core.graphics.terminal import Replies, choose, detect, parse_replies, query_terminal
 
 
 def test_parse_all_replies() -> None:

@@ -46,10 +46,19 @@ def _assigned(path: Path, class_name: str) -> set[str] | None:
             if isinstance(child, ast.ClassDef):
                 continue  # e.g. a Message subclass: its attributes are its own
             stack.append(child)
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         for target in targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
                 names.add(target.attr)
     return names
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from tui_dicom.core.geometry import Spacing
-from tui_dicom.core.render import View
-from tui_dicom.core.viewstate import PaneState
-from tui_dicom.core.windowing import Window
+from tui_dicom.core.graphics.layout import View
+from tui_dicom.core.imaging.geometry import Spacing
+from tui_dicom.core.imaging.windowing import Window
+from tui_dicom.core.session.viewstate import PaneState
 
 
 class FakeFrame:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tui_dicom.core.pixels import Frame, Lut, Overlay, Palette, decode_frame
-from tui_dicom.core.source import FileRef
-from tui_dicom.core.windowing import (
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.imaging.pixels import Frame, Lut, Overlay, Palette, decode_frame
+from tui_dicom.core.imaging.windowing import (
     PRESETS,
     Window,
     apply_window,
@@ -29,9 +29,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 def grey(values: list[list[int]], **kw: object) -> Frame:
     arr = np.array(values, dtype=kw.pop("dtype", np.int16))
-    return Frame(stored=arr, photometric=str(kw.pop("photometric", "MONOCHROME2")),
-                 bits_stored=int(kw.pop("bits_stored", 16)), signed=bool(kw.pop("signed", True)),
-                 value_range=(float(arr.min()), float(arr.max())), **kw)  # type: ignore[arg-type]
+    return Frame(
+        stored=arr,
+        photometric=str(kw.pop("photometric", "MONOCHROME2")),
+        bits_stored=int(kw.pop("bits_stored", 16)),
+        signed=bool(kw.pop("signed", True)),
+        value_range=(float(arr.min()), float(arr.max())),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_linear_window_is_ps33_c11212() -> None:
@@ -127,8 +132,13 @@ def test_overlay_burned_white_and_optional() -> None:
 
 def test_palette_and_rgb() -> None:
     pal = Palette(first_mapped=1, rgb=np.array([[255, 0, 0], [0, 255, 0]], dtype=np.uint8))
-    f = Frame(stored=np.array([[0, 1, 2, 3]], dtype=np.uint8), photometric="PALETTE COLOR", bits_stored=8,
-              palette=pal, value_range=(0, 3))
+    f = Frame(
+        stored=np.array([[0, 1, 2, 3]], dtype=np.uint8),
+        photometric="PALETTE COLOR",
+        bits_stored=8,
+        palette=pal,
+        value_range=(0, 3),
+    )
     assert render(f).tolist() == [[[255, 0, 0], [255, 0, 0], [0, 255, 0], [0, 255, 0]]]
     rgb16 = np.array([[[0, 65535, 32768]]], dtype=np.uint16)
     c = Frame(stored=rgb16, photometric="RGB", bits_stored=16, value_range=(0, 65535))
@@ -150,8 +160,13 @@ def test_pixel_aspect() -> None:
 
 
 def test_float_frame_renders() -> None:
-    f = Frame(stored=np.array([[0.0, 0.5, 1.0, np.nan]]), photometric="MONOCHROME2", bits_stored=32,
-              is_float=True, value_range=(0.0, 1.0))
+    f = Frame(
+        stored=np.array([[0.0, 0.5, 1.0, np.nan]]),
+        photometric="MONOCHROME2",
+        bits_stored=32,
+        is_float=True,
+        value_range=(0.0, 1.0),
+    )
     out = render(f, Window(0.5, 1.0, "LINEAR_EXACT"))
     assert out.tolist() == [[0, 127, 255, 0]]
 
@@ -186,8 +201,10 @@ def _bench(path: str, label: str) -> None:
         t1 = time.perf_counter()
         render(frame, Window(frame.windows[0].center + 10 if frame.windows else 50, 400))
         renders.append(time.perf_counter() - t1)
-    print(f"\n[timing] {label}: file->8-bit median {1000 * np.median(times):.1f} ms "
-          f"(min {1000 * min(times):.1f}); window change {1000 * np.median(renders):.2f} ms")
+    print(
+        f"\n[timing] {label}: file->8-bit median {1000 * np.median(times):.1f} ms "
+        f"(min {1000 * min(times):.1f}); window change {1000 * np.median(renders):.2f} ms"
+    )
 
 
 def test_print_timings() -> None:
@@ -200,7 +217,10 @@ def test_print_timings() -> None:
         import data_store
 
         base = Path(os.path.dirname(data_store.__file__)) / "data"
-        paths += [(str(base / "693_UNCR.dcm"), "693_UNCR 512x512 CT"), (str(base / "693_J2KR.dcm"), "693_J2KR JPEG 2000")]
+        paths += [
+            (str(base / "693_UNCR.dcm"), "693_UNCR 512x512 CT"),
+            (str(base / "693_J2KR.dcm"), "693_J2KR JPEG 2000"),
+        ]
     except ImportError:
         pass
     if not paths:

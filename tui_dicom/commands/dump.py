@@ -19,11 +19,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.safe import safe_path, safe_text
-from tui_dicom.core.source import FileRef
 
 if TYPE_CHECKING:
-    from tui_dicom.core.tags import TagPath, TagRow
+    from tui_dicom.core.inspector.tags import TagPath, TagRow
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 #: files up to this size are read with their pixel data (summarised); bigger ones headers only
@@ -35,7 +35,9 @@ PROG = "tui-dicom dump"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``dump`` arguments to ``parser``."""
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="DICOM file, folder, DICOMDIR or ZIP archive")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="DICOM file, folder, DICOMDIR or ZIP archive"
+    )
     parser.add_argument(
         "-t",
         "--tag",
@@ -44,10 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TAG",
         help="print only this element: keyword, gggg,eeee, Seq[0].Keyword or *.Keyword (repeatable)",
     )
-    parser.add_argument("--json", action="store_true", help="print the DICOM JSON model (PS3.18 F) without bulk data")
+    parser.add_argument(
+        "--json", action="store_true", help="print the DICOM JSON model (PS3.18 F) without bulk data"
+    )
     parser.add_argument("--no-private", action="store_true", help="leave out private elements")
     parser.add_argument(
-        "--depth", type=int, default=None, metavar="N", help="expand sequences only N levels deep (0: top level only)"
+        "--depth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="expand sequences only N levels deep (0: top level only)",
     )
 
 
@@ -92,9 +100,11 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
             targets.append(_Target(FileRef(path)))
             continue
         try:
-            from tui_dicom.core.index import build_index
+            from tui_dicom.core.hierarchy.index import build_index
         except ImportError:
-            err.write(f"{PROG}: {safe_path(path)}: folders, DICOMDIR and ZIP need tui_dicom.core.index\n")
+            err.write(
+                f"{PROG}: {safe_path(path)}: folders, DICOMDIR and ZIP need tui_dicom.core.hierarchy.index\n"
+            )
             had_errors = True
             continue
         hierarchy = build_index([path])
@@ -134,7 +144,11 @@ def _path_label(path: tuple[int, ...]) -> str:
 
 
 def full_dump_lines(
-    ds: object, *, include_private: bool = True, max_depth: int | None = None, pixels_skipped: int | None = None
+    ds: object,
+    *,
+    include_private: bool = True,
+    max_depth: int | None = None,
+    pixels_skipped: int | None = None,
 ) -> Iterator[str]:
     """The lines of a full dump of ``ds``: file meta, then the dataset, sequences indented.
 
@@ -147,7 +161,7 @@ def full_dump_lines(
     Yields:
         Lines without newline; comment lines start with ``#``.
     """
-    from tui_dicom.core.tags import tag_rows
+    from tui_dicom.core.inspector.tags import tag_rows
 
     meta = getattr(ds, "file_meta", None)
     rows = tag_rows(
@@ -156,11 +170,13 @@ def full_dump_lines(
         max_depth=max_depth,
         max_value_chars=DUMP_MAX_VALUE_CHARS,
     )
-    meta_tags = frozenset(int(t) for t in meta.keys()) if meta is not None else frozenset()
+    meta_tags = frozenset(int(t) for t in meta.keys()) if meta is not None else frozenset()  # noqa: SIM118 (a Dataset iterates over elements, not tags)
     return _rows_lines(rows, meta_tags, pixels_skipped)
 
 
-def _rows_lines(rows: Sequence[TagRow], meta_tags: frozenset[int], pixels_skipped: int | None) -> Iterator[str]:
+def _rows_lines(
+    rows: Sequence[TagRow], meta_tags: frozenset[int], pixels_skipped: int | None
+) -> Iterator[str]:
     """The lines of a full dump from its rows; ``meta_tags`` tells file meta from dataset at the top."""
     in_meta = False
     started = False
@@ -174,9 +190,11 @@ def _rows_lines(rows: Sequence[TagRow], meta_tags: frozenset[int], pixels_skippe
         yield f"# Pixel Data and what follows it not read: the file is {pixels_skipped:,} bytes"
 
 
-def _selected(ds: object, queries: list[TagPath], args: argparse.Namespace, bare: bool) -> tuple[list[str], int]:
+def _selected(
+    ds: object, queries: list[TagPath], args: argparse.Namespace, bare: bool
+) -> tuple[list[str], int]:
     """Lines for the elements matching ``queries`` and how many elements matched."""
-    from tui_dicom.core.tags import match_rows, select
+    from tui_dicom.core.inspector.tags import match_rows, select
 
     found: list[list[TagRow]] = []
     for query in queries:
@@ -211,7 +229,7 @@ def _match_lines(found: list[list[TagRow]], bare: bool) -> list[str]:
 def _quick(
     ref: FileRef, queries: list[TagPath], args: argparse.Namespace, bare: bool
 ) -> tuple[list[str], int]:
-    """The dump of ``ref`` read without pydicom (see :mod:`tui_dicom.core.quickdump`).
+    """The dump of ``ref`` read without pydicom (see :mod:`tui_dicom.core.inspector.quickdump`).
 
     Returns (lines, matches) like the pydicom path.
 
@@ -219,8 +237,8 @@ def _quick(
         Fallback: the file needs the pydicom path.
         OSError: the file cannot be opened.
     """
-    from tui_dicom.core import quickdump
-    from tui_dicom.core.source import file_size
+    from tui_dicom.core.dicom.source import file_size
+    from tui_dicom.core.inspector import quickdump
 
     if not queries:
         size = file_size(ref)
@@ -240,15 +258,17 @@ def _quick(
         max_value_chars=None if bare else DUMP_MAX_VALUE_CHARS,
     )
     found = [
-        quickdump.subtree(got.rows, i, args.depth) for q in queries for i in quickdump.select_rows(got.rows, q.steps)
+        quickdump.subtree(got.rows, i, args.depth)
+        for q in queries
+        for i in quickdump.select_rows(got.rows, q.steps)
     ]
     return _match_lines(found, bare), len(found)
 
 
 def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:
     """Read ``ref``; pixel data too when wanted and the file is small enough. Returns (ds, skipped size)."""
-    from tui_dicom.core.loading import read_dataset
-    from tui_dicom.core.source import file_size
+    from tui_dicom.core.dicom.reading import read_dataset
+    from tui_dicom.core.dicom.source import file_size
 
     skipped = None
     stop = True
@@ -291,8 +311,8 @@ def _with_pydicom(
     Returns None after writing the reason to ``err`` when the file cannot be read or shown.
     """
     from tui_dicom.core.errors import DicomViewerError
+    from tui_dicom.core.inspector.tags import to_dicom_json
     from tui_dicom.core.logging import log_exception
-    from tui_dicom.core.tags import to_dicom_json
 
     try:
         ds, skipped = _read(ref, need_pixels=not queries and not args.json)
@@ -311,7 +331,9 @@ def _with_pydicom(
             return [], 0
         if queries:
             return _selected(ds, queries, args, bare)
-        lines = full_dump_lines(ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped)
+        lines = full_dump_lines(
+            ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
+        )
         return list(lines), 0
     except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on
         log_exception(f"dumping {ref.display}")
@@ -321,7 +343,7 @@ def _with_pydicom(
 
 def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``dump`` writing to ``out``/``err``; returns the exit status."""
-    from tui_dicom.core.tags import TagQueryError, json_text, parse_tag_query
+    from tui_dicom.core.inspector.tags import TagQueryError, json_text, parse_tag_query
 
     if args.depth is not None and args.depth < 0:
         err.write(f"{PROG}: --depth must be 0 or more\n")
@@ -374,7 +396,7 @@ def _try_quick(
     ref: FileRef, queries: list[TagPath], args: argparse.Namespace, bare: bool
 ) -> tuple[list[str] | None, int]:
     """The quick path's (lines, matches), or (None, 0) when the file is for the pydicom path."""
-    from tui_dicom.core.quickdump import Fallback
+    from tui_dicom.core.inspector.quickdump import Fallback
 
     try:
         return _quick(ref, queries, args, bare)

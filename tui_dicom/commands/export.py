@@ -19,9 +19,17 @@ from tui_dicom.core.safe import safe_path, safe_text
 if TYPE_CHECKING:
     import numpy as np
 
-    from tui_dicom.core.source import FileRef
+    from tui_dicom.core.dicom.source import FileRef
 
-_FORMATS = {".png": "PNG", ".pgm": "PPM", ".ppm": "PPM", ".pnm": "PPM", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+_FORMATS = {
+    ".png": "PNG",
+    ".pgm": "PPM",
+    ".ppm": "PPM",
+    ".pnm": "PPM",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
 
 
 class ExportError(Exception):
@@ -58,25 +66,38 @@ def _frame_number(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``export`` options to ``parser``."""
-    from tui_dicom.core.windowing import preset_names
+    from tui_dicom.core.imaging.windowing import preset_names
 
     parser.add_argument("file", metavar="FILE", help="DICOM file (a ZIP member as ARCHIVE.zip!MEMBER)")
-    parser.add_argument("-o", "--output", metavar="OUT.png", required=True,
-                        help="picture to write (PNG; .pgm/.ppm/.tif/.bmp by extension)")
-    parser.add_argument("--frame", type=_frame_number, default=1, metavar="N", help="frame number, from 1 (default 1)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.png",
+        required=True,
+        help="picture to write (PNG; .pgm/.ppm/.tif/.bmp by extension)",
+    )
+    parser.add_argument(
+        "--frame", type=_frame_number, default=1, metavar="N", help="frame number, from 1 (default 1)"
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--window", type=parse_window, metavar="C,W",
-                       help="window centre,width in modality units (HU for CT); --window=-600,1500")
-    group.add_argument("--preset", metavar="NAME",
-                       help="named window: " + ", ".join(preset_names()))
-    group.add_argument("--no-voi", action="store_true",
-                       help="no VOI transform: map the full value range linearly (like dcmj2pnm -W)")
+    group.add_argument(
+        "--window",
+        type=parse_window,
+        metavar="C,W",
+        help="window centre,width in modality units (HU for CT); --window=-600,1500",
+    )
+    group.add_argument("--preset", metavar="NAME", help="named window: " + ", ".join(preset_names()))
+    group.add_argument(
+        "--no-voi",
+        action="store_true",
+        help="no VOI transform: map the full value range linearly (like dcmj2pnm -W)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
 def _ref_for(path: str) -> FileRef:
     """``ARCHIVE.zip!MEMBER`` or a plain path as a FileRef."""
-    from tui_dicom.core.source import FileRef
+    from tui_dicom.core.dicom.source import FileRef
 
     if "!" in path and not os.path.exists(path):
         archive, member = path.split("!", 1)
@@ -91,8 +112,8 @@ def export_picture(args: argparse.Namespace) -> np.ndarray:
     Raises:
         ExportError, DicomViewerError, OSError: one-line reasons.
     """
-    from tui_dicom.core.pixels import decode_frame
-    from tui_dicom.core.windowing import Window, default_window, render, window_by_name
+    from tui_dicom.core.imaging.pixels import decode_frame
+    from tui_dicom.core.imaging.windowing import Window, default_window, render, window_by_name
 
     ref = _ref_for(args.file)
     if ref.member is None and not os.path.isfile(ref.path):
@@ -105,11 +126,13 @@ def export_picture(args: argparse.Namespace) -> np.ndarray:
     elif args.preset is not None:
         window = window_by_name(frame, args.preset)
         if window is None:
-            from tui_dicom.core.windowing import preset_names
+            from tui_dicom.core.imaging.windowing import preset_names
 
             if args.preset.strip().lower() == "file":
                 raise ExportError("the file defines no window (--preset file)")
-            raise ExportError(f"unknown preset {safe_text(args.preset)!r}; one of: {', '.join(preset_names())}")
+            raise ExportError(
+                f"unknown preset {safe_text(args.preset)!r}; one of: {', '.join(preset_names())}"
+            )
     elif use_voi:
         window = default_window(frame)
     return render(frame, window, overlays=True, use_voi=use_voi)
@@ -186,7 +209,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
         log_exception(f"export {args.file}")
-        print(f"tui-dicom export: {name}: cannot export: {safe_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
-              file=sys.stderr)
+        print(
+            f"tui-dicom export: {name}: cannot export: {safe_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -19,7 +19,7 @@ import re
 import sys
 from typing import Any
 
-from tui_dicom.core.model import Hierarchy
+from tui_dicom.core.hierarchy.model import Hierarchy
 from tui_dicom.core.safe import safe_path, safe_text
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -30,7 +30,9 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufef
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``ls`` arguments to ``parser``."""
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="folder, DICOMDIR, ZIP archive or DICOM file")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="folder, DICOMDIR, ZIP archive or DICOM file"
+    )
     parser.add_argument("--json", action="store_true", help="print the hierarchy as JSON")
 
 
@@ -91,7 +93,9 @@ def format_tree(hierarchy: Hierarchy) -> list[str]:
         lines.append(f"{name}  ({', '.join(extra)})  {_plural(len(p.studies), 'study', 'studies')}")
         for st in p.studies:
             n_studies += 1
-            when = " ".join(x for x in (safe_text(st.study_date), safe_text(st.study_time)) if x) or "(no date)"
+            when = (
+                " ".join(x for x in (safe_text(st.study_date), safe_text(st.study_time)) if x) or "(no date)"
+            )
             desc = safe_text(st.study_description) or "(no description)"
             acc = f"  acc {safe_text(st.accession_number)}" if st.accession_number else ""
             lines.append(f"  {when}  {desc}{acc}  [{safe_text(st.study_instance_uid) or 'no UID'}]")
@@ -107,7 +111,9 @@ def format_tree(hierarchy: Hierarchy) -> list[str]:
                 parts = [safe_text(se.modality) or "??", number]
                 if desc:
                     parts.append(desc)
-                lines.append(f"    {' '.join(parts)}  ({counts})  [{safe_text(se.series_instance_uid) or 'no UID'}]")
+                lines.append(
+                    f"    {' '.join(parts)}  ({counts})  [{safe_text(se.series_instance_uid) or 'no UID'}]"
+                )
     lines.append(
         f"{_plural(len(hierarchy.patients), 'patient')}, "
         f"{_plural(n_studies, 'study', 'studies')}, {_plural(n_series, 'series', 'series')}, "
@@ -127,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         for path in missing:
             print(f"{PROG}: no such file or folder: {safe_path(path)}", file=sys.stderr)
         return EXIT_USAGE
-    from tui_dicom.core.index import build_index
+    from tui_dicom.core.hierarchy.index import build_index
 
     hierarchy = build_index(args.paths)
     out = sys.stdout

@@ -13,19 +13,46 @@ DEMO_FILES = ("693_UNCR.dcm", "MR2_UNCR.dcm", "RG1_UNCR.dcm", "US1_UNCR.dcm", "e
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the viewer."""
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo)")
-    parser.add_argument("--renderer", choices=["auto", "kitty", "sixel", "halfblock", "unicode"], default=None,
-                        help="how images are drawn (default: auto-detect; env TUI_DICOM_RENDERER)")
-    parser.add_argument("--colors", choices=["auto", "truecolor", "256"], default="auto",
-                        help="colours for half-block images (default: auto from COLORTERM)")
-    parser.add_argument("--cache-mb", type=int, default=512, metavar="MB",
-                        help="memory for decoded slices and pictures (default: 512)")
-    parser.add_argument("--query-timeout", type=float, default=0.5, metavar="S",
-                        help="how long to wait for the terminal's answers (default 0.5 s; raise over slow SSH)")
-    parser.add_argument("--sixel-kb", type=int, default=200, metavar="KB",
-                        help="largest sixel picture in KB; a smaller budget shows fewer grey levels but "
-                             "settles sooner on a slow link (default 200; e.g. 110 over 10 Mbit/s)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo)",
+    )
+    parser.add_argument(
+        "--renderer",
+        choices=["auto", "kitty", "sixel", "halfblock", "unicode"],
+        default=None,
+        help="how images are drawn (default: auto-detect; env TUI_DICOM_RENDERER)",
+    )
+    parser.add_argument(
+        "--colors",
+        choices=["auto", "truecolor", "256"],
+        default="auto",
+        help="colours for half-block images (default: auto from COLORTERM)",
+    )
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=512,
+        metavar="MB",
+        help="memory for decoded slices and pictures (default: 512)",
+    )
+    parser.add_argument(
+        "--query-timeout",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="how long to wait for the terminal's answers (default 0.5 s; raise over slow SSH)",
+    )
+    parser.add_argument(
+        "--sixel-kb",
+        type=int,
+        default=200,
+        metavar="KB",
+        help="largest sixel picture in KB; a smaller budget shows fewer grey levels but "
+        "settles sooner on a slow link (default 200; e.g. 110 over 10 Mbit/s)",
+    )
 
 
 def demo_paths() -> tuple[list[str], str]:
@@ -47,8 +74,10 @@ def demo_paths() -> tuple[list[str], str]:
             paths.append(os.path.dirname(str(dicomdir)))
     except Exception:  # noqa: BLE001
         pass
-    note = ("No path given: showing the demo data that ships with pydicom and pydicom-data "
-            "(a DICOMDIR CD and full-size CT, MR, CR, US images). Open your own with: tui-dicom PATH")
+    note = (
+        "No path given: showing the demo data that ships with pydicom and pydicom-data "
+        "(a DICOMDIR CD and full-size CT, MR, CR, US images). Open your own with: tui-dicom PATH"
+    )
     return paths, note
 
 
@@ -68,16 +97,19 @@ def run(args: argparse.Namespace) -> int:
         paths, demo_note = demo_paths()
         label = "demo: pydicom dicomdirtests CD + pydicom-data images"
         if not paths:
-            print("tui-dicom: no path given and the demo data (pydicom, pydicom-data) is not installed",
-                  file=sys.stderr)
+            print(
+                "tui-dicom: no path given and the demo data (pydicom, pydicom-data) is not installed",
+                file=sys.stderr,
+            )
             return 2
     terminal = None
     try:
-        from tui_dicom.core.terminal import detect
+        from tui_dicom.core.graphics.terminal import detect
 
         renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
-        terminal = detect(timeout=args.query_timeout, override=None if renderer == "auto" else renderer,
-                          colors=args.colors)
+        terminal = detect(
+            timeout=args.query_timeout, override=None if renderer == "auto" else renderer, colors=args.colors
+        )
         terminal = dataclasses.replace(terminal, sixel_max_bytes=max(20, args.sixel_kb) * 1000)
     except ImportError:
         terminal = None
@@ -85,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.ui.output import own_terminal_output
 
     with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
-        app = DicomViewerApp(paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label,
-                             demo_note=demo_note)
+        app = DicomViewerApp(
+            paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label, demo_note=demo_note
+        )
         app.run()
     return 0

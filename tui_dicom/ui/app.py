@@ -36,8 +36,9 @@ class DicomViewerApp(App[None]):
         super().__init__()
         self.paths = paths
         self.terminal_info = terminal
-        self._screen_args = dict(cache_mb=cache_mb, decoder=decoder, source_label=source_label,
-                                 demo_note=demo_note)
+        self._screen_args = dict(
+            cache_mb=cache_mb, decoder=decoder, source_label=source_label, demo_note=demo_note
+        )
 
     def on_mount(self) -> None:
         """Show the main screen."""
@@ -61,11 +62,15 @@ class DicomViewerApp(App[None]):
         from tui_dicom.ui.widgets.inspector import TagInspector
         from tui_dicom.ui.widgets.study_tree import StudyTree
 
-        general = list(self.BINDINGS) + list(MainScreen.BINDINGS) + [
-            Binding("tab", "focus_next", "Next panel (tree → image → tags)"),
-            Binding("shift+tab", "focus_previous", "Previous panel"),
-            Binding("ctrl+p", "command_palette", "Command palette"),
-        ]
+        general = (
+            list(self.BINDINGS)
+            + list(MainScreen.BINDINGS)
+            + [
+                Binding("tab", "focus_next", "Next panel (tree → image → tags)"),
+                Binding("shift+tab", "focus_previous", "Previous panel"),
+                Binding("ctrl+p", "command_palette", "Command palette"),
+            ]
+        )
         tree = list(StudyTree.BINDINGS) + [
             Binding("up,down", "cursor", "Move"),
             Binding("enter,space", "toggle", "Expand / collapse"),
@@ -90,6 +95,10 @@ class DicomViewerApp(App[None]):
         except LookupError:
             return
         yield SystemCommand("Help: list every key", "Show the help screen", self.action_help)
-        yield SystemCommand("Toggle privacy mode", "Mask patient-identifying text", main.action_toggle_privacy)
-        yield SystemCommand("Toggle annotations", "Show/hide corner annotations", main.action_toggle_annotations)
+        yield SystemCommand(
+            "Toggle privacy mode", "Mask patient-identifying text", main.action_toggle_privacy
+        )
+        yield SystemCommand(
+            "Toggle annotations", "Show/hide corner annotations", main.action_toggle_annotations
+        )
         yield SystemCommand("Toggle tag inspector", "Show/hide the tags panel", main.action_toggle_inspector)

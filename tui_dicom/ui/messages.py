@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from textual.message import Message
 
-from tui_dicom.core.index import IndexProgress
-from tui_dicom.core.model import Hierarchy, SliceRef
+from tui_dicom.core.hierarchy.index import IndexProgress
+from tui_dicom.core.hierarchy.model import Hierarchy, SliceRef
 
 
 @dataclass
@@ -37,9 +37,9 @@ class SliceReady(Message):
     picture: np.ndarray
     """The windowed 8-bit picture (HxW grey or HxWx3 RGB)."""
     frame: Any
-    """The decoded :class:`tui_dicom.core.pixels.Frame` (for the probe and measurements)."""
+    """The decoded :class:`tui_dicom.core.imaging.pixels.Frame` (for the probe and measurements)."""
     window: Any
-    """The :class:`tui_dicom.core.windowing.Window` used, or None for colour images."""
+    """The :class:`tui_dicom.core.imaging.windowing.Window` used, or None for colour images."""
     info: dict[str, Any]
     """Per-slice header values for annotations (slice location, thickness, ...)."""
     rows: list[Any]
@@ -71,4 +71,4 @@ class VaryingReady(Message):
     series_uid: str
     """The series."""
     paths: list[Any]
-    """Paths (as in :class:`tui_dicom.core.tags.TagRow`) of the elements that differ between instances."""
+    """Paths (as in :class:`tui_dicom.core.inspector.tags.TagRow`) of the elements that differ between instances."""

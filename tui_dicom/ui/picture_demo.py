@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tui_dicom.core.render import Shape, View
-from tui_dicom.core.terminal import COLOR_MODES, RENDERERS, detect
+from tui_dicom.core.graphics.layout import Shape, View
+from tui_dicom.core.graphics.terminal import COLOR_MODES, RENDERERS, detect
 
 
 def load_picture(path: Path) -> np.ndarray:
@@ -77,13 +77,22 @@ def main(argv: list[str] | None = None) -> int:
             yield Label(f"A modal over the picture.\n{info.reason}\nEscape closes.", id="box")
 
     class Demo(App[None]):
-        CSS = "#box { border: round white; padding: 1 2; background: $panel; width: 60; height: 7; }" \
-              " Modal { align: center middle; } #status { height: 1; }"
-        BINDINGS = [Binding("down,j", "step(1)", "Next"), Binding("up,k", "step(-1)", "Prev"),
-                    Binding("plus", "zoom(1.25)", "Zoom+"), Binding("minus", "zoom(0.8)", "Zoom-"),
-                    Binding("r", "rotate", "Rotate"), Binding("h", "flip", "Flip"),
-                    Binding("m", "overlay", "Overlay"), Binding("n", "note", "Notify"),
-                    Binding("question_mark", "modal", "Modal"), Binding("q", "quit", "Quit")]
+        CSS = (
+            "#box { border: round white; padding: 1 2; background: $panel; width: 60; height: 7; }"
+            " Modal { align: center middle; } #status { height: 1; }"
+        )
+        BINDINGS = [
+            Binding("down,j", "step(1)", "Next"),
+            Binding("up,k", "step(-1)", "Prev"),
+            Binding("plus", "zoom(1.25)", "Zoom+"),
+            Binding("minus", "zoom(0.8)", "Zoom-"),
+            Binding("r", "rotate", "Rotate"),
+            Binding("h", "flip", "Flip"),
+            Binding("m", "overlay", "Overlay"),
+            Binding("n", "note", "Notify"),
+            Binding("question_mark", "modal", "Modal"),
+            Binding("q", "quit", "Quit"),
+        ]
 
         def __init__(self) -> None:
             super().__init__()
@@ -110,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             shapes: tuple[Shape, ...] = ()
             if self.overlay:
                 h, w = pic.shape[:2]
-                shapes = (Shape("line", ((h * 0.2, w * 0.2), (h * 0.8, w * 0.7)), (255, 255, 0), "42.0 mm"),
-                          Shape("ellipse", ((h * 0.3, w * 0.5), (h * 0.5, w * 0.8)), (0, 255, 0)))
+                shapes = (
+                    Shape("line", ((h * 0.2, w * 0.2), (h * 0.8, w * 0.7)), (255, 255, 0), "42.0 mm"),
+                    Shape("ellipse", ((h * 0.3, w * 0.5), (h * 0.5, w * 0.8)), (0, 255, 0)),
+                )
             self.query_one(PictureView).show(self.index, pic, view=self.view, shapes=shapes)
 
         def action_step(self, d: int) -> None:
@@ -142,12 +153,21 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_picture_view_displayed(self, msg: PictureView.Displayed) -> None:
             self.query_one("#status", Label).update(
-                f"{self.index + 1}/{len(files)}  {msg.renderer}  {info.reason}")
+                f"{self.index + 1}/{len(files)}  {msg.renderer}  {info.reason}"
+            )
             path = os.environ.get("TUI_DICOM_LAYOUT_JSON")
             if path:
-                write_layout(path, {"region_cells": list(msg.region_cells), "cell_px": list(msg.cell_px),
-                                    "renderer": msg.renderer, "slice": f"{self.index + 1}/{len(files)}",
-                                    "sop_instance_uid": ""}, msg.picture)
+                write_layout(
+                    path,
+                    {
+                        "region_cells": list(msg.region_cells),
+                        "cell_px": list(msg.cell_px),
+                        "renderer": msg.renderer,
+                        "slice": f"{self.index + 1}/{len(files)}",
+                        "sop_instance_uid": "",
+                    },
+                    msg.picture,
+                )
 
     Demo().run()
     return 0

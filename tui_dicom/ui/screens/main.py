@@ -26,11 +26,11 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_dicom.core.cache import LatestSlot
 from tui_dicom.core.errors import DicomViewerError
-from tui_dicom.core.loader import SliceLoader, SliceRequest
+from tui_dicom.core.hierarchy.model import Hierarchy, Patient, Series, SliceRef, Study
 from tui_dicom.core.logging import log_exception
-from tui_dicom.core.model import Hierarchy, Patient, Series, SliceRef, Study
 from tui_dicom.core.safe import safe_text
-from tui_dicom.core.viewstate import PaneState
+from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
+from tui_dicom.core.session.viewstate import PaneState
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
@@ -67,8 +67,15 @@ class MainScreen(Screen[None]):
     privacy: reactive[bool] = reactive(False)
     annotations: reactive[bool] = reactive(True)
 
-    def __init__(self, paths: list[str], *, cache_mb: int = 512, decoder: Any = None,
-                 source_label: str = "", demo_note: str = "") -> None:
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        cache_mb: int = 512,
+        decoder: Any = None,
+        source_label: str = "",
+        demo_note: str = "",
+    ) -> None:
         super().__init__()
         self.paths = paths
         self.source_label = source_label or " ".join(paths)
@@ -169,7 +176,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def _run_index(self) -> None:
-        from tui_dicom.core.index import Indexer
+        from tui_dicom.core.hierarchy.index import Indexer
 
         worker = get_current_worker()
         indexer = Indexer(self.paths, cancel=self._index_cancel, progressive=True)
@@ -194,16 +201,27 @@ class MainScreen(Screen[None]):
             if result is None or worker.is_cancelled:
                 continue
             if result.error:
-                self.post_message(SliceFailed(result.seq, result.slice, result.error, result.rows,
-                                              result.header_error))
+                self.post_message(
+                    SliceFailed(result.seq, result.slice, result.error, result.rows, result.header_error)
+                )
             else:
-                self.post_message(SliceReady(result.seq, result.slice, result.picture, result.frame,
-                                             result.window, result.info, result.rows, result.header_error))
+                self.post_message(
+                    SliceReady(
+                        result.seq,
+                        result.slice,
+                        result.picture,
+                        result.frame,
+                        result.window,
+                        result.info,
+                        result.rows,
+                        result.header_error,
+                    )
+                )
             self.loader.prefetch(req.prefetch, should_stop=lambda: slot.has_item or worker.is_cancelled)
 
     @work(thread=True, exclusive=True, group="varying", exit_on_error=False)
     def _compute_varying(self, series: Series) -> None:
-        from tui_dicom.core.tags import varying_tags
+        from tui_dicom.core.inspector.tags import varying_tags
 
         worker = get_current_worker()
         datasets = []
@@ -315,10 +333,14 @@ class MainScreen(Screen[None]):
         self._seq += 1
         sl = self._slices[self._index]
         step = self._direction
-        ahead = [self._slices[i] for i in range(self._index + step, self._index + step * (PREFETCH + 1), step)
-                 if 0 <= i < len(self._slices)]
-        self._slot.put(SliceRequest(self._seq, sl, self.state.window, self.state.invert, self._overlays,
-                                    tuple(ahead)))
+        ahead = [
+            self._slices[i]
+            for i in range(self._index + step, self._index + step * (PREFETCH + 1), step)
+            if 0 <= i < len(self._slices)
+        ]
+        self._slot.put(
+            SliceRequest(self._seq, sl, self.state.window, self.state.invert, self._overlays, tuple(ahead))
+        )
         # the counter changes with the picture (one screen update per step); only a slow decode shows
         # it earlier
         if self._counter_timer is not None:
@@ -369,7 +391,7 @@ class MainScreen(Screen[None]):
             if then is not None:
                 then()
             return
-        from tui_dicom.core.windowing import pixel_aspect
+        from tui_dicom.core.imaging.windowing import pixel_aspect
 
         try:
             aspect = pixel_aspect(ready.frame)
@@ -379,16 +401,25 @@ class MainScreen(Screen[None]):
         pane = self.query_one(ImagePane)
 
         def texts() -> None:
-            pane.set_measurements([f"{i}. {m.kind}: {m.text}"
-                                   for i, m in enumerate(self.state.measurements.get(key, ()), start=1)])
+            pane.set_measurements(
+                [
+                    f"{i}. {m.kind}: {m.text}"
+                    for i, m in enumerate(self.state.measurements.get(key, ()), start=1)
+                ]
+            )
             self._update_probe()
             self._update_orientation()
             if then is not None:
                 then()
 
-        pane.picture.show((key, ready.window, self.state.invert, self._overlays), ready.picture,
-                          pixel_aspect=aspect, view=self.state.view, shapes=self.state.shapes(key),
-                          on_shown=texts)
+        pane.picture.show(
+            (key, ready.window, self.state.invert, self._overlays),
+            ready.picture,
+            pixel_aspect=aspect,
+            view=self.state.view,
+            shapes=self.state.shapes(key),
+            on_shown=texts,
+        )
 
     def _slice_index(self, key: Any) -> int | None:
         """Index of the slice with ``key`` (see :attr:`SliceRef.key`) in the series shown, or None."""
@@ -398,12 +429,18 @@ class MainScreen(Screen[None]):
 
     def on_slice_failed(self, message: SliceFailed) -> None:
         """Show why the slice cannot be displayed; its tags stay available."""
-        if not self._slices or message.seq <= self._shown_seq or message.slice.key != self._slices[self._index].key:
+        if (
+            not self._slices
+            or message.seq <= self._shown_seq
+            or message.slice.key != self._slices[self._index].key
+        ):
             return
         self._shown_seq = message.seq
         self._show_tags(message.slice, message.rows, message.header_error)
         self._current_info = {}
-        self.query_one(ImagePane).set_message(f"{message.slice.instance.ref.display}\n{message.reason}", error=True)
+        self.query_one(ImagePane).set_message(
+            f"{message.slice.instance.ref.display}\n{message.reason}", error=True
+        )
         self._update_annotations()
 
     @on(TagInspector.VaryingRequested)
@@ -476,8 +513,11 @@ class MainScreen(Screen[None]):
         se_desc = safe_text(self._series.series_description)
         top = (
             (name.replace("^", " "), "", f"{sdate} {sdesc}".strip()),
-            (f"ID {pid}  DOB {dob}".strip() if pid or dob else "", "",
-             f"Se {se_no if se_no is not None else '?'} {se_desc}".strip()),
+            (
+                f"ID {pid}  DOB {dob}".strip() if pid or dob else "",
+                "",
+                f"Se {se_no if se_no is not None else '?'} {se_desc}".strip(),
+            ),
         )
         loc = info.get("location")
         thick = info.get("thickness")
@@ -614,7 +654,7 @@ class MainScreen(Screen[None]):
         self._rerender()
 
     def _cmd_preset(self, index: int) -> None:
-        from tui_dicom.core.windowing import PRESETS
+        from tui_dicom.core.imaging.windowing import PRESETS
 
         names = list(PRESETS)
         if 0 <= index < len(names):
@@ -624,13 +664,13 @@ class MainScreen(Screen[None]):
         self._set_window(None)
 
     def _cmd_auto_window(self) -> None:
-        from tui_dicom.core.windowing import auto_window
+        from tui_dicom.core.imaging.windowing import auto_window
 
         if self._frame() is not None:
             self._set_window(auto_window(self._frame()).with_name("auto"))
 
     def _cmd_minmax_window(self) -> None:
-        from tui_dicom.core.windowing import minmax_window
+        from tui_dicom.core.imaging.windowing import minmax_window
 
         if self._frame() is not None:
             self._set_window(minmax_window(self._frame()).with_name("min–max"))
@@ -648,7 +688,7 @@ class MainScreen(Screen[None]):
         self._redraw(self._update_annotations)
 
     def _cmd_zoom(self, sign: int) -> None:
-        from tui_dicom.core.viewstate import ZOOM_STEP
+        from tui_dicom.core.session.viewstate import ZOOM_STEP
 
         self.state.zoom(ZOOM_STEP if sign > 0 else 1 / ZOOM_STEP)
         self._view_changed()
@@ -743,7 +783,7 @@ class MainScreen(Screen[None]):
         assert point is not None
         spacing = self._current_info.get("spacing")
         if spacing is None:
-            from tui_dicom.core.geometry import Spacing
+            from tui_dicom.core.imaging.geometry import Spacing
 
             spacing = Spacing(None, None, "")
         result = self.state.place_point(kind, point, self._ready.slice.key, self._ready.frame, spacing)
@@ -763,7 +803,7 @@ class MainScreen(Screen[None]):
         if self.state.crosshair is None or ready is None:
             pane.set_probe_line(None)
             return
-        from tui_dicom.core.geometry import patient_coords
+        from tui_dicom.core.imaging.geometry import patient_coords
 
         row, col = self.state.crosshair
         frame = ready.frame
@@ -775,18 +815,24 @@ class MainScreen(Screen[None]):
             text = f"r{row} c{col}  stored {stored}  value {value:.6g}{(' ' + unit) if unit else ''}"
         info = ready.info
         spacing = info.get("spacing")
-        coords = patient_coords(info.get("position"), info.get("orientation"),
-                                (spacing.row, spacing.col) if spacing is not None and spacing.calibrated else None,
-                                row, col)
+        coords = patient_coords(
+            info.get("position"),
+            info.get("orientation"),
+            (spacing.row, spacing.col) if spacing is not None and spacing.calibrated else None,
+            row,
+            col,
+        )
         if coords is not None:
             text += "  (" + ", ".join(_fmt_mm(c) for c in coords) + ") mm"
         pane.set_probe_line(text)
 
     def _update_orientation(self) -> None:
-        from tui_dicom.core.geometry import orientation_labels
+        from tui_dicom.core.imaging.geometry import orientation_labels
 
         view = self.state.view
-        labels = orientation_labels(self._current_info.get("orientation"), view.rotation, view.flip_h, view.flip_v)
+        labels = orientation_labels(
+            self._current_info.get("orientation"), view.rotation, view.flip_h, view.flip_v
+        )
         self.query_one(ImagePane).set_side_labels(labels["left"], labels["right"])
         self._orientation = labels
 
@@ -841,8 +887,12 @@ class MainScreen(Screen[None]):
             top, left, bottom, right = lay.crop
             per_cell_r = (bottom - top) / max(1, lay.cells[3])
             per_cell_c = (right - left) / max(1, lay.cells[2])
-            self.state.pan(-dy * per_cell_r, -dx * per_cell_c, self._ready.frame.stored.shape[:2],
-                           self.state.view.zoom / max(self._ready.frame.stored.shape[:2]))
+            self.state.pan(
+                -dy * per_cell_r,
+                -dx * per_cell_c,
+                self._ready.frame.stored.shape[:2],
+                self.state.view.zoom / max(self._ready.frame.stored.shape[:2]),
+            )
             self._view_changed()
 
     @on(PictureView.Wheel)

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Static
 
-from tui_dicom.core.windowing import PRESETS
+from tui_dicom.core.imaging.windowing import PRESETS
 from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.picture import PictureView
 
@@ -150,7 +150,9 @@ class ImagePane(Vertical, can_focus=True):
         box.display = True
         pic.display = False
 
-    def set_annotations(self, top: tuple[tuple[str, str, str], ...], bottom: tuple[tuple[str, str, str], ...]) -> None:
+    def set_annotations(
+        self, top: tuple[tuple[str, str, str], ...], bottom: tuple[tuple[str, str, str], ...]
+    ) -> None:
         """Corner texts: rows of (left, centre, right); plain, already terminal-safe strings."""
         self.query_one("#ann-top", AnnotationBar).lines = top
         self.query_one("#ann-bottom", AnnotationBar).lines = bottom
@@ -196,4 +198,3 @@ class ImagePane(Vertical, can_focus=True):
         if not event.ctrl:
             event.stop()
             self.post_message(self.Navigate(delta=-1))
-

@@ -60,7 +60,9 @@ def row_label(row: Any, privacy: bool, name_width: int = 24) -> Text:
     name = safe_text(row.keyword or row.name or "")
     if row.private_creator:
         name = f"{name} [{safe_text(row.private_creator)}]"
-    text.append(f"{_cut(name, name_width):<{name_width}} ", style="bold" if not row.private_creator else "magenta")
+    text.append(
+        f"{_cut(name, name_width):<{name_width}} ", style="bold" if not row.private_creator else "magenta"
+    )
     text.append(f"{row.vr or '--':<3}", style="dim")
     value = MASK if privacy and is_identifying(row.tag) else safe_text(row.value)
     text.append(value)
@@ -77,7 +79,7 @@ class TagTree(Tree[int]):
 
 
 class TagInspector(Vertical):
-    """Rows of :class:`tui_dicom.core.tags.TagRow` shown as a tree, with a filter."""
+    """Rows of :class:`tui_dicom.core.inspector.tags.TagRow` shown as a tree, with a filter."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search tags"),
@@ -175,7 +177,7 @@ class TagInspector(Vertical):
 
     def _selected(self) -> list[int] | None:
         """Row indices passing the varying toggle and the filter (None: every row)."""
-        from tui_dicom.core.tags import filter_rows, indices_for_paths
+        from tui_dicom.core.inspector.tags import filter_rows, indices_for_paths
 
         rows = self._rows
         selected: list[int] | None = None
@@ -191,7 +193,7 @@ class TagInspector(Vertical):
         return selected
 
     def _rebuild(self) -> None:
-        from tui_dicom.core.tags import with_ancestors
+        from tui_dicom.core.inspector.tags import with_ancestors
 
         rows = self._rows
         tree = self.tree

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from tui_dicom.core.terminal import detect
+    from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.widgets import picture
     info = detect()                      # once, before App.run()
     picture.set_terminal(info)           # default for every PictureView (or PictureView(terminal=info))
@@ -53,9 +53,9 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_dicom.core import halfblock, kitty, sixel
-from tui_dicom.core.render import Layout, Shape, View, compose, layout, orient
-from tui_dicom.core.terminal import TerminalInfo
+from tui_dicom.core.graphics import halfblock, kitty, sixel
+from tui_dicom.core.graphics.layout import Layout, Shape, View, compose, layout, orient
+from tui_dicom.core.graphics.terminal import TerminalInfo
 
 _DEFAULT_TERMINAL = TerminalInfo()
 _DEFAULT_VIEW = View()
@@ -96,8 +96,18 @@ class _Request:
 
     def cache_key(self) -> tuple[Any, ...]:
         """Everything the encoded frame depends on."""
-        return (self.key, self.pixel_aspect, self.view, self.shapes, self.size, self.renderer, self.colors,
-                self.cell_px, self.bottom_reserve, self.background)
+        return (
+            self.key,
+            self.pixel_aspect,
+            self.view,
+            self.shapes,
+            self.size,
+            self.renderer,
+            self.colors,
+            self.cell_px,
+            self.bottom_reserve,
+            self.background,
+        )
 
 
 _STYLE_CACHE: OrderedDict[tuple[int, int, str], Style] = OrderedDict()
@@ -143,8 +153,11 @@ class Frame:
         self.payload_bytes = payload_bytes
         self.width, self.height = request.size
         r, g, b = request.background
-        self._blank_sgr = f"\x1b[48;2;{r};{g};{b}m" if request.colors == "truecolor" else (
-            f"\x1b[48;5;{int(halfblock.quantize_256(np.array([[[r, g, b]]], np.uint8))[0, 0])}m")
+        self._blank_sgr = (
+            f"\x1b[48;2;{r};{g};{b}m"
+            if request.colors == "truecolor"
+            else (f"\x1b[48;5;{int(halfblock.quantize_256(np.array([[[r, g, b]]], np.uint8))[0, 0])}m")
+        )
         self._blank_style = Style(bgcolor=RichColor.from_rgb(r, g, b))
 
     # -- terminal sequences
@@ -208,7 +221,7 @@ class Frame:
         """Ordinary Strips (no payload); ``prefix`` is emitted as a control segment on the first line."""
         out = [Strip(self.segments(y, 0, self.width), self.width) for y in range(self.height)]
         if prefix and out:
-            out[0] = Strip([Segment(prefix, None, ((ControlType.BELL, ),))] + list(out[0]), self.width)
+            out[0] = Strip([Segment(prefix, None, ((ControlType.BELL,),))] + list(out[0]), self.width)
         return out
 
 
@@ -319,8 +332,16 @@ class PictureView(Widget, can_focus=False):
     class Displayed(Message):
         """A frame was drawn (posted once per new frame, after the refresh that shows it)."""
 
-        def __init__(self, view: PictureView, region_cells: tuple[int, int, int, int], cell_px: tuple[int, int],
-                     renderer: str, key: Hashable, picture: np.ndarray, layout: Layout) -> None:
+        def __init__(
+            self,
+            view: PictureView,
+            region_cells: tuple[int, int, int, int],
+            cell_px: tuple[int, int],
+            renderer: str,
+            key: Hashable,
+            picture: np.ndarray,
+            layout: Layout,
+        ) -> None:
             super().__init__()
             self.picture_view = view
             self.region_cells = region_cells
@@ -344,7 +365,9 @@ class PictureView(Widget, can_focus=False):
     class Mouse(Message):
         """Base of the mouse messages: a position in image coordinates (None outside the picture)."""
 
-        def __init__(self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None) -> None:
+        def __init__(
+            self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None
+        ) -> None:
             super().__init__()
             self.picture_view = view
             self.image = image
@@ -371,8 +394,14 @@ class PictureView(Widget, can_focus=False):
     class Dragged(Mouse):
         """The mouse moved with a button held; ``start`` is where the button went down."""
 
-        def __init__(self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None,
-                     start: tuple[int, int], start_image: tuple[float, float] | None) -> None:
+        def __init__(
+            self,
+            view: PictureView,
+            event: events.MouseEvent,
+            image: tuple[float, float] | None,
+            start: tuple[int, int],
+            start_image: tuple[float, float] | None,
+        ) -> None:
             super().__init__(view, event, image)
             self.start_cell = start
             """Widget cell where the drag started."""
@@ -395,19 +424,33 @@ class PictureView(Widget, can_focus=False):
     class Wheel(Mouse):
         """Mouse wheel over the widget; ``direction`` is +1 (down) or -1 (up)."""
 
-        def __init__(self, view: PictureView, event: events.MouseEvent, image: tuple[float, float] | None,
-                     direction: int) -> None:
+        def __init__(
+            self,
+            view: PictureView,
+            event: events.MouseEvent,
+            image: tuple[float, float] | None,
+            direction: int,
+        ) -> None:
             super().__init__(view, event, image)
             self.direction = direction
             """+1 wheel down, -1 wheel up."""
 
     # ------------------------------------------------------------------ life cycle
-    def __init__(self, *, terminal: TerminalInfo | None = None, name: str | None = None, id: str | None = None,
-                 classes: str | None = None, cache_frames: int = 12) -> None:
+    def __init__(
+        self,
+        *,
+        terminal: TerminalInfo | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        cache_frames: int = 12,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.terminal = terminal or get_terminal()
-        self.set_reactive(PictureView.renderer, "halfblock" if self.terminal.renderer == "unicode"
-                          else self.terminal.renderer)
+        self.set_reactive(
+            PictureView.renderer,
+            "halfblock" if self.terminal.renderer == "unicode" else self.terminal.renderer,
+        )
         self._seq = itertools.count(1)
         self._request: tuple[Hashable, np.ndarray, float, View, tuple[Shape, ...]] | None = None
         #: callbacks of :meth:`show` waiting for their picture to be installed (run in order)
@@ -439,8 +482,16 @@ class PictureView(Widget, can_focus=False):
         """The layout of the frame on screen (None before the first frame)."""
         return self._frame.layout if self._frame else None
 
-    def show(self, key: Hashable, picture: np.ndarray, *, pixel_aspect: float = 1.0, view: View = _DEFAULT_VIEW,
-             shapes: Sequence[Shape] = (), on_shown: Callable[[], None] | None = None) -> None:
+    def show(
+        self,
+        key: Hashable,
+        picture: np.ndarray,
+        *,
+        pixel_aspect: float = 1.0,
+        view: View = _DEFAULT_VIEW,
+        shapes: Sequence[Shape] = (),
+        on_shown: Callable[[], None] | None = None,
+    ) -> None:
         """Show a picture (encoding happens in a thread; only the latest call matters).
 
         Args:
@@ -528,9 +579,20 @@ class PictureView(Widget, can_focus=False):
             return None
         key, picture, aspect, view, shapes = self._request
         renderer = "halfblock" if self.renderer == "unicode" else self.renderer
-        return _Request(next(self._seq), key, picture, aspect, view, shapes, (w, h), renderer,
-                        self.terminal.colors, tuple(self.terminal.cell_px), self._bottom_reserve(),
-                        self._background())
+        return _Request(
+            next(self._seq),
+            key,
+            picture,
+            aspect,
+            view,
+            shapes,
+            (w, h),
+            renderer,
+            self.terminal.colors,
+            tuple(self.terminal.cell_px),
+            self._bottom_reserve(),
+            self._background(),
+        )
 
     def _schedule(self) -> None:
         req = self._make_request()
@@ -550,8 +612,13 @@ class PictureView(Widget, can_focus=False):
 
     def _start(self, req: _Request) -> None:
         self._busy = True
-        self.run_worker(lambda: self._encode_thread(req), thread=True, group="picture-encode",
-                        exit_on_error=False, exclusive=False)
+        self.run_worker(
+            lambda: self._encode_thread(req),
+            thread=True,
+            group="picture-encode",
+            exit_on_error=False,
+            exclusive=False,
+        )
 
     def _encode_thread(self, req: _Request) -> None:
         try:
@@ -597,8 +664,16 @@ class PictureView(Widget, can_focus=False):
             return Frame(req, lay, shown, hb, None, 0)
         lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view)
         # half-block twin at the same cells (for modal backgrounds and screenshots)
-        hb_lay = Layout(lay.image_shape, lay.oriented_shape, lay.view, lay.crop, lay.cells, lay.cell_px, (1, 2),
-                        (lay.cells[2], lay.cells[3] * 2))
+        hb_lay = Layout(
+            lay.image_shape,
+            lay.oriented_shape,
+            lay.view,
+            lay.crop,
+            lay.cells,
+            lay.cell_px,
+            (1, 2),
+            (lay.cells[2], lay.cells[3] * 2),
+        )
         hb = halfblock.encode(compose(picture, hb_lay, req.shapes), req.colors)
         if lay.empty:
             return Frame(req, lay, np.zeros((0, 0), np.uint8), hb, None, 0)
@@ -619,8 +694,11 @@ class PictureView(Widget, can_focus=False):
             top, left, bottom, right = lay.crop
             x0, y0 = int(round(left)), int(round(top))
             x1, y1 = max(x0 + 1, int(round(right))), max(y0 + 1, int(round(bottom)))
-            source = None if (x0, y0, x1, y1) == (0, 0, native.shape[1], native.shape[0]) else (
-                x0, y0, x1 - x0, y1 - y0)
+            source = (
+                None
+                if (x0, y0, x1, y1) == (0, 0, native.shape[1], native.shape[0])
+                else (x0, y0, x1 - x0, y1 - y0)
+            )
             shown = native[y0:y1, x0:x1]
         png = kitty.png_bytes(native)
         return Frame(req, lay, shown, hb, _KittyPayload(self, image_key, png, source, lay), len(png) * 4 // 3)
@@ -650,7 +728,10 @@ class PictureView(Widget, can_focus=False):
         if old is None or old is new or new.request.renderer == "halfblock":
             return False
         if (old.request.renderer, old.request.size, old.layout.cells) != (
-                new.request.renderer, new.request.size, new.layout.cells) or old.payload is None:
+            new.request.renderer,
+            new.request.size,
+            new.layout.cells,
+        ) or old.payload is None:
             return False
         try:
             return self.screen.is_active and not self._overlap
@@ -663,12 +744,21 @@ class PictureView(Widget, can_focus=False):
         self._announced = frame
         x, y, w, h = frame.layout.cells
         region = self.content_region
-        self.post_message(PictureView.Displayed(
-            self, (region.x + x, region.y + y, w, h), frame.layout.cell_px, frame.request.renderer,
-            frame.request.key, frame.shown, frame.layout))
+        self.post_message(
+            PictureView.Displayed(
+                self,
+                (region.x + x, region.y + y, w, h),
+                frame.layout.cell_px,
+                frame.request.renderer,
+                frame.request.key,
+                frame.shown,
+                frame.layout,
+            )
+        )
 
-    def _kitty_sequences(self, image_key: Hashable, png: bytes, source: tuple[int, int, int, int] | None,
-                         lay: Layout) -> str:
+    def _kitty_sequences(
+        self, image_key: Hashable, png: bytes, source: tuple[int, int, int, int] | None, lay: Layout
+    ) -> str:
         """Transmit (first time only) and place a kitty image; free evicted images."""
         tmux = self.terminal.tmux
         iid = self._kitty.id_for(image_key)
@@ -684,8 +774,11 @@ class PictureView(Widget, can_focus=False):
             ox, oy = self.terminal.tmux_offset
             region = self.region
             at = (ox + region.x + lay.cells[0], oy + region.y + lay.cells[1])
-        out.append(kitty.place(iid, self._kitty.placement_id, lay.cells[2], lay.cells[3], source=source,
-                               tmux=tmux, at=at))
+        out.append(
+            kitty.place(
+                iid, self._kitty.placement_id, lay.cells[2], lay.cells[3], source=source, tmux=tmux, at=at
+            )
+        )
         self._kitty_placed = iid
         return "".join(out)
 
@@ -734,7 +827,9 @@ class PictureView(Widget, can_focus=False):
         width, height = self.size
         if frame is None or frame.request.size != (width, height):
             prefix = self._kitty_unplace()
-            blank = Strip([Segment(" " * width, Style(bgcolor=RichColor.from_rgb(*self._background())))], width)
+            blank = Strip(
+                [Segment(" " * width, Style(bgcolor=RichColor.from_rgb(*self._background())))], width
+            )
             lines = [blank] * height
             if prefix and lines:
                 lines[0] = Strip([Segment(prefix, None, ((ControlType.BELL,),)), *blank], width)
@@ -804,8 +899,14 @@ class PictureView(Widget, can_focus=False):
 class _KittyPayload:
     """Lazily builds the kitty sequences when the strip is actually written (transmit once)."""
 
-    def __init__(self, view: PictureView, image_key: Hashable, png: bytes,
-                 source: tuple[int, int, int, int] | None, lay: Layout) -> None:
+    def __init__(
+        self,
+        view: PictureView,
+        image_key: Hashable,
+        png: bytes,
+        source: tuple[int, int, int, int] | None,
+        lay: Layout,
+    ) -> None:
         self.view, self.image_key, self.png, self.source, self.layout = view, image_key, png, source, lay
 
     def __call__(self) -> str:

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from tui_dicom.core.model import Hierarchy, IndexError_, Patient, Series, Study
+from tui_dicom.core.hierarchy.model import Hierarchy, IndexError_, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
 
 MASK = "***"
@@ -198,7 +198,11 @@ class StudyTree(Tree[NodeData]):
                 for se_node in s_node.children:
                     if chosen is None:
                         chosen = (p_node, s_node, se_node)
-                    if self.preferred is not None and se_node.data is not None and self.preferred(se_node.data.obj):
+                    if (
+                        self.preferred is not None
+                        and se_node.data is not None
+                        and self.preferred(se_node.data.obj)
+                    ):
                         chosen = (p_node, s_node, se_node)
                         break
                 else:

@@ -95,7 +95,9 @@ def indexed(
                 pal_grey = np.repeat(np.arange(GREY_LEVELS)[:, None], 3, axis=1)
                 cols = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1)
                 return index, np.concatenate([pal_grey, _grey_percent(cols)])
-            img = Image.fromarray(np.ascontiguousarray(rgb)).quantize(colors=registers, dither=Image.Dither.NONE)
+            img = Image.fromarray(np.ascontiguousarray(rgb)).quantize(
+                colors=registers, dither=Image.Dither.NONE
+            )
             pal = np.array(img.getpalette()[: 3 * registers], dtype=np.int64).reshape(-1, 3)
             return np.asarray(img).astype(np.int64), _grey_percent(pal)
     index = grey_lut(grey_levels)[picture]

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tui_dicom.core.dicom.reading import RAW_LENGTHS_ATTR
 from tui_dicom.core.safe import safe_text
 
 if TYPE_CHECKING:
@@ -38,8 +39,7 @@ BULK_THRESHOLD = 1024
 _FIXED_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})  # affected by SpecificCharacterSet
 _UNDEFINED = 0xFFFFFFFF
-#: attribute of a dataset read by :func:`tui_dicom.core.loading.read_dataset`: {tag: length in the file}
-RAW_LENGTHS_ATTR = "_tui_raw_lengths"
+#: attribute of a dataset read by :func:`tui_dicom.core.dicom.reading.read_dataset`: {tag: length in the file}
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def _public_entry(tag: int) -> tuple[str, str]:
     hit = _entry_cache.get(tag)
     if hit is not None:
         return hit
-    from tui_dicom.core.dictionary import public_entry
+    from tui_dicom.core.dicom.dictionary import public_entry
 
     entry = public_entry(tag, repeaters=bool(tag & 0xFFFF))
     if entry is not None:
@@ -166,7 +166,7 @@ def _private_entry(creator: str, tag: int) -> tuple[str, str]:
     hit = _private_cache.get(key)
     if hit is not None:
         return hit
-    from tui_dicom.core.dictionary import private_entry
+    from tui_dicom.core.dicom.dictionary import private_entry
 
     entry = private_entry(tag, creator)
     name = entry[2] if entry is not None else ""
@@ -677,7 +677,7 @@ def parse_tag(text: str) -> int:
     m = _TAG_NUM.match(text)
     if m:
         return (int(m.group(1), 16) << 16) | int(m.group(2), 16)
-    from tui_dicom.core.dictionary import tag_for_keyword
+    from tui_dicom.core.dicom.dictionary import tag_for_keyword
 
     tag = tag_for_keyword(text)
     if tag is not None:
@@ -882,7 +882,9 @@ def is_bulk(elem: DataElement) -> bool:
     if elem.tag in PIXEL_DATA_TAGS:
         return True
     value = elem.value
-    return str(elem.VR) in BINARY_VRS and isinstance(value, (bytes, bytearray)) and len(value) > BULK_THRESHOLD
+    return (
+        str(elem.VR) in BINARY_VRS and isinstance(value, (bytes, bytearray)) and len(value) > BULK_THRESHOLD
+    )
 
 
 def strip_dataset(ds: Dataset, *, include_private: bool = True) -> Dataset:

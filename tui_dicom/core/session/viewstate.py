@@ -8,8 +8,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tui_dicom.core.geometry import Spacing, length, nice_step, roi_stats
-from tui_dicom.core.render import Shape, View
+from tui_dicom.core.graphics.layout import Shape, View
+from tui_dicom.core.imaging.geometry import Spacing, length, nice_step, roi_stats
 
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.25, 32.0
@@ -73,10 +73,11 @@ class PaneState:
     cine_fps: float = 10.0
 
     # ------------------------------------------------------------------ window / level
-    def adjust_window(self, shown: Any, d_width: float, d_level: float, value_range: tuple[float, float],
-                      fine: bool = False) -> Any:
+    def adjust_window(
+        self, shown: Any, d_width: float, d_level: float, value_range: tuple[float, float], fine: bool = False
+    ) -> Any:
         """Change width/level by steps that scale with the modality value range; returns the new window."""
-        from tui_dicom.core.windowing import Window
+        from tui_dicom.core.imaging.windowing import Window
 
         if shown is None:
             return None
@@ -88,13 +89,17 @@ class PaneState:
 
     def drag_window(self, start: Any, dx: float, dy: float, value_range: tuple[float, float]) -> Any:
         """Right-drag as in radiology viewers: horizontal = width, vertical = level (cells moved)."""
-        from tui_dicom.core.windowing import Window
+        from tui_dicom.core.imaging.windowing import Window
 
         if start is None:
             return None
         step = nice_step(value_range[1] - value_range[0])
-        self.window = Window(start.center + dy * step, max(1.0, start.width + dx * step),
-                             getattr(start, "function", "LINEAR"), "")
+        self.window = Window(
+            start.center + dy * step,
+            max(1.0, start.width + dx * step),
+            getattr(start, "function", "LINEAR"),
+            "",
+        )
         return self.window
 
     # ------------------------------------------------------------------ zoom / pan / orientation
@@ -149,8 +154,9 @@ class PaneState:
         r, c = self.crosshair or (rows // 2, cols // 2)
         self.crosshair = (min(max(r + d_row, 0), rows - 1), min(max(c + d_col, 0), cols - 1))
 
-    def place_point(self, kind: str, point: tuple[int, int], key: Hashable, frame: Any,
-                    spacing: Spacing) -> Measurement | None:
+    def place_point(
+        self, kind: str, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+    ) -> Measurement | None:
         """First call starts a measurement of ``kind`` at ``point``; the second completes it."""
         if self.pending is None or self.pending[0] != kind:
             self.pending = (kind, point)

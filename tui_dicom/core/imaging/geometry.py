@@ -32,7 +32,7 @@ def orientation_labels(
     """Letters for the pane edges ``{"top", "bottom", "left", "right"}`` from ImageOrientationPatient.
 
     ``rotation`` is in clockwise quarter turns, flips are applied after rotation (on screen), as in
-    :class:`tui_dicom.core.render.View`. Empty strings when the orientation is unknown.
+    :class:`tui_dicom.core.graphics.layout.View`. Empty strings when the orientation is unknown.
     """
     if not orientation or len(orientation) != 6:
         return {"top": "", "bottom": "", "left": "", "right": ""}
@@ -45,7 +45,12 @@ def orientation_labels(
         "top": direction_letters([-v for v in col_dir]),
     }
     for _ in range(rotation % 4):  # clockwise: what was on top goes to the right
-        labels = {"right": labels["top"], "bottom": labels["right"], "left": labels["bottom"], "top": labels["left"]}
+        labels = {
+            "right": labels["top"],
+            "bottom": labels["right"],
+            "left": labels["bottom"],
+            "top": labels["left"],
+        }
     if flip_h:
         labels["left"], labels["right"] = labels["right"], labels["left"]
     if flip_v:
@@ -106,7 +111,7 @@ def spacing_of(ds: Any, frame: int = 0) -> Spacing:
     """The measurement spacing of an instance header (per-frame functional groups first)."""
     value = None
     if ds is not None:
-        from tui_dicom.core.pixels import functional_group
+        from tui_dicom.core.imaging.pixels import functional_group
 
         measures = functional_group(ds, frame, "PixelMeasuresSequence")
         if measures is not None:
@@ -150,7 +155,9 @@ class RoiStats:
     unit: str  # "mm²" or "px²"
 
 
-def roi_mask(shape: tuple[int, int], kind: str, p1: tuple[float, float], p2: tuple[float, float]) -> np.ndarray:
+def roi_mask(
+    shape: tuple[int, int], kind: str, p1: tuple[float, float], p2: tuple[float, float]
+) -> np.ndarray:
     """Boolean mask of the pixels inside a rectangle or ellipse given by two opposite corner pixels."""
     rows, cols = shape
     r0, r1 = sorted((int(round(p1[0])), int(round(p2[0]))))

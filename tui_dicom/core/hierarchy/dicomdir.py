@@ -2,7 +2,7 @@
 
 pydicom's ``FileSet`` needs ~1.1 s for a 2,000-image DICOMDIR and gives up on the whole CD when one
 record is bad. This module walks the Directory Record Sequence itself with the ``struct`` walker of
-:mod:`tui_dicom.core.header` (explicit/implicit VR, little/big endian), follows the record offsets
+:mod:`tui_dicom.core.hierarchy.header` (explicit/implicit VR, little/big endian), follows the record offsets
 (``OffsetOfTheNextDirectoryRecord`` / ``OffsetOfReferencedLowerLevelDirectoryEntity``), and recovers
 records the offsets do not reach by their order in the file. Real CDs are messy, so it also:
 
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_dicom.core import header as hdr
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import RefusedPath
-from tui_dicom.core.header import HeaderInfo, Unsupported
-from tui_dicom.core.model import IndexError_
-from tui_dicom.core.source import FileRef
+from tui_dicom.core.hierarchy import header as hdr
+from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported
+from tui_dicom.core.hierarchy.model import IndexError_
 
 #: directory files nested deeper than this are not followed
 MAX_NESTING = 8
@@ -47,7 +47,12 @@ _KEEP = hdr.WANTED_TAGS | _RECORD_TAGS
 _LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
 _PATIENT_FIELDS = ("patient_id", "patient_name", "birth_date", "sex")
 _STUDY_FIELDS = (
-    "study_instance_uid", "study_date", "study_time", "study_description", "accession_number", "study_id",
+    "study_instance_uid",
+    "study_date",
+    "study_time",
+    "study_description",
+    "accession_number",
+    "study_id",
 )
 _SERIES_FIELDS = ("series_instance_uid", "series_number", "modality", "series_description", "body_part")
 _LEVEL_FIELDS = (_PATIENT_FIELDS, _STUDY_FIELDS, _SERIES_FIELDS)
@@ -202,7 +207,9 @@ def parse_dicomdir(buf: bytes) -> ParsedDicomdir:
             pos = ipos if seq_end is None else seq_end
             continue
         if length == hdr.UNDEFINED:
-            pos = hdr.skip_sequence(buf, vpos, True if vr == b"UN" else little, explicit and vr != b"UN", True)
+            pos = hdr.skip_sequence(
+                buf, vpos, True if vr == b"UN" else little, explicit and vr != b"UN", True
+            )
         else:
             pos = vpos + length
     if not found:
@@ -247,7 +254,9 @@ def _parse_with_pydicom(data: bytes) -> ParsedDicomdir:
         records.append(rec)
     root = ds.get("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity")
     # values were re-encoded as UTF-8 above, so decode them as such
-    return ParsedDicomdir(records=records, root_first=int(root) if root else None, little=little, charset="ISO_IR 192")
+    return ParsedDicomdir(
+        records=records, root_first=int(root) if root else None, little=little, charset="ISO_IR 192"
+    )
 
 
 def load(data: bytes) -> ParsedDicomdir:
@@ -536,7 +545,9 @@ class _Walker:
                 continue
             ctx = self.visit(parsed, rec, ctx, depth)
 
-    def context_for(self, parsed: ParsedDicomdir, rec: Record, ctx: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def context_for(
+        self, parsed: ParsedDicomdir, rec: Record, ctx: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """The context below ``rec`` (its values replace its level and clear deeper levels)."""
         level = _LEVELS.get(rec.kind)
         if level is None:
@@ -611,7 +622,9 @@ class _Walker:
             self.error(f"record points at {shown}, which is not a directory file ({exc})")
             return
         except (OSError, ValueError) as exc:
-            self.error(f"cannot read directory file {shown}: {exc.strerror if isinstance(exc, OSError) else exc}")
+            self.error(
+                f"cannot read directory file {shown}: {exc.strerror if isinstance(exc, OSError) else exc}"
+            )
             return
         self.walk(parsed, ctx, depth + 1)
 

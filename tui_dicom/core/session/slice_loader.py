@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_dicom.core.cache import ByteLRU
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError
+from tui_dicom.core.hierarchy.model import SliceRef
 from tui_dicom.core.logging import log_exception
-from tui_dicom.core.model import SliceRef
 from tui_dicom.core.safe import safe_text
-from tui_dicom.core.source import FileRef
 
 Decoder = Callable[[FileRef, int, Any], Any]
 """``decoder(ref, frame, header_dataset) -> Frame``; the default is ``pixels.decode_frame``."""
@@ -97,7 +97,7 @@ def slice_info(ds: Any, frame: int = 0) -> dict[str, Any]:
         value = ds.get(keyword)
         if value not in (None, ""):
             info[key] = safe_text(value)
-    from tui_dicom.core.geometry import cine_rate, spacing_of
+    from tui_dicom.core.imaging.geometry import cine_rate, spacing_of
 
     info["spacing"] = spacing_of(ds, frame)
     info["cine_fps"] = cine_rate(ds)
@@ -119,7 +119,7 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 def _plane(ds: Any, frame: int) -> tuple[Any, Any]:
     """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
-    from tui_dicom.core.pixels import functional_group
+    from tui_dicom.core.imaging.pixels import functional_group
 
     position = orientation = None
     item = functional_group(ds, frame, "PlanePositionSequence")
@@ -156,7 +156,7 @@ class SliceLoader:
         """The header dataset of ``ref`` (no pixel data), cached."""
         ds = self.headers.get(ref)
         if ds is None:
-            from tui_dicom.core.loading import read_dataset
+            from tui_dicom.core.dicom.reading import read_dataset
 
             ds = read_dataset(ref, stop_before_pixels=True)
             self.headers.put(ref, ds)
@@ -166,7 +166,7 @@ class SliceLoader:
         """The inspector rows of ``header`` (the header of ``ref``), cached per file."""
         rows = self.rows.get(ref)
         if rows is None:
-            from tui_dicom.core.tags import tag_rows
+            from tui_dicom.core.inspector.tags import tag_rows
 
             rows = tag_rows(header)
             self.rows.put(ref, rows)
@@ -178,7 +178,7 @@ class SliceLoader:
         if cached is not None:
             return cached
         if self._decoder is None:
-            from tui_dicom.core.pixels import decode_frame
+            from tui_dicom.core.imaging.pixels import decode_frame
 
             self._decoder = decode_frame
         decoded = self._decoder(sl.instance.ref, sl.frame, None)
@@ -187,7 +187,7 @@ class SliceLoader:
 
     def load(self, req: SliceRequest, should_stop: Callable[[], bool] = lambda: False) -> SliceResult | None:
         """Produce the picture for ``req``; None if ``should_stop()`` says it went stale before its decode."""
-        from tui_dicom.core import windowing
+        from tui_dicom.core.imaging import windowing
 
         start = time.perf_counter()
         result = SliceResult(req.seq, req.slice)

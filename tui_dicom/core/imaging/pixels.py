@@ -7,7 +7,7 @@ as 12-bit JPEG Extended), masks the stored values to Bits Stored/High Bit with s
 gathers the display parameters (modality LUT, windows, VOI LUTs, presentation, palettes, overlays,
 pixel spacing), from the enhanced multi-frame functional groups where present.
 
-The pixel arithmetic lives in :mod:`tui_dicom.core.windowing`. No Textual, Rich or terminal code.
+The pixel arithmetic lives in :mod:`tui_dicom.core.imaging.windowing`. No Textual, Rich or terminal code.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tui_dicom.core.dicom.source import FileRef, file_size, open_ref
 from tui_dicom.core.errors import DicomViewerError, PixelDataError, UnsupportedTransferSyntax
+from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.core.safe import safe_text
-from tui_dicom.core.source import FileRef, file_size, open_ref
-from tui_dicom.core.windowing import Window
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -434,7 +434,9 @@ def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, fram
         order = _PLUGIN_ORDER_LOSSY_JPEG if ts in _LOSSY_JPEG else _PLUGIN_ORDER
         plugins = [p for p in order if p in decoder.available_plugins]
         if not plugins:
-            raise UnsupportedTransferSyntax(f"{syntax_name(ts)} needs pylibjpeg: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg")
+            raise UnsupportedTransferSyntax(
+                f"{syntax_name(ts)} needs pylibjpeg: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg"
+            )
     errors: list[str] = []
     for plugin in plugins:
         with warnings.catch_warnings(), _quiet_stderr():
@@ -442,14 +444,21 @@ def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, fram
             try:
                 if ds_like is not None:
                     arr, _props = decoder.as_array(
-                        ds_like, index=index, correct_unused_bits=False, number_of_frames=frames,
+                        ds_like,
+                        index=index,
+                        correct_unused_bits=False,
+                        number_of_frames=frames,
                         decoding_plugin=plugin,
                     )
                     return arr
                 src.seek(0)
                 return pixel_array(
-                    src, index=index, transfer_syntax_uid=ts, correct_unused_bits=False,
-                    number_of_frames=frames, decoding_plugin=plugin,
+                    src,
+                    index=index,
+                    transfer_syntax_uid=ts,
+                    correct_unused_bits=False,
+                    number_of_frames=frames,
+                    decoding_plugin=plugin,
                 )
             except (KeyboardInterrupt, SystemExit):
                 raise
@@ -623,7 +632,7 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
         DicomViewerError: the header cannot be read (NotDicomError, HeaderError).
         OSError: the file cannot be opened.
     """
-    from tui_dicom.core.loading import read_dataset
+    from tui_dicom.core.dicom.reading import read_dataset
 
     read_whole = False
     if ds is None:
@@ -840,7 +849,10 @@ def _palette(ds: Any, supplemental: bool) -> Palette | None:
     else:
         pal = Dataset()
         for colour in ("Red", "Green", "Blue"):
-            for kw in (f"{colour}PaletteColorLookupTableDescriptor", f"Segmented{colour}PaletteColorLookupTableData"):
+            for kw in (
+                f"{colour}PaletteColorLookupTableDescriptor",
+                f"Segmented{colour}PaletteColorLookupTableData",
+            ):
                 if kw in ds:
                     pal[kw] = ds[kw]
         pal.RedPaletteColorLookupTableDescriptor = [n if n < 65536 else 0, first, bits]

@@ -2,7 +2,7 @@
 
 ``import pydicom`` loads numpy and every pixel decoder (about 0.25 s) before a single tag is read,
 which made ``$(tui-dicom dump f -t PatientID)`` no faster than ``pydicom show``. This module reads a
-Part 10 file with ``struct`` and produces the very rows :func:`tui_dicom.core.tags.tag_rows` makes
+Part 10 file with ``struct`` and produces the very rows :func:`tui_dicom.core.inspector.tags.tag_rows` makes
 from a pydicom dataset: same VRs, keywords, values (pydicom's conversion rules, reproduced), lengths,
 nesting and order.
 
@@ -22,10 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_dicom.core.charset import SINGLE_CODEC_CHARSETS
-from tui_dicom.core.safe import safe_text
-from tui_dicom.core.source import FileRef, open_ref
-from tui_dicom.core.tags import (
+from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
+from tui_dicom.core.dicom.source import FileRef, open_ref
+from tui_dicom.core.inspector.tags import (
     BINARY_VRS,
     ITEM_TAG,
     PIXEL_DATA_TAGS,
@@ -36,6 +35,7 @@ from tui_dicom.core.tags import (
     join_value_texts,
     pixel_summary,
 )
+from tui_dicom.core.safe import safe_text
 
 UNDEFINED = 0xFFFFFFFF
 ITEM_END = 0xFFFEE00D
@@ -48,7 +48,42 @@ EXPLICIT_BE = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
 _VRS = frozenset(
-    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+    [
+        "AE",
+        "AS",
+        "AT",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "FL",
+        "FD",
+        "IS",
+        "LO",
+        "LT",
+        "OB",
+        "OD",
+        "OF",
+        "OL",
+        "OV",
+        "OW",
+        "PN",
+        "SH",
+        "SL",
+        "SQ",
+        "SS",
+        "ST",
+        "SV",
+        "TM",
+        "UC",
+        "UI",
+        "UL",
+        "UN",
+        "UR",
+        "US",
+        "UT",
+        "UV",
+    ]
 )
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on backslash, not stripped
@@ -151,7 +186,9 @@ class _Reader:
             if tag == ITEM_END and end is None and depth > 0:
                 return vpos
             if tag >> 16 == 0xFFFE:
-                raise Fallback(f"delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element was expected")
+                raise Fallback(
+                    f"delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element was expected"
+                )
             if tag <= last:
                 raise Fallback("elements out of order or repeated")
             last = tag
@@ -232,7 +269,7 @@ class _Reader:
 
     def implicit_vr(self, ds: _Dataset, tag: int, length: int, vpos: int) -> str:
         """The VR pydicom gives an implicit-VR element (ambiguous ones resolved later, when shown)."""
-        from tui_dicom.core.dictionary import private_entry, public_entry
+        from tui_dicom.core.dicom.dictionary import private_entry, public_entry
 
         group, elem = tag >> 16, tag & 0xFFFF
         if group & 1:
@@ -268,7 +305,7 @@ class _Reader:
 
     def check_un(self, ds: _Dataset, tag: int, length: int) -> None:
         """pydicom re-types a UN element whose VR it knows; those need pydicom."""
-        from tui_dicom.core.dictionary import private_entry, public_entry
+        from tui_dicom.core.dicom.dictionary import private_entry, public_entry
 
         group, elem = tag >> 16, tag & 0xFFFF
         if length == UNDEFINED:

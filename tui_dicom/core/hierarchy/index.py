@@ -1,9 +1,9 @@
 """Turn paths (DICOMDIR roots, folders, ZIP archives, single files) into one :class:`Hierarchy`.
 
 - A folder with a DICOMDIR at its root is read through the DICOMDIR alone
-  (:mod:`tui_dicom.core.dicomdir`); no image file is opened.
+  (:mod:`tui_dicom.core.hierarchy.dicomdir`); no image file is opened.
 - A folder without one is scanned recursively; every file (with or without extension) is sniffed and
-  its header read with the fast reader (:mod:`tui_dicom.core.header`), never its pixel data. Sub-folders
+  its header read with the fast reader (:mod:`tui_dicom.core.hierarchy.header`), never its pixel data. Sub-folders
   that hold their own DICOMDIR are read through it. Symlink loops, dangling links and unreadable files
   are reported, never fatal. Nothing is ever written to the tree.
 - A ZIP archive is indexed in memory: a DICOMDIR inside it is used, other members are sniffed.
@@ -25,12 +25,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tui_dicom.core import dicomdir as dd
+from tui_dicom.core.dicom.reading import sniff
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
-from tui_dicom.core.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
-from tui_dicom.core.loading import sniff
-from tui_dicom.core.model import Hierarchy, IndexError_, Instance, Patient, Series, Study, sort_hierarchy
-from tui_dicom.core.source import FileRef
+from tui_dicom.core.hierarchy import dicomdir as dd
+from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
+from tui_dicom.core.hierarchy.model import (
+    Hierarchy,
+    IndexError_,
+    Instance,
+    Patient,
+    Series,
+    Study,
+    sort_hierarchy,
+)
 
 #: yield progress at least every this many files ...
 PROGRESS_FILES = 200
@@ -40,18 +48,95 @@ PROGRESS_SECONDS = 0.25
 #: names of files that are obviously not DICOM; they are skipped silently when they fail the sniff
 _IGNORED_NAMES = frozenset(
     {
-        "LICENSE", "LICENCE", "README", "COPYING", "AUTHORS", "NOTICE", "CHANGELOG", "AUTORUN.INF",
-        "THUMBS.DB", "DESKTOP.INI", "INDEX.HTM", "INDEX.HTML", "DIRFILE", "DICOMDIR",
+        "LICENSE",
+        "LICENCE",
+        "README",
+        "COPYING",
+        "AUTHORS",
+        "NOTICE",
+        "CHANGELOG",
+        "AUTORUN.INF",
+        "THUMBS.DB",
+        "DESKTOP.INI",
+        "INDEX.HTM",
+        "INDEX.HTML",
+        "DIRFILE",
+        "DICOMDIR",
     }
 )
 _IGNORED_EXTENSIONS = frozenset(
     {
-        ".txt", ".md", ".rst", ".pdf", ".htm", ".html", ".xml", ".json", ".csv", ".ini", ".inf", ".cfg",
-        ".log", ".exe", ".dll", ".so", ".dylib", ".jar", ".class", ".js", ".css", ".png", ".jpg", ".jpeg",
-        ".gif", ".bmp", ".ico", ".svg", ".tif", ".tiff", ".zip", ".gz", ".bz2", ".xz", ".7z", ".tar", ".py",
-        ".sh", ".bat", ".cmd", ".icc", ".icns", ".plist", ".url", ".lnk", ".mp4", ".avi", ".wav", ".nii",
-        ".mat", ".dump", ".sys", ".cab", ".msi", ".chm", ".hlp", ".ttf", ".otf", ".xsl", ".xsd", ".dtd",
-        ".properties", ".manifest", ".cat", ".db", ".sqlite", ".dat", ".bin", ".rtf", ".doc", ".docx",
+        ".txt",
+        ".md",
+        ".rst",
+        ".pdf",
+        ".htm",
+        ".html",
+        ".xml",
+        ".json",
+        ".csv",
+        ".ini",
+        ".inf",
+        ".cfg",
+        ".log",
+        ".exe",
+        ".dll",
+        ".so",
+        ".dylib",
+        ".jar",
+        ".class",
+        ".js",
+        ".css",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".ico",
+        ".svg",
+        ".tif",
+        ".tiff",
+        ".zip",
+        ".gz",
+        ".bz2",
+        ".xz",
+        ".7z",
+        ".tar",
+        ".py",
+        ".sh",
+        ".bat",
+        ".cmd",
+        ".icc",
+        ".icns",
+        ".plist",
+        ".url",
+        ".lnk",
+        ".mp4",
+        ".avi",
+        ".wav",
+        ".nii",
+        ".mat",
+        ".dump",
+        ".sys",
+        ".cab",
+        ".msi",
+        ".chm",
+        ".hlp",
+        ".ttf",
+        ".otf",
+        ".xsl",
+        ".xsd",
+        ".dtd",
+        ".properties",
+        ".manifest",
+        ".cat",
+        ".db",
+        ".sqlite",
+        ".dat",
+        ".bin",
+        ".rtf",
+        ".doc",
+        ".docx",
     }
 )
 
@@ -104,8 +189,13 @@ def _ref_text(ref: FileRef) -> str:
 class Indexer:
     """Index ``paths`` progressively; safe to :meth:`snapshot` from another thread while running."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None,
-                 progressive: bool = False) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        cancel: threading.Event | None = None,
+        progressive: bool = False,
+    ) -> None:
         """Args:
         paths: Folders, DICOMDIR files, ZIP archives or DICOM files.
         cancel: Set it to stop indexing early (checked between files).
@@ -150,7 +240,11 @@ class Indexer:
 
     def _progress(self, force: bool = False) -> IndexProgress | None:
         now = time.monotonic()
-        if force or self._done - self._last_done >= PROGRESS_FILES or now - self._last_yield >= PROGRESS_SECONDS:
+        if (
+            force
+            or self._done - self._last_done >= PROGRESS_FILES
+            or now - self._last_yield >= PROGRESS_SECONDS
+        ):
             self._last_yield = now
             self._last_done = self._done
             return IndexProgress(self._done, self._total, self._phase)
@@ -174,7 +268,11 @@ class Indexer:
             st = os.stat(path)
         except OSError as exc:
             if os.path.islink(path):
-                reason = "symlink loop" if exc.errno == errno.ELOOP else "dangling symbolic link (its target is missing)"
+                reason = (
+                    "symlink loop"
+                    if exc.errno == errno.ELOOP
+                    else "dangling symbolic link (its target is missing)"
+                )
             else:
                 reason = _os_reason(exc)
             self._error(path, reason)
@@ -196,7 +294,9 @@ class Indexer:
         if not sniff(head) and zipfile.is_zipfile(path):
             yield from self._index_zip(path)
             return
-        if dd.normalize_name(os.path.basename(path)) == "DICOMDIR" and (yield from self._index_dicomdir(path)):
+        if dd.normalize_name(os.path.basename(path)) == "DICOMDIR" and (
+            yield from self._index_dicomdir(path)
+        ):
             return
         ref = FileRef(path)
         info = self._read_file(ref, report_all=True)
@@ -214,7 +314,9 @@ class Indexer:
         if info.is_directory:
             return info
         if not (info.sop_instance_uid or info.media_storage_sop_instance_uid or info.series_instance_uid):
-            self._error(where, "header incomplete: no SOP Instance UID or Series Instance UID (truncated file?)")
+            self._error(
+                where, "header incomplete: no SOP Instance UID or Series Instance UID (truncated file?)"
+            )
             return None
         return info
 
@@ -256,13 +358,17 @@ class Indexer:
             self._error(path, f"DICOMDIR could not be read ({exc}); its folder is scanned instead")
             return False
         except OSError as exc:
-            self._error(path, f"DICOMDIR could not be read ({_os_reason(exc)}); its folder is scanned instead")
+            self._error(
+                path, f"DICOMDIR could not be read ({_os_reason(exc)}); its folder is scanned instead"
+            )
             return False
         except Exception as exc:  # noqa: BLE001 - a hostile DICOMDIR must never stop indexing
             from tui_dicom.core.logging import log_exception
 
             log_exception(f"reading DICOMDIR {path}")
-            self._error(path, f"DICOMDIR could not be read ({type(exc).__name__}); its folder is scanned instead")
+            self._error(
+                path, f"DICOMDIR could not be read ({type(exc).__name__}); its folder is scanned instead"
+            )
             return False
         with self._lock:
             self._errors.extend(result.errors)
@@ -432,7 +538,9 @@ class Indexer:
                 try:
                     result = dd.read_dicomdir_in_zip(path, zf, name, cancel=self.cancel)
                 except Exception as exc:  # noqa: BLE001 - a hostile DICOMDIR must never stop indexing
-                    self._error(f"{path}!{name}", f"DICOMDIR could not be read ({exc}); members are sniffed instead")
+                    self._error(
+                        f"{path}!{name}", f"DICOMDIR could not be read ({exc}); members are sniffed instead"
+                    )
                     continue
                 base = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
                 covered.append(base)
@@ -444,7 +552,8 @@ class Indexer:
             todo = [
                 info
                 for info in members
-                if info.filename not in dicomdir_members and not any(info.filename.startswith(b) for b in covered)
+                if info.filename not in dicomdir_members
+                and not any(info.filename.startswith(b) for b in covered)
             ]
             self._phase = "zip"
             self._total = self._done + len(todo)
@@ -509,7 +618,10 @@ def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[Inde
         patient = patients.get(pkey)
         if patient is None:
             patient = Patient(
-                patient_id=info.patient_id, patient_name=info.patient_name, birth_date=info.birth_date, sex=info.sex
+                patient_id=info.patient_id,
+                patient_name=info.patient_name,
+                birth_date=info.birth_date,
+                sex=info.sex,
             )
             patients[pkey] = patient
         skey = info.study_instance_uid or f"\0{pkey}\0{info.study_date}\0{info.study_id}"
@@ -525,7 +637,10 @@ def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[Inde
             )
             studies[skey] = study
             patient.studies.append(study)
-        rkey = (skey, info.series_instance_uid or f"\0{info.series_number}\0{info.modality}\0{info.series_description}")
+        rkey = (
+            skey,
+            info.series_instance_uid or f"\0{info.series_number}\0{info.modality}\0{info.series_description}",
+        )
         series = series_map.get(rkey)
         if series is None:
             series = Series(
@@ -543,7 +658,9 @@ def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[Inde
     return result
 
 
-def build_index(paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None) -> Hierarchy:
+def build_index(
+    paths: Sequence[str | os.PathLike[str]], *, cancel: threading.Event | None = None
+) -> Hierarchy:
     """Index ``paths`` (folders, DICOMDIRs, ZIP archives, files) into one sorted hierarchy.
 
     Args:

@@ -13,8 +13,8 @@ import warnings
 import zlib
 from typing import TYPE_CHECKING
 
+from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.errors import HeaderError, NotDicomError
-from tui_dicom.core.source import FileRef, open_ref
 
 if TYPE_CHECKING:
     from pydicom.dataset import FileDataset
@@ -26,9 +26,40 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 MAX_INFLATED_BYTES = 128 * 1024**2
 _SNIFF_GROUPS = {0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
 _VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB", b"OD", b"OF",
-    b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN",
-    b"UR", b"US", b"UT", b"UV",
+    b"AE",
+    b"AS",
+    b"AT",
+    b"CS",
+    b"DA",
+    b"DS",
+    b"DT",
+    b"FL",
+    b"FD",
+    b"IS",
+    b"LO",
+    b"LT",
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"PN",
+    b"SH",
+    b"SL",
+    b"SQ",
+    b"SS",
+    b"ST",
+    b"SV",
+    b"TM",
+    b"UC",
+    b"UI",
+    b"UL",
+    b"UN",
+    b"UR",
+    b"US",
+    b"UT",
+    b"UV",
 }
 
 
@@ -127,7 +158,7 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
                 ds = pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels, force=True)
                 _check_truncated(ds)
                 _note_raw_lengths(ds)
-            # pydicom reads lazily in places: touch every top-level element so errors surface here
+                # pydicom reads lazily in places: touch every top-level element so errors surface here
                 for _elem in ds:
                     pass
         except HeaderError:
@@ -156,7 +187,7 @@ def _check_truncated(ds: FileDataset) -> None:
 
     pydicom keeps whatever bytes were left when a value runs past the end of the file (a file cut
     in the middle of an element, or a length field beyond EOF) and says nothing; the values would
-    be shown as if complete. Pixel Data is left to :mod:`tui_dicom.core.pixels`, which names the
+    be shown as if complete. Pixel Data is left to :mod:`tui_dicom.core.imaging.pixels`, which names the
     missing bytes, so the header of an image with truncated pixels stays readable.
     """
     from pydicom.datadict import keyword_for_tag
@@ -179,10 +210,12 @@ def _check_truncated(ds: FileDataset) -> None:
             )
 
 
+RAW_LENGTHS_ATTR = "_tui_raw_lengths"
+"""Where a dataset read here keeps its top-level elements' lengths in the file (see ``_note_raw_lengths``)."""
+
+
 def _note_raw_lengths(ds: FileDataset) -> None:
     """Keep each top-level element's length in the file before conversion forgets it (shown as ``# n``)."""
-    from tui_dicom.core.tags import RAW_LENGTHS_ATTR
-
     lengths = {
         int(tag): elem.length
         for tag, elem in ds._dict.items()

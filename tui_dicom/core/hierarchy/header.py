@@ -6,7 +6,7 @@ when needed), walks the elements with ``struct`` (explicit or implicit VR, eithe
 over sequences (defined length: one jump; undefined length: item by item) and stops at Pixel Data —
 or as soon as nothing it still needs can follow.
 
-It falls back to :func:`tui_dicom.core.loading.read_dataset` (pydicom) for what it does not handle:
+It falls back to :func:`tui_dicom.core.dicom.reading.read_dataset` (pydicom) for what it does not handle:
 deflated datasets, malformed encodings, and enhanced multi-frame objects whose per-frame positions
 live in the functional group sequences. Either way the result is a :class:`HeaderInfo` whose text
 is decoded with SpecificCharacterSet the way pydicom decodes it.
@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from tui_dicom.core.charset import SINGLE_CODEC_CHARSETS
+from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
+from tui_dicom.core.dicom.reading import sniff
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import HeaderError, NotDicomError
-from tui_dicom.core.loading import sniff
-from tui_dicom.core.model import Instance, Vec3
-from tui_dicom.core.source import FileRef
+from tui_dicom.core.hierarchy.model import Instance, Vec3
 
 if TYPE_CHECKING:
     from typing import BinaryIO
@@ -212,9 +212,7 @@ def element_header(
     return tag, vr, pos + 8, length
 
 
-def skip_sequence(
-    buf: bytes, pos: int, little: bool, explicit: bool, complete: bool, depth: int = 0
-) -> int:
+def skip_sequence(buf: bytes, pos: int, little: bool, explicit: bool, complete: bool, depth: int = 0) -> int:
     """Skip an undefined-length sequence (or encapsulated value) whose items start at ``pos``.
 
     Returns:
@@ -305,12 +303,18 @@ def decode_text(raw: bytes, encodings: list[str], *, person_name: bool = False) 
     raw = raw.rstrip(b"\x00 ")
     if not raw:
         return ""
-    if len(encodings) == 1 and (b"\x1b" not in raw or encodings[0] in ("latin_1", "utf_8", "iso8859", "iso_ir_6")):
+    if len(encodings) == 1 and (
+        b"\x1b" not in raw or encodings[0] in ("latin_1", "utf_8", "iso8859", "iso_ir_6")
+    ):
         # one codec (and no escape sequence to switch it): pydicom decodes it in one call too
         text = raw.decode(encodings[0], "replace")
         if person_name:
             text = text.rstrip("=")
-    elif raw.isascii() and b"\x1b" not in raw and encodings[0] in ("latin_1", "iso8859", "iso_ir_6", "utf_8", "iso2022_jp", "shift_jis"):
+    elif (
+        raw.isascii()
+        and b"\x1b" not in raw
+        and encodings[0] in ("latin_1", "iso8859", "iso_ir_6", "utf_8", "iso2022_jp", "shift_jis")
+    ):
         # plain ASCII under a code-extension charset decodes the same way, without pydicom
         text = raw.decode("ascii")
         if person_name:
@@ -518,7 +522,9 @@ def parse_meta(buf: bytes, complete: bool) -> tuple[int, str, dict[int, tuple[by
     return pos, ts, vrs, little, explicit
 
 
-def values_from_raw(vrs: dict[int, tuple[bytes, bytes]], little: bool, charset: str | None = None) -> dict[str, Any]:
+def values_from_raw(
+    vrs: dict[int, tuple[bytes, bytes]], little: bool, charset: str | None = None
+) -> dict[str, Any]:
     """Convert raw wanted elements ``{tag: (vr, bytes)}`` to :class:`HeaderInfo` field values.
 
     Args:
@@ -704,7 +710,7 @@ def read_header(ref: FileRef) -> HeaderInfo:
         HeaderError: DICOM, but the header cannot be read (the message says why).
         OSError: the file cannot be opened.
     """
-    from tui_dicom.core.source import open_ref
+    from tui_dicom.core.dicom.source import open_ref
 
     try:
         with open_ref(ref) as fh:
@@ -717,12 +723,12 @@ def read_header(ref: FileRef) -> HeaderInfo:
 
 
 def header_from_pydicom(ref: FileRef) -> HeaderInfo:
-    """Read ``ref`` with pydicom (via :func:`tui_dicom.core.loading.read_dataset`).
+    """Read ``ref`` with pydicom (via :func:`tui_dicom.core.dicom.reading.read_dataset`).
 
     Raises:
         NotDicomError, HeaderError, OSError: as :func:`read_dataset`.
     """
-    from tui_dicom.core.loading import read_dataset
+    from tui_dicom.core.dicom.reading import read_dataset
 
     ds = read_dataset(ref, stop_before_pixels=True)
     try:

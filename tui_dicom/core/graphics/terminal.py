@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
-from tui_dicom.core import kitty as kitty_cmd
+from tui_dicom.core.graphics import kitty as kitty_cmd
 
 RENDERERS = ("auto", "kitty", "sixel", "halfblock", "unicode")
 COLOR_MODES = ("auto", "truecolor", "256")
@@ -220,7 +220,10 @@ def _truecolor_env(env: dict[str, str]) -> bool:
         return True
     if env.get("TERM", "").endswith(("-direct", "-truecolor")) or env.get("TERM") == "xterm-kitty":
         return True
-    return env.get("TERM_PROGRAM", "") in ("iTerm.app", "WezTerm", "vscode", "ghostty") or "KITTY_WINDOW_ID" in env
+    return (
+        env.get("TERM_PROGRAM", "") in ("iTerm.app", "WezTerm", "vscode", "ghostty")
+        or "KITTY_WINDOW_ID" in env
+    )
 
 
 def _colours(colors: str, truecolor_hint: bool) -> tuple[bool, str]:
@@ -273,7 +276,10 @@ def choose(
         elif kitty:
             renderer, reason = "halfblock", f"half-block: {version} without passthrough"
         else:
-            renderer, reason = "halfblock", f"half-block: {version} has no sixel, {client or 'client'} no kitty graphics"
+            renderer, reason = (
+                "halfblock",
+                f"half-block: {version} has no sixel, {client or 'client'} no kitty graphics",
+            )
     else:
         if rep.cell_px:
             cell, source = rep.cell_px, "csi16t"
@@ -292,9 +298,18 @@ def choose(
     # without a terminal (tests, snapshots) nothing downgrades colours: keep 24-bit
     truecolor, mode = _colours(colors, replies is None or _truecolor_env(env) or kitty)
     return TerminalInfo(
-        renderer=renderer, reason=reason, cell_px=cell, truecolor=truecolor, colors=mode,
-        sync_output=bool(rep.sync), tmux=tmux is not None, passthrough=passthrough, kitty=kitty,
-        sixel=sixel, cell_px_source=source, tmux_offset=_pane_offset(tmux) if tmux is not None else (0, 0),
+        renderer=renderer,
+        reason=reason,
+        cell_px=cell,
+        truecolor=truecolor,
+        colors=mode,
+        sync_output=bool(rep.sync),
+        tmux=tmux is not None,
+        passthrough=passthrough,
+        kitty=kitty,
+        sixel=sixel,
+        cell_px_source=source,
+        tmux_offset=_pane_offset(tmux) if tmux is not None else (0, 0),
     )
 
 
@@ -319,7 +334,9 @@ def detect(
         The :class:`TerminalInfo`; never raises for terminal problems.
     """
     env = dict(os.environ if env is None else env)
-    forced = override if override and override != "auto" else env.get(ENV_RENDERER, "").strip().lower() or None
+    forced = (
+        override if override and override != "auto" else env.get(ENV_RENDERER, "").strip().lower() or None
+    )
     if forced == "auto":
         forced = None
     if forced is not None and forced not in RENDERERS:

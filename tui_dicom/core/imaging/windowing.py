@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from tui_dicom.core.pixels import Frame, Lut
+    from tui_dicom.core.imaging.pixels import Frame, Lut
 
 #: integer frames whose value range is at most this wide are rendered through a lookup table
 MAX_TABLE = 1 << 20
@@ -204,8 +204,9 @@ def _full_range(frame: Frame) -> tuple[float, float]:
     return _modality_range(frame, smin, smax)
 
 
-def _grey_unit(frame: Frame, stored: np.ndarray, window: Window | None, voi: Lut | None,
-               full: tuple[float, float] | None) -> np.ndarray:
+def _grey_unit(
+    frame: Frame, stored: np.ndarray, window: Window | None, voi: Lut | None, full: tuple[float, float] | None
+) -> np.ndarray:
     """Stored values -> presentation values in [0, 1] (modality, VOI, presentation)."""
     m = frame.modality_transform(stored)
     if window is not None:
@@ -222,7 +223,9 @@ def _grey_unit(frame: Frame, stored: np.ndarray, window: Window | None, voi: Lut
     return unit
 
 
-def grey_table(frame: Frame, window: Window | None = None, *, use_voi: bool = True) -> tuple[int, np.ndarray] | None:
+def grey_table(
+    frame: Frame, window: Window | None = None, *, use_voi: bool = True
+) -> tuple[int, np.ndarray] | None:
     """The 8-bit lookup table for ``frame``'s integer value range: (first stored value, table).
 
     None when the frame is float or its value range is too wide for a table.

@@ -1,6 +1,6 @@
 """The hierarchy every part of tui-dicom shares: Patient → Study → Series → Instance (→ frames).
 
-The index (:mod:`tui_dicom.core.index`) fills it from a DICOMDIR, a folder scan, a ZIP archive or single
+The index (:mod:`tui_dicom.core.hierarchy.index`) fills it from a DICOMDIR, a folder scan, a ZIP archive or single
 files. Values are plain Python strings/numbers already decoded with SpecificCharacterSet; they are
 untrusted text: show them through :func:`tui_dicom.core.safe.safe_text`.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tui_dicom.core.source import FileRef
+from tui_dicom.core.dicom.source import FileRef
 
 Vec3 = tuple[float, float, float]
 

@@ -197,11 +197,15 @@ def layout(
         aspect = 1.0 / aspect
     pw, ph = max(0, pane_cells[0]) * cw, max(0, pane_cells[1]) * ch
     if ih <= 0 or iw <= 0 or pw < cw or ph < ch:
-        return Layout((ih, iw), (oh, ow), view, (0.0, 0.0, float(oh), float(ow)), (0, 0, 0, 0), (cw, ch), sub, (0, 0))
+        return Layout(
+            (ih, iw), (oh, ow), view, (0.0, 0.0, float(oh), float(ow)), (0, 0, 0, 0), (cw, ch), sub, (0, 0)
+        )
     # scale = screen pixels per image column; rows are `aspect` times taller
     fit = min(pw / ow, ph / (oh * aspect))
     scale = cw / sub[0] if view.one_to_one else fit * max(view.zoom, 1e-3)  # 1:1 = one image px per output px
-    proto = Layout((ih, iw), (oh, ow), view, (0.0, 0.0, float(oh), float(ow)), (0, 0, 0, 0), (cw, ch), sub, (1, 1))
+    proto = Layout(
+        (ih, iw), (oh, ow), view, (0.0, 0.0, float(oh), float(ow)), (0, 0, 0, 0), (cw, ch), sub, (1, 1)
+    )
     if view.center is None:
         crow, ccol = oh / 2, ow / 2
     else:
@@ -209,7 +213,13 @@ def layout(
     left, right, cx, ncols = _axis(ow, scale, pw, cw, ccol)
     top, bottom, cy, nrows = _axis(oh, scale * aspect, ph, ch, crow)
     return Layout(
-        (ih, iw), (oh, ow), view, (top, left, bottom, right), (cx, cy, ncols, nrows), (cw, ch), sub,
+        (ih, iw),
+        (oh, ow),
+        view,
+        (top, left, bottom, right),
+        (cx, cy, ncols, nrows),
+        (cw, ch),
+        sub,
         (ncols * sub[0], nrows * sub[1]),
     )
 
