@@ -371,6 +371,9 @@ class Deidentifier:
         """Pseudonyms and the De-identification Method attributes (PS3.15 E.1.1, PS3.3 C.7.1.1)."""
         from pydicom.dataset import Dataset as _Dataset
 
+        for tag in (PATIENT_NAME, PATIENT_ID):
+            if tag in ds:
+                del ds[tag]  # a value read as UN keeps that VR if only its value is set
         ds.PatientName = name
         ds.PatientID = pid
         if "StudyID" in ds and not str(ds.StudyID or ""):
@@ -534,7 +537,7 @@ def validate(ds: Dataset) -> None:
     Raises:
         DeidError: naming the attribute, never its value.
     """
-    from pydicom.datadict import keyword_for_tag
+    from pydicom.datadict import dictionary_VR, keyword_for_tag
 
     def name(tag: int) -> str:
         return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
@@ -549,14 +552,23 @@ def validate(ds: Dataset) -> None:
                 for sub in elem.value or []:
                     check(sub, depth + 1)
                 continue
+            if vr == "UN":  # a value too long for its VR's length field is read as UN: judge it as its VR
+                try:
+                    vr = dictionary_VR(int(tag)).split(" or ")[0]
+                except KeyError:
+                    continue
             if vr not in _STRING_VRS:
                 continue
-            values = elem.value if elem.VM > 1 else [elem.value]
+            value = elem.value
+            if isinstance(value, (bytes, bytearray)):
+                values: list[Any] = [bytes(value).decode("latin-1")]
+            else:
+                values = list(value) if elem.VM > 1 else [value]
             limit = _MAX_CHARS.get(vr)
-            for value in values:
-                if value is None or isinstance(value, (bytes, bytearray)):
+            for one in values:
+                if one is None:
                     continue
-                text = str(value)
+                text = str(one)
                 if limit is not None and len(text) > limit * _TOO_LONG_FACTOR:
                     raise DeidError(
                         f"{name(int(elem.tag))} is {len(text):,} characters long ({vr} allows {limit})"
