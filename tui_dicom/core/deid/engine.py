@@ -7,7 +7,8 @@ so the same input gives the same output within an export and, with the same secr
 How each action is carried out (PS3.15 E.1.1):
 
 - ``X`` removes; ``Z`` empties (an empty sequence for SQ); ``D`` writes a dummy value of the VR
-  (``ANONYMIZED``, ``19000101``, ``0`` ...) and, for a sequence, keeps it with every item cleaned;
+  (``ANONYMIZED``, ``19000101``, ``0`` ...) and empties a sequence (its items can hold free text the
+  table does not list, such as an SR's Text Value; Orthanc does the same);
   ``K`` keeps (a sequence's items are cleaned); ``U`` maps each UID to ``2.25.<keyed hash>``.
 - ``C``: dates and date-times are shifted by the patient's offset (Retain Longitudinal Temporal
   Information with Modified Dates); times of day are kept (a whole-day shift does not change them);
@@ -332,9 +333,11 @@ class Deidentifier:
         if action == "X":
             del ds[tag]
         elif vr == "SQ":
-            if action == "Z":
+            if action in ("Z", "D"):
+                # D on a sequence (Content Sequence, Verifying Observer Sequence ...): its items hold
+                # free text the table does not list (Text Value); Clean Structured Content is not offered
                 elem.value = []
-            else:  # K, D, C, U*: keep the sequence, clean every item
+            else:  # K, C, U*: keep the sequence, clean every item
                 for item in elem.value:
                     self._walk(item, ctx)
         elif action == "K":
