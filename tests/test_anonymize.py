@@ -573,3 +573,41 @@ def test_burned_in_stops_the_export(tmp_path: Path, capsys: pytest.CaptureFixtur
         Exporter([FileRef(str(folder / "us.dcm"))], tmp_path / "OUT", Settings(secret=b"s")).run()
     assert main(["anonymize", str(folder), "-o", str(tmp_path / "OUT"), "-q", "--allow-burned-in"]) == 0
     assert "2 instance(s)" in (tmp_path / "OUT" / "DEIDENTIFICATION.txt").read_text()
+
+
+def test_mask_blacks_out_burned_in_text_only_where_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    us = _testfile("US1_UNCR.dcm")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(us, folder / "us.dcm")
+    original = pydicom.dcmread(us)
+    series = str(original.SeriesInstanceUID)
+    assert main(["anonymize", str(folder), "-o", str(tmp_path / "X"), "-q", "--mask", "1.2.3=0,0,10,10"]) == 1
+    assert "us.dcm" in capsys.readouterr().err, "a mask for another series does not cover this image"
+    out = tmp_path / "OUT"
+    assert (
+        main(
+            [
+                "anonymize",
+                str(folder),
+                "-o",
+                str(out),
+                "-q",
+                "--secret",
+                "s",
+                "--mask",
+                f"{series}=10,20,100,40",
+            ]
+        )
+        == 0
+    )
+    (path,) = (out / "DICOM").rglob("IM*")
+    ds = pydicom.dcmread(path)
+    before, after = original.pixel_array, ds.pixel_array
+    assert (after[20:60, 10:110] == 0).all()
+    outside = after.copy()
+    outside[20:60, 10:110] = before[20:60, 10:110]
+    assert (outside == before).all(), "only the rectangle changes"
+    assert "113101" in [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from tui_dicom.core.safe import safe_path, safe_text
 
 if TYPE_CHECKING:
+    from tui_dicom.core.deid.mask import Mask
     from tui_dicom.core.deid.table import Option
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -80,9 +81,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="export images that may show burned-in text (check them before sharing)",
     )
+    parser.add_argument(
+        "--mask",
+        action="append",
+        type=_mask,
+        default=[],
+        metavar="[SEL=]X,Y,W,H",
+        help="black out a rectangle (pixels) of burned-in text: in every flagged image, or only in the "
+        "series SEL (a Series Instance UID) or the file SEL; repeatable; masked images are stored uncompressed",
+    )
     parser.add_argument("--report", metavar="FILE", help="also write the report (with input paths) to FILE")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _mask(text: str) -> Mask:
+    from tui_dicom.core.deid.mask import parse_mask
+
+    try:
+        return parse_mask(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def chosen_options(args: argparse.Namespace) -> frozenset[Option]:
@@ -157,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             prior_errors=prior,
             progress=progress,
             secret_given=bool(secret_text),
+            masks=args.mask,
         )
         result = exporter.run()
     except BurnedInRefused as exc:
@@ -165,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         _print_err(f"nothing written: {exc}:")
         for ref in exc.refs:
             print(f"  {ref.display}", file=sys.stderr)
-        _print_err("check them; --allow-burned-in exports them anyway")
+        _print_err("check them; --mask X,Y,W,H blacks out text, --allow-burned-in exports them as they are")
         return EXIT_ERRORS
     except ExportRefused as exc:
         if last[0] >= 0:
@@ -184,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.burned_in:
         print(f"{len(result.burned_in)} image(s) may show burned-in text: check them before sharing.")
+    if result.masked:
+        print(f"{result.masked} image(s) had rectangles blacked out.")
     if not secret_text:
         print(
             f"A random secret was used: set --secret or ${SECRET_ENV} to get the same UIDs in every export."

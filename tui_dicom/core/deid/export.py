@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui_dicom.core.deid.engine import Deidentifier, DeidError, Settings
-from tui_dicom.core.deid.table import BASIC_PROFILE_CODE, EDITION, Option
+from tui_dicom.core.deid.mask import Mask, apply_masks
+from tui_dicom.core.deid.table import BASIC_PROFILE_CODE, CLEAN_PIXEL_DATA_CODE, EDITION, Option
 from tui_dicom.core.dicom.reading import read_dataset
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError
@@ -83,6 +84,7 @@ class ExportResult:
     series: int = 0
     dropped: list[Dropped] = field(default_factory=list)
     burned_in: list[FileRef] = field(default_factory=list)
+    masked: int = 0
     report_path: Path | None = None
 
 
@@ -245,6 +247,22 @@ def _records(ds: Dataset, patient_node: type[RecordNode]) -> RecordNode:
     return leaf
 
 
+def _note_clean_pixel_data(ds: Dataset) -> None:
+    """Record that rectangles of this image's pixels were blacked out (CID 7050 Clean Pixel Data)."""
+    from pydicom.dataset import Dataset as _Dataset
+
+    item = _Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = (
+        CLEAN_PIXEL_DATA_CODE[0],
+        "DCM",
+        CLEAN_PIXEL_DATA_CODE[1],
+    )
+    ds.DeidentificationMethodCodeSequence.append(item)
+    methods = ds.DeidentificationMethod
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    ds.DeidentificationMethod = [*methods, CLEAN_PIXEL_DATA_CODE[1]]
+
+
 def _ensure_uids(ds: Dataset, deid: Deidentifier) -> None:
     """Files without Study/Series Instance UID get one derived from how the index groups them."""
     if not str(ds.get("StudyInstanceUID", "") or ""):
@@ -285,6 +303,7 @@ class Exporter:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         secret_given: bool = True,
+        masks: Sequence[Mask] = (),
     ) -> None:
         self.refs = list(refs)
         self.out = check_output(out, list(inputs), force=force)
@@ -297,6 +316,8 @@ class Exporter:
         self.cancel = cancel or threading.Event()
         self.secret_given = secret_given
         self.as_zip = self.out.suffix.lower() == ".zip"
+        self.masks = list(masks)
+        self._flagged: set[FileRef] = set()
 
     def _tick(self, done: int, total: int) -> None:
         if self.cancel.is_set():
@@ -304,9 +325,10 @@ class Exporter:
         if self.progress is not None:
             self.progress(done, total)
 
-    def scan_burned_in(self) -> list[FileRef]:
-        """Files that may carry burned-in text (headers only)."""
+    def scan_burned_in(self) -> tuple[list[FileRef], list[FileRef]]:
+        """(files that may carry burned-in text, those of them no mask covers), from headers only."""
         flagged: list[FileRef] = []
+        uncovered: list[FileRef] = []
         for i, ref in enumerate(self.refs):
             self._tick(i, len(self.refs) * 3)
             try:
@@ -315,16 +337,19 @@ class Exporter:
                 continue  # reported by the export pass
             if may_have_burned_in(ds):
                 flagged.append(ref)
-        return flagged
+                if not any(m.selects(ds, ref, True) for m in self.masks):
+                    uncovered.append(ref)
+        self._flagged = set(flagged)
+        return flagged, uncovered
 
     def run(self) -> ExportResult:
         """Export. Raises :class:`ExportRefused` (nothing written) or returns what was written."""
         result = ExportResult(out=self.out)
         result.dropped = [Dropped(None, path, reason) for path, reason in self.prior_errors]
-        flagged = self.scan_burned_in()
-        if flagged and not self.allow_burned_in:
-            raise BurnedInRefused(flagged)
-        result.burned_in = flagged
+        flagged, uncovered = self.scan_burned_in()
+        if uncovered and not self.allow_burned_in:
+            raise BurnedInRefused(uncovered)
+        result.burned_in = uncovered
         tag = secrets.token_hex(4)
         work = self.out.parent / f".{self.out.name}.partial-{tag}"
         staged_zip = self.out.parent / f".{self.out.name}.partial-{tag}.zip"
@@ -384,7 +409,13 @@ class Exporter:
                 if sop in seen:
                     raise DeidError("another file has the same SOP Instance UID (the first was kept)")
                 _ensure_uids(ds, deid)
+                chosen = [m for m in self.masks if m.selects(ds, ref, ref in self._flagged)]
+                if chosen:
+                    apply_masks(ds, chosen)
                 deid.deidentify(ds)
+                if chosen:
+                    _note_clean_pixel_data(ds)
+                    result.masked += 1
                 buf = io.BytesIO()
                 ds.save_as(buf, enforce_file_format=True)  # every value encodes before the file-set holds it
                 leaf = _records(ds, node_class)
@@ -454,7 +485,13 @@ class Exporter:
                 if Option.RETAIN_SAFE_PRIVATE in self.settings.options
                 else "."
             ),
-            "Pixel data: unchanged.",
+            "Pixel data: unchanged"
+            + (
+                f", except {result.masked} image(s) with rectangles blacked out (Clean Pixel Data, "
+                f"{CLEAN_PIXEL_DATA_CODE[0]}; stored uncompressed)."
+                if result.masked
+                else "."
+            ),
         ]
         if result.burned_in:
             lines.append(

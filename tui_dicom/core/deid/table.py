@@ -67,6 +67,8 @@ class Option(enum.Enum):
 
 #: the Basic Application Level Confidentiality Profile in CID 7050
 BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
+#: recorded for an image whose burned-in text was blacked out with masks
+CLEAN_PIXEL_DATA_CODE = ("113101", "Clean Pixel Data Option")
 
 #: the date options: the two are exclusive, and for date/time attributes they decide over any other option
 DATE_OPTIONS = (Option.RETAIN_LONG_FULL_DATES, Option.RETAIN_LONG_MODIFIED_DATES)
