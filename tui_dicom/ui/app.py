@@ -41,6 +41,25 @@ class DicomViewerApp(App[None]):
         self._screen_args = dict(
             cache_mb=cache_mb, decoder=decoder, source_label=source_label, demo_note=demo_note
         )
+        #: the first exception nothing handled (the app exits on it), and where its traceback went
+        self.crash: BaseException | None = None
+        self.crash_log = ""
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An exception nothing handled: write its traceback to the log, exit non-zero, no traceback on screen.
+
+        Textual would print a Rich traceback over the terminal once it is restored; instead the traceback
+        goes to ``--log`` or a crash log, and the command line prints one line naming that file
+        (:attr:`crash`, :attr:`crash_log`).
+        """
+        if self.crash is None:
+            from tui_dicom.core.logging import write_crash_log
+
+            self.crash = error
+            self.crash_log = write_crash_log("tui-dicom crashed", error)
+        super()._handle_exception(error)
+        # the traceback Textual prepared for the terminal (it is in the log instead)
+        self._exit_renderables.clear()
 
     def on_mount(self) -> None:
         """Show the main screen."""
