@@ -507,8 +507,11 @@ def _hostile_folder(root: Path) -> Path:
 def test_hostile_files_left_out_and_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _hostile_folder(tmp_path)
     out = tmp_path / "OUT"
-    assert main(["anonymize", str(folder), "-o", str(out), "--secret", "s"]) == 1
+    report = tmp_path / "report.txt"
+    assert main(["anonymize", str(folder), "-o", str(out), "--secret", "s", "--report", str(report)]) == 1
     printed = capsys.readouterr().out
+    assert str(folder / "control.dcm") in report.read_text(), "--report names the input files"
+    assert str(folder) not in (out / "DEIDENTIFICATION.txt").read_text(), "the copy's report does not"
     assert "1 instance(s)" in printed
     for name, reason in [
         ("unparsable.dcm", ""),

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     import secrets
 
     from tui_dicom.core.deid.engine import Settings
-    from tui_dicom.core.deid.export import BurnedInRefused, Exporter, ExportRefused
+    from tui_dicom.core.deid.export import BurnedInRefused, Exporter, ExportRefused, OutputRefused
     from tui_dicom.core.deid.table import DATE_OPTIONS
 
     missing = [p for p in args.paths if not os.path.lexists(p)]
@@ -191,11 +191,7 @@ def run(args: argparse.Namespace) -> int:
         if last[0] >= 0:
             print(file=sys.stderr)
         _print_err(f"nothing written: {safe_text(exc)}")
-        return (
-            EXIT_USAGE
-            if "exists" in str(exc) or "inside" in str(exc) or "folder" in str(exc)
-            else EXIT_ERRORS
-        )
+        return EXIT_USAGE if isinstance(exc, OutputRefused) else EXIT_ERRORS
     if last[0] >= 0:
         print(file=sys.stderr)
     print(

@@ -53,6 +53,10 @@ class ExportRefused(Exception):
     """The export cannot start or finish (OUT exists, OUT inside an input, burned-in text ...)."""
 
 
+class OutputRefused(ExportRefused):
+    """OUT cannot be used: it exists (without force), is inside an input, or holds one."""
+
+
 class BurnedInRefused(ExportRefused):
     """Images that may carry burned-in text; the export stops before writing anything."""
 
@@ -102,23 +106,20 @@ def check_output(
     """Validate OUT before any work: absolute path returned.
 
     Raises:
-        ExportRefused: OUT exists (without ``force``), is inside an input, or contains an input.
+        OutputRefused: OUT exists (without ``force``), is inside an input, or contains an input.
     """
     target = Path(os.path.abspath(out))
     real_target = Path(os.path.realpath(target))
     for item in inputs:
         real_in = Path(os.path.realpath(item))
         if real_in == real_target or (real_in.is_dir() and _inside(real_target, real_in)):
-            raise ExportRefused("the output must not be inside an input (inputs are never written)")
+            raise OutputRefused("the output must not be inside an input (inputs are never written)")
         if _inside(real_in, real_target):
-            raise ExportRefused("an input is inside the output; replacing it would delete the input")
-        if real_in.is_file() and real_in.suffix.lower() == ".zip" and _inside(real_target, real_in.parent):
-            # a ZIP's own folder is fine; only the archive itself may not be replaced
-            continue
+            raise OutputRefused("an input is inside the output; replacing it would delete the input")
     if os.path.lexists(target) and not force:
-        raise ExportRefused("the output already exists (use --force to replace it)")
+        raise OutputRefused("the output already exists (use --force to replace it)")
     if not target.parent.is_dir():
-        raise ExportRefused("the output's folder does not exist")
+        raise OutputRefused("the output's folder does not exist")
     return target
 
 
