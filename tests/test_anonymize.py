@@ -251,6 +251,7 @@ def _uid_map() -> Deidentifier:
 # ------------------------------------------------------------------------------------------------ tests
 
 
+@pytest.mark.slow
 def test_no_identifying_value_in_output_bytes(basic_export: Export) -> None:
     files = output_bytes(basic_export.out)
     haystack = b"\n".join(files.values())
@@ -272,6 +273,7 @@ def test_no_identifying_value_in_output_bytes(basic_export: Export) -> None:
     )
 
 
+@pytest.mark.slow
 def test_pixel_data_unchanged(basic_export: Export) -> None:
     uids = _uid_map()
     by_sop = {}
@@ -313,6 +315,7 @@ def _counts(h: Hierarchy, keep: set[FileRef] | None = None) -> tuple[int, int, i
     return patients, studies, series, instances
 
 
+@pytest.mark.slow
 def test_hierarchy_keeps_its_shape(basic_export: Export) -> None:
     expected = _counts(basic_export.input_hierarchy, set(basic_export.exported))
     got = build_index([basic_export.out])
@@ -349,6 +352,7 @@ def _targets_and_refs(ds: Dataset) -> tuple[set[str], set[str]]:
     return own - {""}, refs
 
 
+@pytest.mark.slow
 def test_references_still_resolve(basic_export: Export) -> None:
     uids = _uid_map()
     in_targets: set[str] = set()
@@ -371,6 +375,7 @@ def test_references_still_resolve(basic_export: Export) -> None:
     assert not dangling
 
 
+@pytest.mark.slow
 @needs_tool("dcmdump")
 def test_dicomdir_reads_with_dcmdump_and_fileset(basic_export: Export) -> None:
     dicomdir = basic_export.out / "DICOMDIR"
@@ -388,6 +393,7 @@ def test_dicomdir_reads_with_dcmdump_and_fileset(basic_export: Export) -> None:
         assert all(re.fullmatch(r"[A-Z0-9_]{1,8}", p) for p in parts), parts
 
 
+@pytest.mark.slow
 def test_report_lists_options_counts_and_left_out(basic_export: Export) -> None:
     text = (basic_export.out / "DEIDENTIFICATION.txt").read_text()
     assert "Basic Application Level Confidentiality Profile" in text and "2024b" in text
@@ -400,6 +406,7 @@ def test_report_lists_options_counts_and_left_out(basic_export: Export) -> None:
 # ------------------------------------------------------------------------------ options and consistency
 
 
+@pytest.mark.slow
 @needs_shared("taichi_mri_cd")
 def test_second_opinion_defaults_shift_dates_per_patient(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -440,6 +447,7 @@ def test_second_opinion_defaults_shift_dates_per_patient(
     assert len(deltas) == 1 and -3650 <= deltas.pop() <= -366
 
 
+@pytest.mark.slow
 @needs_shared("taichi_mri_cd")
 def test_ls_json_counts_and_zip(tmp_path: Path) -> None:
     src = SHARED_DATA / "taichi_mri_cd"
