@@ -54,12 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="second-opinion (default): Basic Profile + Retain Longitudinal Temporal Information with "
         "Modified Dates + Retain Patient Characteristics; basic: the bare Basic Profile",
     )
-    for flag in OPTION_FLAGS:
+    from tui_dicom.core.deid.table import Option
+
+    for flag, name in OPTION_FLAGS.items():
         parser.add_argument(
             f"--{flag}",
             action=argparse.BooleanOptionalAction,
             default=None,
-            help=f"add (or with --no-{flag}, drop) the option",
+            help=f"add the {Option[name].meaning} (--no-{flag} drops it)",
         )
     parser.add_argument(
         "--secret",
