@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -622,3 +623,28 @@ def test_mask_blacks_out_burned_in_text_only_where_asked(
     outside[20:60, 10:110] = before[20:60, 10:110]
     assert (outside == before).all(), "only the rectangle changes"
     assert "113101" in [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+
+
+def test_cancel_leaves_nothing(tmp_path: Path) -> None:
+    folder = _hostile_folder(tmp_path)
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        if done > total // 3 + 2:  # in the writing pass, with files already de-identified
+            cancel.set()
+
+    listing = sorted(os.listdir(tmp_path))
+    exporter = Exporter(
+        [FileRef(str(p)) for p in sorted(folder.iterdir())],
+        tmp_path / "OUT",
+        Settings(secret=b"s"),
+        inputs=[folder],
+        progress=progress,
+        cancel=cancel,
+    )
+    with pytest.raises(ExportRefused, match="cancelled"):
+        exporter.run()
+    assert max(seen) > len(list(folder.iterdir())), "cancelled while writing, not before"
+    assert sorted(os.listdir(tmp_path)) == listing
