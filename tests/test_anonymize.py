@@ -648,3 +648,30 @@ def test_cancel_leaves_nothing(tmp_path: Path) -> None:
         exporter.run()
     assert max(seen) > len(list(folder.iterdir())), "cancelled while writing, not before"
     assert sorted(os.listdir(tmp_path)) == listing
+
+
+def test_a_file_that_cannot_be_written_is_left_out_without_a_dangling_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(_testfile("CT_small.dcm"), folder / "ct.dcm")
+    shutil.copy(_testfile("MR_small.dcm"), folder / "mr.dcm")
+    real_save = Dataset.save_as
+
+    def save_as(self: Dataset, *args: Any, **kwargs: Any) -> None:
+        if str(self.get("Modality")) == "MR":
+            raise TypeError("cannot encode")
+        real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "save_as", save_as)
+    out = tmp_path / "OUT"
+    hierarchy = build_index([folder])
+    refs = [inst.ref for se in hierarchy.all_series() for inst in se.instances]
+    result = Exporter(refs, out, Settings(secret=b"s"), inputs=[folder]).run()
+    assert result.instances == 1
+    assert [d.reason for d in result.dropped] == ["cannot be written (TypeError)"]
+    fs = FileSet(out / "DICOMDIR")
+    assert len(fs) == 1 and next(iter(fs)).load().Modality == "CT"
+    records = [r.DirectoryRecordType for r in pydicom.dcmread(out / "DICOMDIR").DirectoryRecordSequence]
+    assert records == ["PATIENT", "STUDY", "SERIES", "IMAGE"], "no record left for the file that failed"

@@ -37,7 +37,7 @@ from tui_dicom.core.logging import log_exception
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
-    from pydicom.fileset import RecordNode
+    from pydicom.fileset import FileSet, RecordNode
 
 REPORT_NAME = "DEIDENTIFICATION.txt"
 #: modalities whose images often carry text burned into the pixels
@@ -248,6 +248,22 @@ def _records(ds: Dataset, patient_node: type[RecordNode]) -> RecordNode:
     return leaf
 
 
+def _add(fs: FileSet, ds: Dataset, leaf: RecordNode) -> None:
+    """Stage ``ds`` in the file-set; if writing it fails, unstage it (records and partial file) and re-raise.
+
+    pydicom's ``add_custom`` puts the records in the tree before it writes the file; a value that cannot
+    be encoded would otherwise leave a record pointing at nothing.
+    """
+    try:
+        fs.add_custom(ds, leaf)
+    except Exception:
+        uid = str(ds.get("SOPInstanceUID", ""))
+        staged = next((inst for inst in fs if inst.SOPInstanceUID == uid), None)
+        if staged is not None:
+            fs.remove(staged)
+        raise
+
+
 def _note_clean_pixel_data(ds: Dataset) -> None:
     """Record that rectangles of this image's pixels were blacked out (CID 7050 Clean Pixel Data)."""
     from pydicom.dataset import Dataset as _Dataset
@@ -386,8 +402,6 @@ class Exporter:
         return result
 
     def _write_fileset(self, root: Path, result: ExportResult) -> None:
-        import io
-
         from pydicom.fileset import FileSet
 
         deid = Deidentifier(self.settings)
@@ -417,10 +431,7 @@ class Exporter:
                 if chosen:
                     _note_clean_pixel_data(ds)
                     result.masked += 1
-                buf = io.BytesIO()
-                ds.save_as(buf, enforce_file_format=True)  # every value encodes before the file-set holds it
-                leaf = _records(ds, node_class)
-                fs.add_custom(ds, leaf)
+                _add(fs, ds, _records(ds, node_class))
             except (DeidError, DicomViewerError) as exc:
                 result.dropped.append(Dropped(ref, ref.display, str(exc)))
                 continue
