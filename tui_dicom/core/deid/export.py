@@ -8,7 +8,10 @@ as it was. Pixel data is written byte for byte as read.
 
 The DICOMDIR is written by pydicom's :class:`~pydicom.fileset.FileSet` (PATIENT/STUDY/SERIES/leaf
 records, File IDs of 8-character upper-case components under one ``DICOM`` folder, as on a CD).
-Burned-in annotation is checked before anything is written: images of modalities that carry text in
+Record keys come from the de-identified instance, so with the bare profile a STUDY record's
+Study Date and Time are empty like the instance's (the profile's Z); Study ID gets the instance's dummy.
+pydicom stages each file in a temporary folder before ``write`` copies it into place, so an export needs
+about twice its size in free space while it runs. Burned-in annotation is checked before anything is written: images of modalities that carry text in
 their pixels (US, SC, XA and the secondary-capture SOP classes) whose Burned In Annotation is ``YES``
 or absent stop the export unless the caller allows them.
 """
