@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tui_dicom.ui.app import DicomViewerApp
 
 
-async def wait_until(pilot: Any, condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 20.0) -> bool:
     """Let the app run until ``condition()`` holds or ``timeout`` seconds pass; returns the condition."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -19,7 +24,9 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], timeout: float =
     return condition()
 
 
-async def wait_for_slice(pilot: Any, app: Any, counter: str | None = None, timeout: float = 20.0) -> bool:
+async def wait_for_slice(
+    pilot: Pilot[Any], app: DicomViewerApp, counter: str | None = None, timeout: float = 20.0
+) -> bool:
     """Wait until the main screen displayed a slice (optionally the slice whose counter is ``counter``)."""
 
     def shown() -> bool:

@@ -16,10 +16,12 @@ import os
 import sys
 from functools import lru_cache
 from types import ModuleType
-from typing import Any
+from typing import cast
 
 #: (VR, VM, name, retired, keyword)
 Entry = tuple[str, str, str, str, str]
+#: creator -> element key ("0019xx10") -> (VR, VM, name, retired), pydicom's private dictionary layout
+PrivateTables = dict[str, dict[str, tuple[str, str, str, str]]]
 
 
 def _load_data_module(filename: str, alias: str) -> ModuleType | None:
@@ -61,10 +63,11 @@ def _public() -> tuple[dict[int, Entry], dict[str, Entry]]:
 
 
 @lru_cache(maxsize=1)
-def _private() -> dict[str, dict[str, tuple[str, str, str, str]]]:
+def _private() -> PrivateTables:
     module = _load_data_module("_private_dict.py", "private_dict")
     if module is not None and hasattr(module, "private_dictionaries"):
-        return module.private_dictionaries
+        # a module loaded from a path is typed Any; the file is pydicom's own _private_dict.py
+        return cast(PrivateTables, module.private_dictionaries)
     from pydicom._private_dict import private_dictionaries
 
     return private_dictionaries
@@ -105,7 +108,7 @@ def public_entry(tag: int, *, repeaters: bool = True) -> Entry | None:
 
 def private_entry(tag: int, creator: str) -> tuple[str, str, str, str] | None:
     """(VR, VM, name, retired) of a private element under ``creator``, as pydicom looks it up; None if unknown."""
-    table: Any = _private().get(creator)
+    table = _private().get(creator)
     if not table:
         return None
     group, elem = f"{tag >> 16:04X}", f"{tag & 0xFFFF:04X}"

@@ -55,7 +55,8 @@ def _grey_lut() -> np.ndarray:
     levels = np.concatenate([_CUBE, _RAMP])
     index = np.concatenate([16 + 43 * np.arange(6), 232 + np.arange(24)])
     dist = np.abs(np.arange(256)[:, None] - levels[None, :])
-    return index[np.argmin(dist, axis=1)].astype(np.uint8)
+    nearest: np.ndarray = index[np.argmin(dist, axis=1)]
+    return nearest.astype(np.uint8)
 
 
 GREY_LUT = _grey_lut()
@@ -74,7 +75,8 @@ def quantize_256(rgb: np.ndarray) -> np.ndarray:
         uint8 array of palette indices with the spatial shape of ``rgb``.
     """
     if rgb.ndim == 2 or rgb.shape[-1] == 1:
-        return GREY_LUT[rgb.reshape(rgb.shape[:2])]
+        grey_idx: np.ndarray = GREY_LUT[rgb.reshape(rgb.shape[:2])]
+        return grey_idx
     px = rgb.astype(np.int32)
     # nearest cube level per channel
     lvl = np.argmin(np.abs(px[..., None] - _CUBE), axis=-1)
@@ -85,7 +87,8 @@ def quantize_256(rgb: np.ndarray) -> np.ndarray:
     gidx = GREY_LUT[grey].astype(np.int32)
     pal = palette_256().astype(np.int32)
     grey_err = ((pal[gidx] - px) ** 2).sum(-1)
-    return np.where(grey_err < cube_err, gidx, cube_idx).astype(np.uint8)
+    picked: np.ndarray = np.where(grey_err < cube_err, gidx, cube_idx)
+    return picked.astype(np.uint8)
 
 
 @dataclass
