@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tui_dicom.core.dicom.source import FileRef
@@ -24,19 +26,45 @@ from tui_dicom.core.imaging.windowing import (
     window_by_name,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack needs Python 3.11
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def grey(values: list[list[int]], **kw: object) -> Frame:
-    arr = np.array(values, dtype=kw.pop("dtype", np.int16))
+class FrameExtras(TypedDict, total=False):
+    """The optional ``Frame`` fields these tests set, so ``grey(..., **extras)`` is checked field by field."""
+
+    rescale_slope: float
+    rescale_intercept: float
+    modality_lut: Lut
+    voi_luts: tuple[Lut, ...]
+    windows: tuple[Window, ...]
+    presentation_inverse: bool
+    palette: Palette
+    overlays: tuple[Overlay, ...]
+    pixel_spacing: tuple[float, float]
+    aspect_ratio: tuple[float, float]
+
+
+def grey(
+    values: list[list[int]],
+    *,
+    dtype: npt.DTypeLike = np.int16,
+    photometric: str = "MONOCHROME2",
+    bits_stored: int = 16,
+    signed: bool = True,
+    **extras: Unpack[FrameExtras],
+) -> Frame:
+    arr = np.array(values, dtype=dtype)
     return Frame(
         stored=arr,
-        photometric=str(kw.pop("photometric", "MONOCHROME2")),
-        bits_stored=int(kw.pop("bits_stored", 16)),
-        signed=bool(kw.pop("signed", True)),
+        photometric=photometric,
+        bits_stored=bits_stored,
+        signed=signed,
         value_range=(float(arr.min()), float(arr.max())),
-        **kw,
-    )  # type: ignore[arg-type]
+        **extras,
+    )
 
 
 def test_linear_window_is_ps33_c11212() -> None:
@@ -174,7 +202,7 @@ def test_float_frame_renders() -> None:
 def test_ct_head_brain_window_matches_formula_on_pydicom_hu() -> None:
     """Independent recomputation: pydicom's HU through the PS3.3 formula, truncated to 8 bits."""
     import pydicom
-    from pydicom.pixels import apply_modality_lut
+    from pydicom.pixels.processing import apply_modality_lut
 
     files = sorted((SHARED / "ge_ct_head").glob("*.dcm"))
     if not files:
