@@ -57,7 +57,7 @@ async def test_demo_opens_and_says_so_on_screen() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app)
-        assert "demo" in app.main.sub_title
+        assert "demo" in (app.main.sub_title or "")
         assert any("demo" in str(n.message).lower() for n in app._notifications)
 
 

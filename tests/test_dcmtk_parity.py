@@ -22,11 +22,16 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pytest
 
 import tui_dicom.cli as cli
+
+if TYPE_CHECKING:
+    from _pytest.mark import ParameterSet  # what pytest.param returns; pytest does not export the name
+    from pydicom import Dataset
 
 DCMJ2PNM = shutil.which("dcmj2pnm")
 DCML2PNM = shutil.which("dcml2pnm")
@@ -65,7 +70,7 @@ def _roots() -> list[tuple[str, Path]]:
     return roots
 
 
-def _cases() -> list[pytest.param]:
+def _cases() -> list[ParameterSet]:
     """(path, frame 1-based, mode) for every image found; header read only."""
     import pydicom
 
@@ -114,7 +119,7 @@ def _cases() -> list[pytest.param]:
     return cases
 
 
-def _has_frame_voi(ds) -> bool:
+def _has_frame_voi(ds: Dataset) -> bool:
     for kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
         seq = ds.get(kw)
         if seq and len(seq) and "FrameVOILUTSequence" in seq[0]:
@@ -122,7 +127,7 @@ def _has_frame_voi(ds) -> bool:
     return False
 
 
-def _skip(path: str, reason: str) -> None:
+def _skip(path: str, reason: str) -> NoReturn:
     """Skip, naming the file (so ``-rs`` lists every exclusion with its reason)."""
     pytest.skip(f"{_short_name(path)}: {reason}")
 
@@ -207,7 +212,7 @@ def _window_for(path: str, frame: int) -> tuple[float, float]:
     return round((lo + hi) / 2, 3), round(width, 3)
 
 
-def _dcmtk_window(ds, frame: int, c: float, w: float) -> tuple[float, float]:
+def _dcmtk_window(ds: Dataset, frame: int, c: float, w: float) -> tuple[float, float]:
     """The +Ww arguments that make DCMTK show what we show for window (c, w).
 
     dcmj2pnm 3.6.7 reads the rescale from the shared functional groups but ignores a per-frame Pixel
@@ -247,6 +252,8 @@ needs_dcmtk = pytest.mark.skipif(DCMJ2PNM is None, reason="DCMTK (dcmj2pnm) not 
 @pytest.mark.parametrize(("path", "frame", "mode"), _cases())
 def test_matches_dcmtk(path: str, frame: int, mode: str, tmp_path: Path) -> None:
     import pydicom
+
+    assert DCMJ2PNM is not None  # needs_dcmtk skips the test otherwise
 
     from tui_dicom.core.errors import DicomViewerError
 

@@ -47,7 +47,11 @@ def test_zip_with_dicomdir_equals_the_cd(dcmtk_cd: BuiltCD, tmp_path: Path) -> N
     assert from_zip.errors == []
     assert _view(from_zip) == _view(build_index([dcmtk_cd.root]))
     inst = from_zip.all_series()[0].instances[0]
-    assert inst.ref.path == str(archive) and inst.ref.member.startswith("download/IMAGES/")
+    assert (
+        inst.ref.path == str(archive)
+        and inst.ref.member is not None
+        and inst.ref.member.startswith("download/IMAGES/")
+    )
     assert inst.header_read is False  # from the DICOMDIR record
     with open_ref(inst.ref) as fh:  # the member reads back as the DICOM file it names
         assert pydicom.dcmread(fh).SOPInstanceUID == inst.sop_instance_uid

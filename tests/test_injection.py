@@ -73,8 +73,7 @@ def _write_hostile(folder: Path) -> Path:
     if src is None:
         pytest.skip("pydicom's CT_small.dcm is not installed")
     folder.mkdir(parents=True, exist_ok=True)
-    ds = pydicom.dcmread(src)
-    ds = hostile_corpus._fresh(copy.deepcopy(ds), "hostile")
+    ds = hostile_corpus._fresh(copy.deepcopy(pydicom.dcmread(src)), "hostile")
     ds.SpecificCharacterSet = "ISO_IR 100"
     for keyword, value in VALUES.items():
         setattr(ds, keyword, value)

@@ -6,13 +6,16 @@ and look at the report before committing them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
+from tui_dicom.ui.widgets.inspector import TagInspector
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
@@ -29,11 +32,11 @@ def _app(path: Path) -> DicomViewerApp:
     )
 
 
-def _settled(app: DicomViewerApp):  # type: ignore[no-untyped-def]
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+def _settled(app: DicomViewerApp) -> Callable[[Pilot[None]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[None]) -> None:
         await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)
-        inspector = app.main.query_one("#inspector")
+        inspector = app.main.query_one("#inspector", TagInspector)
         await wait_until(pilot, lambda: len(inspector._rows) > 0)
         await pilot.pause(0.3)
 
