@@ -111,7 +111,7 @@ def _check_deflate(ref: FileRef, data_head: bytes) -> None:
     step = 1 << 16
     try:
         for off in range(0, len(view), step):
-            chunk = view[off : off + step]
+            chunk: memoryview | bytes = view[off : off + step]
             while chunk:
                 out = inflater.decompress(chunk, 1 << 20)
                 total += len(out)
@@ -216,10 +216,12 @@ RAW_LENGTHS_ATTR = "_tui_raw_lengths"
 
 def _note_raw_lengths(ds: FileDataset) -> None:
     """Keep each top-level element's length in the file before conversion forgets it (shown as ``# n``)."""
+    from pydicom.dataelem import RawDataElement
+
     lengths = {
         int(tag): elem.length
         for tag, elem in ds._dict.items()
-        if type(elem).__name__ == "RawDataElement" and elem.length != 0xFFFFFFFF
+        if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF
     }
     ds.__dict__[RAW_LENGTHS_ATTR] = lengths
 

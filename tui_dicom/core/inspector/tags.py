@@ -19,13 +19,13 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tui_dicom.core.dicom.reading import RAW_LENGTHS_ATTR
 from tui_dicom.core.safe import safe_text
 
 if TYPE_CHECKING:
-    from pydicom.dataelem import DataElement
+    from pydicom.dataelem import DataElement, RawDataElement
     from pydicom.dataset import Dataset
 
 #: default cut for display values (characters before escaping)
@@ -483,12 +483,14 @@ class _Builder:
         try:
             elem = ds.get_item(tag)  # unconverted (raw) elements still know their length in the file
             if type(elem).__name__ == "RawDataElement":
-                raw_length = elem.length
+                # pydicom's overload types get_item(tag) as DataElement; unconverted it is the raw one
+                raw_length = cast("RawDataElement", elem).length
                 elem = ds[tag]
             else:  # converted already: read_dataset noted the lengths in the file
                 raw_length = (ds.__dict__.get(RAW_LENGTHS_ATTR) or {}).get(tag)
         except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: show why, keep going
-            return self._broken_row(ds, tag, path, depth, parent, creator, exc)
+            self._broken_row(ds, tag, path, depth, parent, creator, exc)
+            return None
         try:
             vr = str(elem.VR)
             value = value_text(elem, ds, max_chars=self.max_chars)
@@ -497,7 +499,8 @@ class _Builder:
             else:
                 length = _encoded_length(elem, self._charset(ds))
         except Exception as exc:  # noqa: BLE001 - a value that cannot be shown: say why, keep going
-            return self._broken_row(ds, tag, path, depth, parent, creator, exc)
+            self._broken_row(ds, tag, path, depth, parent, creator, exc)
+            return None
         self.rows.append(element_row(tag, path, depth, vr, value, length, creator, parent))
         return elem
 
@@ -722,6 +725,8 @@ def parse_tag_query(text: str) -> TagPath:
 
 def _split_path(text: str) -> list[str]:
     """Split on dots outside brackets and parentheses."""
+    parts: list[str]
+    cur: list[str]
     parts, depth, cur = [], 0, []
     for ch in text:
         if ch in "[(":
@@ -741,7 +746,7 @@ def _split_path(text: str) -> list[str]:
 
 def _get(ds: Dataset, tag: int, top: bool) -> DataElement | None:
     if top and tag >> 16 == 0x0002:
-        meta = getattr(ds, "file_meta", None)
+        meta: Dataset | None = getattr(ds, "file_meta", None)
         if meta is not None and tag in meta:
             return meta[tag]
     if tag in ds:
@@ -775,11 +780,11 @@ def select(ds: Dataset, query: TagPath | str) -> list[Match]:
             stack.append((cur, si + 1, prefix))  # zero levels
             for tag in list(cur.keys()):  # a Dataset iterates over elements, not tags
                 try:
-                    elem = cur[tag]
+                    child = cur[tag]
                 except Exception:  # noqa: BLE001
                     continue
-                if str(elem.VR) == "SQ" and elem.value:
-                    for i, item in enumerate(elem.value):
+                if str(child.VR) == "SQ" and child.value:
+                    for i, item in enumerate(child.value):
                         stack.append((item, si, prefix + (int(tag), i)))
             continue
         elem = _get(cur, step.tag, top)
