@@ -134,7 +134,7 @@ def _line(row: TagRow, *, indent_from: int = 0, label: str | None = None) -> str
 
 def _path_label(path: tuple[int, ...]) -> str:
     """``(0008,1140)[0].(0008,1155)`` for a nested path."""
-    out = []
+    out: list[str] = []
     for i, part in enumerate(path):
         if i % 2 == 0:
             out.append(("." if out else "") + f"({part >> 16:04X},{part & 0xFFFF:04X})")

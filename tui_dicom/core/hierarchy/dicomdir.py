@@ -99,10 +99,13 @@ class DicomdirResult:
 
 
 def _u(raw: bytes, little: bool) -> int:
+    value: int  # struct's results are typed Any; I and H unpack to int
     if len(raw) >= 4:
-        return struct.unpack_from("<I" if little else ">I", raw)[0]
+        (value,) = struct.unpack_from("<I" if little else ">I", raw)
+        return value
     if len(raw) >= 2:
-        return struct.unpack_from("<H" if little else ">H", raw)[0]
+        (value,) = struct.unpack_from("<H" if little else ">H", raw)
+        return value
     return 0
 
 

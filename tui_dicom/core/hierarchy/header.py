@@ -31,7 +31,7 @@ from tui_dicom.core.errors import HeaderError, NotDicomError
 from tui_dicom.core.hierarchy.model import Instance, Vec3
 
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from typing import IO
 
 UNDEFINED = 0xFFFFFFFF
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -675,7 +675,7 @@ def _functional_groups(ds: Any, info: HeaderInfo) -> None:
 # ---------------------------------------------------------------------------------------------- entry
 
 
-def read_header_from(fh: BinaryIO, *, size: int | None = None) -> HeaderInfo:
+def read_header_from(fh: IO[bytes], *, size: int | None = None) -> HeaderInfo:
     """Read the header from an open binary file (positioned at its start) with the fast reader.
 
     Raises:

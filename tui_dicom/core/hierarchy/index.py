@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,7 +345,7 @@ class Indexer:
             self._error(where, f"cannot read header ({type(exc).__name__})")
         return None
 
-    def _index_dicomdir(self, path: str) -> Iterator[IndexProgress]:
+    def _index_dicomdir(self, path: str) -> Generator[IndexProgress, None, bool]:
         """Read a DICOMDIR; returns (as the generator's value) True if it could be used."""
         self._phase = "dicomdir"
         self._total = None
@@ -381,7 +381,7 @@ class Indexer:
         self._add(ref, info)
         self._done += 1
 
-    def _walk_dicomdir_progressively(self, path: str) -> Iterator[IndexProgress]:
+    def _walk_dicomdir_progressively(self, path: str) -> Generator[IndexProgress, None, dd.DicomdirResult]:
         """Walk a DICOMDIR in a helper thread, adding entries as they are found.
 
         On a big CD the viewer can show the first series before the walk ends: progress is yielded as
@@ -561,10 +561,10 @@ class Indexer:
                 if self._cancelled():
                     return
                 ref = FileRef(path, info.filename)
-                hinfo = self._read_member(zf, ref, info)
+                member_info = self._read_member(zf, ref, info)
                 self._done += 1
-                if hinfo is not None and not hinfo.is_directory:
-                    self._add(ref, hinfo)
+                if member_info is not None and not member_info.is_directory:
+                    self._add(ref, member_info)
                 progress = self._progress()
                 if progress is not None:
                     yield progress

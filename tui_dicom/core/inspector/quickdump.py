@@ -280,7 +280,8 @@ class _Reader:
                 if self.next_is_item(vpos):
                     return "SQ"
                 raise Fallback("undefined-length private element that is not a sequence")
-            entry = private_entry(tag, creator) if creator else None
+            # (VR, VM, name, retired); the public entry below carries the keyword as well
+            entry: tuple[str, ...] | None = private_entry(tag, creator) if creator else None
             if entry is None:
                 return "UN"
             if entry[0] not in _VRS:
