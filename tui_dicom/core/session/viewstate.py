@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from tui_dicom.core.graphics.layout import Shape, View
 from tui_dicom.core.imaging.geometry import Spacing, length, nice_step, roi_stats
@@ -39,17 +39,23 @@ def cell_step(
     return ((bottom - top) / max(1, cells[3]), (right - left) / max(1, cells[2]))
 
 
+#: what a measurement draws: a length, or a rectangle or ellipse ROI (each a ``Shape`` kind as well)
+MeasureKind = Literal["line", "rect", "ellipse"]
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A length, rectangle or ellipse on one slice, with its result text."""
 
-    kind: str  # "line" | "rect" | "ellipse"
+    kind: MeasureKind
     p1: tuple[int, int]
     p2: tuple[int, int]
     text: str
 
 
-def measure(kind: str, p1: tuple[int, int], p2: tuple[int, int], frame: Any, spacing: Spacing) -> Measurement:
+def measure(
+    kind: MeasureKind, p1: tuple[int, int], p2: tuple[int, int], frame: Any, spacing: Spacing
+) -> Measurement:
     """Measure a length (mm or px) or an ROI's statistics in modality units."""
     if kind == "line":
         value = length(p1, p2, spacing)
@@ -76,7 +82,7 @@ class PaneState:
     invert: bool = False
     view: View = field(default_factory=View)
     crosshair: tuple[int, int] | None = None
-    pending: tuple[str, tuple[int, int]] | None = None  # a measurement waiting for its second point
+    pending: tuple[MeasureKind, tuple[int, int]] | None = None  # a measurement waiting for its second point
     measurements: dict[Hashable, list[Measurement]] = field(default_factory=dict)
     cine: bool = False
     cine_fps: float = 10.0
@@ -176,7 +182,7 @@ class PaneState:
         self.invert = False
 
     def place_point(
-        self, kind: str, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+        self, kind: MeasureKind, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
     ) -> Measurement | None:
         """First call starts a measurement of ``kind`` at ``point``; the second completes it."""
         if self.pending is None or self.pending[0] != kind:

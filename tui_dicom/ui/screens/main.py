@@ -30,7 +30,7 @@ from tui_dicom.core.hierarchy.model import Hierarchy, Patient, Series, SliceRef,
 from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
-from tui_dicom.core.session.viewstate import PaneState
+from tui_dicom.core.session.viewstate import MeasureKind, PaneState
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.screens.anonymize import AnonymizeDialog
@@ -859,7 +859,7 @@ class MainScreen(Screen[None]):
             self.state.crosshair = (rows // 2, cols // 2)
         self._redraw()
 
-    def action_measure(self, kind: str) -> None:
+    def action_measure(self, kind: MeasureKind) -> None:
         """Place a point of a measurement of ``kind`` (line, rect, ellipse) at the crosshair."""
         if self._ready is None:
             return
