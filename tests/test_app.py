@@ -132,7 +132,7 @@ async def test_privacy_mode_masks_tree_annotations_and_inspector() -> None:
         labels = [str(node.label) for node in tree.root.children]
         assert all("古橋" not in label and "0000110231" not in label for label in labels)
         assert any(label.startswith("***") for label in labels)
-        tag_labels = [str(n.label) for n in inspector.tree.root.children]
+        tag_labels = [str(n.label) for n in inspector.tag_tree.root.children]
         patient_rows = [label for label in tag_labels if label.startswith("(0010,0020)")]
         assert patient_rows and all("0000110231" not in label for label in patient_rows)
         assert all("***" in label for label in patient_rows)

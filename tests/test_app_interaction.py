@@ -202,11 +202,11 @@ async def test_inspector_search_next_match_copy_and_varying() -> None:
         inspector = app.main.query_one(TagInspector)
         assert await wait_until(pilot, lambda: len(inspector._rows) > 20)
         await pilot.press("tab")
-        assert inspector.tree.has_focus or inspector.has_focus_within
+        assert inspector.tag_tree.has_focus or inspector.has_focus_within
         await pilot.press("slash", *"0020,0013")
         assert await wait_until(pilot, lambda: len(inspector._matches) == 1)
         await pilot.press("enter")  # to the tree, on the first match
-        node = inspector.tree.cursor_node
+        node = inspector.tag_tree.cursor_node
         assert node is not None and str(node.label).startswith("(0020,0013)")
         await pilot.press("y")
         assert copied == ["15"]
@@ -223,6 +223,6 @@ async def test_inspector_search_next_match_copy_and_varying() -> None:
         assert inspector.has_focus_within
         await pilot.press("V")
         assert await wait_until(pilot, lambda: inspector._varying_paths is not None, 20)
-        shown = {str(n.label)[:11] for n in inspector.tree.root.children}
+        shown = {str(n.label)[:11] for n in inspector.tag_tree.root.children}
         assert "(0020,0032)" in shown and "(0020,0013)" in shown  # ImagePositionPatient, InstanceNumber
         assert "(0010,0020)" not in shown  # PatientID is the same for every slice

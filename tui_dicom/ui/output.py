@@ -34,10 +34,11 @@ def own_terminal_output() -> Iterator[None]:
         encoding=getattr(original, "encoding", None) or "utf-8",
         errors=getattr(original, "errors", None) or "backslashreplace",
     )
-    sys.__stderr__ = stream
+    # typeshed marks sys.__stderr__ Final; replacing it for the duration is this function's purpose
+    sys.__stderr__ = stream  # type: ignore[misc]
     try:
         yield
     finally:
-        sys.__stderr__ = original
+        sys.__stderr__ = original  # type: ignore[misc]
         with contextlib.suppress(OSError, ValueError):
             stream.close()

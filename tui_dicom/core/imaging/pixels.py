@@ -418,7 +418,8 @@ def _is_native(ts: str) -> bool:
 
 def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, frames: int) -> np.ndarray:
     """Decode frame ``index`` with pydicom from a dataset (``src`` is the dataset) or an open file."""
-    from pydicom.pixels import get_decoder, pixel_array
+    from pydicom.pixels.decoders.base import get_decoder
+    from pydicom.pixels.utils import pixel_array
 
     try:
         decoder = get_decoder(ts)
@@ -446,8 +447,10 @@ def _decode_pydicom(src: Any, ts: str, index: int, ds_like: Dataset | None, fram
                     arr, _props = decoder.as_array(
                         ds_like,
                         index=index,
-                        correct_unused_bits=False,
-                        number_of_frames=frames,
+                        # pydicom annotates **kwargs as DecodeOptions (the TypedDict) instead of
+                        # Unpack[DecodeOptions], so every option looks mistyped to mypy
+                        correct_unused_bits=False,  # type: ignore[arg-type]
+                        number_of_frames=frames,  # type: ignore[arg-type]
                         decoding_plugin=plugin,
                     )
                     return arr
@@ -534,7 +537,8 @@ def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
             raise PixelDataError(f"GDCM decoded {arr.size:,} values, {per_frame * (index + 1):,} expected")
         arr = arr[per_frame * index : per_frame * (index + 1)]
         shape = (info.rows, info.columns, info.samples) if info.samples > 1 else (info.rows, info.columns)
-        return arr.reshape(shape).copy()
+        frame: np.ndarray = arr.reshape(shape).copy()  # numpy's stubs lose the type on a 2-or-3-D shape
+        return frame
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -722,7 +726,7 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
 
 def _decodable(ds: Any, info: PixelInfo) -> Any:
     """``ds``, or a minimal copy with a readable Number of Frames when the file's is broken."""
-    from pydicom.dataset import Dataset
+    from pydicom.dataset import Dataset, FileMetaDataset
 
     raw = _get(ds, "NumberOfFrames", None)
     if raw is None or _float(raw) is not None:
@@ -732,7 +736,7 @@ def _decodable(ds: Any, info: PixelInfo) -> Any:
         if elem.tag.group == 0x0028 or elem.tag in (0x7FE00001, 0x7FE00002) or elem.keyword == info.keyword:
             out.add(elem)
     out.NumberOfFrames = info.frames
-    out.file_meta = getattr(ds, "file_meta", Dataset())
+    out.file_meta = getattr(ds, "file_meta", FileMetaDataset())
     out.set_original_encoding(*getattr(ds, "original_encoding", (False, True)))
     return out
 

@@ -131,8 +131,8 @@ class TagInspector(Vertical):
         self.query_one("#tag-filter", Input).display = False
 
     @property
-    def tree(self) -> TagTree:
-        """The tree widget."""
+    def tag_tree(self) -> TagTree:
+        """The tree widget (not ``tree``: that is Textual's debug view of every DOM node)."""
         return self.query_one("#tag-tree", TagTree)
 
     # ----------------------------------------------------------------------------- content
@@ -198,7 +198,7 @@ class TagInspector(Vertical):
         from tui_dicom.core.inspector.tags import with_ancestors
 
         rows = self._rows
-        tree = self.tree
+        tree = self.tag_tree
         tree.clear()
         selected = self._selected()
         self._matches = list(selected) if (selected is not None and self.filter_text) else []
@@ -265,7 +265,7 @@ class TagInspector(Vertical):
         box.value = ""
         box.display = False
         self._rebuild()
-        self.tree.focus()
+        self.tag_tree.focus()
 
     @on(Input.Changed, "#tag-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -275,7 +275,7 @@ class TagInspector(Vertical):
     @on(Input.Submitted, "#tag-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.tree.focus()
+        self.tag_tree.focus()
         self.action_next_match()
 
     def _goto_match(self, step: int) -> None:
@@ -285,8 +285,8 @@ class TagInspector(Vertical):
         self._match_pos = (self._match_pos + step) % len(self._matches)
         node = self._row_nodes.get(self._matches[self._match_pos])
         if node is not None:
-            self.tree.move_cursor(node)
-            self.tree.scroll_to_node(node)
+            self.tag_tree.move_cursor(node)
+            self.tag_tree.scroll_to_node(node)
 
     def action_next_match(self) -> None:
         """Move to the next match."""
@@ -298,7 +298,7 @@ class TagInspector(Vertical):
 
     def action_copy_value(self) -> None:
         """Copy the selected element's value to the clipboard (OSC 52; works over SSH)."""
-        node = self.tree.cursor_node
+        node = self.tag_tree.cursor_node
         rows = self._rows
         if node is None or node.data is None or not 0 <= node.data < len(rows):
             return

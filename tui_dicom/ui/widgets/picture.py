@@ -243,7 +243,7 @@ class FrameStrip(Strip):
         self._lazy: list[Segment] | None = None
         super().__init__((), x1 - x0)
 
-    @property  # type: ignore[override]
+    @property
     def _segments(self) -> list[Segment]:
         if self._lazy is None:
             self._lazy = self._frame.segments(self._y, self._x0, self._x1)
@@ -589,7 +589,7 @@ class PictureView(Widget, can_focus=False):
             (w, h),
             renderer,
             self.terminal.colors,
-            tuple(self.terminal.cell_px),
+            self.terminal.cell_px,
             self._bottom_reserve(),
             self._background(),
         )
