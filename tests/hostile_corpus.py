@@ -43,7 +43,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
 SC_IMAGE = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
@@ -110,10 +110,10 @@ def _save(ds: Dataset) -> bytes:
 def _meta(ts: str, sop_instance: str | None = None) -> bytes:
     """A Part 10 preamble, ``DICM`` and file meta group (explicit VR little endian) for ``ts``."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SC_IMAGE
-    meta.MediaStorageSOPInstanceUID = sop_instance or generate_uid()
-    meta.TransferSyntaxUID = ts
-    meta.ImplementationClassUID = "1.2.3.4"
+    meta.MediaStorageSOPClassUID = UID(SC_IMAGE)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance or generate_uid())
+    meta.TransferSyntaxUID = UID(ts)
+    meta.ImplementationClassUID = UID("1.2.3.4")
     buf = io.BytesIO()
     buf.write(b"\0" * 128 + b"DICM")
     from pydicom.filewriter import write_file_meta_info
@@ -228,6 +228,7 @@ def _lie(base: Dataset, label: str, **values: object) -> bytes:
             # written raw: pydicom would refuse to hold "many" or "NaN" as a number
             raw = value.encode().ljust(len(value) + len(value) % 2, b" ")
             tag = tag_for_keyword(keyword)
+            assert tag is not None  # a dictionary keyword: its VR was just looked up
             ds._dict[Tag(tag)] = RawDataElement(
                 Tag(tag), dictionary_VR(keyword), len(raw), raw, 0, False, True
             )
@@ -455,7 +456,7 @@ def _build_files(dest: Path) -> list[Case]:
 
     # -- unknown transfer syntax, unknown character set
     ts_ds = _fresh(copy.deepcopy(ct_ds), "unknown syntax")
-    ts_ds.file_meta.TransferSyntaxUID = "1.2.3.4.5.6.7.8.9"
+    ts_ds.file_meta.TransferSyntaxUID = UID("1.2.3.4.5.6.7.8.9")
     add("unknown_transfer_syntax.dcm", _save(ts_ds), "syntax", "Transfer Syntax UID 1.2.3.4.5.6.7.8.9")
     cs_ds = _fresh(copy.deepcopy(ct_ds), "unknown charset")
     cs_ds.SpecificCharacterSet = "ISO_IR 999"
@@ -491,9 +492,9 @@ def _build_files(dest: Path) -> list[Case]:
 
     # -- the broken files pydicom and pydicom-data ship
     for name, note in SHIPPED:
-        src = testdata(name)
-        if src is not None:
-            add(f"shipped_{name}", src.read_bytes(), "shipped", note)
+        shipped = testdata(name)
+        if shipped is not None:
+            add(f"shipped_{name}", shipped.read_bytes(), "shipped", note)
     return cases
 
 

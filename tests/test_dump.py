@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from bundled import bundled
 from pydicom.data import get_charset_files, get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 REPO = Path(__file__).resolve().parents[1]
-CT_SMALL = get_testdata_file("CT_small.dcm", download=False)
+CT_SMALL = bundled("CT_small.dcm")
 INJECT = {
     "clear": "\x1b[2J",
     "osc52": "\x1b]52;c;aGVsbG8=\x07",
@@ -65,7 +66,7 @@ def hostile_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
     ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.SpecificCharacterSet = "ISO_IR 100"  # Latin-1: byte 0x9B is the C1 control CSI
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
@@ -142,7 +143,7 @@ def test_sequence_paths_and_wildcards() -> None:
 
 
 def test_several_files_get_header_lines() -> None:
-    mr = get_testdata_file("MR_small.dcm", download=False)
+    mr = bundled("MR_small.dcm")
     out = run_dump(CT_SMALL, mr, "-t", "Modality").stdout.decode().splitlines()
     assert out[0].startswith("# File: ") and out[0].endswith("CT_small.dcm")
     assert out[1] == "(0008,0060) CS Modality  CT  # 2"
@@ -167,7 +168,7 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert run_dump(CT_SMALL, "--depth", "-1").returncode == 2
     absent = run_dump(CT_SMALL, "-t", "PatientComments")
     assert absent.returncode == 1 and absent.stdout == b"" and b"no element matches" in absent.stderr
-    truncated = run_dump(get_testdata_file("rtplan_truncated.dcm", download=False))
+    truncated = run_dump(bundled("rtplan_truncated.dcm"))
     assert truncated.returncode in (0, 1) and b"Traceback" not in truncated.stderr
 
 
@@ -294,7 +295,7 @@ def test_folder_dumps_every_instance_with_headers() -> None:
 def test_dicomdir_dumps_listed_instances() -> None:
     _need_index()
     dicomdir = get_testdata_file("DICOMDIR", download=False)
-    if dicomdir is None:
+    if not isinstance(dicomdir, str):
         pytest.skip("pydicom's dicomdirtests not available")
     proc = run_dump(dicomdir, "-t", "SOPInstanceUID")
     headers = [ln for ln in proc.stdout.decode().splitlines() if ln.startswith("# File: ")]

@@ -131,9 +131,14 @@ def test_taichi_clinic_cd() -> None:
     assert descriptions == {"T1 AX", "T2 AX", "T1 SAG", "T2 SAG", "STIR SAG"}
 
 
-def _hier_view(h: Hierarchy, root: Path) -> set[tuple[object, ...]]:
+#: patient ID and name, study and series UIDs, series number, modality, SOP instance UID, instance
+#: number, path
+HierRow = tuple[str, str, str, str, int | None, str, str, int | None, str]
+
+
+def _hier_view(h: Hierarchy, root: Path) -> set[HierRow]:
     """Everything both readings must agree on, with paths relative to ``root`` and upper-cased."""
-    out = set()
+    out: set[HierRow] = set()
     for p in h.patients:
         for st in p.studies:
             for se in st.series:
@@ -309,7 +314,7 @@ def test_benchmark_2000_record_dicomdir(tmp_path: Path) -> None:
     src = sorted((SHARED_DATA / "dcm_qa_nih" / "In" / "20180918GE").glob("*/*.dcm"))
     work = tmp_path / "src"
     work.mkdir()
-    files = []
+    files: list[Path] = []
     copies = -(-2000 // len(src))
     for c in range(copies):
         study, series = generate_uid(), generate_uid()

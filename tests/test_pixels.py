@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from tui_dicom.core.dicom.reading import read_dataset
 from tui_dicom.core.dicom.source import FileRef
@@ -53,7 +53,7 @@ def _shared(rel: str) -> Path:
 
 
 def _pydicom_array(path: str, index: int | None = None) -> np.ndarray:
-    from pydicom.pixels import pixel_array
+    from pydicom.pixels.utils import pixel_array
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -78,7 +78,7 @@ def test_nine_transfer_syntaxes_give_identical_stored_values() -> None:
 
 
 def test_ct_hounsfield_equals_pydicom_modality_lut() -> None:
-    from pydicom.pixels import apply_modality_lut
+    from pydicom.pixels.processing import apply_modality_lut
 
     path = sorted(_shared("ge_ct_head").glob("*.dcm"))[3]
     ds = pydicom.dcmread(path)
@@ -194,7 +194,7 @@ def test_header_only_dataset_and_zip_member(tmp_path: Path) -> None:
 
 
 def test_palette_colour_equals_pydicom_color_lut() -> None:
-    from pydicom.pixels import apply_color_lut
+    from pydicom.pixels.processing import apply_color_lut
 
     from tui_dicom.core.imaging.windowing import render
 
@@ -278,8 +278,8 @@ def _write(tmp_path: Path, **attrs: object) -> FileRef:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
+    ds.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3.4")
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
     ds.Modality = "OT"
     ds.Rows, ds.Columns = 4, 4
@@ -311,7 +311,9 @@ def test_synthetic_baseline_decodes(tmp_path: Path) -> None:
         ({"PhotometricInterpretation": "HSV"}, "HSV"),
     ],
 )
-def test_header_lies_are_refused_before_allocating(tmp_path: Path, attrs: dict, message: str) -> None:
+def test_header_lies_are_refused_before_allocating(
+    tmp_path: Path, attrs: dict[str, object], message: str
+) -> None:
     ref = _write(tmp_path, **attrs)
     with pytest.raises(PixelDataError) as err:
         decode_frame(ref)

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from bundled import bundled
 from pydicom.data import get_testdata_file
 from test_dump_dcmdump_parity import _files, _id
 
@@ -25,15 +26,33 @@ from tui_dicom.core.dicom.reading import read_dataset
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.inspector import quickdump
 from tui_dicom.core.inspector.quickdump import Fallback, read_rows
-from tui_dicom.core.inspector.tags import parse_tag_query, select, tag_rows
+from tui_dicom.core.inspector.tags import (
+    DEFAULT_MAX_VALUE_CHARS,
+    TagRow,
+    parse_tag_query,
+    select,
+    tag_rows,
+)
 
 FILES = _files()
 
 
-def _pydicom_rows(path: Path, stop: bool, **kwargs: object) -> list:
+def _pydicom_rows(
+    path: Path,
+    stop: bool,
+    *,
+    include_private: bool = True,
+    max_depth: int | None = None,
+    max_value_chars: int | None = DEFAULT_MAX_VALUE_CHARS,
+) -> list[TagRow]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return tag_rows(read_dataset(FileRef(str(path)), stop_before_pixels=stop), **kwargs)  # type: ignore[arg-type]
+        return tag_rows(
+            read_dataset(FileRef(str(path)), stop_before_pixels=stop),
+            include_private=include_private,
+            max_depth=max_depth,
+            max_value_chars=max_value_chars,
+        )
 
 
 def test_quick_rows_equal_pydicom_rows_on_every_corpus_file() -> None:
@@ -68,7 +87,7 @@ def test_quick_rows_equal_pydicom_rows_on_every_corpus_file() -> None:
     "name", ["CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "rtplan.dcm"]
 )
 def test_options_give_the_same_rows(name: str) -> None:
-    path = Path(get_testdata_file(name, download=False))
+    path = Path(bundled(name))
     for include_private in (True, False):
         for max_depth in (None, 0, 1):
             for max_chars in (None, 40):
@@ -159,7 +178,7 @@ def test_dump_output_is_the_same_either_way(extra: list[str], monkeypatch: pytes
     ]
     for name in names:
         path = get_testdata_file(name, download=False)
-        assert path is not None
+        assert isinstance(path, str)
         assert _dump_text([path, *extra], quick=True, monkeypatch=monkeypatch) == _dump_text(
             [path, *extra], quick=False, monkeypatch=monkeypatch
         ), (name, extra)
@@ -172,11 +191,11 @@ def test_files_the_quick_reader_cannot_show_exactly_fall_back(tmp_path: Path) ->
         ("no_meta.dcm", "no DICM marker"),
     ]:
         path = get_testdata_file(name, download=False)
-        assert path is not None
+        assert isinstance(path, str)
         with pytest.raises(Fallback, match=reason):
             read_rows(FileRef(path), stop_before_pixels=True, max_value_chars=None)
     # a value cut short by the end of the file
-    data = Path(get_testdata_file("CT_small.dcm", download=False)).read_bytes()
+    data = Path(bundled("CT_small.dcm")).read_bytes()
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(data[:1000])
     with pytest.raises(Fallback):

@@ -143,7 +143,7 @@ def _ct_picture(side: int = 600) -> np.ndarray:
 
 def _psnr(got: np.ndarray, want: np.ndarray) -> float:
     mse = float(((got.astype(float) - want.astype(float)) ** 2).mean())
-    return 10 * np.log10(255.0**2 / mse)
+    return float(10 * np.log10(255.0**2 / mse))
 
 
 def test_histogram_placed_levels_are_never_worse_than_even_spacing() -> None:
@@ -163,7 +163,10 @@ def test_levels_go_where_the_pixels_are() -> None:
     hist[60:80] = 1000
     hist[200:210] = 500
     fitted, even = sixel.fitted_lut(hist, 12), sixel.grey_lut(12)
-    in_modes = lambda lut: len(np.unique(np.concatenate([lut[60:80], lut[200:210]])))  # noqa: E731
+
+    def in_modes(lut: np.ndarray) -> int:
+        return len(np.unique(np.concatenate([lut[60:80], lut[200:210]])))
+
     assert in_modes(fitted) > in_modes(even)
     assert sixel.lut_psnr(hist, fitted) > sixel.lut_psnr(hist, even) + 6  # at least 4x less squared error
 
