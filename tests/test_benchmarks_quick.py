@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any  # parsed JSON
 
 import pytest
 
@@ -15,7 +16,7 @@ GROUP_WORDS = ("[dicomdir]", "[scan]", "[first image]", "[step]", "[decode]", "[
 
 
 @pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     """Run the quick benchmarks once in a subprocess; returns (JSON, printed table)."""
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     proc = subprocess.run(
@@ -32,7 +33,7 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 
 
 @pytest.mark.slow
-def test_top_level_shape(quick_results: tuple[dict, str]) -> None:
+def test_top_level_shape(quick_results: tuple[dict[str, Any], str]) -> None:
     data, _ = quick_results
     assert set(data) == {"machine", "rows"}
     assert isinstance(data["machine"], str) and data["machine"]
@@ -40,7 +41,7 @@ def test_top_level_shape(quick_results: tuple[dict, str]) -> None:
 
 
 @pytest.mark.slow
-def test_every_row_has_exactly_the_keys_and_types(quick_results: tuple[dict, str]) -> None:
+def test_every_row_has_exactly_the_keys_and_types(quick_results: tuple[dict[str, Any], str]) -> None:
     data, _ = quick_results
     for row in data["rows"]:
         assert set(row) == ROW_KEYS, row
@@ -54,7 +55,7 @@ def test_every_row_has_exactly_the_keys_and_types(quick_results: tuple[dict, str
 
 
 @pytest.mark.slow
-def test_every_group_has_rows_and_the_table_lists_them(quick_results: tuple[dict, str]) -> None:
+def test_every_group_has_rows_and_the_table_lists_them(quick_results: tuple[dict[str, Any], str]) -> None:
     data, table = quick_results
     names = [row["name"] for row in data["rows"]]
     for word in GROUP_WORDS:
@@ -64,7 +65,7 @@ def test_every_group_has_rows_and_the_table_lists_them(quick_results: tuple[dict
 
 
 @pytest.mark.slow
-def test_ratio_is_ours_over_reference(quick_results: tuple[dict, str]) -> None:
+def test_ratio_is_ours_over_reference(quick_results: tuple[dict[str, Any], str]) -> None:
     data, _ = quick_results
     for row in data["rows"]:
         if row["ratio"] is not None and row["ours"] and row["reference_value"]:

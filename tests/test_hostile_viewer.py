@@ -12,8 +12,14 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tui_dicom.ui.app import DicomViewerApp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
@@ -28,7 +34,7 @@ _watching = threading.Event()
 
 def _audit(event: str, args: tuple[object, ...]) -> None:
     if event == "open" and _watching.is_set() and args and isinstance(args[0], (str, bytes, os.PathLike)):
-        _opened.append(os.fsdecode(args[0]))  # type: ignore[arg-type]
+        _opened.append(os.fsdecode(args[0]))
 
 
 sys.addaudithook(_audit)  # hooks cannot be removed; this one only records while _watching is set
@@ -42,7 +48,7 @@ def _opened_any(targets: tuple[Path, ...]) -> list[str]:
 # ---------------------------------------------------------------------------- helpers
 
 
-def make_app(*paths: Path) -> object:
+def make_app(*paths: Path) -> DicomViewerApp:
     from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
 
@@ -51,12 +57,12 @@ def make_app(*paths: Path) -> object:
     )
 
 
-async def _visit_every_series(app: object, pilot: object) -> list[str]:
+async def _visit_every_series(app: DicomViewerApp, pilot: Pilot[None]) -> list[str]:
     """Select each series; return the series for which neither a picture nor a reason appeared."""
     from tui_dicom.ui.testing import wait_until
     from tui_dicom.ui.widgets.study_tree import StudyTree
 
-    main = app.main  # type: ignore[attr-defined]
+    main = app.main
     tree = main.query_one(StudyTree)
     message = main.query_one("#pane-message")
     stuck = []
@@ -75,10 +81,10 @@ async def _visit_every_series(app: object, pilot: object) -> list[str]:
     return stuck
 
 
-def _problem_text(app: object) -> str:
+def _problem_text(app: DicomViewerApp) -> str:
     from tui_dicom.ui.widgets.study_tree import StudyTree
 
-    tree = app.main.query_one(StudyTree)  # type: ignore[attr-defined]
+    tree = app.main.query_one(StudyTree)
     branches = [n for n in tree.root.children if str(n.label).startswith("Problems")]
     return "\n".join(str(c.label) for b in branches for c in b.children)
 
@@ -95,7 +101,7 @@ async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
         pytest.skip(str(exc))
     hostile_corpus.good_file(tmp_path / "files", "zz_good.dcm", "good among the bad")
     app = make_app(tmp_path / "files")
-    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+    async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app, timeout=120)
         problems = _problem_text(app)
         unlisted = [
@@ -109,7 +115,7 @@ async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
             assert "\x1b" not in line and "Traceback" not in line
         stuck = await _visit_every_series(app, pilot)
         assert not stuck, f"series with neither picture nor reason: {stuck}"
-        assert app.is_running and app.return_code is None  # type: ignore[attr-defined]
+        assert app.is_running and app.return_code is None
 
 
 async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
@@ -117,13 +123,13 @@ async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
 
     links = hostile_corpus.build_links_folder(tmp_path / "links")
     app = make_app(links.root)
-    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+    async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app, timeout=60), "indexing never finished (FIFO? loop?)"
         assert await wait_for_slice(pilot, app, "1/1")
         problems = _problem_text(app)
         for name in ("dangling.dcm", "fifo.dcm"):
             assert name in problems, f"{name} not listed: {problems}"
-        assert app.is_running  # type: ignore[attr-defined]
+        assert app.is_running
 
 
 async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> None:
@@ -154,7 +160,7 @@ async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> No
         _watching.set()
         try:
             app = make_app(cd.root)
-            async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+            async with app.run_test(size=(160, 48)) as pilot:
                 assert await wait_for_index(pilot, app, timeout=60)
                 stuck = await _visit_every_series(app, pilot)
                 assert not stuck

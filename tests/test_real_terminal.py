@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any  # parsed JSON
 
 import pytest
 
@@ -40,7 +41,7 @@ def _command(renderer: str | None) -> tuple[list[str], str]:
 
 def _shoot(
     tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False, tmux_conf: str | None = None
-) -> tuple[dict, dict]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     if shutil.which(term) is None:
         pytest.skip(f"{term} not installed")
     if tmux and shutil.which("tmux") is None:
@@ -84,7 +85,7 @@ def _shoot(
     return lay, verdict
 
 
-def _slice_after_keys(lay: dict) -> None:
+def _slice_after_keys(lay: dict[str, Any]) -> None:
     """The viewer opens the series at its middle slice (15/28); Tab focuses the image, Down x3 -> 18/28.
 
     The counter must match the picture: the instance shown is the 18th along the slice normal, which
