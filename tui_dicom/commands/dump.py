@@ -14,12 +14,11 @@ import argparse
 import contextlib
 import os
 import sys
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.dicom.source import FileRef, access_problem
 from tui_dicom.core.safe import safe_path, safe_text
 
 if TYPE_CHECKING:
@@ -73,14 +72,13 @@ class _Usage(Exception):
 
 def _is_container(path: str) -> bool:
     """True for arguments that hold many instances: folders, DICOMDIR files, ZIP archives."""
+    from tui_dicom.core.dicom.source import is_zip
+
     if os.path.isdir(path):
         return True
     if os.path.basename(path).upper() == "DICOMDIR":
         return True
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
+    return is_zip(path)
 
 
 def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, bool]:
@@ -92,9 +90,14 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
     targets: list[_Target] = []
     had_errors = missing = False
     for path in paths:
-        if not os.path.lexists(path):
-            err.write(f"{PROG}: cannot access {safe_path(path)!r}: No such file or directory\n")
-            missing = True
+        problem = access_problem(path)
+        if problem is not None:
+            reason = problem.strerror or type(problem).__name__
+            err.write(f"{PROG}: cannot access {safe_path(path)!r}: {safe_text(reason)}\n")
+            if isinstance(problem, FileNotFoundError):
+                missing = True
+            else:
+                had_errors = True
             continue
         if not _is_container(path):
             targets.append(_Target(FileRef(path)))

@@ -116,8 +116,16 @@ def export_picture(args: argparse.Namespace) -> np.ndarray:
     from tui_dicom.core.imaging.windowing import Window, default_window, render, window_by_name
 
     ref = _ref_for(args.file)
-    if ref.member is None and not os.path.isfile(ref.path):
-        raise ExportError("no such file" if not os.path.exists(ref.path) else "not a regular file")
+    if ref.member is None:
+        from tui_dicom.core.dicom.source import access_problem
+
+        problem = access_problem(ref.path)
+        if isinstance(problem, FileNotFoundError):
+            raise ExportError("no such file")
+        if problem is not None:
+            raise ExportError((problem.strerror or type(problem).__name__).lower())
+        if os.path.isdir(ref.path):
+            raise ExportError("is a folder, not a regular file")
     frame = decode_frame(ref, args.frame - 1)
     window = None
     use_voi = not args.no_voi

@@ -86,10 +86,14 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.core.safe import safe_path
 
     paths = [os.fspath(p) for p in args.paths]
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        for p in missing:
-            print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
+    from tui_dicom.core.dicom.source import access_problem
+
+    problems = [(p, access_problem(p)) for p in paths]
+    if any(exc is not None for _p, exc in problems):
+        for p, exc in problems:
+            if exc is not None:
+                reason = "no such file or directory" if isinstance(exc, FileNotFoundError) else exc.strerror
+                print(f"tui-dicom: {safe_path(p)}: {reason or type(exc).__name__}", file=sys.stderr)
         return 2
     demo_note = ""
     label = " ".join(safe_path(p) for p in paths)

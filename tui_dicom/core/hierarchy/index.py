@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_dicom.core.dicom.reading import sniff
-from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.dicom.source import FileRef, NotRegularFile, open_regular
 from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
 from tui_dicom.core.hierarchy import dicomdir as dd
 from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
@@ -171,6 +171,8 @@ def is_obviously_not_dicom(name: str) -> bool:
 
 
 def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, NotRegularFile):
+        return exc.strerror or "not a regular file"
     if isinstance(exc, PermissionError):
         return "permission denied"
     if exc.errno == errno.ELOOP:
@@ -286,7 +288,7 @@ class Indexer:
             self._error(path, "not a regular file")
             return
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 head = fh.read(132)
         except OSError as exc:
             self._error(path, _os_reason(exc))
@@ -325,7 +327,7 @@ class Indexer:
         where = _ref_text(ref)
         try:
             try:
-                with open(ref.path, "rb") as fh:
+                with open_regular(ref.path) as fh:
                     return self._usable(where, read_header_from(fh))
             except Unsupported:
                 return self._usable(where, header_from_pydicom(ref))
