@@ -429,9 +429,11 @@ def _build_files(dest: Path) -> list[Case]:
         "deflate",
         "deflated dataset inflating to 400 MB",
     )
-    from tui_dicom.core.dicom.reading import MAX_INFLATED_BYTES
+    from tui_dicom.core.limits import current
 
-    under = MAX_INFLATED_BYTES - 64 * 1024  # the worst case the reader accepts
+    max_inflated = current().inflated_bytes
+
+    under = max_inflated - 64 * 1024  # the worst case the reader accepts
     add(
         "deflate_under_cap.dcm",
         _deflated_file("deflate under cap", under),

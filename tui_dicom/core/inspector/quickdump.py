@@ -48,6 +48,8 @@ MAX_DEPTH = 64
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
+#: bytes per value of the binary VRs shown as one number per value
+_VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
 _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
 _VRS = frozenset(
     [
@@ -148,6 +150,10 @@ class _Reader:
         self.u16x2 = struct.Struct(order + "HH").unpack_from
         self.u16 = struct.Struct(order + "H").unpack_from
         self.u32 = struct.Struct(order + "I").unpack_from
+        budget = limits.current()
+        # over budget: pydicom's path (read_dataset) refuses with the limit named
+        self.max_elements = budget.dataset_elements
+        self.max_values = budget.element_values
 
     def header(self, pos: int) -> tuple[int, str | None, int, int]:
         """``(tag, vr or None, value offset, length)`` of the element at ``pos``."""
@@ -183,7 +189,11 @@ class _Reader:
             raise Fallback("sequences nested too deeply")
         limit = self.n if end is None else end
         last = -1
+        count = 0
         while pos < limit:
+            count += 1
+            if count > self.max_elements:
+                raise Fallback("more elements than the dataset_elements limit")
             if limit - pos < 8:
                 raise _PastEnd("stray bytes at the end of a dataset")
             group, elem = self.u16x2(self.buf, pos)
@@ -222,6 +232,11 @@ class _Reader:
                 ds.elems[tag] = _Elem(tag, vr, length, None, length)
             else:
                 value = bytes(self.buf[vpos:stop])
+                if length > 2 * self.max_values and (
+                    value.count(b"\\") >= self.max_values
+                    or length // _VALUE_SIZE.get(vr, length) > self.max_values
+                ):
+                    raise Fallback("more values than the element_values limit")
                 ds.elems[tag] = _Elem(tag, vr, length, value, length)
                 if tag == CHARSET:
                     ds.encoding = _charset(value, ds.parent)
@@ -287,12 +302,12 @@ class _Reader:
                 if self.next_is_item(vpos):
                     return "SQ"
                 raise Fallback("undefined-length private element that is not a sequence")
-            entry = private_entry(tag, creator) if creator else None
-            if entry is None:
+            private = private_entry(tag, creator) if creator else None
+            if private is None:
                 return "UN"
-            if entry[0] not in _VRS:
-                raise Fallback(f"private element with dictionary VR {entry[0]!r}")
-            return entry[0]
+            if private[0] not in _VRS:
+                raise Fallback(f"private element with dictionary VR {private[0]!r}")
+            return private[0]
         entry = public_entry(tag)
         if entry is None:
             if elem == 0:
