@@ -90,11 +90,11 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
     targets: list[_Target] = []
     had_errors = missing = False
     for path in paths:
-        problem = access_problem(path)
-        if problem is not None:
-            reason = problem.strerror or type(problem).__name__
+        access = access_problem(path)
+        if access is not None:
+            reason = access.strerror or type(access).__name__
             err.write(f"{PROG}: cannot access {safe_path(path)!r}: {safe_text(reason)}\n")
-            if isinstance(problem, FileNotFoundError):
+            if isinstance(access, FileNotFoundError):
                 missing = True
             else:
                 had_errors = True
@@ -137,7 +137,7 @@ def _line(row: TagRow, *, indent_from: int = 0, label: str | None = None) -> str
 
 def _path_label(path: tuple[int, ...]) -> str:
     """``(0008,1140)[0].(0008,1155)`` for a nested path."""
-    out = []
+    out: list[str] = []
     for i, part in enumerate(path):
         if i % 2 == 0:
             out.append(("." if out else "") + f"({part >> 16:04X},{part & 0xFFFF:04X})")
@@ -320,7 +320,12 @@ def _with_pydicom(
     try:
         ds, skipped = _read(ref, need_pixels=not queries and not args.json)
     except (DicomViewerError, OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+        elif isinstance(exc, DicomViewerError):
+            reason = exc.reason
+        else:
+            reason = str(exc) or type(exc).__name__
         err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
         return None
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others

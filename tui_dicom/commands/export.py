@@ -207,11 +207,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"tui-dicom export: {name}: {exc}", file=sys.stderr)
         return 1
     except DicomViewerError as exc:
-        print(f"tui-dicom export: {name}: {safe_text(str(exc))}", file=sys.stderr)
+        print(f"tui-dicom export: {name}: {safe_text(exc.reason)}", file=sys.stderr)
         return 1
     except OSError as exc:
         log_exception(f"export {args.file}")
-        reason = exc.strerror or str(exc)
+        reason = exc.strerror or str(exc) or type(exc).__name__
         where = safe_path(exc.filename) if getattr(exc, "filename", None) else name
         print(f"tui-dicom export: {where}: {safe_text(reason)}", file=sys.stderr)
         return 1

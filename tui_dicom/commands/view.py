@@ -118,11 +118,17 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.output import own_terminal_output
+    from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
-    with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+    # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
+    with own_terminal_output(), restore_terminal_on_signals():
         app = DicomViewerApp(
             paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label, demo_note=demo_note
         )
-        app.run()
+        try:
+            app.run()
+        finally:
+            from tui_dicom.core.imaging import sandbox
+
+            sandbox.shutdown()  # a decode still running in the child must not keep us waiting
     return 0

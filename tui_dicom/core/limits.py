@@ -109,12 +109,17 @@ class LimitExceeded(DicomViewerError):
         super().__init__(self._message())
 
     def _message(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        return where + self.reason
+
+    @property
+    def reason(self) -> str:
+        """The message without the file name (for callers that print the file themselves)."""
         what = DESCRIPTIONS.get(self.dimension, self.dimension.replace("_", " "))
         asked = "more than the limit" if self.value is None else f"{_fmt(self.dimension, self.value)}"
-        where = f"{self.file}: " if self.file else ""
         flag = option_name(self.dimension)
         return (
-            f"{where}{what}: {asked} exceeds the limit of {_fmt(self.dimension, self.limit)} "
+            f"{what}: {asked} exceeds the limit of {_fmt(self.dimension, self.limit)} "
             f"(raise with --limit {flag}=N)"
         )
 

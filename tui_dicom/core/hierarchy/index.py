@@ -335,11 +335,11 @@ class Indexer:
             if report_all or not is_obviously_not_dicom(ref.name):
                 self._error(where, str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})")
         except HeaderError as exc:
-            self._error(where, str(exc))
+            self._error(where, exc.reason)
         except OSError as exc:
             self._error(where, _os_reason(exc))
         except DicomViewerError as exc:
-            self._error(where, str(exc))
+            self._error(where, exc.reason)
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the scan
             from tui_dicom.core.logging import log_exception
 
