@@ -239,6 +239,7 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
                 warnings.simplefilter("ignore")  # pydicom warns about odd values; they are logged
                 budget = _Budget(ref, stop_before_pixels)
                 ds = _read_deflated(fh, ref, budget) if deflated else read_partial(fh, budget, force=True)
+                ds.__dict__[SOURCE_ATTR] = ref.display
                 _check_values(ds, ref)
                 _check_truncated(ds)
                 _note_raw_lengths(ds)
@@ -293,6 +294,9 @@ def _check_truncated(ds: FileDataset) -> None:
                 f"{length:,} bytes, {len(value):,} present"
             )
 
+
+SOURCE_ATTR = "_tui_source"
+"""Where a dataset read here keeps the terminal-safe name of its file (for messages such as limits)."""
 
 RAW_LENGTHS_ATTR = "_tui_raw_lengths"
 """Where a dataset read here keeps its top-level elements' lengths in the file (see ``_note_raw_lengths``)."""

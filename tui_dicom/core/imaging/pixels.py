@@ -395,8 +395,12 @@ def pixel_info(ds: Any) -> PixelInfo:
 
 def _file_of(ds: Any) -> str:
     """The file a dataset was read from, terminal-safe ("" when it was not read from a file)."""
+    from tui_dicom.core.dicom.reading import SOURCE_ATTR
     from tui_dicom.core.safe import safe_path
 
+    known = getattr(ds, "__dict__", {}).get(SOURCE_ATTR)
+    if isinstance(known, str):
+        return known
     name = getattr(ds, "filename", None)
     return safe_path(name) if isinstance(name, str) and name else ""
 
