@@ -175,6 +175,15 @@ _BINARY_VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT"
 _MULTI_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UC", "UI"}
 
 
+def _dictionary_vr(tag: int) -> str | None:
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return str(dictionary_VR(tag)).split(" ")[0]  # "US or SS": two bytes a value either way
+    except KeyError:
+        return None
+
+
 def _check_values(ds: Any, ref: FileRef, depth: int = 0) -> None:
     """Refuse elements with more values than ``element_values`` and items with more elements than
     ``dataset_elements``, before pydicom converts them (5 million DS values took 11 s and 2 GB).
@@ -191,6 +200,8 @@ def _check_values(ds: Any, ref: FileRef, depth: int = 0) -> None:
             continue
         vr = elem.VR
         value = elem.value
+        if vr is None:  # implicit VR: the dictionary's
+            vr = _dictionary_vr(tag)
         if isinstance(value, (bytes, bytearray)):
             size = _BINARY_VALUE_SIZE.get(vr or "")
             if size is not None:

@@ -30,6 +30,11 @@ class NotRegularFile(OSError):
     """
 
 
+def describe_mode(mode: int) -> str:
+    """What a non-regular file is, for a message: "a FIFO (named pipe)", "a socket", ..."""
+    return _kind(mode)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_dicom.core.dicom.reading import sniff
-from tui_dicom.core.dicom.source import FileRef, NotRegularFile, open_regular
+from tui_dicom.core.dicom.source import FileRef, NotRegularFile, describe_mode, open_regular
 from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
 from tui_dicom.core.hierarchy import dicomdir as dd
 from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
@@ -285,7 +285,7 @@ class Indexer:
             yield from self._index_folder(path)
             return
         if not stat_mod.S_ISREG(st.st_mode):
-            self._error(path, "not a regular file")
+            self._error(path, f"{describe_mode(st.st_mode)}, not a regular file")
             return
         try:
             with open_regular(path) as fh:

@@ -157,7 +157,7 @@ def j2k_header(data: bytes) -> StreamHeader:
     raise PixelDataError("JPEG 2000 data has neither a codestream nor a JP2 codestream box")
 
 
-def rle_segments(data: bytes) -> int:
+def rle_segments(data: bytes, expected: int | None = None) -> int:
     """The number of segments in an RLE frame, its 64-byte header checked.
 
     Raises:
@@ -168,6 +168,8 @@ def rle_segments(data: bytes) -> int:
     count, *offsets = struct.unpack_from("<16I", data, 0)
     if not 1 <= count <= 15:
         raise PixelDataError(f"RLE header declares {count} segments (1 to 15 allowed)")
+    if expected is not None and count != expected:
+        raise PixelDataError(f"RLE frame has {count} segments, {expected} expected")
     used = offsets[:count]
     if used[0] != 64 or any(b <= a for a, b in zip(used, used[1:], strict=False)) or used[-1] >= len(data):
         raise PixelDataError("RLE segment offsets are not increasing within the frame")
@@ -193,12 +195,7 @@ def check_frame(
     """
     cap = limits.current().frame_bytes
     if ts == RLE_SYNTAX:
-        count = rle_segments(data)
-        expected = samples * max(1, bits_allocated // 8)
-        if count != expected:
-            raise PixelDataError(
-                f"RLE frame has {count} segments, {expected} expected for {samples} samples of {bits_allocated} bits"
-            )
+        rle_segments(data, samples * max(1, bits_allocated // 8))
         return
     if ts in JPEG_SYNTAXES:
         head = jpeg_header(data)
