@@ -678,7 +678,7 @@ def _plain(label: str, *elements: bytes) -> bytes:
 def _many_values(label: str, group: int, elem: int, vr: bytes, value: bytes, count: int) -> bytes:
     """One element of ``count`` backslash-separated copies of ``value`` (a 4-byte length: UN-free VRs
     have 2-byte lengths, so the element is written as UC/UT-sized raw bytes in a long-VR form)."""
-    payload = b"\\".join([value] * count)
+    payload = (value + b"\\") * (count - 1) + value  # no list of millions of objects
     if len(payload) % 2:
         payload += b" "
     # explicit VR text VRs have 2-byte lengths: write the element implicit-style inside a raw
