@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def _seed(name: str) -> Path:
     return path
 
 
-def _first_frame(path: Path) -> tuple[object, bytes]:
+def _first_frame(path: Path) -> tuple[Any, bytes]:
     import pydicom
     from pydicom.encaps import generate_frames
 
@@ -130,15 +131,15 @@ def test_child_decodes_like_the_process() -> None:
     path = _seed(SEEDS["j2k"])
     ds, frame = _first_frame(path)
     request = sandbox.FrameRequest(
-        transfer_syntax=str(ds.file_meta.TransferSyntaxUID),  # type: ignore[attr-defined]
+        transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
         data=frame,
         rows=64,
         columns=64,
         samples=1,
         bits_allocated=16,
-        bits_stored=int(ds.BitsStored),  # type: ignore[attr-defined]
-        high_bit=int(ds.HighBit),  # type: ignore[attr-defined]
-        pixel_representation=int(ds.PixelRepresentation),  # type: ignore[attr-defined]
+        bits_stored=int(ds.BitsStored),
+        high_bit=int(ds.HighBit),
+        pixel_representation=int(ds.PixelRepresentation),
         photometric="MONOCHROME2",
         planar=0,
     )
@@ -186,7 +187,7 @@ def test_runaway_decoder_is_stopped_by_its_cpu_limit(looping_child: None) -> Non
         15,
         1,
         "MONOCHROME2",
-        0,  # type: ignore[attr-defined]
+        0,
     )
     start = time.process_time()
     with pytest.raises(PixelDataError, match="did not finish within 1 s of CPU") as err:
@@ -253,7 +254,7 @@ def test_mutated_stream_headers_stay_within_the_budget(
     buf = bytearray(frame)
     end = min(len(buf), offset + len(replacement))
     buf[offset:end] = replacement[: end - offset]
-    data = hostile_corpus._with_frames(ds, [bytes(buf)], f"mutant {kind}")  # type: ignore[arg-type]
+    data = hostile_corpus._with_frames(ds, [bytes(buf)], f"mutant {kind}")
     path = tmp_path / f"mutant_{kind}_{offset}.dcm"
     path.write_bytes(data)
     out = tmp_path / "out.png"
