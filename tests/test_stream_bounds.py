@@ -257,7 +257,8 @@ def test_mutated_stream_headers_stay_within_the_budget(
     data = hostile_corpus._with_frames(ds, [bytes(buf)], f"mutant {kind}")
     path = tmp_path / f"mutant_{kind}_{offset}.dcm"
     path.write_bytes(data)
-    out = tmp_path / "out.png"
+    out = tmp_path / "out.png"  # tmp_path is shared by the examples of one run
+    out.unlink(missing_ok=True)
     run = run_cli(["export", str(path), "-o", str(out), "--force"], timeout=120)
     assert not run.hung, run.describe()
     assert run.code in (0, 1), run.describe()

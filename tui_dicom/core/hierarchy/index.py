@@ -181,7 +181,7 @@ def _os_reason(exc: OSError) -> str:
         return "no such file or directory"
     if isinstance(exc, IsADirectoryError):
         return "is a folder, not a file"
-    return exc.strerror or str(exc)
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _ref_text(ref: FileRef) -> str:
