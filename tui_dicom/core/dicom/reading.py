@@ -86,7 +86,7 @@ def sniff(prefix: bytes) -> bool:
     return False
 
 
-def _inflate(fh: BinaryIO, ref: FileRef) -> bytes:
+def _inflate(fh: BinaryIO, ref: FileRef) -> io.BytesIO:
     """Inflate the deflated dataset that starts at ``fh``'s position, counting while inflating.
 
     pydicom would read the whole compressed rest of the file and ``zlib.decompress`` it in one call,
@@ -121,14 +121,15 @@ def _inflate(fh: BinaryIO, ref: FileRef) -> bytes:
         raise HeaderError(f"deflated dataset is corrupt: {_short(exc)}") from exc
     if total == 0:
         raise HeaderError("deflated dataset is empty or corrupt")
-    return out.getvalue()
+    out.seek(0)
+    return out  # read in place: no second copy of up to inflated_bytes
 
 
 def _read_deflated(fh: BinaryIO, ref: FileRef, stop_when: Any) -> FileDataset:
     """Read a Deflated Explicit VR Little Endian file as pydicom's ``read_partial`` does, but with
     the dataset inflated by :func:`_inflate` (bounded) instead of pydicom's unbounded one-shot call."""
     from pydicom.dataset import FileDataset
-    from pydicom.filebase import DicomBytesIO
+    from pydicom.filebase import DicomIO
     from pydicom.filereader import _read_file_meta_info, read_dataset, read_partial, read_preamble
 
     fh.seek(0)
@@ -137,7 +138,7 @@ def _read_deflated(fh: BinaryIO, ref: FileRef, stop_when: Any) -> FileDataset:
     if file_meta.get("TransferSyntaxUID") != DEFLATED:  # the UID was elsewhere in the first bytes
         fh.seek(0)
         return read_partial(fh, stop_when, force=True)
-    buffer: Any = DicomBytesIO(_inflate(fh, ref))
+    buffer: Any = DicomIO(_inflate(fh, ref))
     buffer.name = getattr(fh, "name", None)
     dataset = read_dataset(buffer, False, True, stop_when=stop_when)
     ds = FileDataset(buffer, dataset, preamble, file_meta, False, True)
