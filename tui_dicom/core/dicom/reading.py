@@ -9,6 +9,7 @@ plain-language reason.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 import zlib
@@ -151,9 +152,11 @@ class _Budget:
     element longer than ``element_bytes`` or a dataset with more than ``dataset_elements`` elements
     *while parsing*, before pydicom reads or converts them (491,000 private elements took 9 s)."""
 
-    def __init__(self, ref: FileRef, stop_before_pixels: bool) -> None:
+    def __init__(self, ref: FileRef, stop_before_pixels: bool, available: int | None = None) -> None:
         budget = limits.current()
         self.ref = ref
+        # a length beyond what the file holds is a truncated file (reported as such), not a big value
+        self.available = available
         self.stop_before_pixels = stop_before_pixels
         self.max_elements = budget.dataset_elements
         self.max_bytes = budget.element_bytes
@@ -165,7 +168,12 @@ class _Budget:
         self.count += 1
         if self.count > self.max_elements:
             raise limits.LimitExceeded(self.ref.display, "dataset_elements", None, self.max_elements)
-        if length != 0xFFFFFFFF and length > self.max_bytes and vr != "SQ":
+        if (
+            length != 0xFFFFFFFF
+            and length > self.max_bytes
+            and vr != "SQ"
+            and (self.available is None or length <= self.available)
+        ):
             raise limits.LimitExceeded(self.ref.display, "element_bytes", length, self.max_bytes)
         return False
 
@@ -174,6 +182,20 @@ class _Budget:
 _BINARY_VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
 #: text VRs that hold several values separated by backslashes
 _MULTI_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UC", "UI"}
+
+
+def _size_of(fh: BinaryIO) -> int | None:
+    """The size of an open file or in-memory member, None when it cannot be told."""
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        try:
+            here = fh.tell()
+            end = fh.seek(0, os.SEEK_END)
+            fh.seek(here)
+            return end
+        except (OSError, ValueError):
+            return None
 
 
 def _dictionary_vr(tag: int) -> str | None:
@@ -249,7 +271,7 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom warns about odd values; they are logged
-                budget = _Budget(ref, stop_before_pixels)
+                budget = _Budget(ref, stop_before_pixels, None if deflated else _size_of(fh))
                 ds = _read_deflated(fh, ref, budget) if deflated else read_partial(fh, budget, force=True)
                 ds.__dict__[SOURCE_ATTR] = ref.display
                 _check_values(ds, ref)
