@@ -1150,7 +1150,8 @@ def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame
         if v and h and v > 0 and h > 0:
             ratio = (v, h)
     if arr.size:
-        vmin, vmax = float(arr.min()), float(arr.max())
+        # integers stay exact Python ints: 64-bit values near 2**63 collapse to one float
+        vmin, vmax = arr.min().item(), arr.max().item()
         if is_float and not (math.isfinite(vmin) and math.isfinite(vmax)):
             finite = arr[np.isfinite(arr)]
             vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)

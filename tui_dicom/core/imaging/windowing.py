@@ -238,7 +238,7 @@ def grey_table(
     if frame.stored.dtype.kind == "u" and hi < 65536:
         lo = 0  # index with the stored values directly: no subtraction per pixel
     window, voi = _choose_voi(frame, window, use_voi)
-    xs = np.arange(lo, hi + 1, dtype=np.int64)
+    xs = np.arange(lo, hi + 1, dtype=np.uint64 if hi > np.iinfo(np.int64).max else np.int64)
     return lo, _grey_to_uint8(_grey_unit(frame, xs, window, voi, None))
 
 
