@@ -36,8 +36,8 @@ class Limits:
     """The resource budget. Each field is one dimension; ``--limit NAME=VALUE`` names it with dashes."""
 
     # -- per file (owned by the per-file bounds) ----------------------------------------------------
-    #: bytes read from one file or ZIP member into memory (a whole multi-frame file read at once)
-    file_bytes: int = 1 * _GIB
+    #: bytes read from one file or ZIP member into memory (a ZIP member is read whole to be decoded)
+    file_bytes: int = 256 * _MIB
     #: bytes of one element value other than pixel data (an encapsulated PDF, a waveform, a LUT)
     element_bytes: int = 64 * _MIB
     #: one decoded frame: Rows x Columns x Samples x bytes per sample. 64 MB holds a 16-bit 4,096 x

@@ -584,9 +584,9 @@ class Indexer:
                 return self._usable(where, header_from_pydicom(ref))
         except NotDicomError as exc:
             if not is_obviously_not_dicom(ref.name):
-                self._error(where, str(exc))
+                self._error(where, exc.reason)
         except (HeaderError, DicomViewerError) as exc:
-            self._error(where, str(exc))
+            self._error(where, exc.reason)
         except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
             self._error(where, f"cannot read ZIP member: {exc}")
         except Exception as exc:  # noqa: BLE001 - one bad member must never stop the scan
