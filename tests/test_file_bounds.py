@@ -167,3 +167,31 @@ def test_wide_integers_beyond_float_precision_still_render(tmp_path: Path) -> No
     path = tmp_path / "huge.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert render(decode_frame(FileRef(str(path)))).shape[:2] == (4, 4)
+
+
+def test_zip_member_read_is_bounded_even_when_its_header_lies(tmp_path: Path) -> None:
+    """A ZIP member is read whole to be decoded: at most ``file_bytes``, whatever its header says."""
+    import zipfile
+
+    from tui_dicom.core.dicom.source import open_ref
+
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("x.dcm", "w") as fh:
+        for _ in range(16):
+            fh.write(b"\0" * (1 << 20))
+    limits.set_limits(limits.Limits(file_bytes=4 * 1024**2))
+    with pytest.raises(limits.LimitExceeded, match="file-bytes") as err:
+        open_ref(FileRef(str(archive), "x.dcm"))
+    assert "bomb.zip!x.dcm" in str(err.value)
+    # a header claiming a small size does not help: the stream is cut at the limit
+    raw = bytearray(archive.read_bytes())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):
+        pos = raw.find(sig)
+        offset = 22 if sig == b"PK\x03\x04" else 24
+        struct.pack_into("<I", raw, pos + offset, 1000)
+    archive.write_bytes(bytes(raw))
+    from tui_dicom.core.dicom import source
+
+    source._zip_cache.clear()
+    with pytest.raises((limits.LimitExceeded, ValueError)):
+        open_ref(FileRef(str(archive), "x.dcm"))
