@@ -33,7 +33,10 @@ def load_picture(path: Path) -> np.ndarray:
         pass
     import pydicom
 
-    ds = pydicom.dcmread(path)
+    from tui_dicom.core.dicom.source import open_regular
+
+    with open_regular(path) as fh:  # never blocks on a FIFO or reads a device
+        ds = pydicom.dcmread(fh)
     arr = ds.pixel_array.astype(np.float64)
     if arr.ndim == 3 and arr.shape[-1] != 3:
         arr = arr[arr.shape[0] // 2]
