@@ -558,3 +558,14 @@ def test_dump_of_a_file_that_shrinks_is_one_line(tmp_path: Path) -> None:
     for run in runs:
         assert run.code in (0, 1), run.describe()  # 135 was the bus error
         assert len([ln for ln in run.err_text.splitlines() if ln.strip()]) <= 1, run.describe()
+
+
+def test_a_16bit_4096_mammogram_still_opens_under_the_defaults(tmp_path: Path) -> None:
+    """The budget refuses bombs, not real images: a 16-bit 4,096² frame (sparse on disk) exports with
+    the default limits, within the same CPU and memory bounds."""
+    path = tmp_path / "mammo.dcm"
+    hostile_corpus._native_sparse(path, "mammogram", 4096, 4096, 16)
+    out = tmp_path / "mammo.png"
+    run = run_cli(["export", str(path), "-o", str(out)])
+    assert run.code == 0 and out.exists(), run.describe()
+    assert not _run_problems(run), run.describe()
