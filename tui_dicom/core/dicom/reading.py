@@ -214,7 +214,7 @@ def _check_values(ds: Any, ref: FileRef, depth: int = 0) -> None:
     Only raw (still unconverted) elements are counted, with C-speed byte counts.
     """
     budget = limits.current()
-    max_values, max_elements = budget.element_values, budget.dataset_elements
+    max_values, max_elements, max_bytes = budget.element_values, budget.dataset_elements, budget.element_bytes
     elements = ds._dict
     if len(elements) > max_elements:
         raise limits.LimitExceeded(ref.display, "dataset_elements", len(elements), max_elements)
@@ -226,6 +226,8 @@ def _check_values(ds: Any, ref: FileRef, depth: int = 0) -> None:
         if vr is None:  # implicit VR: the dictionary's
             vr = _dictionary_vr(tag)
         if isinstance(value, (bytes, bytearray)):
+            if len(value) > max_bytes:  # inside a sequence (the top level is refused while parsing)
+                raise limits.LimitExceeded(ref.display, "element_bytes", len(value), max_bytes)
             size = _BINARY_VALUE_SIZE.get(vr or "")
             if size is not None:
                 count = len(value) // size
