@@ -16,6 +16,7 @@ COMMANDS = {
     "ls": "tui_dicom.commands.ls",
     "dump": "tui_dicom.commands.dump",
     "export": "tui_dicom.commands.export",
+    "get": "tui_dicom.commands.get",
 }
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2

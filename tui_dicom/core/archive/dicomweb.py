@@ -133,7 +133,16 @@ def _session(address: ArchiveAddress, creds: Credentials) -> Any:
                 request.url = loosen_query_string(request.url)
             return super().send(request, *args, **kwargs)
 
-    session = requests.Session()
+    class Session(requests.Session):
+        """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own ``verify`` (a CA
+        bundle from the config would be ignored); here the archive's setting wins."""
+
+        def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
+            settings = super().merge_environment_settings(*args, **kwargs)
+            settings["verify"] = self.verify
+            return settings
+
+    session = Session()
     adapter = QueryAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

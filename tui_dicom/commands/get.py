@@ -1,0 +1,117 @@
+"""Copy a study or a series from an archive into a new folder: one file per instance, as the archive sent
+it (DIR/SERIES_UID/SOP_UID.dcm), and nothing else. The archive is dicom://CALLED_AET@HOST:PORT (C-GET by
+default, --retrieve move for C-MOVE to a local Storage SCP on --move-port), http(s)://[USER@]HOST/PATH
+(WADO-RS) or NAME: from the config file. Passwords come from TUI_DICOM_PASSWORD / TUI_DICOM_TOKEN,
+~/.netrc or the config file, never from the command line. A retrieve that stops half way keeps what
+arrived and lists what did not. Exit status: 0 all retrieved, 1 failure or incomplete, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+from tui_dicom.commands.remote import add_connection_arguments, address_from
+from tui_dicom.core.safe import safe_path, safe_text
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+PROG = "tui-dicom get"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``get`` arguments to ``parser``."""
+    parser.add_argument("archive", metavar="URL", help="dicom://AET@HOST:PORT, http(s)://HOST/PATH or NAME:")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--study", metavar="UID", help="retrieve this study")
+    which.add_argument("--series", metavar="UID", help="retrieve this series")
+    parser.add_argument("-o", "--output", metavar="DIR", required=True, help="new (or empty) folder to write")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_connection_arguments(parser)
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: {safe_text(message)}", file=sys.stderr)
+    return EXIT_ERRORS
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tui-dicom get``; returns the exit status."""
+    from tui_dicom.core.archive.connect import open_client
+    from tui_dicom.core.archive.diskcache import OutputFolder
+    from tui_dicom.core.archive.errors import AddressError, ArchiveError, RetrieveIncomplete
+    from tui_dicom.core.archive.query import InstanceRecord, QueryFilters
+
+    out_dir = Path(args.output)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        print(f"{PROG}: {safe_path(out_dir)} exists and is not an empty folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        address = address_from(args.archive, args)
+    except AddressError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        client = open_client(address, timeout=args.timeout)
+    except ArchiveError as exc:
+        return _fail(str(exc))
+    cancel = threading.Event()
+    created = False
+    try:
+        if args.series:
+            page = client.find_studies(QueryFilters(series_uid=args.series))
+            if not page.studies:
+                return _fail(f"no series {args.series} at {address.display}")
+            study_uid = page.studies[0].study_instance_uid
+            series_uids = [args.series]
+        else:
+            page = client.find_studies(QueryFilters(study_uid=args.study))
+            if not page.studies:
+                return _fail(f"no study {args.study} at {address.display}")
+            study_uid = args.study
+            series_uids = [s.series_instance_uid for s in client.find_series(study_uid)]
+        expected: list[InstanceRecord] = []
+        for uid in series_uids:
+            expected.extend(client.find_instances(study_uid, uid))
+        if not out_dir.exists():
+            out_dir.mkdir(parents=True, mode=0o700)
+            created = True
+        dest = OutputFolder(out_dir)
+        total = len(expected)
+        nbytes = 0
+        done = 0
+        try:
+            for item in client.retrieve(study_uid, args.series or "", dest, expected, cancel):
+                done += 1
+                nbytes += item.nbytes
+                if not args.quiet:
+                    print(
+                        f"\r{done}/{total} instances, {nbytes / 1e6:.1f} MB",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+        finally:
+            if not args.quiet and done:
+                print(file=sys.stderr)
+        print(f"{done} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}")
+        return EXIT_OK
+    except RetrieveIncomplete as exc:
+        kept = len(exc.received)
+        print(f"{PROG}: {safe_text(exc)}", file=sys.stderr)
+        print(f"{kept} instances kept in {safe_path(out_dir)}", file=sys.stderr)
+        for uid in exc.failed[:50]:
+            print(f"  not retrieved: {safe_text(uid)}", file=sys.stderr)
+        if len(exc.failed) > 50:
+            print(f"  ... and {len(exc.failed) - 50} more", file=sys.stderr)
+        return EXIT_ERRORS
+    except ArchiveError as exc:
+        if created and not any(out_dir.iterdir()):
+            os.rmdir(out_dir)
+        return _fail(str(exc))
+    finally:
+        client.close()
