@@ -60,6 +60,13 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (default 30)"
     )
+    group.add_argument(
+        "--disk-cache-mb",
+        type=int,
+        default=2048,
+        metavar="MB",
+        help="disk space for retrieved instances in $XDG_CACHE_HOME/tui-dicom (default 2048)",
+    )
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser, *, with_uids: bool = True) -> None:
@@ -134,7 +141,7 @@ def split_instance(text: str) -> tuple[str, str, str, str]:
     )
 
 
-def fetch_instance(text: str, args: argparse.Namespace, cache_mb: int = 2048) -> str:
+def fetch_instance(text: str, args: argparse.Namespace) -> str:
     """Retrieve one remote instance into the private cache; returns the cached file's path.
 
     Raises:
@@ -146,7 +153,7 @@ def fetch_instance(text: str, args: argparse.Namespace, cache_mb: int = 2048) ->
 
     base, study, series, sop = split_instance(text)
     address = address_from(base, args)
-    cache = DiskCache(address.display, cache_mb * 1024 * 1024)
+    cache = DiskCache(address.display, max(16, getattr(args, "disk_cache_mb", 2048)) * 1024 * 1024)
     path = cache.path_for(study, series, sop)
     if cache.has(path):
         return str(path)

@@ -1,0 +1,153 @@
+"""Browsing an archive the way the viewer needs it, without the UI: query, expand, fetch a series.
+
+The viewer's workers call these blocking methods; each returns plain model objects so the UI thread only
+swaps them in. :meth:`ArchiveBrowser.fetch_series` yields a :class:`SeriesProgress` as instances arrive
+(already cached ones first), so the first slice can be shown while the rest is still on the wire.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from tui_dicom.core.archive.address import ArchiveAddress
+from tui_dicom.core.archive.diskcache import DiskCache
+from tui_dicom.core.archive.errors import ArchiveError, Cancelled, RetrieveIncomplete
+from tui_dicom.core.archive.query import (
+    ArchiveClient,
+    QueryFilters,
+    hierarchy_from_studies,
+    series_from_records,
+)
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.errors import DicomViewerError
+from tui_dicom.core.hierarchy.model import Hierarchy, Instance, Series, sort_instances
+
+
+@dataclass(frozen=True)
+class ArchiveSession:
+    """What the viewer was asked to browse (from the command line)."""
+
+    address: ArchiveAddress
+    filters: QueryFilters = field(default_factory=QueryFilters)
+    limit: int | None = 200
+    cache_bytes: int = 2048 * 1024 * 1024
+    timeout: float = 30.0
+    #: open on this study (``--study UID``), like a local path
+    open_study: str = ""
+
+
+@dataclass
+class SeriesProgress:
+    """A snapshot of one series' retrieve.
+
+    Attributes:
+        instances: The instances that have arrived, in display order (a new list each time).
+        arrived: How many have arrived.
+        total: How many the archive listed.
+        done: True for the last snapshot.
+        error: One line when the retrieve stopped early or failed (what arrived is kept).
+        failed: SOP Instance UIDs that did not arrive.
+    """
+
+    instances: list[Instance]
+    arrived: int
+    total: int
+    done: bool = False
+    error: str = ""
+    failed: list[str] = field(default_factory=list)
+
+
+class ArchiveBrowser:
+    """Query and fetch for the viewer (blocking; call from worker threads)."""
+
+    def __init__(self, session: ArchiveSession, client: ArchiveClient | None = None) -> None:
+        self.session = session
+        self._client = client
+        self._lock = threading.Lock()
+        self.cache = DiskCache(session.address.display, session.cache_bytes)
+
+    @property
+    def client(self) -> ArchiveClient:
+        """The protocol client, made on first use (importing pynetdicom / dicomweb-client then)."""
+        with self._lock:
+            if self._client is None:
+                from tui_dicom.core.archive.connect import open_client
+
+                self._client = open_client(self.session.address, timeout=self.session.timeout)
+            return self._client
+
+    def query(self, filters: QueryFilters | None = None) -> tuple[Hierarchy, bool]:
+        """Patients and studies matching ``filters`` (the session's by default); and whether cut."""
+        page = self.client.find_studies(filters or self.session.filters, limit=self.session.limit)
+        return hierarchy_from_studies(page.studies), page.cut
+
+    def series_of(self, study_uid: str) -> list[Series]:
+        """The series of a study (no instances yet)."""
+        return series_from_records(self.client.find_series(study_uid))
+
+    def _instance(self, path: str) -> Instance:
+        from tui_dicom.core.hierarchy.header import read_header
+
+        ref = FileRef(path)
+        try:
+            return read_header(ref).to_instance(ref)
+        except (DicomViewerError, OSError, ValueError):
+            return Instance(ref=ref)  # the loader will say what is wrong with it
+
+    def fetch_series(
+        self, study_uid: str, series_uid: str, cancel: threading.Event, every: float = 0.15
+    ) -> Iterator[SeriesProgress]:
+        """Retrieve a series into the cache, yielding snapshots (at most every ``every`` seconds, and at the
+        first and last instance). Never raises an :class:`ArchiveError`: its line is in ``error``."""
+        arrived: list[Instance] = []
+        try:
+            records = self.client.find_instances(study_uid, series_uid)
+        except ArchiveError as exc:
+            yield SeriesProgress([], 0, 0, True, str(exc))
+            return
+        total = len(records)
+        self.cache.pin(study_uid, series_uid)
+        have: set[str] = set()
+        for rec in records:
+            path = self.cache.path_for(study_uid, series_uid, rec.sop_instance_uid)
+            if self.cache.has(path):
+                arrived.append(self._instance(str(path)))
+                have.add(rec.sop_instance_uid)
+        sort_instances(arrived)
+        yield SeriesProgress(list(arrived), len(arrived), total, done=len(have) == total)
+        if len(have) == total:
+            return
+        error = ""
+        failed: list[str] = []
+        last = 0.0
+        try:
+            for item in self.client.retrieve(study_uid, series_uid, self.cache, records, cancel):
+                if item.sop_instance_uid in have:
+                    continue
+                have.add(item.sop_instance_uid)
+                arrived.append(self._instance(str(item.path)))
+                now = time.monotonic()
+                if len(arrived) == 1 or now - last >= every:
+                    last = now
+                    sort_instances(arrived)
+                    yield SeriesProgress(list(arrived), len(arrived), total)
+        except Cancelled:
+            error = f"retrieve cancelled: {len(arrived)} of {total} instances kept"
+            failed = sorted({r.sop_instance_uid for r in records} - have)
+        except RetrieveIncomplete as exc:
+            error = str(exc)
+            failed = sorted(set(exc.failed) - have)
+        except ArchiveError as exc:
+            error = str(exc)
+            failed = sorted({r.sop_instance_uid for r in records} - have)
+        sort_instances(arrived)
+        yield SeriesProgress(list(arrived), len(arrived), total, True, error, failed)
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
