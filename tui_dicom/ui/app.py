@@ -85,18 +85,20 @@ class DicomViewerApp(App[None]):
                 return screen
         raise LookupError("main screen not mounted")
 
-    @staticmethod
-    def key_groups() -> list[tuple[str, type[DOMNode]]]:
+    def key_groups(self) -> list[tuple[str, type[DOMNode]]]:
         """Where keys work (title) and the class whose BINDINGS hold them, in the order help shows them."""
         from tui_dicom.ui.screens.archive import ArchiveScreen
         from tui_dicom.ui.widgets.image_pane import ImagePane
         from tui_dicom.ui.widgets.inspector import TagInspector
         from tui_dicom.ui.widgets.study_tree import StudyTree
 
+        archive: list[tuple[str, type[DOMNode]]] = (
+            [("Archive", ArchiveScreen)] if self.archive is not None else []
+        )
         return [
             ("Everywhere", DicomViewerApp),
             ("Everywhere", MainScreen),
-            ("Archive", ArchiveScreen),
+            *archive,
             ("Study tree", StudyTree),
             ("Image", ImagePane),
             ("Tag inspector", TagInspector),
