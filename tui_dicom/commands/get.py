@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.core.archive.connect import open_client
     from tui_dicom.core.archive.diskcache import OutputFolder
     from tui_dicom.core.archive.errors import AddressError, ArchiveError, RetrieveIncomplete
-    from tui_dicom.core.archive.query import InstanceRecord, QueryFilters
+    from tui_dicom.core.archive.query import InstanceRecord
 
     out_dir = Path(args.output)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -60,17 +60,17 @@ def run(args: argparse.Namespace) -> int:
     created = False
     try:
         if args.series:
-            page = client.find_studies(QueryFilters(series_uid=args.series))
-            if not page.studies:
+            study_uid = client.locate_series(args.series)
+            if not study_uid:
                 return _fail(f"no series {args.series} at {address.display}")
-            study_uid = page.studies[0].study_instance_uid
+            if "\\" in study_uid:
+                return _fail(f"series {args.series} is listed under several studies at {address.display}")
             series_uids = [args.series]
         else:
-            page = client.find_studies(QueryFilters(study_uid=args.study))
-            if not page.studies:
-                return _fail(f"no study {args.study} at {address.display}")
             study_uid = args.study
             series_uids = [s.series_instance_uid for s in client.find_series(study_uid)]
+            if not series_uids:
+                return _fail(f"no study {args.study} at {address.display}")
         expected: list[InstanceRecord] = []
         for uid in series_uids:
             expected.extend(client.find_instances(study_uid, uid))

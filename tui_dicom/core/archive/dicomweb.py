@@ -45,6 +45,7 @@ from tui_dicom.core.archive.query import (
     study_matches,
     to_int,
 )
+from tui_dicom.core.errors import DicomViewerError
 
 STUDY_FIELDS = (
     "PatientName",
@@ -69,7 +70,8 @@ SERIES_FIELDS = (
     "BodyPartExamined",
     "NumberOfSeriesRelatedInstances",
 )
-INSTANCE_FIELDS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames", "Rows", "Columns")
+#: no Rows/Columns: an archive may have to open every file to answer them (Orthanc does)
+INSTANCE_FIELDS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames")
 #: the filter parameters the adapter rewrites (includefield, limit, offset are left alone)
 FILTER_KEYS = frozenset(STUDY_FIELDS + SERIES_FIELDS + INSTANCE_FIELDS)
 DICOM_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -213,6 +215,26 @@ def _i(item: dict[str, Any], keyword: str) -> int | None:
     return to_int(values[0]) if values else None
 
 
+def _part_uids(part: bytes | bytearray) -> tuple[str, str]:
+    """(SOP Instance UID, Series Instance UID) of one multipart part (a DICOM file).
+
+    The project's fast header reader first (pydicom's ``dcmread`` was 40% of a series' retrieve time),
+    pydicom when it cannot.
+    """
+    from tui_dicom.core.hierarchy.header import Unsupported, read_header_from
+
+    try:
+        info = read_header_from(io.BytesIO(part), size=len(part))
+        return info.sop_instance_uid or info.media_storage_sop_instance_uid, info.series_instance_uid
+    except (Unsupported, DicomViewerError, ValueError):
+        from pydicom import dcmread
+
+        ds = dcmread(
+            io.BytesIO(part), stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SeriesInstanceUID"]
+        )
+        return str(ds.get("SOPInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+
+
 class DicomWebClient:
     """An :class:`~tui_dicom.core.archive.query.ArchiveClient` over QIDO-RS / WADO-RS."""
 
@@ -289,17 +311,21 @@ class DicomWebClient:
 
     # -- queries --------------------------------------------------------------------------------------
 
+    def locate_series(self, series_uid: str) -> str:
+        """The Study Instance UID of a series (QIDO-RS ``/series?SeriesInstanceUID=``), "" when unknown."""
+        found = self._call(
+            "series query",
+            self.client.search_for_series,
+            fields=["StudyInstanceUID"],
+            search_filters={"SeriesInstanceUID": series_uid},
+        )
+        return "\\".join(sorted({_t(s, "StudyInstanceUID") for s in found} - {""}))
+
     def find_studies(self, filters: QueryFilters, limit: int | None = None, offset: int = 0) -> StudyPage:
         """QIDO-RS ``/studies`` with every filter; asks for ``limit + 1`` to know whether results were cut."""
         study_uid = filters.study_uid
         if filters.series_uid and not study_uid:
-            found = self._call(
-                "series query",
-                self.client.search_for_series,
-                fields=["StudyInstanceUID"],
-                search_filters={"SeriesInstanceUID": filters.series_uid},
-            )
-            study_uid = "\\".join(sorted({_t(s, "StudyInstanceUID") for s in found} - {""}))
+            study_uid = self.locate_series(filters.series_uid)
             if not study_uid:
                 return StudyPage([], False, offset)
         search: dict[str, str] = {}
@@ -405,8 +431,6 @@ class DicomWebClient:
         sop_uid: str = "",
     ) -> Iterator[Retrieved]:
         """WADO-RS: the study, series or instance as a multipart stream, each part written as it ends."""
-        from pydicom import dcmread
-
         cancel = cancel or threading.Event()
         url = f"{self.address.url}/studies/{study_uid}"
         if series_uid:
@@ -426,13 +450,8 @@ class DicomWebClient:
             for part in parts:
                 if cancel.is_set():
                     break
-                ds = dcmread(
-                    io.BytesIO(part),
-                    stop_before_pixels=True,
-                    specific_tags=["SOPInstanceUID", "SeriesInstanceUID"],
-                )
-                sop = str(ds.get("SOPInstanceUID", "") or "")
-                series = series_of.get(sop) or str(ds.get("SeriesInstanceUID", "") or series_uid)
+                sop, part_series = _part_uids(part)
+                series = series_of.get(sop) or part_series or series_uid
                 if not sop or (expected is not None and series_of and sop not in series_of):
                     continue  # not what was asked for: never written
                 path = destination.path_for(study_uid, series, sop)

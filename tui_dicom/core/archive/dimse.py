@@ -95,7 +95,8 @@ SERIES_KEYS = (
     "BodyPartExamined",
     "NumberOfSeriesRelatedInstances",
 )
-INSTANCE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames", "Rows", "Columns")
+#: no Rows/Columns: an archive may have to open every file to answer them (Orthanc does)
+INSTANCE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames")
 
 _PENDING = (0xFF00, 0xFF01)
 _REASONS_AET = {3: "calling", 7: "called"}
@@ -261,16 +262,20 @@ class DimseClient:
                 assoc.release()
         return out, cut
 
+    def locate_series(self, series_uid: str) -> str:
+        """The Study Instance UID of a series (one series-level C-FIND), "" when unknown."""
+        ident = Dataset()
+        ident.QueryRetrieveLevel = "SERIES"
+        ident.SeriesInstanceUID = series_uid
+        ident.StudyInstanceUID = None
+        found, _ = self._find(ident)
+        return "\\".join(sorted({_text(d, "StudyInstanceUID") for d in found if d} - {""}))
+
     def find_studies(self, filters: QueryFilters, limit: int | None = None, offset: int = 0) -> StudyPage:
         """Study-level C-FIND with every filter; ``offset`` skips answers (C-FIND has no paging)."""
         study_uid = filters.study_uid
         if filters.series_uid and not study_uid:
-            ident = Dataset()
-            ident.QueryRetrieveLevel = "SERIES"
-            ident.SeriesInstanceUID = filters.series_uid
-            ident.StudyInstanceUID = ""
-            found, _ = self._find(ident)
-            study_uid = "\\".join(sorted({_text(d, "StudyInstanceUID") for d in found if d}))
+            study_uid = self.locate_series(filters.series_uid)
             if not study_uid:
                 return StudyPage([], False, offset)
         ident = Dataset()
@@ -437,6 +442,9 @@ class DimseClient:
                 operation.cancel()
             operation.join()
         error = outcome.get("error")
+        store_error = outcome.get("store_error")
+        if isinstance(store_error, BaseException):  # our side failed: say so, not the archive's status
+            error = ArchiveError(f"cannot write a retrieved file: {store_error}")
         if isinstance(error, BaseException) and not received:
             raise error
         failed = sorted({r.sop_instance_uid for r in expected or []} - set(received))
@@ -449,9 +457,6 @@ class DimseClient:
         if failed or outcome.get("failed_subops"):
             reason = outcome.get("reason") or "the archive sent fewer instances than it listed"
             raise RetrieveIncomplete(str(reason), received, failed)
-        store_error = outcome.get("store_error")
-        if isinstance(store_error, BaseException):
-            raise RetrieveIncomplete(f"cannot write a file: {store_error}", received, failed)
 
     def _start_get(
         self,

@@ -168,6 +168,10 @@ class ArchiveClient(Protocol):
         """The series of one study (optionally just one)."""
         ...
 
+    def locate_series(self, series_uid: str) -> str:
+        """The Study Instance UID of a series ("" when the archive does not know it)."""
+        ...
+
     def find_instances(self, study_uid: str, series_uid: str) -> list[InstanceRecord]:
         """The instances of one series."""
         ...
