@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import SHARED_DATA
+from conftest import PYDICOM_FILES, SHARED_DATA
 from orthanc import OrthancServer
 
 from tui_dicom.core.archive.address import parse_address
@@ -51,12 +51,13 @@ def slow_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
 
 
 def make_app(
-    orthanc: OrthancServer, study_uid: str = "", filters: QueryFilters | None = None
+    orthanc: OrthancServer, study_uid: str = "", filters: QueryFilters | None = None, limit: int = 200
 ) -> DicomViewerApp:
     address = parse_address(f"dicom://{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}", config={})
     session = ArchiveSession(
         address=address,
         filters=filters or QueryFilters(study_uid=study_uid),
+        limit=limit,
         timeout=10,
         open_study=study_uid,
     )
@@ -124,3 +125,28 @@ async def test_search_box_queries_again(
         assert await wait_until(pilot, lambda: ("S", ct_study.StudyInstanceUID) in tree._node_by_key)
         assert isinstance(screen, ArchiveScreen)
         assert screen.search_filters().patient_id == ct_study.PatientID
+
+
+async def test_cut_results_are_said_and_paged(
+    orthanc: OrthancServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        orthanc.upload(PYDICOM_FILES / name)
+    app = make_app(orthanc, filters=QueryFilters(patient_name="CompressedSamples*"), limit=1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.main
+        tree = screen.query_one(StudyTree)
+
+        def studies() -> set[str]:
+            return {str(k[1]) for k in tree._node_by_key if isinstance(k, tuple) and k[0] == "S"}
+
+        note = screen.query_one("#archive-note")
+        assert await wait_until(pilot, lambda: "more match" in str(note.render()))
+        first = studies()
+        assert len(first) == 1
+        await pilot.press("ctrl+n")
+        assert await wait_until(pilot, lambda: bool(studies()) and studies() != first)
+        assert len(studies()) == 1 and "studies 2–2" in str(note.render())
+        await pilot.press("ctrl+b")
+        assert await wait_until(pilot, lambda: studies() == first)

@@ -79,9 +79,12 @@ class ArchiveBrowser:
                 self._client = open_client(self.session.address, timeout=self.session.timeout)
             return self._client
 
-    def query(self, filters: QueryFilters | None = None) -> tuple[Hierarchy, bool]:
-        """Patients and studies matching ``filters`` (the session's by default); and whether cut."""
-        page = self.client.find_studies(filters or self.session.filters, limit=self.session.limit)
+    def query(self, filters: QueryFilters | None = None, offset: int = 0) -> tuple[Hierarchy, bool]:
+        """Patients and studies matching ``filters`` (the session's by default), the page starting at
+        ``offset``; and whether more matched."""
+        page = self.client.find_studies(
+            filters or self.session.filters, limit=self.session.limit, offset=offset
+        )
         return hierarchy_from_studies(page.studies), page.cut
 
     def series_of(self, study_uid: str) -> list[Series]:

@@ -77,6 +77,8 @@ class ArchiveScreen(MainScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel_retrieve", "Cancel retrieve"),
         Binding("ctrl+f", "focus_search", "Search archive"),
+        Binding("ctrl+n", "page(1)", "Next results", show=False),
+        Binding("ctrl+b", "page(-1)", "Previous results", show=False),
     ]
 
     def __init__(self, session: ArchiveSession, browser: ArchiveBrowser | None = None, **kwargs: Any) -> None:
@@ -86,6 +88,9 @@ class ArchiveScreen(MainScreen):
         self.browser = browser or ArchiveBrowser(session)
         self.filters = session.filters
         self._generation = 0
+        #: the first study of the page shown (``--limit`` studies a page)
+        self._offset = 0
+        self._cut = False
         self._series_queried: set[str] = set()
         self._retrieve_cancel = threading.Event()
         self._retrieving = ""
@@ -113,7 +118,7 @@ class ArchiveScreen(MainScreen):
     def _run_index(self) -> None:
         generation = self._generation
         try:
-            hierarchy, cut = self.browser.query(self.filters)
+            hierarchy, cut = self.browser.query(self.filters, self._offset)
         except ArchiveError as exc:
             self.post_message(QueryDone(generation, Hierarchy(), False, str(exc)))
             return
@@ -138,9 +143,11 @@ class ArchiveScreen(MainScreen):
         self.on_index_updated(IndexUpdated(message.hierarchy, IndexProgress(n, n, "done")))
         if count == 0:
             pane.set_message("no studies match the search", error=False)
-        note = f"{count} studies"
+        self._cut = message.cut
+        first = self._offset + 1
+        note = f"{count} studies" if not self._offset else f"studies {first}–{self._offset + count}"
         if message.cut:
-            note = f"first {count} studies shown: more match (narrow the search)"
+            note = f"studies {first}–{self._offset + count} shown: more match (ctrl+n: next page, or narrow the search)"
             self.notify(note, severity="warning", markup=False)
         bar.show_note(note)
         if self._open_study:
@@ -150,6 +157,17 @@ class ArchiveScreen(MainScreen):
     @on(ArchiveBar.Search)
     def _search(self, message: ArchiveBar.Search) -> None:
         self.filters = message.filters
+        self._offset = 0
+        self._generation += 1
+        self.query_one(ArchiveBar).show_note("searching…")
+        self._run_index()
+
+    def action_page(self, direction: int) -> None:
+        """The next (1) or previous (-1) page of ``--limit`` studies."""
+        limit = self.session.limit
+        if not limit or (direction > 0 and not self._cut) or (direction < 0 and not self._offset):
+            return
+        self._offset = max(0, self._offset + direction * limit)
         self._generation += 1
         self.query_one(ArchiveBar).show_note("searching…")
         self._run_index()
