@@ -629,3 +629,28 @@ def test_archive_killed_mid_retrieve_keeps_what_arrived(
         assert str(err.value).startswith("retrieve incomplete:") and "\n" not in str(err.value)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["dimse", "dicomweb"])
+def test_browser_fetches_a_series_then_serves_it_from_the_cache(
+    kind: str, orthanc: OrthancServer, uploaded: Uploaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_dicom.core.archive.browse import ArchiveBrowser, ArchiveSession
+
+    monkeypatch.setenv("TUI_DICOM_PASSWORD", orthanc.password)
+    address = dimse_address(orthanc) if kind == "dimse" else web_address(orthanc)
+    ts = next(h for h in uploaded.headers.values() if h.get("PatientID") == "crlab")
+    browser = ArchiveBrowser(ArchiveSession(address=address, timeout=10))
+    snapshots = list(
+        browser.fetch_series(ts.StudyInstanceUID, ts.SeriesInstanceUID, threading.Event(), every=0.0)
+    )
+    last = snapshots[-1]
+    assert last.done and not last.error and last.arrived == last.total == 9
+    assert {i.sop_instance_uid for i in last.instances} == set(uploaded.series_files(ts.SeriesInstanceUID))
+    growing = [s.arrived for s in snapshots if s.instances]
+    assert growing == sorted(growing) and growing[0] < 9, "snapshots as instances arrive"
+    again = list(browser.fetch_series(ts.StudyInstanceUID, ts.SeriesInstanceUID, threading.Event()))
+    assert len(again) == 1 and again[0].done and again[0].arrived == 9, (
+        "a cached series is not retrieved again"
+    )
+    browser.close()

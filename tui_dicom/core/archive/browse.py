@@ -17,6 +17,7 @@ from tui_dicom.core.archive.diskcache import DiskCache
 from tui_dicom.core.archive.errors import ArchiveError, Cancelled, RetrieveIncomplete
 from tui_dicom.core.archive.query import (
     ArchiveClient,
+    InstanceRecord,
     QueryFilters,
     hierarchy_from_studies,
     series_from_records,
@@ -106,23 +107,46 @@ class ArchiveBrowser:
         """Retrieve a series into the cache, yielding snapshots (at most every ``every`` seconds, and at the
         first and last instance). Never raises an :class:`ArchiveError`: its line is in ``error``."""
         arrived: list[Instance] = []
-        try:
-            records = self.client.find_instances(study_uid, series_uid)
-        except ArchiveError as exc:
-            yield SeriesProgress([], 0, 0, True, str(exc))
-            return
-        total = len(records)
-        self.cache.pin(study_uid, series_uid)
         have: set[str] = set()
-        for rec in records:
-            path = self.cache.path_for(study_uid, series_uid, rec.sop_instance_uid)
-            if self.cache.has(path):
-                arrived.append(self._instance(str(path)))
-                have.add(rec.sop_instance_uid)
-        sort_instances(arrived)
-        yield SeriesProgress(list(arrived), len(arrived), total, done=len(have) == total)
-        if len(have) == total:
-            return
+        self.cache.pin(study_uid, series_uid)
+        listing: dict[str, object] = {}
+        records: list[InstanceRecord] | None = None
+        lister: threading.Thread | None = None
+        folder = self.cache.series_dir(study_uid, series_uid)
+        cached_any = folder.is_dir() and any(folder.glob("*.dcm"))
+        if not getattr(self.client, "needs_instance_list", True) and not cached_any:
+            # WADO-RS needs no list to retrieve: ask for the list and the series at once, so the first
+            # picture does not wait for the instance query (the list gives the total and what failed)
+            def list_instances() -> None:
+                try:
+                    listing["records"] = self.client.find_instances(study_uid, series_uid)
+                except ArchiveError as exc:
+                    listing["error"] = exc
+
+            lister = threading.Thread(target=list_instances, name="tui-dicom-list", daemon=True)
+            lister.start()
+        else:
+            try:
+                records = self.client.find_instances(study_uid, series_uid)
+            except ArchiveError as exc:
+                yield SeriesProgress([], 0, 0, True, str(exc))
+                return
+            for rec in records:
+                path = self.cache.path_for(study_uid, series_uid, rec.sop_instance_uid)
+                if self.cache.has(path):
+                    arrived.append(self._instance(str(path)))
+                    have.add(rec.sop_instance_uid)
+            sort_instances(arrived)
+            yield SeriesProgress(list(arrived), len(arrived), len(records), done=len(have) == len(records))
+            if len(have) == len(records):
+                return
+
+        def total() -> int:
+            if records is not None:
+                return len(records)
+            listed = listing.get("records")
+            return len(listed) if isinstance(listed, list) else 0
+
         error = ""
         failed: list[str] = []
         last = 0.0
@@ -136,18 +160,26 @@ class ArchiveBrowser:
                 if len(arrived) == 1 or now - last >= every:
                     last = now
                     sort_instances(arrived)
-                    yield SeriesProgress(list(arrived), len(arrived), total)
+                    yield SeriesProgress(list(arrived), len(arrived), max(total(), len(arrived)))
         except Cancelled:
-            error = f"retrieve cancelled: {len(arrived)} of {total} instances kept"
-            failed = sorted({r.sop_instance_uid for r in records} - have)
+            error = f"retrieve cancelled: {len(arrived)} instances kept"
         except RetrieveIncomplete as exc:
             error = str(exc)
-            failed = sorted(set(exc.failed) - have)
         except ArchiveError as exc:
             error = str(exc)
+        if lister is not None:
+            lister.join(timeout=self.session.timeout)
+            listed = listing.get("records")
+            records = listed if isinstance(listed, list) else None
+            if records is None and not error and isinstance(listing.get("error"), ArchiveError):
+                error = str(listing["error"])
+        if records is not None:
             failed = sorted({r.sop_instance_uid for r in records} - have)
+            if failed and not error:
+                error = f"retrieve incomplete: the archive sent {len(have)} of the {len(records)} instances it listed"
+        total_n = max(total(), len(arrived))
         sort_instances(arrived)
-        yield SeriesProgress(list(arrived), len(arrived), total, True, error, failed)
+        yield SeriesProgress(list(arrived), len(arrived), total_n, True, error, failed)
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -238,6 +238,9 @@ def _part_uids(part: bytes | bytearray) -> tuple[str, str]:
 class DicomWebClient:
     """An :class:`~tui_dicom.core.archive.query.ArchiveClient` over QIDO-RS / WADO-RS."""
 
+    #: WADO-RS retrieves a series without knowing its instances first
+    needs_instance_list = False
+
     def __init__(self, address: ArchiveAddress, creds: Credentials, timeout: float = 30.0) -> None:
         from dicomweb_client.api import DICOMwebClient
 
