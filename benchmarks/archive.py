@@ -25,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +228,8 @@ def _measure(
         shutil.rmtree(out, ignore_errors=True)
         return seconds
 
+    # quick mode (CI keeps it working): two measured runs, no warm-up round
+    runs, warmup = (min(ctx.runs, 2), 0) if ctx.quick else (ctx.runs, 1)
     rows: list[Row] = []
     names = {
         "get": ("C-GET", "DCMTK getscu"),
@@ -234,14 +238,12 @@ def _measure(
     }
     for kind, (method, ref_name) in names.items():
         ctx.log(f"  {method} ...")
-        got = interleaved(
-            {
-                "first": lambda kind=kind: first_picture(kind),
-                "whole": lambda kind=kind: ours_get(kind, study, series)[0],
-                "ref": lambda kind=kind: reference(kind),
-            },
-            ctx.runs,
-        )
+        subjects: dict[str, Callable[[], float]] = {
+            "first": partial(first_picture, kind),
+            "whole": partial(lambda k: ours_get(k, study, series)[0], kind),
+            "ref": partial(reference, kind),
+        }
+        got = interleaved(subjects, runs, warmup)
         first, whole, ref = median(got["first"]), median(got["whole"]), median(got["ref"])
         ref_text = f"{ref_name}, whole series" + (" (one multipart file)" if kind == "wado" else "")
         r1 = ratio(first, ref)
@@ -257,7 +259,8 @@ def _measure(
             "small": lambda: ours_get("get", study, series)[1],
             "big": lambda: ours_get("get", big_study, big_series)[1],
         },
-        max(2, ctx.runs // 2),
+        max(1, runs // 2),
+        warmup,
     )
     small, big = median(rss["small"]), median(rss["big"])
     r3 = ratio(big, small)
