@@ -71,23 +71,36 @@ def run(args: argparse.Namespace) -> int:
             series_uids = [s.series_instance_uid for s in client.find_series(study_uid)]
             if not series_uids:
                 return _fail(f"no study {args.study} at {address.display}")
-        expected: list[InstanceRecord] = []
-        for uid in series_uids:
-            expected.extend(client.find_instances(study_uid, uid))
+        # the instance list (what was selected: the total, and what failed) is asked for while the
+        # retrieve already runs, so the first files do not wait for it
+        listing: dict[str, object] = {}
+
+        def list_instances() -> None:
+            try:
+                found: list[InstanceRecord] = []
+                for uid in series_uids:
+                    found.extend(client.find_instances(study_uid, uid))
+                listing["records"] = found
+            except ArchiveError as exc:
+                listing["error"] = exc
+
+        lister = threading.Thread(target=list_instances, name="tui-dicom-list", daemon=True)
+        lister.start()
         if not out_dir.exists():
             out_dir.mkdir(parents=True, mode=0o700)
             created = True
         dest = OutputFolder(out_dir)
-        total = len(expected)
         nbytes = 0
-        done = 0
+        received: list[str] = []
         try:
-            for item in client.retrieve(study_uid, args.series or "", dest, expected, cancel):
-                done += 1
+            for item in client.retrieve(study_uid, args.series or "", dest, None, cancel):
+                received.append(item.sop_instance_uid)
                 nbytes += item.nbytes
                 if not args.quiet:
+                    listed = listing.get("records")
+                    total = f"/{len(listed)}" if isinstance(listed, list) else ""
                     print(
-                        f"\r{done}/{total} instances, {nbytes / 1e6:.1f} MB",
+                        f"\r{len(received)}{total} instances, {nbytes / 1e6:.1f} MB",
                         end="",
                         file=sys.stderr,
                         flush=True,
@@ -95,10 +108,29 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             cancel.set()
             raise
+        except RetrieveIncomplete as exc:
+            lister.join(timeout=args.timeout)
+            listed = listing.get("records")
+            missing = (
+                sorted({r.sop_instance_uid for r in listed} - set(exc.received))
+                if isinstance(listed, list)
+                else []
+            )
+            raise RetrieveIncomplete(exc.reason, exc.received, missing or exc.failed) from None
         finally:
-            if not args.quiet and done:
+            if not args.quiet and received:
                 print(file=sys.stderr)
-        print(f"{done} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}")
+        lister.join(timeout=args.timeout)
+        listed = listing.get("records")
+        if isinstance(listed, list):
+            missing = sorted({r.sop_instance_uid for r in listed} - set(received))
+            if missing:
+                raise RetrieveIncomplete(
+                    f"the archive sent {len(received)} of the {len(listed)} instances it listed",
+                    received,
+                    missing,
+                )
+        print(f"{len(received)} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}")
         return EXIT_OK
     except RetrieveIncomplete as exc:
         kept = len(exc.received)

@@ -71,6 +71,28 @@ TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
 )
 MAX_CONTEXTS = 127  # PS3.8: presentation context IDs are odd numbers 1..255
+#: when the SOP classes of a series are not known yet (the retrieve starts before the instance list
+#: arrives): the common image classes, one context per syntax for the usual ones...
+COMMON_IMAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray (for presentation)
+    "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound
+    "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.20",  # Nuclear Medicine
+    "1.2.840.10008.5.1.4.1.1.128",  # PET
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic
+    "1.2.840.10008.5.1.4.1.1.1.2",  # Digital Mammography (for presentation)
+)
+COMMON_SYNTAXES = TRANSFER_SYNTAXES[:5] + (
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.5",
+)
 
 STUDY_KEYS = (
     "PatientName",
@@ -165,6 +187,9 @@ def network_error(host: str, port: int, exc: BaseException) -> ConnectionFailed:
 
 class DimseClient:
     """An :class:`~tui_dicom.core.archive.query.ArchiveClient` over DIMSE (one association per operation)."""
+
+    #: C-GET / C-MOVE can start before the instance list is known (contexts for the common classes)
+    needs_instance_list = False
 
     def __init__(self, address: ArchiveAddress, timeout: float = 30.0) -> None:
         self.address = address
@@ -344,15 +369,28 @@ class DimseClient:
     # -- retrieve ---------------------------------------------------------------------------------
 
     def _storage_contexts(self, expected: list[InstanceRecord] | None) -> list[tuple[str, list[str]]]:
-        """(SOP class, transfer syntaxes) per context: one syntax each for known classes, else all."""
+        """(SOP class, transfer syntaxes) per context, at most 126 (the 127th is the C-GET model).
+
+        Known classes (from the instance list): one context per syntax, so each file comes as stored.
+        Unknown (the retrieve starts before the list): the common image classes with one context per
+        usual syntax, then every other storage class with one context offering the uncompressed syntaxes
+        (the archive converts the rare file in another syntax).
+        """
         classes = sorted({r.sop_class_uid for r in expected or [] if r.sop_class_uid})
         if classes and len(classes) * len(TRANSFER_SYNTAXES) < MAX_CONTEXTS - 1:
             return [(c, [ts]) for c in classes for ts in TRANSFER_SYNTAXES]
         from pynetdicom import StoragePresentationContexts
 
-        known = classes + [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
-        unique = list(dict.fromkeys(known))[: MAX_CONTEXTS - 1]
-        return [(c, list(TRANSFER_SYNTAXES)) for c in unique]
+        common = list(dict.fromkeys(classes + list(COMMON_IMAGE_CLASSES)))
+        per_syntax = common[: (MAX_CONTEXTS - 1) // len(COMMON_SYNTAXES)]
+        out = [(c, [ts]) for c in per_syntax for ts in COMMON_SYNTAXES]
+        rest = [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+        for c in dict.fromkeys(common[len(per_syntax) :] + rest):
+            if len(out) >= MAX_CONTEXTS - 1:
+                break
+            if c not in per_syntax:
+                out.append((c, list(TRANSFER_SYNTAXES[:2])))
+        return out
 
     def _identifier(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
         ident = Dataset()
@@ -502,10 +540,13 @@ class DimseClient:
         outcome: dict[str, Any],
         expected: list[InstanceRecord] | None,
     ) -> _Operation:
-        from pynetdicom import evt
+        from pynetdicom import StoragePresentationContexts, evt
 
         scp_ae = self._ae()
-        for sop_class, _ in self._storage_contexts(expected):
+        classes = {r.sop_class_uid for r in expected or [] if r.sop_class_uid}
+        for sop_class in dict.fromkeys(
+            [*sorted(classes), *(str(cx.abstract_syntax) for cx in StoragePresentationContexts)]
+        ):
             scp_ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
         port = self.address.move_port
         try:
