@@ -185,6 +185,24 @@ def network_error(host: str, port: int, exc: BaseException) -> ConnectionFailed:
     return ConnectionFailed(f"cannot connect to {where}: {exc}")
 
 
+def _uids_of(data: bytes) -> tuple[str, str]:
+    """(Study, Series Instance UID) of an encoded file, read with the project's fast header reader."""
+    import io
+
+    from tui_dicom.core.hierarchy.header import read_header_from
+
+    try:
+        info = read_header_from(io.BytesIO(data), size=len(data))
+    except Exception:  # noqa: BLE001 - pydicom then, below
+        from pydicom import dcmread
+
+        ds = dcmread(
+            io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID", "SeriesInstanceUID"]
+        )
+        return str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+    return info.study_instance_uid, info.series_instance_uid
+
+
 class DimseClient:
     """An :class:`~tui_dicom.core.archive.query.ArchiveClient` over DIMSE (one association per operation)."""
 
@@ -420,12 +438,17 @@ class DimseClient:
             sop = str(event.request.AffectedSOPInstanceUID)
             if wanted is not None and sop not in wanted:
                 return 0xC000  # not part of what was asked for: never written
-            series = series_of.get(sop) or series_uid
             try:
-                if not series:
-                    series = str(event.dataset.get("SeriesInstanceUID", "")) or "unknown-series"
+                data = event.encoded_dataset(include_meta=True)
+                got_study, got_series = _uids_of(data)
+                # only what was asked for is written (a C-MOVE SCP port is open to anyone meanwhile)
+                if (got_study and got_study != study_uid) or (
+                    series_uid and got_series and got_series != series_uid
+                ):
+                    return 0xC000
+                series = series_of.get(sop) or series_uid or got_series or "unknown-series"
                 path = destination.path_for(study_uid, series, sop)
-                nbytes = write_file(path, (event.encoded_dataset(include_meta=True),))
+                nbytes = write_file(path, (data,))
                 destination.stored(path, nbytes)
             except Exception as exc:  # noqa: BLE001 - a full disk must fail the sub-operation, not the SCP
                 arrived.put(exc)
