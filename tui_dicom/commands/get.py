@@ -12,9 +12,13 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui_dicom.commands.remote import add_connection_arguments, address_from
 from tui_dicom.core.safe import safe_path, safe_text
+
+if TYPE_CHECKING:
+    from tui_dicom.core.archive.query import ArchiveClient, SeriesRecord
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PROG = "tui-dicom get"
@@ -36,12 +40,26 @@ def _fail(message: str) -> int:
     return EXIT_ERRORS
 
 
+def _missing(
+    client: ArchiveClient, study_uid: str, series: list[SeriesRecord], received: list[str]
+) -> list[str]:
+    """SOP Instance UIDs the archive lists for ``series`` that are not in ``received`` ([] if unknown)."""
+    from tui_dicom.core.archive.errors import ArchiveError
+
+    listed: set[str] = set()
+    try:
+        for s in series:
+            listed.update(r.sop_instance_uid for r in client.find_instances(study_uid, s.series_instance_uid))
+    except ArchiveError:
+        return []
+    return sorted(listed - set(received))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tui-dicom get``; returns the exit status."""
     from tui_dicom.core.archive.connect import open_client
     from tui_dicom.core.archive.diskcache import OutputFolder
     from tui_dicom.core.archive.errors import AddressError, ArchiveError, RetrieveIncomplete
-    from tui_dicom.core.archive.query import InstanceRecord
 
     out_dir = Path(args.output)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -65,77 +83,53 @@ def run(args: argparse.Namespace) -> int:
                 return _fail(f"no series {args.series} at {address.display}")
             if "\\" in study_uid:
                 return _fail(f"series {args.series} is listed under several studies at {address.display}")
-            series_uids = [args.series]
+            series = client.find_series(study_uid, args.series)
         else:
             study_uid = args.study
-            series_uids = [s.series_instance_uid for s in client.find_series(study_uid)]
-            if not series_uids:
+            series = client.find_series(study_uid)
+            if not series:
                 return _fail(f"no study {args.study} at {address.display}")
-        # the instance list (what was selected: the total, and what failed) is asked for while the
-        # retrieve already runs, so the first files do not wait for it
-        listing: dict[str, object] = {}
-
-        def list_instances() -> None:
-            try:
-                found: list[InstanceRecord] = []
-                for uid in series_uids:
-                    found.extend(client.find_instances(study_uid, uid))
-                listing["records"] = found
-            except ArchiveError as exc:
-                listing["error"] = exc
-
-        lister = threading.Thread(target=list_instances, name="tui-dicom-list", daemon=True)
-        lister.start()
+        # the retrieve starts at once; the count comes from the series query (answered from the archive's
+        # index); the instance list, which an archive may answer only by opening every file (Orthanc
+        # does), is asked for only to name what did not arrive
+        counts = [s.instance_count for s in series]
+        expected_total = None if None in counts else sum(c for c in counts if c is not None)
         if not out_dir.exists():
             out_dir.mkdir(parents=True, mode=0o700)
             created = True
         dest = OutputFolder(out_dir)
         nbytes = 0
         received: list[str] = []
+        total = f"/{expected_total}" if expected_total is not None else ""
         try:
             for item in client.retrieve(study_uid, args.series or "", dest, None, cancel):
                 received.append(item.sop_instance_uid)
                 nbytes += item.nbytes
                 if not args.quiet:
-                    listed = listing.get("records")
-                    total = f"/{len(listed)}" if isinstance(listed, list) else ""
-                    print(
-                        f"\r{len(received)}{total} instances, {nbytes / 1e6:.1f} MB",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    line = f"\r{len(received)}{total} instances, {nbytes / 1e6:.1f} MB"
+                    print(line, end="", file=sys.stderr, flush=True)
         except KeyboardInterrupt:
             cancel.set()
             raise
         except RetrieveIncomplete as exc:
-            lister.join(timeout=args.timeout)
-            listed = listing.get("records")
-            missing = (
-                sorted({r.sop_instance_uid for r in listed} - set(exc.received))
-                if isinstance(listed, list)
-                else []
-            )
+            missing = _missing(client, study_uid, series, exc.received)
             raise RetrieveIncomplete(exc.reason, exc.received, missing or exc.failed) from None
         finally:
             if not args.quiet and received:
                 print(file=sys.stderr)
-        lister.join(timeout=args.timeout)
-        listed = listing.get("records")
-        if isinstance(listed, list):
-            missing = sorted({r.sop_instance_uid for r in listed} - set(received))
+        if expected_total is None or len(received) < expected_total:
+            missing = _missing(client, study_uid, series, received)
             if missing:
                 raise RetrieveIncomplete(
-                    f"the archive sent {len(received)} of the {len(listed)} instances it listed",
+                    f"the archive sent {len(received)} of the {len(received) + len(missing)} instances it listed",
                     received,
                     missing,
                 )
         print(f"{len(received)} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}")
         return EXIT_OK
     except RetrieveIncomplete as exc:
-        kept = len(exc.received)
         print(f"{PROG}: {safe_text(exc)}", file=sys.stderr)
-        print(f"{kept} instances kept in {safe_path(out_dir)}", file=sys.stderr)
+        print(f"{len(exc.received)} instances kept in {safe_path(out_dir)}", file=sys.stderr)
         for uid in exc.failed[:50]:
             print(f"  not retrieved: {safe_text(uid)}", file=sys.stderr)
         if len(exc.failed) > 50:

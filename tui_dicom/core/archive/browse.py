@@ -69,6 +69,8 @@ class ArchiveBrowser:
         self._client = client
         self._lock = threading.Lock()
         self.cache = DiskCache(session.address.display, session.cache_bytes)
+        #: NumberOfSeriesRelatedInstances by series, from the series queries
+        self._counts: dict[str, int] = {}
 
     @property
     def client(self) -> ArchiveClient:
@@ -89,8 +91,12 @@ class ArchiveBrowser:
         return hierarchy_from_studies(page.studies), page.cut
 
     def series_of(self, study_uid: str) -> list[Series]:
-        """The series of a study (no instances yet)."""
-        return series_from_records(self.client.find_series(study_uid))
+        """The series of a study (no instances yet); their instance counts are kept for the retrieve."""
+        records = self.client.find_series(study_uid)
+        for r in records:
+            if r.instance_count is not None:
+                self._counts[r.series_instance_uid] = r.instance_count
+        return series_from_records(records)
 
     def _instance(self, path: str) -> Instance:
         from tui_dicom.core.hierarchy.header import read_header
@@ -105,50 +111,38 @@ class ArchiveBrowser:
         self, study_uid: str, series_uid: str, cancel: threading.Event, every: float = 0.15
     ) -> Iterator[SeriesProgress]:
         """Retrieve a series into the cache, yielding snapshots (at most every ``every`` seconds, and at the
-        first and last instance). Never raises an :class:`ArchiveError`: its line is in ``error``."""
+        first and last instance). Never raises an :class:`ArchiveError`: its line is in ``error``.
+
+        The retrieve starts at once: the number of instances comes from the series query (an archive
+        answers it from its index), and the instance list — which an archive may answer only by opening
+        every file (Orthanc does) — is asked for only to name what did not arrive.
+        """
         arrived: list[Instance] = []
         have: set[str] = set()
         self.cache.pin(study_uid, series_uid)
-        listing: dict[str, object] = {}
-        records: list[InstanceRecord] | None = None
-        lister: threading.Thread | None = None
+        hint = self._counts.get(series_uid)
         folder = self.cache.series_dir(study_uid, series_uid)
-        cached_any = folder.is_dir() and any(folder.glob("*.dcm"))
-        if not getattr(self.client, "needs_instance_list", True) and not cached_any:
-            # WADO-RS needs no list to retrieve: ask for the list and the series at once, so the first
-            # picture does not wait for the instance query (the list gives the total and what failed)
-            def list_instances() -> None:
-                try:
-                    listing["records"] = self.client.find_instances(study_uid, series_uid)
-                except ArchiveError as exc:
-                    listing["error"] = exc
-
-            lister = threading.Thread(target=list_instances, name="tui-dicom-list", daemon=True)
-            lister.start()
-        else:
+        cached = sorted(folder.glob("*.dcm")) if folder.is_dir() else []
+        records: list[InstanceRecord] | None = None
+        if getattr(self.client, "needs_instance_list", True) or (cached and not hint):
             try:
                 records = self.client.find_instances(study_uid, series_uid)
             except ArchiveError as exc:
                 yield SeriesProgress([], 0, 0, True, str(exc))
                 return
-            for rec in records:
-                path = self.cache.path_for(study_uid, series_uid, rec.sop_instance_uid)
-                if self.cache.has(path):
-                    arrived.append(self._instance(str(path)))
-                    have.add(rec.sop_instance_uid)
+            hint = len(records)
+        for path in cached:
+            if self.cache.has(path):
+                inst = self._instance(str(path))
+                arrived.append(inst)
+                have.add(inst.sop_instance_uid)
+        if arrived:
             sort_instances(arrived)
-            yield SeriesProgress(list(arrived), len(arrived), len(records), done=len(have) == len(records))
-            if len(have) == len(records):
+            complete = hint is not None and len(have) >= hint
+            yield SeriesProgress(list(arrived), len(arrived), max(hint or 0, len(arrived)), done=complete)
+            if complete:
                 return
-
-        def total() -> int:
-            if records is not None:
-                return len(records)
-            listed = listing.get("records")
-            return len(listed) if isinstance(listed, list) else 0
-
         error = ""
-        failed: list[str] = []
         last = 0.0
         try:
             for item in self.client.retrieve(study_uid, series_uid, self.cache, records, cancel):
@@ -160,26 +154,27 @@ class ArchiveBrowser:
                 if len(arrived) == 1 or now - last >= every:
                     last = now
                     sort_instances(arrived)
-                    yield SeriesProgress(list(arrived), len(arrived), max(total(), len(arrived)))
+                    yield SeriesProgress(list(arrived), len(arrived), max(hint or 0, len(arrived)))
         except Cancelled:
             error = f"retrieve cancelled: {len(arrived)} instances kept"
         except RetrieveIncomplete as exc:
             error = str(exc)
         except ArchiveError as exc:
             error = str(exc)
-        if lister is not None:
-            lister.join(timeout=self.session.timeout)
-            listed = listing.get("records")
-            records = listed if isinstance(listed, list) else None
-            if records is None and not error and isinstance(listing.get("error"), ArchiveError):
-                error = str(listing["error"])
+        failed: list[str] = []
+        short = hint is not None and len(have) < hint
+        if records is None and (short or (error and not cancel.is_set())):
+            try:  # name what did not arrive
+                records = self.client.find_instances(study_uid, series_uid)
+            except ArchiveError:
+                records = None
         if records is not None:
             failed = sorted({r.sop_instance_uid for r in records} - have)
-            if failed and not error:
-                error = f"retrieve incomplete: the archive sent {len(have)} of the {len(records)} instances it listed"
-        total_n = max(total(), len(arrived))
+            hint = len(records)
+        if failed and not error:
+            error = f"retrieve incomplete: the archive sent {len(have)} of the {hint} instances it listed"
         sort_instances(arrived)
-        yield SeriesProgress(list(arrived), len(arrived), total_n, True, error, failed)
+        yield SeriesProgress(list(arrived), len(arrived), max(hint or 0, len(arrived)), True, error, failed)
 
     def close(self) -> None:
         """Close the client's connections."""
