@@ -242,7 +242,14 @@ class DicomWebClient:
     needs_instance_list = False
 
     def __init__(self, address: ArchiveAddress, creds: Credentials, timeout: float = 30.0) -> None:
+        import logging
+
         from dicomweb_client.api import DICOMwebClient
+
+        lib_log = logging.getLogger("dicomweb_client")  # never to the terminal (see core.logging)
+        if not lib_log.handlers:
+            lib_log.addHandler(logging.NullHandler())
+        lib_log.propagate = False
 
         self.address = address
         self.display = address.display

@@ -162,10 +162,11 @@ def study_record(ds: Dataset) -> StudyRecord:
 
 
 def _silence_pynetdicom() -> None:
-    """pynetdicom logs every association at INFO and failures at ERROR to stderr (it has its own handler
-    only when asked): keep it from writing over the terminal UI; our messages say what went wrong."""
+    """pynetdicom logs every association at INFO and failures at ERROR: never to the terminal (the
+    viewer's screen); :func:`tui_dicom.core.logging.setup_log` routes it to ``--log``, else nowhere."""
     logger = logging.getLogger("pynetdicom")
-    logger.setLevel(logging.CRITICAL)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
     logger.propagate = False
 
 
