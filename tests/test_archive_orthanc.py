@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from conftest import PYDICOM_FILES, REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA
 from orthanc import OrthancServer, free_port
 from orthanc import available as orthanc_available
 
@@ -50,6 +50,7 @@ PYDICOM_NAMES = (
     "JPEG2000.dcm",
     "SC_rgb_rle.dcm",
     "US1_J2KR.dcm",
+    "RG1_J2KR.dcm",
 )
 TS_DIR = SHARED_DATA / "dcm_qa_ts" / "In"
 CT_DIR = SHARED_DATA / "ge_ct_head"
@@ -72,7 +73,10 @@ class Uploaded:
 
 
 def _upload_files() -> list[Path]:
-    files = [PYDICOM_FILES / n for n in PYDICOM_NAMES if (PYDICOM_FILES / n).is_file()]
+    from pydicom.data import get_testdata_file
+
+    found = [get_testdata_file(n, download=False) for n in PYDICOM_NAMES]  # test files and pydicom-data
+    files = [Path(str(f)) for f in found if f]
     files += sorted(TS_DIR.glob("*.dcm"))
     files += sorted(CT_DIR.glob("*.dcm"))[:12]
     return files
@@ -173,6 +177,16 @@ FILTER_CASES: list[tuple[str, QueryFilters, Any]] = [
         lambda h: "0" < str(h.get("StudyDate") or "0") <= "20040201",
     ),
     ("modality", QueryFilters(modality="CT"), lambda h: h.get("Modality") == "CT"),
+    (
+        "accession with space",
+        QueryFilters(accession_number="exam Number"),
+        lambda h: h.get("AccessionNumber") == "exam Number",
+    ),
+    (
+        "accession wildcard",
+        QueryFilters(accession_number="exam*"),
+        lambda h: str(h.get("AccessionNumber", "")).startswith("exam"),
+    ),
     (
         "description with space",
         QueryFilters(study_description="Whole Body*"),
