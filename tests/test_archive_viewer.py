@@ -150,3 +150,21 @@ async def test_cut_results_are_said_and_paged(
         assert len(studies()) == 1 and "studies 2–2" in str(note.render())
         await pilot.press("ctrl+b")
         assert await wait_until(pilot, lambda: studies() == first)
+
+
+async def test_a_failure_is_one_line_in_the_app(
+    orthanc: OrthancServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    address = parse_address(f"dicom://WRONGAET@127.0.0.1:{orthanc.dicom_port}", config={})
+    session = ArchiveSession(address=address, timeout=10)
+    app = DicomViewerApp([], terminal=detect(override="halfblock", colors="truecolor"), archive=session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.main
+        box = screen.query_one("#pane-message")
+
+        def shown() -> str:
+            return str(box.render()) if box.display else ""
+
+        assert await wait_until(pilot, lambda: "WRONGAET" in shown(), timeout=20)
+        assert "called AE title 'WRONGAET' not recognised" in shown() and "\n" not in shown().strip()
