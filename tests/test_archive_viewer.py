@@ -168,3 +168,14 @@ async def test_a_failure_is_one_line_in_the_app(
 
         assert await wait_until(pilot, lambda: "WRONGAET" in shown(), timeout=20)
         assert "called AE title 'WRONGAET' not recognised" in shown() and "\n" not in shown().strip()
+
+
+async def test_series_option_opens_on_that_series(
+    orthanc: OrthancServer, ct_study: pydicom.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    app = make_app(orthanc, filters=QueryFilters(series_uid=ct_study.SeriesInstanceUID))
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await wait_until(pilot, lambda: bool(app.main.last_displayed), timeout=30)
+        assert app.main._series is not None
+        assert app.main._series.series_instance_uid == ct_study.SeriesInstanceUID

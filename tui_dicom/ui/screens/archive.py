@@ -105,7 +105,8 @@ class ArchiveScreen(MainScreen):
         super().on_mount()
 
     def _from_first_path(self, series: Series) -> bool:
-        return False
+        """With ``--series UID`` the tree opens on that series."""
+        return bool(self.filters.series_uid) and series.series_instance_uid == self.filters.series_uid
 
     def on_unmount(self) -> None:
         """Stop a running retrieve, close connections."""
@@ -150,6 +151,9 @@ class ArchiveScreen(MainScreen):
             note = f"studies {first}–{self._offset + count} shown: more match (ctrl+n: next page, or narrow the search)"
             self.notify(note, severity="warning", markup=False)
         bar.show_note(note)
+        studies = [st for p in message.hierarchy.patients for st in p.studies]
+        if not self._open_study and self.filters.series_uid and len(studies) == 1:
+            self._open_study = studies[0].study_instance_uid  # --series: open its study
         if self._open_study:
             tree.expand_study(self._open_study)
             self._open_study = ""
