@@ -38,12 +38,12 @@ def ct_study(orthanc: OrthancServer) -> pydicom.Dataset:
 
 @pytest.fixture
 def slow_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A slow link: each stored instance takes 0.08 s more, so a series takes seconds to arrive."""
+    """A slow link: each stored instance takes 0.15 s more, so a series takes seconds to arrive."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     original = DiskCache.stored
 
     def stored(self: DiskCache, path: Path, nbytes: int) -> None:
-        time.sleep(0.08)
+        time.sleep(0.15)
         original(self, path, nbytes)
 
     monkeypatch.setattr(DiskCache, "stored", stored)
@@ -69,7 +69,7 @@ async def test_remote_study_shows_first_slice_before_the_last_instance_arrived(
 ) -> None:
     app = make_app(orthanc, ct_study.StudyInstanceUID)
     async with app.run_test(size=(160, 48)) as pilot:
-        # polled every ~20 ms: far shorter than the 80 ms each instance takes to arrive
+        # polled every ~20 ms: far shorter than the 150 ms each instance takes to arrive
         assert await wait_until(pilot, lambda: bool(app.main.last_displayed), timeout=30), (
             "no slice displayed"
         )
