@@ -498,13 +498,20 @@ def test_bounds_refused_within_budget(
 
 
 def test_raised_limit_lets_a_large_frame_through(bounds: list[hostile_corpus.Case], tmp_path: Path) -> None:
-    """``--limit`` is how a user opens a genuine large image: the refusal names the option, and with
+    """``--resource-limit`` is how a user opens a genuine large image: the refusal names the option, and with
     it raised the native 11,000² image is read (refused further on by nothing but its own zeros)."""
     native = next(c for c in bounds if c.name == "native_11000_16bit.dcm")
     refused = run_cli(["export", str(native.path), "-o", str(tmp_path / "a.png")])
-    assert refused.code == 1 and "--limit frame-bytes=" in refused.err_text, refused.describe()
+    assert refused.code == 1 and "--resource-limit frame-bytes=" in refused.err_text, refused.describe()
     env_run = run_cli(
-        ["export", str(native.path), "-o", str(tmp_path / "b.png"), "--limit", "frame-bytes=nonsense"]
+        [
+            "export",
+            str(native.path),
+            "-o",
+            str(tmp_path / "b.png"),
+            "--resource-limit",
+            "frame-bytes=nonsense",
+        ]
     )
     assert env_run.code == 2 and "frame-bytes" in env_run.err_text, env_run.describe()
 

@@ -1,4 +1,4 @@
-"""The resource budget: parsing ``--limit``/``TUI_DICOM_LIMITS``, the one-line refusal message."""
+"""The resource budget: parsing ``--resource-limit``/``TUI_DICOM_LIMITS``, the one-line refusal message."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_message_is_one_line_naming_file_dimension_limit() -> None:
     assert "\n" not in text
     assert text.startswith("scan.dcm: ")
     assert "decoded frame" in text and "64 MB" in text and "242,000,000" in text
-    assert "--limit frame-bytes=" in text
+    assert "--resource-limit frame-bytes=" in text
     assert isinstance(err, DicomViewerError)
     again = pickle.loads(pickle.dumps(err))  # crosses process boundaries (decoder children)
     assert str(again) == text

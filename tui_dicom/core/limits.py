@@ -7,7 +7,7 @@ file, the dimension and the limit, so the user knows what to raise when the file
 
 The defaults let real studies open (a 4,000-slice CT, a 30,000-record PACS CD, a 16-bit 4,096²
 mammogram, a 1,000-frame ultrasound) while keeping one hostile file within ~5 s of CPU and ~500 MB.
-A user raises a limit with ``--limit NAME=VALUE`` (any command or the viewer) or the environment
+A user raises a limit with ``--resource-limit NAME=VALUE`` (any command or the viewer) or the environment
 variable ``TUI_DICOM_LIMITS="NAME=VALUE,NAME=VALUE"``; byte sizes take ``K``/``M``/``G`` suffixes.
 
 This is a bottom-layer utility (like :mod:`tui_dicom.core.errors`): it imports nothing of the core but
@@ -33,7 +33,7 @@ _KIB, _MIB, _GIB = 1024, 1024**2, 1024**3
 
 @dataclass(frozen=True)
 class Limits:
-    """The resource budget. Each field is one dimension; ``--limit NAME=VALUE`` names it with dashes."""
+    """The resource budget. Each field is one dimension; ``--resource-limit NAME=VALUE`` names it with dashes."""
 
     # -- per file (owned by the per-file bounds) ----------------------------------------------------
     #: bytes read from one file or ZIP member into memory (a ZIP member is read whole to be decoded)
@@ -69,7 +69,7 @@ class Limits:
     # -- end of the tree section ---------------------------------------------------------------------
 
 
-#: help text per field, shown by ``--limit help`` and in error hints
+#: help text per field, shown by ``--resource-limit`` and in error hints
 DESCRIPTIONS: dict[str, str] = {
     "file_bytes": "bytes read from one file or ZIP member",
     "element_bytes": "bytes of one element value (other than pixel data)",
@@ -119,8 +119,8 @@ class LimitExceeded(DicomViewerError):
         limit = _fmt(self.dimension, self.limit)
         flag = option_name(self.dimension)
         if self.value is None:
-            return f"{what}: over the limit of {limit} (raise with --limit {flag}=N)"
-        return f"{what}: {_fmt(self.dimension, self.value)} exceeds the limit of {limit} (raise with --limit {flag}=N)"
+            return f"{what}: over the limit of {limit} (raise with --resource-limit {flag}=N)"
+        return f"{what}: {_fmt(self.dimension, self.value)} exceeds the limit of {limit} (raise with --resource-limit {flag}=N)"
 
     def __reduce__(self) -> tuple[type[LimitExceeded], tuple[str, str, int | float | None, int | float]]:
         return (LimitExceeded, (self.file, self.dimension, self.value, self.limit))
@@ -139,12 +139,12 @@ def _fmt(dimension: str, value: int | float) -> str:
 
 
 def option_name(dimension: str) -> str:
-    """The ``--limit`` name of a field (``frame_bytes`` -> ``frame-bytes``)."""
+    """The ``--resource-limit`` name of a field (``frame_bytes`` -> ``frame-bytes``)."""
     return dimension.replace("_", "-")
 
 
 def current() -> Limits:
-    """The limits in force (defaults, then ``TUI_DICOM_LIMITS``, then ``--limit`` options)."""
+    """The limits in force (defaults, then ``TUI_DICOM_LIMITS``, then ``--resource-limit`` options)."""
     return _current
 
 
@@ -211,7 +211,7 @@ def format_spec(limits: Limits) -> str:
 
 
 def configure(options: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> Limits:
-    """Set the limits from the environment variable, then ``--limit`` options (which win).
+    """Set the limits from the environment variable, then ``--resource-limit`` options (which win).
 
     Raises:
         ValueError: a malformed item (the caller reports it as a usage error).

@@ -216,7 +216,7 @@ def _death_reason(what: str, exc: BaseException, status: int | None, seconds: fl
     if isinstance(exc, TimeoutError) or status in (-signal.SIGXCPU, -signal.SIGKILL):
         return (
             f"the {what} decoder did not finish within {seconds:g} s of CPU (a corrupt stream?); "
-            f"stopped (raise with --limit decode-seconds=N)"
+            f"stopped (raise with --resource-limit decode-seconds=N)"
         )
     if status is not None and status < 0:
         name = signal.Signals(-status).name if -status in signal.Signals._value2member_map_ else str(-status)
