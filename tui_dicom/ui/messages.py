@@ -14,6 +14,9 @@ from textual.message import Message
 
 from tui_dicom.core.hierarchy.index import IndexProgress
 from tui_dicom.core.hierarchy.model import Hierarchy, SliceRef
+from tui_dicom.core.imaging.pixels import Frame
+from tui_dicom.core.imaging.windowing import Window
+from tui_dicom.core.inspector.tags import TagRow
 
 
 @dataclass
@@ -36,13 +39,13 @@ class SliceReady(Message):
     """The slice."""
     picture: np.ndarray
     """The windowed 8-bit picture (HxW grey or HxWx3 RGB)."""
-    frame: Any
+    frame: Frame
     """The decoded :class:`tui_dicom.core.imaging.pixels.Frame` (for the probe and measurements)."""
-    window: Any
+    window: Window | None
     """The :class:`tui_dicom.core.imaging.windowing.Window` used, or None for colour images."""
     info: dict[str, Any]
     """Per-slice header values for annotations (slice location, thickness, ...)."""
-    rows: list[Any]
+    rows: list[TagRow]
     """Tag rows of the slice's instance for the inspector."""
     header_error: str = ""
     """Why the header could not be read (empty when it was)."""
@@ -58,7 +61,7 @@ class SliceFailed(Message):
     """The slice."""
     reason: str
     """A one-line, plain-language reason (already made terminal-safe)."""
-    rows: list[Any]
+    rows: list[TagRow]
     """Tag rows of the slice's instance (kept when only the pixels fail)."""
     header_error: str = ""
     """Why the header could not be read (empty when it was)."""
@@ -70,5 +73,5 @@ class VaryingReady(Message):
 
     series_uid: str
     """The series."""
-    paths: list[Any]
+    paths: list[tuple[int, ...]]
     """Paths (as in :class:`tui_dicom.core.inspector.tags.TagRow`) of the elements that differ between instances."""

@@ -12,16 +12,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_dicom.core.cache import ByteLRU
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError
 from tui_dicom.core.hierarchy.model import SliceRef
+from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
 
-Decoder = Callable[[FileRef, int, Any], Any]
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tui_dicom.core.imaging.pixels import Frame
+    from tui_dicom.core.imaging.windowing import Window
+
+Decoder = Callable[[FileRef, int, Any], "Frame"]
 """``decoder(ref, frame, header_dataset) -> Frame``; the default is ``pixels.decode_frame``."""
 
 
@@ -44,13 +51,13 @@ class SliceResult:
 
     seq: int
     slice: SliceRef
-    picture: Any = None
-    frame: Any = None
-    window: Any = None
+    picture: np.ndarray | None = None
+    frame: Frame | None = None
+    window: Window | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     #: tag rows of the instance's header for the inspector (empty when it could not be read)
-    rows: list[Any] = field(default_factory=list)
+    rows: list[TagRow] = field(default_factory=list)
     #: why the header could not be read (empty when it was)
     header_error: str = ""
     seconds: float = 0.0
@@ -139,12 +146,12 @@ class SliceLoader:
     """Decodes and windows slices with byte-bounded caches; safe to use from one worker thread."""
 
     def __init__(self, cache_bytes: int = 512 * 1024**2, decoder: Decoder | None = None) -> None:
-        self.frames: ByteLRU[Any] = ByteLRU(cache_bytes * 3 // 4)
-        self.pictures: ByteLRU[Any] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
+        self.frames: ByteLRU[Frame] = ByteLRU(cache_bytes * 3 // 4)
+        self.pictures: ByteLRU[np.ndarray] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
         # outside --cache-mb, small and bounded: headers of recent instances (~55 KB each for a CT slice,
         # counted as 64 KB) and their inspector rows (~360 bytes a row, counted as 400)
         self.headers: ByteLRU[Any] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
-        self.rows: ByteLRU[list[Any]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
+        self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
         self._decoder = decoder
 
     @property
@@ -162,7 +169,7 @@ class SliceLoader:
             self.headers.put(ref, ds)
         return ds
 
-    def tag_rows(self, ref: FileRef, header: Any) -> list[Any]:
+    def tag_rows(self, ref: FileRef, header: Any) -> list[TagRow]:
         """The inspector rows of ``header`` (the header of ``ref``), cached per file."""
         rows = self.rows.get(ref)
         if rows is None:
@@ -172,7 +179,7 @@ class SliceLoader:
             self.rows.put(ref, rows)
         return rows
 
-    def frame(self, sl: SliceRef) -> Any:
+    def frame(self, sl: SliceRef) -> Frame:
         """The decoded frame of ``sl``, cached by (file, frame)."""
         cached = self.frames.get(sl.key)
         if cached is not None:

@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tui_dicom.core.cache import LatestSlot
 from tui_dicom.core.errors import DicomViewerError
 from tui_dicom.core.hierarchy.model import Hierarchy, Patient, Series, SliceRef, Study
+from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
@@ -213,6 +214,8 @@ class MainScreen(Screen[None]):
                     SliceFailed(result.seq, result.slice, result.error, result.rows, result.header_error)
                 )
             else:
+                # the loader sets both whenever it reports no error
+                assert result.picture is not None and result.frame is not None
                 self.post_message(
                     SliceReady(
                         result.seq,
@@ -370,7 +373,7 @@ class MainScreen(Screen[None]):
         if self._shown_seq < self._seq:
             self._update_annotations()
 
-    def _show_tags(self, sl: SliceRef, rows: list[Any], error: str) -> None:
+    def _show_tags(self, sl: SliceRef, rows: list[TagRow], error: str) -> None:
         """The inspector follows the slice shown (rows come with the slice from the loader)."""
         if sl.instance.ref != self._header_ref:
             self._header_ref = sl.instance.ref

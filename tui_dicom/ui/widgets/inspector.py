@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.keys import PANE_KEYS
 
@@ -52,7 +53,7 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def row_label(row: Any, privacy: bool, name_width: int = 24) -> Text:
+def row_label(row: TagRow, privacy: bool, name_width: int = 24) -> Text:
     """``(0010,0010) PatientName          PN Doe^John`` as inert text (keyword column ``name_width`` wide)."""
     group, elem = row.tag >> 16, row.tag & 0xFFFF
     if getattr(row, "is_item", False):
@@ -109,7 +110,7 @@ class TagInspector(Vertical):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._rows: list[Any] = []
+        self._rows: list[TagRow] = []
         self._varying_paths: set[tuple[int, ...]] | None = None
         self._error = ""
         self._matches: list[int] = []
@@ -137,7 +138,7 @@ class TagInspector(Vertical):
 
     # ----------------------------------------------------------------------------- content
 
-    def show_rows(self, rows: list[Any], error: str = "") -> None:
+    def show_rows(self, rows: list[TagRow], error: str = "") -> None:
         """Show ``rows`` (tag rows of one instance), or ``error`` when the header could not be read.
 
         Within a series the next instance usually has the very same elements: then only the labels
