@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tui_dicom.cli import main
 from tui_dicom.commands.view import demo_paths
 from tui_dicom.core.graphics.terminal import detect
@@ -14,7 +16,7 @@ from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice
 
 
-def test_help_and_version_exit_zero(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_help_and_version_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--renderer" in out and "ls, dump, export" in out
@@ -22,7 +24,9 @@ def test_help_and_version_exit_zero(capsys) -> None:  # type: ignore[no-untyped-
     assert "tui-dicom" in capsys.readouterr().out
 
 
-def test_missing_path_is_a_usage_error_with_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_missing_path_is_a_usage_error_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nope\x1b[2J"
     assert main([str(missing)]) == 2
     err = capsys.readouterr().err

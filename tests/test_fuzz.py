@@ -208,9 +208,10 @@ def cd_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-DICOMDIRS = {}
-if hostile_corpus.testdata("DICOMDIR"):
-    DICOMDIRS = {"DICOMDIR": hostile_corpus.testdata("DICOMDIR").read_bytes()}  # type: ignore[union-attr]
+DICOMDIRS: dict[str, bytes] = {}
+_DICOMDIR = hostile_corpus.testdata("DICOMDIR")
+if _DICOMDIR is not None:
+    DICOMDIRS = {"DICOMDIR": _DICOMDIR.read_bytes()}
 
 
 @pytest.mark.skipif(not DICOMDIRS, reason="tui_dicom/core/hierarchy/index.py not written yet")

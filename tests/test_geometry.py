@@ -47,7 +47,9 @@ def test_oblique_gives_two_letters() -> None:
 def test_patient_coords_match_ps33_equation() -> None:
     pos = (-100.0, -120.0, 50.0)
     assert g.patient_coords(pos, AXIAL, (0.5, 0.7), 0, 0) == pos
-    x, y, z = g.patient_coords(pos, AXIAL, (0.5, 0.7), 10, 20)  # type: ignore[misc]
+    coords = g.patient_coords(pos, AXIAL, (0.5, 0.7), 10, 20)
+    assert coords is not None
+    x, y, z = coords
     assert (x, y, z) == pytest.approx((-100 + 20 * 0.7, -120 + 10 * 0.5, 50.0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import pydicom
@@ -14,7 +15,7 @@ from tui_dicom.core.hierarchy.index import build_index
 from tui_dicom.core.hierarchy.model import Hierarchy
 
 
-def _zip_folder(folder: Path, dest: Path, *, prefix: str = "", skip: set[str] = frozenset()) -> Path:  # type: ignore[assignment]
+def _zip_folder(folder: Path, dest: Path, *, prefix: str = "", skip: AbstractSet[str] = frozenset()) -> Path:
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder).as_posix()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 
 from tui_dicom.core.graphics.terminal import detect
@@ -23,6 +25,18 @@ TAICHI = SHARED / "taichi_mri_cd"
 pytestmark = pytest.mark.skipif(
     not CT.is_dir() or not TAICHI.is_dir(), reason=f"real data not found: {SHARED}"
 )
+
+
+class SnapCompare(Protocol):
+    """pytest-textual-snapshot's ``snap_compare`` (its fixture is annotated with a narrower callable)."""
+
+    def __call__(
+        self,
+        app: App[Any],
+        *,
+        terminal_size: tuple[int, int] = ...,
+        run_before: Callable[[Pilot[None]], Awaitable[None]] | None = ...,
+    ) -> bool: ...
 
 
 def _app(path: Path) -> DicomViewerApp:
@@ -43,21 +57,21 @@ def _settled(app: DicomViewerApp) -> Callable[[Pilot[None]], Awaitable[None]]:
     return run_before
 
 
-def test_wide_layout_taichi_cd(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_wide_layout_taichi_cd(snap_compare: SnapCompare) -> None:
     app = _app(TAICHI)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_settled(app))
 
 
-def test_narrow_layout_ct_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_narrow_layout_ct_80x24(snap_compare: SnapCompare) -> None:
     app = _app(CT)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_settled(app))
 
 
-def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_help_screen(snap_compare: SnapCompare) -> None:
     app = _app(CT)
     settle = _settled(app)
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
         await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause(0.3)
