@@ -6,10 +6,14 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.graphics.terminal import detect
+from tui_dicom.core.imaging.pixels import Frame
+from tui_dicom.core.session.slice_loader import Decoder
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.annotations import AnnotationBar
@@ -26,10 +30,10 @@ needs_ct = pytest.mark.skipif(not CT.is_dir(), reason=f"real data not found: {CT
 needs_taichi = pytest.mark.skipif(not TAICHI.is_dir(), reason=f"real data not found: {TAICHI}")
 
 
-def make_app(*paths: Path | str, **kwargs: object) -> DicomViewerApp:
+def make_app(*paths: Path | str, cache_mb: int = 512, decoder: Decoder | None = None) -> DicomViewerApp:
     """The app with the half-block renderer pinned (headless)."""
     terminal = detect(override="halfblock", colors="truecolor")
-    return DicomViewerApp([str(p) for p in paths], terminal=terminal, **kwargs)  # type: ignore[arg-type]
+    return DicomViewerApp([str(p) for p in paths], terminal=terminal, cache_mb=cache_mb, decoder=decoder)
 
 
 def bottom_text(app: DicomViewerApp) -> str:
@@ -221,7 +225,7 @@ async def test_ui_stays_responsive_during_a_slow_decode() -> None:
     decoding = threading.Event()
     finished = threading.Event()
 
-    def slow_decoder(ref, frame, ds):  # type: ignore[no-untyped-def]
+    def slow_decoder(ref: FileRef, frame: int, ds: Any) -> Frame:
         decoding.set()
         time.sleep(2.0)
         try:
@@ -270,7 +274,7 @@ async def test_holding_a_key_never_queues_decodes() -> None:
 
     calls: list[int] = []
 
-    def counting(ref, frame, ds):  # type: ignore[no-untyped-def]
+    def counting(ref: FileRef, frame: int, ds: Any) -> Frame:
         calls.append(1)
         time.sleep(0.05)
         return decode_frame(ref, frame, ds)

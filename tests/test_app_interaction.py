@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.pixels.processing import apply_modality_lut
+from textual.pilot import Pilot
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
@@ -31,7 +32,7 @@ def make_app(*paths: Path) -> DicomViewerApp:
     return DicomViewerApp([str(p) for p in paths], terminal=detect(override="halfblock"))
 
 
-async def ready(pilot, app, counter: str | None = None) -> None:  # type: ignore[no-untyped-def]
+async def ready(pilot: Pilot[None], app: DicomViewerApp, counter: str | None = None) -> None:
     assert await wait_for_index(pilot, app)
     assert await wait_for_slice(pilot, app, counter)
 

@@ -7,6 +7,7 @@ import re
 import numpy as np
 from textual.app import App, ComposeResult
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
@@ -33,7 +34,7 @@ def _picture(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (64, 96), dtype=np.uint8)
 
 
-async def _wait_displayed(app: _App, pilot, n: int = 1) -> None:  # type: ignore[no-untyped-def]
+async def _wait_displayed(app: _App, pilot: Pilot[None], n: int = 1) -> None:
     for _ in range(200):
         await pilot.pause(0.01)
         if len(app.displayed) >= n:
