@@ -240,6 +240,14 @@ def sample_plane(
         fixed = 3 - ax_a - ax_b
         if _axis_map(nrm) == fixed or slab_mm <= 0:
             return _sample_separable(data, v0, a, b, ax_a, ax_b, fixed, nrm, slab_mm, mode, fill_v, plane)
+    scale = max(1.0, float(np.abs(a).max()), float(np.abs(b).max()))
+    for fixed in range(3):
+        if (
+            abs(a[fixed]) < _EPS * scale
+            and abs(b[fixed]) < _EPS * scale
+            and (slab_mm <= 0 or _axis_map(nrm) == fixed)
+        ):
+            return _sample_sheet_affine(data, v0, a, b, fixed, nrm, slab_mm, mode, fill_v, plane)
     return _sample_general(data, v0, a, b, nrm, slab_mm, mode, fill_v, plane, volume.spacing)
 
 
@@ -276,6 +284,51 @@ def _sample_separable(
     out = _interp_axis(sheet, rows_coords, sa, fill)
     out = _interp_axis(out, cols_coords, sb, fill)
     return out if sa == 0 else out.T.copy()
+
+
+def _sample_sheet_affine(
+    data: np.ndarray,
+    v0: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    fixed: int,
+    nrm: np.ndarray,
+    slab_mm: float,
+    mode: str,
+    fill: float,
+    plane: Plane,
+) -> np.ndarray:
+    """A plane that keeps one voxel index constant (e.g. a sagittal plane of a tilted axial stack): one
+    voxel sheet (or slab), then bilinear samples along an oblique 2-D grid — 4 gathers instead of 8."""
+    coord = float(v0[fixed])
+    lo_hi = None
+    if slab_mm > 0:
+        half = abs(float(nrm[fixed])) * slab_mm / 2
+        lo_hi = (int(math.ceil(coord - half - 1e-6)), int(math.floor(coord + half + 1e-6)))
+        if lo_hi[1] < lo_hi[0]:
+            lo_hi = (int(round(coord)), int(round(coord)))
+    sheet = _sheet(data, fixed, coord, fill, lo_hi, mode)
+    if sheet is None:
+        return np.full((plane.rows, plane.cols), fill, dtype=np.float32)
+    p, q = [ax for ax in range(3) if ax != fixed]
+    ii = np.arange(plane.rows, dtype=np.float64)[:, None]
+    jj = np.arange(plane.cols, dtype=np.float64)[None, :]
+    u = (v0[p] + ii * a[p] + jj * b[p]).ravel()
+    v = (v0[q] + ii * a[q] + jj * b[q]).ravel()
+    nu, nv = sheet.shape
+    inside = (u >= -0.5) & (u <= nu - 0.5) & (v >= -0.5) & (v <= nv - 0.5)
+    out = np.full(u.shape, fill, dtype=np.float32)
+    if inside.any():
+        u, v = np.clip(u[inside], 0, nu - 1), np.clip(v[inside], 0, nv - 1)
+        u0 = np.minimum(u.astype(np.intp), max(nu - 2, 0))
+        v0_ = np.minimum(v.astype(np.intp), max(nv - 2, 0))
+        wu, wv = (u - u0).astype(np.float32), (v - v0_).astype(np.float32)
+        u1, v1 = np.minimum(u0 + 1, nu - 1), np.minimum(v0_ + 1, nv - 1)
+        flat = sheet.reshape(-1)
+        top = flat[u0 * nv + v0_] * (1 - wv) + flat[u0 * nv + v1] * wv
+        bottom = flat[u1 * nv + v0_] * (1 - wv) + flat[u1 * nv + v1] * wv
+        out[inside] = top * (1 - wu) + bottom * wu
+    return out.reshape(plane.rows, plane.cols)
 
 
 def _trilinear(data: np.ndarray, k: np.ndarray, r: np.ndarray, c: np.ndarray, fill: float) -> np.ndarray:
@@ -319,9 +372,6 @@ def _sample_general(
     spacing: tuple[float, float, float],
 ) -> np.ndarray:
     """Any plane: trilinear samples; a slab samples parallel planes one voxel apart and reduces them."""
-    grid_i, grid_j = np.meshgrid(np.arange(plane.rows), np.arange(plane.cols), indexing="ij")
-    ii, jj = grid_i.ravel().astype(np.float64), grid_j.ravel().astype(np.float64)
-    base = [v0[x] + ii * a[x] + jj * b[x] for x in range(3)]
     offsets = [0.0]
     if slab_mm > 0:
         step = min(spacing)
@@ -329,7 +379,7 @@ def _sample_general(
         offsets = [(m - (count - 1) / 2) * step for m in range(count)]
     result: np.ndarray | None = None
     for off in offsets:
-        vals = _trilinear(data, base[0] + off * nrm[0], base[1] + off * nrm[1], base[2] + off * nrm[2], fill)
+        vals = _thin_oblique(data, v0 + off * nrm, a, b, fill, plane)
         if result is None:
             result = vals
         elif mode == "mip":
@@ -341,7 +391,45 @@ def _sample_general(
     assert result is not None
     if mode == "avg" and len(offsets) > 1:
         result /= len(offsets)
-    return result.reshape(plane.rows, plane.cols)
+    return result
+
+
+def _thin_oblique(
+    data: np.ndarray, v0: np.ndarray, a: np.ndarray, b: np.ndarray, fill: float, plane: Plane
+) -> np.ndarray:
+    """One oblique plane. When one voxel axis follows the columns alone (the axial or coronal plane of a
+    gantry-tilted stack: x is the voxel column), each output row is a bilinear blend of 4 voxel lines
+    resampled along that axis; otherwise full trilinear sampling."""
+    for per_col, per_row, transpose in ((b, a, False), (a, b, True)):
+        x = _axis_map(per_col)
+        scale = max(1.0, float(np.abs(per_row).max()))
+        if x is None or abs(per_row[x]) > _EPS * scale:
+            continue
+        n_lines = plane.cols if transpose else plane.rows
+        n_along = plane.rows if transpose else plane.cols
+        p, q = [ax for ax in range(3) if ax != x]
+        t = np.arange(n_lines, dtype=np.float64)
+        u, v = v0[p] + t * per_row[p], v0[q] + t * per_row[q]
+        moved = np.moveaxis(data, (p, q, x), (0, 1, 2))
+        nu, nv = moved.shape[0], moved.shape[1]
+        inside = (u >= -0.5) & (u <= nu - 0.5) & (v >= -0.5) & (v <= nv - 0.5)
+        uc, vc = np.clip(u, 0, nu - 1), np.clip(v, 0, nv - 1)
+        u0 = np.minimum(uc.astype(np.intp), max(nu - 2, 0))
+        w0 = np.minimum(vc.astype(np.intp), max(nv - 2, 0))
+        wu = (uc - u0).astype(np.float32)[:, None]
+        wv = (vc - w0).astype(np.float32)[:, None]
+        u1, w1 = np.minimum(u0 + 1, nu - 1), np.minimum(w0 + 1, nv - 1)
+        top = moved[u0, w0].astype(np.float32) * (1 - wv) + moved[u0, w1] * wv
+        bottom = moved[u1, w0].astype(np.float32) * (1 - wv) + moved[u1, w1] * wv
+        lines = top * (1 - wu) + bottom * wu
+        lines[~inside] = fill
+        along = v0[x] + np.arange(n_along, dtype=np.float64) * per_col[x]
+        out = _interp_axis(lines, along, 1, fill)
+        return np.ascontiguousarray(out.T) if transpose else out
+    grid_i, grid_j = np.meshgrid(np.arange(plane.rows), np.arange(plane.cols), indexing="ij")
+    ii, jj = grid_i.ravel().astype(np.float64), grid_j.ravel().astype(np.float64)
+    k, r, c = (v0[ax] + ii * a[ax] + jj * b[ax] for ax in range(3))
+    return _trilinear(data, k, r, c, fill).reshape(plane.rows, plane.cols)
 
 
 # ----------------------------------------------------------------------------------- crosshair, lines
