@@ -121,4 +121,19 @@ def run(args: argparse.Namespace) -> int:
             paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label, demo_note=demo_note
         )
         app.run()
+    if app.crash is not None:
+        print(crash_line(app.crash, app.crash_log), file=sys.stderr)
+        return EXIT_CRASH
     return 0
+
+
+#: exit status after an internal error (BSD sysexits EX_SOFTWARE)
+EXIT_CRASH = 70
+
+
+def crash_line(error: BaseException, log: str) -> str:
+    """The one line printed after a crash, naming the file that holds the traceback."""
+    from tui_dicom.core.safe import safe_text
+
+    where = f"the traceback is in {safe_text(log)}" if log else "no crash log could be written"
+    return f"tui-dicom: internal error ({type(error).__name__}: {safe_text(error)}); {where}"

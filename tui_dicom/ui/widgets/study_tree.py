@@ -15,6 +15,7 @@ from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.hierarchy.model import Hierarchy, IndexError_, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
+from tui_dicom.ui.keys import PANE_KEYS
 
 MASK = "***"
 
@@ -64,6 +65,7 @@ class StudyTree(Tree[NodeData]):
     """Tree over the hierarchy. Posts :class:`SeriesChosen` / :class:`SliceChosen` when highlighted."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        *PANE_KEYS,
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
