@@ -1,0 +1,343 @@
+"""The MPR screen: axial, coronal and sagittal planes of one series' volume with a linked crosshair.
+
+The volume is built in a thread worker (headers, checks, slice by slice with a cancel event); progress
+comes back as messages and the planes are drawn as the slices arrive. The crosshair is one patient point
+(LPS mm) shared by the three panes: moving it in the active pane moves the other two planes. ``x``
+switches the active pane between axial, coronal and sagittal, ``v`` shows the three panes or only the
+active one; thick slab (``[``/``]`` thickness in mm, ``m`` MIP/MinIP/average), window/level, and the
+crosshair doubles as the probe (HU and LPS mm in the status line). Planes have square pixels, so the
+picture widget's cell-aspect correction gives the right shape on any terminal.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from tui_dicom.core.graphics.layout import Shape, View
+from tui_dicom.core.hierarchy.model import Series
+from tui_dicom.core.imaging.windowing import Window
+from tui_dicom.core.safe import safe_text
+from tui_dicom.core.volume import PLANES, SLAB_MODES, Volume
+from tui_dicom.ui.widgets.picture import PictureView
+
+#: slab thicknesses the [ and ] keys step through, in mm (0: a thin plane)
+SLABS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+CROSS = (255, 200, 0)
+REFERENCE = (0, 200, 255)
+
+
+@dataclass
+class VolumeProgress(Message):
+    """Slices loaded so far."""
+
+    loaded: int
+    total: int
+    volume: Volume
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the newest progress matters."""
+        return isinstance(message, VolumeProgress)
+
+
+@dataclass
+class VolumeFailed(Message):
+    """The series is not a volume, or could not be read: one line why."""
+
+    reason: str
+
+
+class MprScreen(Screen[None]):
+    """Three linked planes (or one) through the volume of a series."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Back"),
+        Binding("x", "next_plane", "Axial/coronal/sagittal"),
+        Binding("v", "toggle_layout", "1 or 3 panes"),
+        Binding("up", "cross(-1, 0)", "Crosshair up", show=False),
+        Binding("down", "cross(1, 0)", "Crosshair down", show=False),
+        Binding("left", "cross(0, -1)", "Crosshair left", show=False),
+        Binding("right", "cross(0, 1)", "Crosshair right", show=False),
+        Binding("pageup,k", "depth(-1)", "Plane back"),
+        Binding("pagedown,j", "depth(1)", "Plane forward"),
+        Binding("right_square_bracket", "slab(1)", "Thicker slab"),
+        Binding("left_square_bracket", "slab(-1)", "Thinner slab"),
+        Binding("m", "slab_mode", "MIP/MinIP/avg"),
+        Binding("w", "width(-1)", "Width -", show=False),
+        Binding("W", "width(1)", "Width +", show=False),
+        Binding("l", "level(-1)", "Level -", show=False),
+        Binding("L", "level(1)", "Level +", show=False),
+        Binding("0", "file_window", "File window", show=False),
+        Binding("plus", "zoom(1)", "Zoom in", show=False),
+        Binding("minus", "zoom(-1)", "Zoom out", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    MprScreen #panes { height: 1fr; }
+    MprScreen .pane { width: 1fr; height: 1fr; border: round $panel; }
+    MprScreen .pane.-active { border: round $accent; }
+    MprScreen .pane PictureView { height: 1fr; }
+    MprScreen .label { height: 1; }
+    MprScreen #mpr-status { height: 1; }
+    """
+
+    def __init__(self, series: Series, *, cache_mb: int = 512) -> None:
+        super().__init__()
+        self.series = series
+        self.cache_mb = cache_mb
+        self.volume: Volume | None = None
+        self.point: np.ndarray | None = None
+        self.active = "axial"
+        self.three = True
+        self.slab_index = 0
+        self.slab_mode = "mip"
+        self.window: Window | None = None
+        self.zoom = 1.0
+        self.reason = ""
+        self.progress = (0, 0)
+        self._cancel = threading.Event()
+
+    @property
+    def slab_mm(self) -> float:
+        """The slab thickness in mm (0: thin)."""
+        return SLABS[self.slab_index]
+
+    def compose(self) -> ComposeResult:
+        """Three panes side by side and a status line."""
+        with Horizontal(id="panes"):
+            for kind in PLANES:
+                with Vertical(classes="pane", id=f"pane-{kind}"):
+                    yield Static(kind, classes="label", id=f"label-{kind}")
+                    yield PictureView(id=f"picture-{kind}")
+        yield Static("", id="mpr-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start building the volume."""
+        self._layout()
+        self._status()
+        self._build()
+
+    def on_unmount(self) -> None:
+        """Stop the build."""
+        self._cancel.set()
+
+    # ------------------------------------------------------------------------------ the volume
+
+    @work(thread=True, exclusive=True, group="volume", exit_on_error=False)
+    def _build(self) -> None:
+        from tui_dicom.core.errors import DicomViewerError
+        from tui_dicom.core.volume import Cancelled, empty_volume, load_volume, plan_volume, read_geometries
+
+        worker = get_current_worker()
+        headers: dict[Any, Any] = {}
+        try:
+            geoms = read_geometries(
+                [sl.key for sl in self.series.slices()], cancel=self._cancel, headers=headers
+            )
+            plan = plan_volume(geoms, budget_bytes=max(16, self.cache_mb) * 1024**2)
+            vol = empty_volume(plan, series_uid=self.series.series_instance_uid)
+            step = max(1, plan.shape[0] // 20)
+
+            def progress(done: int, total: int) -> None:
+                if done == total or done % step == 0:
+                    self.post_message(VolumeProgress(done, total, vol))
+
+            load_volume(plan, headers=headers, cancel=self._cancel, progress=progress, volume=vol)
+        except Cancelled:
+            return
+        except (DicomViewerError, OSError, ValueError) as exc:
+            if not worker.is_cancelled:
+                self.post_message(VolumeFailed(safe_text(str(exc))))
+
+    def on_volume_progress(self, message: VolumeProgress) -> None:
+        """Show what is loaded; the crosshair starts at the volume's centre."""
+        self.progress = (message.loaded, message.total)
+        if self.volume is None:
+            self.volume = message.volume
+            self.point = message.volume.centre()
+        self._draw()
+
+    def on_volume_failed(self, message: VolumeFailed) -> None:
+        """Say why there is no MPR."""
+        self.reason = f"cannot reformat: {message.reason}"
+        for kind in PLANES:
+            self.query_one(f"#label-{kind}", Static).update(Text(self.reason))
+        self._status()
+
+    # ------------------------------------------------------------------------------ drawing
+
+    def _layout(self) -> None:
+        for kind in PLANES:
+            pane = self.query_one(f"#pane-{kind}")
+            pane.display = self.three or kind == self.active
+            pane.set_class(kind == self.active, "-active")
+
+    def planes(self) -> dict[str, Any]:
+        """The three planes through the crosshair (empty before the volume exists)."""
+        from tui_dicom.core.volume import standard_plane
+
+        if self.volume is None or self.point is None:
+            return {}
+        return {kind: standard_plane(self.volume, kind, self.point) for kind in PLANES}
+
+    def _draw(self) -> None:
+        from tui_dicom.core.imaging.pixels import Frame
+        from tui_dicom.core.imaging.windowing import default_window, render
+        from tui_dicom.core.volume import reference_line, sample_plane
+
+        vol, point = self.volume, self.point
+        if vol is None or point is None:
+            return
+        planes = self.planes()
+        for kind, plane in planes.items():
+            if not (self.three or kind == self.active):
+                continue
+            values = sample_plane(vol, plane, slab_mm=self.slab_mm, mode=self.slab_mode)
+            frame = Frame(
+                stored=values,
+                photometric="MONOCHROME1" if vol.monochrome1 else "MONOCHROME2",
+                bits_stored=32,
+                is_float=True,
+                units=vol.units,
+                windows=vol.windows,
+                value_range=(float(values.min()), float(values.max())),
+                pixel_spacing=plane.spacing,
+            )
+            if self.window is None:
+                self.window = default_window(frame)
+            picture = render(frame, self.window, overlays=False)
+            row, col, _ = plane.pixel(point)
+            shapes = [Shape("cross", ((row, col),), CROSS)]
+            for other_kind, other in planes.items():
+                if other_kind != kind:
+                    line = reference_line(plane, other, clip_to_other=False)
+                    if line is not None:
+                        shapes.append(Shape("line", line, REFERENCE))
+            key = (
+                "mpr",
+                kind,
+                tuple(np.round(point, 3)),
+                self.slab_mm,
+                self.slab_mode,
+                self.window,
+                vol.loaded,
+            )
+            self.query_one(f"#picture-{kind}", PictureView).show(
+                key,
+                picture,
+                pixel_aspect=1.0,
+                view=View(zoom=self.zoom, center=(row, col) if self.zoom > 1 else None),
+                shapes=tuple(shapes),
+            )
+            labels = plane.labels()
+            slab = f"  slab {self.slab_mm:g} mm {self.slab_mode.upper()}" if self.slab_mm else ""
+            self.query_one(f"#label-{kind}", Static).update(
+                Text(f"{kind}  {labels['left']}←→{labels['right']}  {labels['top']}↑{slab}")
+            )
+        self._status()
+
+    def _status(self) -> None:
+        parts = [safe_text(self.series.label())]
+        if self.reason:
+            parts.append(self.reason)
+        loaded, total = self.progress
+        if total and loaded < total:
+            parts.append(f"building volume {loaded}/{total}")
+        elif self.reason == "" and total == 0:
+            parts.append("reading headers…")
+        vol, point = self.volume, self.point
+        if vol is not None and point is not None:
+            value = vol.value_at(point)
+            shown = "—" if value is None else f"{value:.0f} {vol.units}".strip()
+            parts.append(f"+ ({point[0]:.1f}, {point[1]:.1f}, {point[2]:.1f}) mm LPS  {shown}")
+            if self.window is not None:
+                parts.append(f"W:{self.window.width:.0f} L:{self.window.center:.0f}")
+            parts.extend(safe_text(n) for n in vol.notes)
+        self.query_one("#mpr-status", Static).update(Text(" │ ".join(parts)))
+
+    # ------------------------------------------------------------------------------ actions
+
+    def action_close(self) -> None:
+        """Back to the viewer."""
+        self._cancel.set()
+        self.dismiss(None)
+
+    def action_next_plane(self) -> None:
+        """The active pane becomes the next of axial, coronal, sagittal."""
+        self.active = PLANES[(PLANES.index(self.active) + 1) % len(PLANES)]
+        self._layout()
+        self._draw()
+
+    def action_toggle_layout(self) -> None:
+        """Three panes, or only the active one."""
+        self.three = not self.three
+        self._layout()
+        self._draw()
+
+    def action_cross(self, d_row: int, d_col: int) -> None:
+        """Move the crosshair one pixel in the active pane (the other planes follow)."""
+        planes = self.planes()
+        if not planes or self.point is None:
+            return
+        plane = planes[self.active]
+        row, col, _ = plane.pixel(self.point)
+        self.point = plane.patient(row + d_row, col + d_col)
+        self._draw()
+
+    def action_depth(self, direction: int) -> None:
+        """Move the active plane along its normal by one voxel step (scrolling through it)."""
+        planes = self.planes()
+        if not planes or self.point is None or self.volume is None:
+            return
+        step = min(self.volume.spacing)
+        self.point = self.point + direction * step * planes[self.active].normal
+        self._draw()
+
+    def action_slab(self, direction: int) -> None:
+        """Thicker or thinner slab."""
+        self.slab_index = max(0, min(len(SLABS) - 1, self.slab_index + direction))
+        self._draw()
+
+    def action_slab_mode(self) -> None:
+        """MIP → MinIP → average."""
+        self.slab_mode = SLAB_MODES[(SLAB_MODES.index(self.slab_mode) + 1) % len(SLAB_MODES)]
+        self._draw()
+
+    def action_width(self, direction: int) -> None:
+        """Narrower or wider window."""
+        if self.window is not None:
+            w = self.window
+            self.window = Window(
+                w.center, max(1.0, w.width * (1.1 if direction > 0 else 1 / 1.1)), w.function, ""
+            )
+            self._draw()
+
+    def action_level(self, direction: int) -> None:
+        """Lower or higher level."""
+        if self.window is not None:
+            w = self.window
+            self.window = Window(w.center + direction * max(1.0, w.width / 20), w.width, w.function, "")
+            self._draw()
+
+    def action_file_window(self) -> None:
+        """Back to the series' own window."""
+        self.window = None
+        self._draw()
+
+    def action_zoom(self, direction: int) -> None:
+        """Zoom around the crosshair."""
+        self.zoom = max(1.0, min(16.0, self.zoom * (1.25 if direction > 0 else 0.8)))
+        self._draw()
