@@ -58,8 +58,23 @@ async def test_mpr_three_linked_planes() -> None:
         assert screen.slab_mm == 5.0 and screen.slab_mode == "minip"
         status = str(screen.query_one("#mpr-status").render())
         assert "mm LPS" in status and "HU" in status and "gantry tilt" in status
+        # a length on the sagittal plane: crosshair points, distance from the plane's geometry
+        await pilot.press(
+            "left_square_bracket", "left_square_bracket", "left_square_bracket", "left_square_bracket"
+        )
+        assert screen.slab_mm == 0.0
+        await pilot.press("x")
+        assert screen.active == "sagittal"
+        sag = screen.planes()["sagittal"]
+        r0, c0, _ = sag.pixel(screen.point)
+        await pilot.press("d", *(["down"] * 12), *(["right"] * 5), "d")
+        expected = float(np.linalg.norm(sag.patient(r0 + 12, c0 + 5) - sag.patient(r0, c0)))
+        assert screen.length_mm == pytest.approx(expected)
+        assert expected == pytest.approx(13 * sag.spacing[0])  # 5-12-13 triangle of square pixels
+        assert await wait_until(pilot, lambda: screen._shown_seq == screen._seq)
+        assert f"length {expected:.1f} mm" in str(screen.query_one("#mpr-status").render())
         await pilot.press("v")
-        assert not screen.query_one("#pane-axial").display and screen.query_one("#pane-coronal").display
+        assert not screen.query_one("#pane-axial").display and screen.query_one("#pane-sagittal").display
         await pilot.press("escape")
         assert await wait_until(pilot, lambda: not isinstance(app.screen, MprScreen))
 

@@ -311,24 +311,32 @@ def _sample_sheet_affine(
     if sheet is None:
         return np.full((plane.rows, plane.cols), fill, dtype=np.float32)
     p, q = [ax for ax in range(3) if ax != fixed]
-    ii = np.arange(plane.rows, dtype=np.float64)[:, None]
-    jj = np.arange(plane.cols, dtype=np.float64)[None, :]
-    u = (v0[p] + ii * a[p] + jj * b[p]).ravel()
-    v = (v0[q] + ii * a[q] + jj * b[q]).ravel()
+    ii = np.arange(plane.rows, dtype=np.float32)[:, None]
+    jj = np.arange(plane.cols, dtype=np.float32)[None, :]
+    u = np.float32(v0[p]) + ii * np.float32(a[p]) + jj * np.float32(b[p])
+    v = np.float32(v0[q]) + ii * np.float32(a[q]) + jj * np.float32(b[q])
     nu, nv = sheet.shape
-    inside = (u >= -0.5) & (u <= nu - 0.5) & (v >= -0.5) & (v <= nv - 0.5)
-    out = np.full(u.shape, fill, dtype=np.float32)
-    if inside.any():
-        u, v = np.clip(u[inside], 0, nu - 1), np.clip(v[inside], 0, nv - 1)
-        u0 = np.minimum(u.astype(np.intp), max(nu - 2, 0))
-        v0_ = np.minimum(v.astype(np.intp), max(nv - 2, 0))
-        wu, wv = (u - u0).astype(np.float32), (v - v0_).astype(np.float32)
-        u1, v1 = np.minimum(u0 + 1, nu - 1), np.minimum(v0_ + 1, nv - 1)
-        flat = sheet.reshape(-1)
-        top = flat[u0 * nv + v0_] * (1 - wv) + flat[u0 * nv + v1] * wv
-        bottom = flat[u1 * nv + v0_] * (1 - wv) + flat[u1 * nv + v1] * wv
-        out[inside] = top * (1 - wu) + bottom * wu
-    return out.reshape(plane.rows, plane.cols)
+    outside = (u < -0.5) | (u > nu - 0.5) | (v < -0.5) | (v > nv - 0.5)
+    np.clip(u, 0, nu - 1, out=u)
+    np.clip(v, 0, nv - 1, out=v)
+    u0 = np.minimum(u.astype(np.int32), max(nu - 2, 0))
+    w0 = np.minimum(v.astype(np.int32), max(nv - 2, 0))
+    u -= u0  # now the weights
+    v -= w0
+    flat = sheet.reshape(-1)
+    i00 = u0 * nv + w0
+    step_u = 1 if nu > 1 else 0
+    step_v = 1 if nv > 1 else 0
+    a00 = flat[i00]
+    a01 = flat[i00 + step_v]
+    top = a00 + (a01 - a00) * v
+    a10 = flat[i00 + step_u * nv]
+    a11 = flat[i00 + step_u * nv + step_v]
+    bottom = a10 + (a11 - a10) * v
+    out = top + (bottom - top) * u
+    if outside.any():
+        out[outside] = fill
+    return np.asarray(out, dtype=np.float32)
 
 
 def _trilinear(data: np.ndarray, k: np.ndarray, r: np.ndarray, c: np.ndarray, fill: float) -> np.ndarray:

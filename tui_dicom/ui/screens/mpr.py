@@ -37,6 +37,7 @@ from tui_dicom.ui.widgets.picture import PictureView
 SLABS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
 CROSS = (255, 200, 0)
 REFERENCE = (0, 200, 255)
+MEASURE = (255, 80, 80)
 
 
 @dataclass
@@ -59,6 +60,98 @@ class VolumeFailed(Message):
     reason: str
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What the render worker draws: the state at the time of the request."""
+
+    seq: int
+    volume: Volume
+    point: np.ndarray
+    kinds: tuple[str, ...]
+    slab_mm: float
+    slab_mode: str
+    window: Window | None
+    zoom: float
+    measure: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class RenderedPane:
+    """One pane's picture, drawings and title."""
+
+    kind: str
+    key: tuple[Any, ...]
+    picture: np.ndarray
+    view: View
+    shapes: tuple[Shape, ...]
+    label: str
+
+
+@dataclass
+class PlanesReady(Message):
+    """Rendered panes for request ``seq``; ``window`` is the window used (the default on first draw)."""
+
+    seq: int
+    panes: tuple[RenderedPane, ...]
+    window: Window | None
+
+
+def render_pane(snap: _Snapshot, kind: str, window: Window | None) -> tuple[RenderedPane, Window | None]:
+    """Sample and window plane ``kind`` through the crosshair, with crosshair, reference lines and the
+    length measurement drawn where they lie (pure: numpy and the core only)."""
+    from tui_dicom.core.imaging.pixels import Frame
+    from tui_dicom.core.imaging.windowing import default_window, render
+    from tui_dicom.core.volume import reference_line, sample_plane, standard_plane
+
+    vol, point = snap.volume, snap.point
+    planes: dict[str, Any] = {k: standard_plane(vol, k, point) for k in PLANES}
+    plane = planes[kind]
+    values = sample_plane(vol, plane, slab_mm=snap.slab_mm, mode=snap.slab_mode)
+    frame = Frame(
+        stored=values,
+        photometric="MONOCHROME1" if vol.monochrome1 else "MONOCHROME2",
+        bits_stored=32,
+        is_float=True,
+        units=vol.units,
+        windows=vol.windows,
+        value_range=(float(values.min()), float(values.max())),
+        pixel_spacing=plane.spacing,
+    )
+    if window is None:
+        window = default_window(frame)
+    picture = render(frame, window, overlays=False)
+    row, col, _ = plane.pixel(point)
+    shapes = [Shape("cross", ((row, col),), CROSS)]
+    for other_kind, other in planes.items():
+        if other_kind != kind:
+            line = reference_line(plane, other, clip_to_other=False)
+            if line is not None:
+                shapes.append(Shape("line", line, REFERENCE))
+    half_voxel = min(vol.spacing) / 2
+    ends = [plane.pixel(p) for p in snap.measure]
+    if ends and all(abs(d) <= half_voxel for _, _, d in ends):
+        if len(ends) == 2:
+            length = float(np.linalg.norm(snap.measure[1] - snap.measure[0]))
+            shapes.append(Shape("line", (ends[0][:2], ends[1][:2]), MEASURE, f"{length:.1f} mm"))
+        else:
+            shapes.append(Shape("point", (ends[0][:2],), MEASURE))
+    labels = plane.labels()
+    slab = f"  slab {snap.slab_mm:g} mm {snap.slab_mode.upper()}" if snap.slab_mm else ""
+    key = (
+        "mpr",
+        kind,
+        tuple(np.round(point, 3)),
+        snap.slab_mm,
+        snap.slab_mode,
+        window,
+        vol.loaded,
+        len(ends),
+    )
+    view = View(zoom=snap.zoom, center=(row, col) if snap.zoom > 1 else None)
+    label = f"{kind}  {labels['left']}←→{labels['right']}  {labels['top']}↑{slab}"
+    return RenderedPane(kind, key, picture, view, tuple(shapes), label), window
+
+
 class MprScreen(Screen[None]):
     """Three linked planes (or one) through the volume of a series."""
 
@@ -75,6 +168,7 @@ class MprScreen(Screen[None]):
         Binding("right_square_bracket", "slab(1)", "Thicker slab"),
         Binding("left_square_bracket", "slab(-1)", "Thinner slab"),
         Binding("m", "slab_mode", "MIP/MinIP/avg"),
+        Binding("d", "measure", "Length (2 crosshair points)"),
         Binding("w", "width(-1)", "Width -", show=False),
         Binding("W", "width(1)", "Width +", show=False),
         Binding("l", "level(-1)", "Level -", show=False),
@@ -108,6 +202,10 @@ class MprScreen(Screen[None]):
         self.reason = ""
         self.progress = (0, 0)
         self._cancel = threading.Event()
+        self._seq = 0
+        self._shown_seq = 0
+        #: the length measurement: up to two crosshair points (LPS mm)
+        self.measure: list[np.ndarray] = []
 
     @property
     def slab_mm(self) -> float:
@@ -194,59 +292,50 @@ class MprScreen(Screen[None]):
         return {kind: standard_plane(self.volume, kind, self.point) for kind in PLANES}
 
     def _draw(self) -> None:
-        from tui_dicom.core.imaging.pixels import Frame
-        from tui_dicom.core.imaging.windowing import default_window, render
-        from tui_dicom.core.volume import reference_line, sample_plane
-
-        vol, point = self.volume, self.point
-        if vol is None or point is None:
+        """Ask the render worker for the visible planes (the newest request wins)."""
+        if self.volume is None or self.point is None:
             return
-        planes = self.planes()
-        for kind, plane in planes.items():
-            if not (self.three or kind == self.active):
-                continue
-            values = sample_plane(vol, plane, slab_mm=self.slab_mm, mode=self.slab_mode)
-            frame = Frame(
-                stored=values,
-                photometric="MONOCHROME1" if vol.monochrome1 else "MONOCHROME2",
-                bits_stored=32,
-                is_float=True,
-                units=vol.units,
-                windows=vol.windows,
-                value_range=(float(values.min()), float(values.max())),
-                pixel_spacing=plane.spacing,
+        self._seq += 1
+        snapshot = _Snapshot(
+            seq=self._seq,
+            volume=self.volume,
+            point=self.point.copy(),
+            kinds=tuple(k for k in PLANES if self.three or k == self.active),
+            slab_mm=self.slab_mm,
+            slab_mode=self.slab_mode,
+            window=self.window,
+            zoom=self.zoom,
+            measure=tuple(self.measure),
+        )
+        self._render_planes(snapshot)
+        self._status()
+
+    @work(thread=True, exclusive=True, group="mpr-render", exit_on_error=False)
+    def _render_planes(self, snap: _Snapshot) -> None:
+        """Sample, window and annotate the planes off the UI thread; stale work stops between panes."""
+        worker = get_current_worker()
+        panes = []
+        window = snap.window
+        for kind in snap.kinds:
+            if worker.is_cancelled:
+                return
+            pane, window = render_pane(snap, kind, window)
+            panes.append(pane)
+        if not worker.is_cancelled:
+            self.post_message(PlanesReady(snap.seq, tuple(panes), window))
+
+    def on_planes_ready(self, message: PlanesReady) -> None:
+        """Show rendered planes newer than those on screen."""
+        if message.seq <= self._shown_seq:
+            return
+        self._shown_seq = message.seq
+        if self.window is None:
+            self.window = message.window
+        for pane in message.panes:
+            self.query_one(f"#picture-{pane.kind}", PictureView).show(
+                pane.key, pane.picture, pixel_aspect=1.0, view=pane.view, shapes=pane.shapes
             )
-            if self.window is None:
-                self.window = default_window(frame)
-            picture = render(frame, self.window, overlays=False)
-            row, col, _ = plane.pixel(point)
-            shapes = [Shape("cross", ((row, col),), CROSS)]
-            for other_kind, other in planes.items():
-                if other_kind != kind:
-                    line = reference_line(plane, other, clip_to_other=False)
-                    if line is not None:
-                        shapes.append(Shape("line", line, REFERENCE))
-            key = (
-                "mpr",
-                kind,
-                tuple(np.round(point, 3)),
-                self.slab_mm,
-                self.slab_mode,
-                self.window,
-                vol.loaded,
-            )
-            self.query_one(f"#picture-{kind}", PictureView).show(
-                key,
-                picture,
-                pixel_aspect=1.0,
-                view=View(zoom=self.zoom, center=(row, col) if self.zoom > 1 else None),
-                shapes=tuple(shapes),
-            )
-            labels = plane.labels()
-            slab = f"  slab {self.slab_mm:g} mm {self.slab_mode.upper()}" if self.slab_mm else ""
-            self.query_one(f"#label-{kind}", Static).update(
-                Text(f"{kind}  {labels['left']}←→{labels['right']}  {labels['top']}↑{slab}")
-            )
+            self.query_one(f"#label-{pane.kind}", Static).update(Text(pane.label))
         self._status()
 
     def _status(self) -> None:
@@ -265,6 +354,10 @@ class MprScreen(Screen[None]):
             parts.append(f"+ ({point[0]:.1f}, {point[1]:.1f}, {point[2]:.1f}) mm LPS  {shown}")
             if self.window is not None:
                 parts.append(f"W:{self.window.width:.0f} L:{self.window.center:.0f}")
+            if self.length_mm is not None:
+                parts.append(f"length {self.length_mm:.1f} mm")
+            elif self.measure:
+                parts.append("length: move the crosshair, press d again")
             parts.extend(safe_text(n) for n in vol.notes)
         self.query_one("#mpr-status", Static).update(Text(" │ ".join(parts)))
 
@@ -274,6 +367,22 @@ class MprScreen(Screen[None]):
         """Back to the viewer."""
         self._cancel.set()
         self.dismiss(None)
+
+    def action_measure(self) -> None:
+        """Mark the crosshair as one end of a length; a third press starts a new length."""
+        if self.point is None:
+            return
+        if len(self.measure) >= 2:
+            self.measure = []
+        self.measure.append(self.point.copy())
+        self._draw()
+
+    @property
+    def length_mm(self) -> float | None:
+        """The measured length in mm (two points set), else None."""
+        if len(self.measure) < 2:
+            return None
+        return float(np.linalg.norm(self.measure[1] - self.measure[0]))
 
     def action_next_plane(self) -> None:
         """The active pane becomes the next of axial, coronal, sagittal."""
