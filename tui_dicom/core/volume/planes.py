@@ -503,7 +503,7 @@ def reference_line(
 
 
 def nearest_slice(
-    positions: Sequence[Sequence[float]],
+    positions: Sequence[Sequence[float]] | np.ndarray,
     normal: Sequence[float],
     point: Sequence[float] | np.ndarray,
     offset_mm: float = 0.0,

@@ -65,6 +65,7 @@ class MainScreen(Screen[None]):
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
         Binding("P", "mpr", "MPR"),
+        Binding("C", "compare", "Compare"),
     ]
 
     privacy: reactive[bool] = reactive(False)
@@ -782,6 +783,15 @@ class MainScreen(Screen[None]):
 
         if self._series is not None:
             self.app.push_screen(MprScreen(self._series, cache_mb=self.cache_mb))
+
+    def action_compare(self) -> None:
+        """The shown series beside another one, scrolled together by position (compare screen)."""
+        from tui_dicom.ui.screens.compare import CompareScreen
+
+        if self._series is not None:
+            self.app.push_screen(
+                CompareScreen(self._hierarchy.all_series(), self._series, cache_mb=self.cache_mb // 2)
+            )
 
     def action_series(self, direction: int) -> None:
         """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
