@@ -13,6 +13,7 @@ from tui_dicom.core.volume import reference_line
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.compare import CompareScreen, image_plane, slice_centre
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
+from tui_dicom.ui.widgets.picture import PictureView
 
 SHARED = Path(
     os.environ.get("TUI_DICOM_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -65,14 +66,12 @@ async def test_compare_sync_and_reference_lines() -> None:
         # the line passes through the axial slice's centre row on the sagittal (within a pixel)
         row_of_centre = sag.pixel(centre)[0]
         assert min(r0, r1) - 1 <= row_of_centre <= max(r0, r1) + 1
-        await pilot.pause(0.3)
-        assert await wait_until(
-            pilot,
-            lambda: (
-                any(s.kind == "line" for s in screen.query_one("#cmp-picture-left")._request[4])  # type: ignore[attr-defined,index]
-                if screen.query_one("#cmp-picture-left")._request
-                else False
-            ),  # type: ignore[attr-defined]
-        )
+        picture = screen.query_one("#cmp-picture-left", PictureView)
+
+        def drawn_line() -> bool:
+            request = picture._request  # what the picture widget was last asked to draw
+            return request is not None and any(shape.kind == "line" for shape in request[4])
+
+        assert await wait_until(pilot, drawn_line)
         await pilot.press("escape")
         assert await wait_until(pilot, lambda: not isinstance(app.screen, CompareScreen))
