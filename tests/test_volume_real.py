@@ -135,3 +135,38 @@ def test_taichi_lumbar_axials_are_angled_blocks() -> None:
     sagittal = next(s for s in hierarchy.all_series() if s.series_description == "T2 SAG")
     vol = build_volume([sl.key for sl in sagittal.slices()])
     assert vol.shape[0] == 11 and vol.frame_of_reference
+
+
+def test_enhanced_multiframe_volume_from_per_frame_functional_groups() -> None:
+    """Siemens XA10 enhanced MR: frames placed by their Plane Position/Orientation functional groups."""
+    from pydicom import dcmread
+
+    path = DATA / "dcm_qa_enh" / "In" / "Siemens" / "XA10" / "6_1.dcm"
+    if not path.is_file():
+        pytest.skip("dcm_qa_enh test data is not beside the repository")
+    ds = dcmread(path, stop_before_pixels=True)
+    frames = int(ds.NumberOfFrames)
+    assert "ImagePositionPatient" not in ds  # only in the functional groups
+    vol = build_volume([(FileRef(str(path)), f) for f in range(frames)])
+    assert vol.shape[0] == frames
+    for f in range(frames):
+        position, orientation = plane_of(ds, f)
+        sp = spacing_of(ds, f)
+        assert position is not None and orientation is not None and sp.row and sp.col
+        plane = Plane.from_image(position, orientation, (sp.row, sp.col), int(ds.Rows), int(ds.Columns))
+        ours = sample_plane(vol, plane, fill=np.nan)
+        reference = decode_frame(FileRef(str(path)), f).modality_values()
+        assert np.all(np.isfinite(ours))
+        np.testing.assert_allclose(ours, reference, atol=0.02)  # positions are given to 0.1 µm
+
+
+def test_two_volumes_in_one_multiframe_object_are_refused() -> None:
+    """Philips B0 map: magnitude and phase frames at the same 32 positions in one object."""
+    from pydicom import dcmread
+
+    path = DATA / "dcm_qa_enh" / "In" / "Philips" / "IM_0027_fMAP.dcm"
+    if not path.is_file():
+        pytest.skip("dcm_qa_enh test data is not beside the repository")
+    frames = int(dcmread(path, stop_before_pixels=True).NumberOfFrames)
+    with pytest.raises(NotAVolume, match="share a position"):
+        build_volume([(FileRef(str(path)), f) for f in range(frames)])

@@ -403,6 +403,8 @@ def load_volume(
     total = plan.shape[0]
     cache: dict[int, np.ndarray] = {}
     lo, hi = math.inf, -math.inf
+    #: the whole dataset (with pixel data) of the multi-frame file being read: parsed once for its frames
+    whole: dict[FileRef, Any] = {}
 
     def source(index: int) -> np.ndarray:
         nonlocal lo, hi
@@ -410,9 +412,14 @@ def load_volume(
             return cache[index]
         g = plan.slices[index]
         ds = heads.get(g.ref)
-        # single-frame files are read whole (one parse); multi-frame ones stream the frame from the header
         multi = ds is not None and (_int(ds.get("NumberOfFrames")) or 1) > 1
-        frame = decoder(g.ref, g.frame, ds if multi else None)
+        if multi and g.ref not in whole:
+            from tui_dicom.core.dicom.reading import read_dataset
+
+            whole.clear()  # one multi-frame file in memory at a time (slices are in stack order)
+            whole[g.ref] = read_dataset(g.ref, stop_before_pixels=False)
+        # single-frame files are read whole by the decoder; frames of a multi-frame file come from one parse
+        frame = decoder(g.ref, g.frame, whole.get(g.ref))
         if getattr(frame, "stored", np.zeros(0)).ndim != 2:
             raise NotAVolume("colour images: reformatting needs a grey-scale series")
         values = frame.modality_values()
