@@ -73,6 +73,13 @@ async def test_mpr_three_linked_planes() -> None:
         assert expected == pytest.approx(13 * sag.spacing[0])  # 5-12-13 triangle of square pixels
         assert await wait_until(pilot, lambda: screen._shown_seq == screen._seq)
         assert f"length {expected:.1f} mm" in str(screen.query_one("#mpr-status").render())
+        # a click in the coronal pane puts the crosshair there: on the coronal plane, so y is kept
+        before = screen.point.copy()
+        assert await pilot.click("#picture-coronal", offset=(20, 20))
+        assert screen.active == "coronal"
+        assert screen.point is not None and not np.allclose(screen.point, before)
+        assert screen.point[1] == pytest.approx(before[1])
+        await pilot.press("x")  # coronal → sagittal
         await pilot.press("v")
         assert not screen.query_one("#pane-axial").display and screen.query_one("#pane-sagittal").display
         await pilot.press("escape")

@@ -302,6 +302,26 @@ class CompareScreen(Screen[None]):
         )
         self.index[other] = index
 
+    # ------------------------------------------------------------------------------ mouse
+
+    def _side_of(self, view: PictureView) -> str | None:
+        side = (view.id or "").removeprefix("cmp-picture-")
+        return side if side in SIDES else None
+
+    def on_picture_view_clicked(self, message: PictureView.Clicked) -> None:
+        """A click makes that pane active."""
+        side = self._side_of(message.picture_view)
+        if side is not None and side != self.active:
+            self.action_switch()
+
+    def on_picture_view_wheel(self, message: PictureView.Wheel) -> None:
+        """The wheel scrolls the pane under the mouse (the other follows)."""
+        side = self._side_of(message.picture_view)
+        if side is not None:
+            if side != self.active:
+                self.action_switch()
+            self.action_step(message.direction)
+
     # ------------------------------------------------------------------------------ actions
 
     def action_close(self) -> None:

@@ -361,6 +361,43 @@ class MprScreen(Screen[None]):
             parts.extend(safe_text(n) for n in vol.notes)
         self.query_one("#mpr-status", Static).update(Text(" │ ".join(parts)))
 
+    # ------------------------------------------------------------------------------ mouse
+
+    def _pane_of(self, view: PictureView) -> str | None:
+        kind = (view.id or "").removeprefix("picture-")
+        return kind if kind in PLANES else None
+
+    def _point_at(self, view: PictureView, image: tuple[float, float] | None) -> None:
+        """Put the crosshair where the mouse is in that pane (which becomes active)."""
+        kind = self._pane_of(view)
+        planes = self.planes()
+        if kind is None or image is None or not planes:
+            return
+        if kind != self.active:
+            self.active = kind
+            self._layout()
+        self.point = planes[kind].patient(image[0], image[1])
+        self._draw()
+
+    def on_picture_view_clicked(self, message: PictureView.Clicked) -> None:
+        """A left click moves the crosshair there."""
+        if message.button == 1:
+            self._point_at(message.picture_view, message.image)
+
+    def on_picture_view_dragged(self, message: PictureView.Dragged) -> None:
+        """Dragging with the left button drags the crosshair."""
+        if message.button == 1:
+            self._point_at(message.picture_view, message.image)
+
+    def on_picture_view_wheel(self, message: PictureView.Wheel) -> None:
+        """The wheel scrolls the plane under the mouse along its normal."""
+        kind = self._pane_of(message.picture_view)
+        if kind is not None:
+            if kind != self.active:
+                self.active = kind
+                self._layout()
+            self.action_depth(message.direction)
+
     # ------------------------------------------------------------------------------ actions
 
     def action_close(self) -> None:
