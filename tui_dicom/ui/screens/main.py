@@ -64,8 +64,8 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
-        Binding("P", "mpr", "MPR"),
-        Binding("C", "compare", "Compare"),
+        Binding("P", "mpr", "MPR", show=False),
+        Binding("C", "compare", "Compare", show=False),
     ]
 
     privacy: reactive[bool] = reactive(False)
