@@ -116,6 +116,14 @@ class CompareScreen(Screen[None]):
         self.loader = SliceLoader(max(16, cache_mb) * 1024**2)
         self._seq = {"left": 0, "right": 0}
 
+    @property
+    def settled(self) -> bool:
+        """Both panes show the slice asked for last (for screenshots and tests)."""
+        return all(
+            (r := self.results[side]) is not None and r.seq == self._seq[side] and bool(self.geometry[side])
+            for side in SIDES
+        )
+
     def _pick_right(self, left: Series) -> Series:
         """The next series after ``left`` (wrapping), preferring another series of the same study."""
         others = [s for s in self.all_series if s.series_instance_uid != left.series_instance_uid]

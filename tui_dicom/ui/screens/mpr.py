@@ -208,6 +208,11 @@ class MprScreen(Screen[None]):
         self.measure: list[np.ndarray] = []
 
     @property
+    def settled(self) -> bool:
+        """The volume is loaded and the newest planes are on screen (for screenshots and tests)."""
+        return self.volume is not None and self.volume.complete and self._shown_seq == self._seq
+
+    @property
     def slab_mm(self) -> float:
         """The slab thickness in mm (0: thin)."""
         return SLABS[self.slab_index]
