@@ -231,7 +231,7 @@ def test_missing_slice_is_refused_with_the_gap() -> None:
         ("one", "1 slice: a volume needs at least 3"),
         ("localizer", "localizer"),
         ("mixed", "mixed orientations"),
-        ("duplicates", "share a position"),
+        ("duplicates", r"6 images at 5 positions: several time points"),
         ("sizes", "different sizes"),
         ("nopos", "no ImagePositionPatient"),
     ],

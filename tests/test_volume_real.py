@@ -168,5 +168,5 @@ def test_two_volumes_in_one_multiframe_object_are_refused() -> None:
     if not path.is_file():
         pytest.skip("dcm_qa_enh test data is not beside the repository")
     frames = int(dcmread(path, stop_before_pixels=True).NumberOfFrames)
-    with pytest.raises(NotAVolume, match="share a position"):
+    with pytest.raises(NotAVolume, match="64 images at 32 positions"):
         build_volume([(FileRef(str(path)), f) for f in range(frames)])

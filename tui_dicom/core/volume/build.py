@@ -244,8 +244,10 @@ def plan_volume(
     gaps = np.diff(dist)
     same = int(np.sum(gaps < 1e-3))
     if same:
+        positions = len(geoms) - same
         raise NotAVolume(
-            f"{same + 1} images share a position: several time points, echoes or duplicates in one series"
+            f"{len(geoms)} images at {positions} positions: several time points, echoes or "
+            "duplicates in one series"
         )
     # the stack axis: first to last slice; a tilted gantry makes it oblique to the normal
     axis = pos[-1] - pos[0]
