@@ -21,6 +21,7 @@ crosshair move well under the 30 ms a scroll step may take.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -286,6 +287,45 @@ def _sample_separable(
     return out if sa == 0 else out.T.copy()
 
 
+_GRIDS: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+_GRIDS_LOCK = threading.Lock()
+
+
+def _sheet_grid(
+    sizes: tuple[int, int, int, int], affine: tuple[float, float, float, float, float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gather indices, weights and the outside mask of an oblique 2-D grid on a voxel sheet.
+
+    They depend only on the grid and the sheet's shape, not on which sheet: moving the crosshair along
+    the fixed axis (scrolling a sagittal plane of a tilted stack) reuses them, so a step costs four
+    gathers and three blends. A few grids are kept (three panes and a slab).
+    """
+    key = (*sizes, *(round(x, 9) for x in affine))
+    with _GRIDS_LOCK:
+        hit = _GRIDS.get(key)
+    if hit is not None:
+        return hit
+    rows, cols, nu, nv = sizes
+    u_0, u_a, u_b, v_0, v_a, v_b = affine
+    ii = np.arange(rows, dtype=np.float32)[:, None]
+    jj = np.arange(cols, dtype=np.float32)[None, :]
+    u = np.float32(u_0) + ii * np.float32(u_a) + jj * np.float32(u_b)
+    v = np.float32(v_0) + ii * np.float32(v_a) + jj * np.float32(v_b)
+    outside = (u < -0.5) | (u > nu - 0.5) | (v < -0.5) | (v > nv - 0.5)
+    np.clip(u, 0, nu - 1, out=u)
+    np.clip(v, 0, nv - 1, out=v)
+    u0 = np.minimum(u.astype(np.int32), max(nu - 2, 0))
+    w0 = np.minimum(v.astype(np.int32), max(nv - 2, 0))
+    u -= u0  # now the weights
+    v -= w0
+    entry = (u0 * nv + w0, u, v, outside)
+    with _GRIDS_LOCK:
+        if len(_GRIDS) >= 6:
+            _GRIDS.pop(next(iter(_GRIDS)))
+        _GRIDS[key] = entry
+    return entry
+
+
 def _sample_sheet_affine(
     data: np.ndarray,
     v0: np.ndarray,
@@ -311,20 +351,12 @@ def _sample_sheet_affine(
     if sheet is None:
         return np.full((plane.rows, plane.cols), fill, dtype=np.float32)
     p, q = [ax for ax in range(3) if ax != fixed]
-    ii = np.arange(plane.rows, dtype=np.float32)[:, None]
-    jj = np.arange(plane.cols, dtype=np.float32)[None, :]
-    u = np.float32(v0[p]) + ii * np.float32(a[p]) + jj * np.float32(b[p])
-    v = np.float32(v0[q]) + ii * np.float32(a[q]) + jj * np.float32(b[q])
     nu, nv = sheet.shape
-    outside = (u < -0.5) | (u > nu - 0.5) | (v < -0.5) | (v > nv - 0.5)
-    np.clip(u, 0, nu - 1, out=u)
-    np.clip(v, 0, nv - 1, out=v)
-    u0 = np.minimum(u.astype(np.int32), max(nu - 2, 0))
-    w0 = np.minimum(v.astype(np.int32), max(nv - 2, 0))
-    u -= u0  # now the weights
-    v -= w0
+    i00, u, v, outside = _sheet_grid(
+        (plane.rows, plane.cols, nu, nv),
+        (float(v0[p]), float(a[p]), float(b[p]), float(v0[q]), float(a[q]), float(b[q])),
+    )
     flat = sheet.reshape(-1)
-    i00 = u0 * nv + w0
     step_u = 1 if nu > 1 else 0
     step_v = 1 if nv > 1 else 0
     a00 = flat[i00]
