@@ -247,3 +247,12 @@ def test_real_tilted_head_sagittal(tmp_path: Path, capsys: pytest.CaptureFixture
     assert ch["tui-dicom:origin"][0] == 0.0
     assert ch["tui-dicom:spacing"][0] == pytest.approx(0.488281, abs=1e-6)
     assert pixels.std() > 20  # a head, not a blank picture
+
+
+def test_plane_options_need_plane(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = write_series(tmp_path / "s", n=3)
+    out = tmp_path / "x.png"
+    assert cli.main(["export", str(paths[0]), "--at", "3", "-o", str(out)]) == 1
+    assert "need --plane" in capsys.readouterr().err
+    assert not out.exists()
+    assert cli.main(["export", str(paths[0]), "-o", str(out)]) == 0  # the plain export is unchanged

@@ -211,6 +211,12 @@ def run(args: argparse.Namespace) -> int:
             plane_picture, chunks = export_plane(args)
             write_picture(plane_picture, args.output, force=args.force, text=chunks)  # type: ignore[arg-type]
         else:
+            if (
+                getattr(args, "at", None) is not None
+                or getattr(args, "series", None)
+                or getattr(args, "slab", 0)
+            ):
+                raise ExportError("--at, --slab and --series need --plane axial|coronal|sagittal")
             picture = export_picture(args)
             write_picture(picture, args.output, force=args.force)
     except ExportError as exc:
