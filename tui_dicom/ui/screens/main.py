@@ -856,6 +856,9 @@ class MainScreen(Screen[None]):
         except ValueError:
             pos = 0
         target = series[(pos + direction) % len(series)]
+        if target.series_instance_uid == self._series.series_instance_uid:
+            self.notify("This is the only series", timeout=2)
+            return
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 
