@@ -124,6 +124,23 @@ class CompareScreen(Screen[None]):
             for side in SIDES
         )
 
+    @property
+    def surface_state(self) -> tuple[object, ...]:
+        """Everything a key may visibly change here (the UI walk compares it before and after a key)."""
+        return (
+            self.active,
+            self.sync,
+            self.linked,
+            self.offset_mm,
+            self.index["left"],
+            self.index["right"],
+            self.series["right"].series_instance_uid,
+            self.windows["left"],
+            self.windows["right"],
+            self.zoom["left"],
+            self.zoom["right"],
+        )
+
     def _pick_right(self, left: Series) -> Series:
         """The next series after ``left`` (wrapping), preferring another series of the same study."""
         others = [s for s in self.all_series if s.series_instance_uid != left.series_instance_uid]

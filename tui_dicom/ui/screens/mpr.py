@@ -33,6 +33,8 @@ from tui_dicom.core.safe import safe_text
 from tui_dicom.core.volume import PLANES, SLAB_MODES, Volume
 from tui_dicom.ui.widgets.picture import PictureView
 
+#: the last complete volume, by (series UID, slice count, budget)
+_LAST_VOLUME: dict[tuple[str, int, int], Volume] = {}
 #: slab thicknesses the [ and ] keys step through, in mm (0: a thin plane)
 SLABS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
 CROSS = (255, 200, 0)
@@ -217,6 +219,22 @@ class MprScreen(Screen[None]):
         return self.volume is not None and self.volume.complete and self._shown_seq == self._seq
 
     @property
+    def surface_state(self) -> tuple[object, ...]:
+        """Everything a key may visibly change here (the UI walk compares it before and after a key)."""
+        point = None if self.point is None else tuple(round(float(v), 4) for v in self.point)
+        return (
+            self.active,
+            self.three,
+            self.slab_index,
+            self.slab_mode,
+            self.window,
+            self.zoom,
+            point,
+            len(self.measure),
+            self.reason,
+        )
+
+    @property
     def slab_mm(self) -> float:
         """The slab thickness in mm (0: thin)."""
         return SLABS[self.slab_index]
@@ -232,10 +250,15 @@ class MprScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Start building the volume."""
+        """Start building the volume (or reuse the last one built, for the same series and budget)."""
         self._layout()
         self._status()
-        self._build()
+        key = (self.series.series_instance_uid, len(self.series.slices()), self.cache_mb)
+        cached = _LAST_VOLUME.get(key)
+        if cached is not None:
+            self.post_message(VolumeProgress(cached.shape[0], cached.shape[0], cached))
+        else:
+            self._build()
 
     def on_unmount(self) -> None:
         """Stop the build."""
@@ -263,6 +286,9 @@ class MprScreen(Screen[None]):
                     self.post_message(VolumeProgress(done, total, vol))
 
             load_volume(plan, headers=headers, cancel=self._cancel, progress=progress, volume=vol)
+            # the last complete volume is kept (one only: it may be large) so reopening the MPR is instant
+            _LAST_VOLUME.clear()
+            _LAST_VOLUME[(self.series.series_instance_uid, len(self.series.slices()), self.cache_mb)] = vol
         except Cancelled:
             return
         except (DicomViewerError, OSError, ValueError) as exc:
