@@ -66,6 +66,9 @@ class Limits:
     dicomdir_files: int = 1_000
     #: entries listed in one folder (and files scanned in one opened tree)
     folder_entries: int = 200_000
+    #: frames of one instance (NumberOfFrames from a header or a DICOMDIR record; a 4D cardiac CT in
+    #: one enhanced object has ~6,000)
+    instance_frames: int = 20_000
     # -- end of the tree section ---------------------------------------------------------------------
 
 
@@ -83,6 +86,7 @@ DESCRIPTIONS: dict[str, str] = {
     "dicomdir_records": "records read from one DICOMDIR",
     "dicomdir_files": "DICOMDIR files followed in one tree",
     "folder_entries": "entries scanned in one folder or tree",
+    "instance_frames": "frames of one instance (NumberOfFrames)",
 }
 
 _BYTE_FIELDS = {"file_bytes", "element_bytes", "frame_bytes", "inflated_bytes", "decode_memory"}
