@@ -193,3 +193,103 @@ def write_dicomdir(
         if layout.undefined_items:
             out.write(struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
     return path
+
+
+def write_flat_dicomdir(
+    path: Path,
+    images: int,
+    *,
+    per_series: int = 1000,
+    same_file: str | None = None,
+    frames: int | None = None,
+) -> Path:
+    """A DICOMDIR of one patient and study with ``images`` IMAGE records, ``per_series`` per series,
+    written from one record template (a million records in a few seconds).
+
+    Args:
+        path: Where to write.
+        images: Number of IMAGE records.
+        per_series: IMAGE records per SERIES record.
+        same_file: Every IMAGE record names this one File ID (e.g. ``"IMG\\\\I0"``) instead of its own
+            ``IMG\\\\Innnnnnn`` (files that do not exist unless the caller makes them).
+        frames: NumberOfFrames written in every IMAGE record.
+    """
+    digits = 7
+    mark = b"#" * digits
+    file_id = same_file.encode() if same_file is not None else b"IMG\\I" + mark
+    # lean records, as a hostile file would have them: File ID and SOP Instance UID only
+    body = _el(0x0004, 0x1500, b"CS", file_id) + _el(
+        0x0004, 0x1511, b"UI", b"1.2.826.0.1.3680043.8.498.4." + mark
+    )
+    if frames is not None:
+        body += _el(0x0004, 0x1510, b"UI", CT_CLASS.encode()) + _el(
+            0x0028, 0x0008, b"IS", str(frames).encode()
+        )
+    image = bytes(_item(_links("IMAGE", 0, 0) + body, False))
+    # the template cut at the next-record offset (bytes 16..20) and at each number
+    cuts = [16, 20]
+    start = 0
+    while (found := image.find(mark, start)) >= 0:
+        cuts += [found, found + digits]
+        start = found + digits
+    pieces = [image[a:b] for a, b in zip([0, *cuts], [*cuts, len(image)], strict=True)]
+    patient = _el(0x0010, 0x0010, b"PN", b"FLAT^TEST") + _el(0x0010, 0x0020, b"LO", b"FLAT1")
+    study = (
+        _el(0x0008, 0x0020, b"DA", b"20240101")
+        + _el(0x0020, 0x000D, b"UI", _uid(1, 0, 0))
+        + _el(0x0020, 0x0010, b"SH", b"1")
+    )
+
+    def series_body(k: int) -> bytes:
+        return (
+            _el(0x0008, 0x0060, b"CS", b"CT")
+            + _el(0x0020, 0x000E, b"UI", b"1.2.826.0.1.3680043.8.498.2.%07d" % k)
+            + _el(0x0020, 0x0011, b"IS", b"%07d" % (k + 1))
+        )
+
+    head_meta = (
+        _el(0x0002, 0x0001, b"OB", b"\0\1")
+        + _el(0x0002, 0x0002, b"UI", DIRECTORY_CLASS.encode())
+        + _el(0x0002, 0x0003, b"UI", _uid(9))
+        + _el(0x0002, 0x0010, b"UI", EXPLICIT_LE.encode())
+        + _el(0x0002, 0x0012, b"UI", b"1.2.3.4")
+    )
+    meta = b"\0" * 128 + b"DICM" + _el(0x0002, 0x0000, b"UL", struct.pack("<I", len(head_meta))) + head_meta
+    fileset = _el(0x0004, 0x1130, b"CS", b"FLAT")
+    seq_start = len(meta) + len(fileset) + 12 + 12 + 10 + 12
+    p_size = len(_item(_links("PATIENT", 0, 0) + patient, False))
+    st_size = len(_item(_links("STUDY", 0, 0) + study, False))
+    se_size = len(_item(_links("SERIES", 0, 0) + series_body(0), False))
+    im_size = len(image)
+    n_series = -(-images // per_series)
+    series_at = []
+    pos = seq_start + p_size + st_size
+    for k in range(n_series):
+        series_at.append(pos)
+        pos += se_size + im_size * min(per_series, images - k * per_series)
+    end = pos
+    with open(path, "wb") as out:
+        out.write(meta + fileset)
+        out.write(_el(0x0004, 0x1200, b"UL", struct.pack("<I", seq_start)))
+        out.write(_el(0x0004, 0x1202, b"UL", struct.pack("<I", seq_start)))
+        out.write(_el(0x0004, 0x1212, b"US", struct.pack("<H", 0)))
+        out.write(struct.pack("<HH2sHI", 0x0004, 0x1220, b"SQ", 0, end - seq_start))
+        out.write(_item(_links("PATIENT", 0, seq_start + p_size) + patient, False))
+        out.write(_item(_links("STUDY", 0, seq_start + p_size + st_size) + study, False))
+        done = 0
+        for k in range(n_series):
+            count = min(per_series, images - done)
+            first = series_at[k] + se_size
+            nxt = series_at[k + 1] if k + 1 < n_series else 0
+            chunk = [_item(_links("SERIES", nxt, first) + series_body(k), False)]
+            pack = struct.Struct("<I").pack
+            slots = len(pieces[3:-1:2])
+            for i in range(count):
+                number = b"%07d" % (done + i)
+                parts = pieces[:]
+                parts[1] = pack(first + (i + 1) * im_size if i + 1 < count else 0)
+                parts[3:-1:2] = [number] * slots
+                chunk.append(b"".join(parts))
+            out.write(b"".join(chunk))
+            done += count
+    return path

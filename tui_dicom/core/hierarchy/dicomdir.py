@@ -971,9 +971,10 @@ class _Walker:
                 ref, shown_file_id("/".join(comps)), frames, info_values
             )
         info = HeaderInfo(**info_values, source="dicomdir")
-        self.result.entries.append((ref, info))
         if self.on_entry is not None:
             self.on_entry(ref, info)
+        else:
+            self.result.entries.append((ref, info))
         return new_ctx
 
     def _bound_frames(self, ref: FileRef, shown: str, frames: int, values: dict[str, Any]) -> int:
@@ -1069,7 +1070,8 @@ def read_dicomdir(
     Args:
         path: The DICOMDIR file.
         cancel: Stop early when set (checked before every record).
-        on_entry: Called for each instance as it is found (progressive display).
+        on_entry: Called for each instance as it is found (progressive display); then the result's
+            ``entries`` stay empty (memory holds each entry once, where the caller keeps it).
 
     Returns:
         The entries and errors (the record limit, when reached, is one of the errors).
