@@ -83,7 +83,9 @@ def _uid(*parts: int) -> bytes:
 
 
 def _records(
-    layout: Layout, file_id: Callable[[int, int, int, int], list[str]]
+    layout: Layout,
+    file_id: Callable[[int, int, int, int], list[str]],
+    series_file_id: Callable[[int, int, int], list[str] | None] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """(kind, body without links) for every record in depth-first order."""
     for p in range(layout.patients):
@@ -102,10 +104,12 @@ def _records(
                 ),
             )
             for se in range(layout.series):
+                named = series_file_id(p, st, se) if series_file_id is not None else None
                 yield (
                     "SERIES",
                     (
-                        _el(0x0008, 0x0060, b"CS", b"CT")
+                        (_el(0x0004, 0x1500, b"CS", "\\".join(named).encode()) if named else b"")
+                        + _el(0x0008, 0x0060, b"CS", b"CT")
                         + _el(0x0020, 0x000E, b"UI", _uid(2, p, st, se))
                         + _el(0x0020, 0x0011, b"IS", str(se + 1).encode())
                     ),
@@ -131,11 +135,13 @@ def write_dicomdir(
     path: Path,
     layout: Layout,
     file_id: Callable[[int, int, int, int], list[str]] = default_file_id,
+    series_file_id: Callable[[int, int, int], list[str] | None] | None = None,
 ) -> Path:
     """Write a DICOMDIR at ``path`` holding ``layout``; returns ``path``.
 
     Two passes over the records: the first computes every record's size (so the offsets are known),
-    the second writes them, in chunks.
+    the second writes them, in chunks. ``series_file_id`` gives SERIES records a File ID (a record
+    naming a directory file, as Philips CDs have), None for none.
     """
     head_meta = (
         _el(0x0002, 0x0001, b"OB", b"\0\1")
@@ -152,7 +158,7 @@ def write_dicomdir(
     # pass 1: offsets. Each record's next sibling / first child offset is found with a stack per level.
     sizes: list[int] = []
     kinds: list[int] = []
-    for kind, body in _records(layout, file_id):
+    for kind, body in _records(layout, file_id, series_file_id):
         sizes.append(overhead + _LINKS_SIZE[kind] + len(body))
         kinds.append(_LEVEL[kind])
     n = len(sizes)
@@ -184,7 +190,7 @@ def write_dicomdir(
         out.write(_el(0x0004, 0x1212, b"US", struct.pack("<H", 0)))
         out.write(struct.pack("<HH2sHI", 0x0004, 0x1220, b"SQ", 0, seq_len))
         chunk: list[bytes] = []
-        for i, (kind, body) in enumerate(_records(layout, file_id)):
+        for i, (kind, body) in enumerate(_records(layout, file_id, series_file_id)):
             chunk.append(_item(_links(kind, next_of[i], lower_of[i]) + body, layout.undefined_items))
             if len(chunk) >= 4096:
                 out.write(b"".join(chunk))
@@ -292,4 +298,40 @@ def write_flat_dicomdir(
                 chunk.append(b"".join(parts))
             out.write(b"".join(chunk))
             done += count
+    return path
+
+
+def tiny_dicom(path: Path, sop_uid: str, *, frames: int | None = None, patient: str = "TINY^PATIENT") -> Path:
+    """A small real DICOM file (CT, explicit VR little endian, 4x4 16-bit pixels per frame).
+
+    ``frames`` writes NumberOfFrames (the pixel data still holds one frame: a lying header).
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT_CLASS
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CT_CLASS
+    ds.SOPInstanceUID = sop_uid
+    ds.PatientName = patient
+    ds.PatientID = "TINY1"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.77.1"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.77.2"
+    ds.Modality = "CT"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.Rows = ds.Columns = 4
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    if frames is not None:
+        ds.NumberOfFrames = frames
+    ds.PixelData = bytes(range(32))
+    ds.save_as(path, enforce_file_format=True)
     return path
