@@ -130,7 +130,7 @@ def test_million_record_dicomdir_commands_are_bounded(million: Path, tmp_path: P
     missing files counted after the first 1,000, within 10 s of CPU and 500 MB each. Inside a ZIP too,
     and with every record naming one file that exists."""
     dicomdir = million / "DICOMDIR"
-    limit_line = "more than 200,000 directory records; the first 200,000 are shown (raise with --limit dicomdir-records=N)"
+    limit_line = "more than 100,000 directory records; the first 100,000 are shown (raise with --limit dicomdir-records=N)"
     runs = [run_cli("ls", str(dicomdir)), run_cli("dump", str(dicomdir), "-t", "PatientName")]
     for run in runs:
         assert_bounded(run)
@@ -424,8 +424,8 @@ def test_viewer_stays_responsive_on_a_huge_folder(non_dicom_folder: Path) -> Non
             shown = inspector.display
             t0 = time.monotonic()
             await pilot.press("t")
-            assert await wait_until(pilot, lambda: inspector.display != shown, timeout=2)
-            assert time.monotonic() - t0 < 2 and not main.index_done
+            assert await wait_until(pilot, lambda: inspector.display != shown, timeout=5)
+            assert time.monotonic() - t0 < 5 and not main.index_done
             await pilot.press("escape")
             assert await wait_until(pilot, lambda: main.index_done, timeout=5)
             assert "stopped" in main._status_progress

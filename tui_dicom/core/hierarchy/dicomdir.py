@@ -619,7 +619,7 @@ class DiskResolver:
                 raise FileNotFoundError("/".join(components))
             name, is_link, is_dir, is_file = info
             linked = linked or is_link
-            folder = os.path.join(folder, name)
+            folder = folder + os.sep + name if folder != os.sep else os.sep + name
         if not is_dir and not is_file:
             try:
                 kind = _special_kind(os.stat(folder).st_mode)
@@ -781,6 +781,8 @@ class _Walker:
         self.max_frames = budget.instance_frames
         self.records = 0
         self.missing = 0
+        self._merged: dict[str, Any] = {}
+        self._merged_for: Context | None = None
 
     def error(self, reason: str) -> None:
         self.result.errors.append(IndexError_(self.where, reason))
@@ -959,9 +961,12 @@ class _Walker:
         if is_directory_file:
             self.follow(ref, shown_file_id("/".join(comps)), new_ctx, depth)
             return new_ctx
-        info_values: dict[str, Any] = {}
-        for level_values in new_ctx:
-            info_values.update(level_values)
+        if self._merged_for is not new_ctx:  # siblings share their context: merge it once
+            merged: dict[str, Any] = {}
+            for level_values in new_ctx:
+                merged.update(level_values)
+            self._merged, self._merged_for = merged, new_ctx
+        info_values = dict(self._merged)
         for key, value in values.items():
             if key not in _UPPER_FIELDS or key not in info_values:
                 info_values[key] = value

@@ -238,6 +238,8 @@ class Indexer:
         return self.cancel is not None and self.cancel.is_set()
 
     def _add(self, ref: FileRef, info: HeaderInfo) -> None:
+        if ref in self._refs_seen:  # only this thread adds: a cheap early exit before the lock
+            return
         instance = info.to_instance(ref, header_read=info.source != "dicomdir")
         with self._lock:
             if ref in self._refs_seen:
@@ -249,6 +251,15 @@ class Indexer:
                 self._sop_seen.add(uid)
             self._refs_seen.add(ref)
             self._instances.append((info, instance))
+
+    def _breathe(self) -> None:
+        """In the viewer, pause the scan for a millisecond every 32 files.
+
+        The scan and the UI share one interpreter lock; on a busy machine a scan that never sleeps
+        leaves the UI thread seconds behind the keyboard. Commands (not progressive) never pause.
+        """
+        if self.progressive and self._done % 32 == 0:
+            time.sleep(0.001)
 
     def _error(self, path: str, reason: str) -> None:
         with self._lock:
@@ -627,6 +638,7 @@ class Indexer:
             ref = FileRef(path)
             info = self._read_file(ref)
             self._done += 1
+            self._breathe()
             if info is not None and not info.is_directory:
                 self._add(ref, info)
             progress = self._progress()
@@ -680,6 +692,7 @@ class Indexer:
                 ref = FileRef(entry.path)
                 self._add(ref, info)
                 self._done += 1
+                self._breathe()
                 found += 1
                 progress = self._progress()
                 if progress is not None:
@@ -752,6 +765,7 @@ class Indexer:
                 ref = FileRef(path, info.filename)
                 member_info = self._read_member(zf, ref, info)
                 self._done += 1
+                self._breathe()
                 if member_info is not None and not member_info.is_directory:
                     self._add(ref, member_info)
                 progress = self._progress()
