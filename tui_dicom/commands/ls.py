@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from typing import Any
@@ -128,10 +127,15 @@ def format_tree(hierarchy: Hierarchy) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tui-dicom ls``; returns the exit status."""
-    missing = [p for p in args.paths if not os.path.lexists(p)]
-    if missing:
-        for path in missing:
-            print(f"{PROG}: no such file or folder: {safe_path(path)}", file=sys.stderr)
+    from tui_dicom.core.dicom.source import access_problem
+
+    problems = [(p, access_problem(p)) for p in args.paths]
+    if any(exc is not None for _p, exc in problems):
+        for path, exc in problems:
+            if isinstance(exc, FileNotFoundError):
+                print(f"{PROG}: no such file or folder: {safe_path(path)}", file=sys.stderr)
+            elif exc is not None:
+                print(f"{PROG}: {safe_path(path)}: {safe_text(exc.strerror or exc)}", file=sys.stderr)
         return EXIT_USAGE
     from tui_dicom.core.hierarchy.index import build_index
 

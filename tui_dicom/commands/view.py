@@ -86,10 +86,14 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.core.safe import safe_path
 
     paths = [os.fspath(p) for p in args.paths]
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        for p in missing:
-            print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
+    from tui_dicom.core.dicom.source import access_problem
+
+    problems = [(p, access_problem(p)) for p in paths]
+    if any(exc is not None for _p, exc in problems):
+        for p, exc in problems:
+            if exc is not None:
+                reason = "no such file or directory" if isinstance(exc, FileNotFoundError) else exc.strerror
+                print(f"tui-dicom: {safe_path(p)}: {reason or type(exc).__name__}", file=sys.stderr)
         return 2
     demo_note = ""
     label = " ".join(safe_path(p) for p in paths)
@@ -114,11 +118,17 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.output import own_terminal_output
+    from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
-    with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+    # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
+    with own_terminal_output(), restore_terminal_on_signals():
         app = DicomViewerApp(
             paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label, demo_note=demo_note
         )
-        app.run()
+        try:
+            app.run()
+        finally:
+            from tui_dicom.core.imaging import sandbox
+
+            sandbox.shutdown()  # a decode still running in the child must not keep us waiting
     return 0

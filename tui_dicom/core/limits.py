@@ -114,14 +114,18 @@ class LimitExceeded(DicomViewerError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        what = DESCRIPTIONS.get(self.dimension, self.dimension.replace("_", " "))
-        asked = "more than the limit" if self.value is None else f"{_fmt(self.dimension, self.value)}"
         where = f"{self.file}: " if self.file else ""
+        return where + self.reason
+
+    @property
+    def reason(self) -> str:
+        """The message without the file name (for callers that print the file themselves)."""
+        what = DESCRIPTIONS.get(self.dimension, self.dimension.replace("_", " "))
+        limit = _fmt(self.dimension, self.limit)
         flag = option_name(self.dimension)
-        return (
-            f"{where}{what}: {asked} exceeds the limit of {_fmt(self.dimension, self.limit)} "
-            f"(raise with --limit {flag}=N)"
-        )
+        if self.value is None:
+            return f"{what}: over the limit of {limit} (raise with --limit {flag}=N)"
+        return f"{what}: {_fmt(self.dimension, self.value)} exceeds the limit of {limit} (raise with --limit {flag}=N)"
 
     def __reduce__(self) -> tuple[type[LimitExceeded], tuple[str, str, int | float | None, int | float]]:
         return (LimitExceeded, (self.file, self.dimension, self.value, self.limit))

@@ -40,6 +40,13 @@ class DicomViewerApp(App[None]):
             cache_mb=cache_mb, decoder=decoder, source_label=source_label, demo_note=demo_note
         )
 
+    def on_unmount(self) -> None:
+        """Stop the decoder child process: a worker thread waiting for a runaway decode (asyncio
+        joins worker threads on exit) must not keep ``q`` from quitting."""
+        from tui_dicom.core.imaging import sandbox
+
+        sandbox.shutdown()
+
     def on_mount(self) -> None:
         """Show the main screen."""
         from tui_dicom.ui.widgets import picture

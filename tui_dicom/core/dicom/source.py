@@ -30,6 +30,11 @@ class NotRegularFile(OSError):
     """
 
 
+def describe_mode(mode: int) -> str:
+    """What a non-regular file is, for a message: "a FIFO (named pipe)", "a socket", ..."""
+    return _kind(mode)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"
@@ -73,6 +78,28 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def is_zip(path: str) -> bool:
+    """True if ``path`` is a regular file holding a ZIP archive (never blocks, never raises)."""
+    try:
+        with open_regular(path) as fh:
+            return zipfile.is_zipfile(fh)
+    except OSError:
+        return False
+
+
+def access_problem(path: str) -> OSError | None:
+    """Why ``path`` cannot be read as a file or folder, as an :class:`OSError`; None when it can.
+
+    ``os.path.lexists`` says False for a file in a folder the user may not search, so "No such file"
+    was reported for what is really "Permission denied": this asks ``lstat`` and keeps its error.
+    """
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def read_bounded(fh: BinaryIO, limit: int, what: str) -> bytes:

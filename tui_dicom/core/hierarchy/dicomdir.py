@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import stat
 import struct
 import threading
 import zipfile
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from tui_dicom.core import limits
-from tui_dicom.core.dicom.source import FileRef, open_regular
+from tui_dicom.core.dicom.source import FileRef, describe_mode, open_regular
 from tui_dicom.core.errors import RefusedPath
 from tui_dicom.core.hierarchy import header as hdr
 from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported
@@ -530,19 +529,6 @@ def shown_file_id(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _special_kind(mode: int) -> str:
-    """``"a FIFO (named pipe)"``, ``"a character device"``... for a file that is not regular."""
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    return "a special file"
-
-
 def check_file_id(components: list[str]) -> None:
     """Refuse a File ID that could leave the DICOMDIR's folder.
 
@@ -622,7 +608,7 @@ class DiskResolver:
             folder = folder + os.sep + name if folder != os.sep else os.sep + name
         if not is_dir and not is_file:
             try:
-                kind = _special_kind(os.stat(folder).st_mode)
+                kind = describe_mode(os.stat(folder).st_mode)
             except OSError:
                 raise FileNotFoundError("/".join(components)) from None
             raise RefusedPath(

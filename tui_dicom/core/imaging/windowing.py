@@ -262,6 +262,10 @@ def render_grey(frame: Frame, window: Window | None = None, *, use_voi: bool = T
         lo, lut = table
         if lo == 0:
             return np.take(lut, stored)
+        if stored.dtype.itemsize >= 4:
+            # 32/64-bit values: lo is one of them, so it fits their type and every offset is in
+            # [0, hi - lo] (an int32 subtraction failed for unsigned values above 2**31)
+            return np.take(lut, np.subtract(stored, stored.dtype.type(lo)))
         return np.take(lut, np.subtract(stored, lo, dtype=np.int32))
     chosen, voi = _choose_voi(frame, window, use_voi)
     return _grey_to_uint8(_grey_unit(frame, stored, chosen, voi, None))
