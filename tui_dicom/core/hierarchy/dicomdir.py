@@ -332,8 +332,11 @@ class _StreamRecords:
 
         After a defined-length sequence it is read where the sequence ends; after an undefined-length
         one, from the file's last 4 KB (after the sequence delimiter), so the records need not be read
-        first. Records usually carry their own character set anyway.
+        first (not in a large compressed ZIP member, which would have to be inflated whole to get
+        there). Records usually carry their own character set anyway.
         """
+        if not self._cheap and self.size > MAX_FALLBACK_BYTES:
+            return ""  # a large compressed member would be inflated whole to reach its end
         try:
             if self.seq_end is not None:
                 buf, base = self._window(self.seq_end, 4096)
