@@ -1,11 +1,15 @@
 """Turn paths (DICOMDIR roots, folders, ZIP archives, single files) into one :class:`Hierarchy`.
 
-- A folder with a DICOMDIR at its root is read through the DICOMDIR alone
-  (:mod:`tui_dicom.core.hierarchy.dicomdir`); no image file is opened.
+- A folder with a DICOMDIR at its root is read through the DICOMDIR (:mod:`tui_dicom.core.hierarchy.dicomdir`);
+  no listed image file is opened. Files beside it that it does not list are read from their own headers
+  (a partial DICOMDIR must not hide images), and a DICOMDIR that lists no image is not used at all.
 - A folder without one is scanned recursively; every file (with or without extension) is sniffed and
   its header read with the fast reader (:mod:`tui_dicom.core.hierarchy.header`), never its pixel data. Sub-folders
-  that hold their own DICOMDIR are read through it. Symlink loops, dangling links and unreadable files
-  are reported, never fatal. Nothing is ever written to the tree.
+  that hold their own DICOMDIR are read through it. Symbolic links are followed only inside the opened
+  folder. Symlink loops, dangling links, special files and unreadable files are reported, never fatal.
+  Nothing is ever written to the tree.
+- The tree limits of :mod:`tui_dicom.core.limits` (entries per folder, files per tree, DICOMDIR files per
+  tree, records per DICOMDIR, frames per instance) cut the work with one line each; what was read stays.
 - A ZIP archive is indexed in memory: a DICOMDIR inside it is used, other members are sniffed.
 - Several paths merge into one hierarchy; an SOP Instance UID seen twice is listed once (first wins).
 
