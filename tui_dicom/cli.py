@@ -1,4 +1,4 @@
-"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export`` are one-shot.
+"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export``, ``anonymize`` are one-shot.
 
 Imports are lazy: ``tui-dicom dump`` must start fast, so neither Textual nor any pixel decoder is
 imported unless the chosen command needs it.
@@ -16,6 +16,8 @@ COMMANDS = {
     "ls": "tui_dicom.commands.ls",
     "dump": "tui_dicom.commands.dump",
     "export": "tui_dicom.commands.export",
+    "get": "tui_dicom.commands.get",
+    "anonymize": "tui_dicom.commands.anonymize",
 }
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -29,7 +31,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="raise (or lower) a resource limit, e.g. --limit frame-bytes=256M --limit dicomdir-records=1000000; "
-        "also TUI_DICOM_LIMITS=NAME=VALUE,... (README lists the limits)",
+        "also TUI_DICOM_LIMITS=NAME=VALUE,... (README lists the limits); with an archive address, "
+        "--limit N lists at most N studies",
     )
 
 
@@ -88,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tui_dicom.core.logging import setup_log
 
     try:
-        limits.configure(getattr(args, "limit", []) or [])
+        items = list(getattr(args, "limit", []) or [])
+        # one option, two uses: NAME=VALUE items are resource limits, a bare number caps archive studies
+        counts = [item for item in items if "=" not in item and item.strip().isdigit()]
+        limits.configure([item for item in items if item not in counts])
+        args.limit = int(counts[-1]) if counts else None
     except ValueError as exc:
         print(f"tui-dicom: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -96,7 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         from tui_dicom.commands import view
 
-        return view.run(args)
+        try:
+            return view.run(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # noqa: BLE001 - outside the app (terminal detection, start-up)
+            from tui_dicom.core.logging import write_crash_log
+
+            print(view.crash_line(exc, write_crash_log("tui-dicom crashed", exc)), file=sys.stderr)
+            return view.EXIT_CRASH
     module = importlib.import_module(COMMANDS[command])
     try:
         return int(module.run(args))
