@@ -191,9 +191,20 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         inspector.tree.cursor_line,
         tree.cursor_line,
         sum(1 for node in _nodes(tree) if node.is_expanded),
-        len(app._notifications),
+        getattr(app, "notes_posted", 0),
         app.clipboard,
     )
+
+
+def count_notifications(app: DicomViewerApp) -> None:
+    """Count every notification posted (they expire, so the list on screen cannot tell)."""
+    original = app.notify
+
+    def notify(*args: Any, **kwargs: Any) -> None:
+        app.notes_posted = getattr(app, "notes_posted", 0) + 1  # type: ignore[attr-defined]
+        original(*args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
 
 
 def _nodes(tree: StudyTree) -> list[Any]:
@@ -263,6 +274,7 @@ async def test_every_binding_on_real_data(kind: str, error_log: ErrorLog) -> Non
     if path is None or not path.exists():
         pytest.skip(f"{kind} data not found: {path}")
     app = DicomViewerApp([str(path)], terminal=detect(override="halfblock"))
+    count_notifications(app)
     pressed = 0
     silent: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
