@@ -35,6 +35,7 @@ from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.core.logging import LOGGER
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.keys import bindings_of
+from tui_dicom.ui.screens.anonymize import AnonymizeDialog
 from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
@@ -111,6 +112,12 @@ async def open_help(pilot: Pilot, app: DicomViewerApp) -> None:
     assert await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
+async def open_share(pilot: Pilot, app: DicomViewerApp) -> None:
+    await focus_image(pilot, app)
+    await pilot.press("S")
+    assert await wait_until(pilot, lambda: isinstance(app.screen, AnonymizeDialog))
+
+
 #: how to put each class's bindings in play
 FOCUS: dict[type[DOMNode], Step] = {
     DicomViewerApp: focus_image,
@@ -120,6 +127,7 @@ FOCUS: dict[type[DOMNode], Step] = {
     TagInspector: focus_tags,
     TagTree: focus_tags,
     HelpScreen: open_help,
+    AnonymizeDialog: open_share,
 }
 
 
