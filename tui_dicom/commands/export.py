@@ -1,7 +1,9 @@
 """Write one frame as the viewer displays it (window, palette, overlays) to a PNG at native resolution,
 8-bit grey or RGB, without annotations. Without --window/--preset the viewer's default is used (the
 file's first window, else its VOI LUT, else an automatic percentile window). A negative centre needs
-the = form: --window=-600,1500. Frames count from 1, like DCMTK's."""
+the = form: --window=-600,1500. Frames count from 1, like DCMTK's. FILE may be a remote instance
+(dicom://AET@HOST:PORT/STUDY/SERIES/SOP, a WADO-RS instance URL, or NAME:STUDY/SERIES/SOP): it is
+retrieved into the private cache first."""
 
 from __future__ import annotations
 
@@ -93,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="no VOI transform: map the full value range linearly (like dcmj2pnm -W)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    from tui_dicom.commands.remote import add_connection_arguments
+
+    add_connection_arguments(parser)
 
 
 def _ref_for(path: str) -> FileRef:
@@ -116,8 +121,16 @@ def export_picture(args: argparse.Namespace) -> np.ndarray:
     from tui_dicom.core.imaging.windowing import Window, default_window, render, window_by_name
 
     ref = _ref_for(args.file)
-    if ref.member is None and not os.path.isfile(ref.path):
-        raise ExportError("no such file" if not os.path.exists(ref.path) else "not a regular file")
+    if ref.member is None:
+        from tui_dicom.core.dicom.source import access_problem
+
+        problem = access_problem(ref.path)
+        if isinstance(problem, FileNotFoundError):
+            raise ExportError("no such file")
+        if problem is not None:
+            raise ExportError((problem.strerror or type(problem).__name__).lower())
+        if os.path.isdir(ref.path):
+            raise ExportError("is a folder, not a regular file")
     frame = decode_frame(ref, args.frame - 1)
     window = None
     use_voi = not args.no_voi
@@ -185,6 +198,12 @@ def run(args: argparse.Namespace) -> int:
     """Export; 0 on success, 1 (one line on stderr) when the picture cannot be exported."""
     name = safe_path(args.file)
     try:
+        from tui_dicom.commands.remote import is_remote
+
+        if not os.path.lexists(args.file) and is_remote(args.file):
+            from tui_dicom.commands.remote import fetch_instance
+
+            args.file = fetch_instance(args.file, args)
         inp = _ref_for(args.file)
         if (
             inp.member is None
@@ -199,11 +218,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"tui-dicom export: {name}: {exc}", file=sys.stderr)
         return 1
     except DicomViewerError as exc:
-        print(f"tui-dicom export: {name}: {safe_text(str(exc))}", file=sys.stderr)
+        print(f"tui-dicom export: {name}: {safe_text(exc.reason)}", file=sys.stderr)
         return 1
     except OSError as exc:
         log_exception(f"export {args.file}")
-        reason = exc.strerror or str(exc)
+        reason = exc.strerror or str(exc) or type(exc).__name__
         where = safe_path(exc.filename) if getattr(exc, "filename", None) else name
         print(f"tui-dicom export: {where}: {safe_text(reason)}", file=sys.stderr)
         return 1

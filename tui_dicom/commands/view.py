@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from typing import Any
 
 #: full-size real images from pydicom-data shown in the demo beside pydicom's dicomdirtests CD
 DEMO_FILES = ("693_UNCR.dcm", "MR2_UNCR.dcm", "RG1_UNCR.dcm", "US1_UNCR.dcm", "emri_small.dcm")
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         metavar="PATH",
-        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo)",
+        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo); or one archive: "
+        "dicom://AET@HOST:PORT, http(s)://[USER@]HOST/PATH, NAME:",
     )
     parser.add_argument(
         "--renderer",
@@ -53,6 +55,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest sixel picture in KB; a smaller budget shows fewer grey levels but "
         "settles sooner on a slow link (default 200; e.g. 110 over 10 Mbit/s)",
     )
+    add_archive_arguments(parser)
+
+
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    """Filters and connection options for ``tui-dicom URL`` (an archive instead of paths)."""
+    from tui_dicom.commands.remote import add_connection_arguments, add_filter_arguments
+
+    add_filter_arguments(parser)
+    add_connection_arguments(parser)
+
+
+def archive_session(args: argparse.Namespace, text: str) -> Any:
+    """The :class:`ArchiveSession` of ``tui-dicom URL [filters]``.
+
+    Raises:
+        AddressError: a bad address, option or filter.
+    """
+    from tui_dicom.commands.remote import address_from, filters_from
+    from tui_dicom.core.archive.browse import ArchiveSession
+
+    filters = filters_from(args)
+    open_study = filters.study_uid
+    return ArchiveSession(
+        address=address_from(text, args),
+        filters=filters,
+        limit=args.limit if args.limit is not None else 200,
+        cache_bytes=max(16, args.disk_cache_mb) * 1024 * 1024,
+        timeout=args.timeout,
+        open_study=open_study,
+    )
 
 
 def demo_paths() -> tuple[list[str], str]:
@@ -86,14 +118,31 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.core.safe import safe_path
 
     paths = [os.fspath(p) for p in args.paths]
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        for p in missing:
-            print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
+    archive = None
+    from tui_dicom.commands.remote import is_remote
+    from tui_dicom.core.dicom.source import access_problem
+
+    if len(paths) == 1 and not os.path.lexists(paths[0]) and is_remote(paths[0]):
+        from tui_dicom.core.archive.errors import AddressError
+
+        try:
+            archive = archive_session(args, paths[0])
+        except AddressError as exc:
+            print(f"tui-dicom: {safe_path(str(exc))}", file=sys.stderr)
+            return 2
+        label = archive.address.display
+        paths = []
+    problems = [(p, access_problem(p)) for p in paths]
+    if any(exc is not None for _p, exc in problems):
+        for p, exc in problems:
+            if exc is not None:
+                reason = "no such file or directory" if isinstance(exc, FileNotFoundError) else exc.strerror
+                print(f"tui-dicom: {safe_path(p)}: {reason or type(exc).__name__}", file=sys.stderr)
         return 2
     demo_note = ""
-    label = " ".join(safe_path(p) for p in paths)
-    if not paths:
+    if archive is None:
+        label = " ".join(safe_path(p) for p in paths)
+    if not paths and archive is None:
         paths, demo_note = demo_paths()
         label = "demo: pydicom dicomdirtests CD + pydicom-data images"
         if not paths:
@@ -114,13 +163,24 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.output import own_terminal_output
+    from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
-    with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+    # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
+    with own_terminal_output(), restore_terminal_on_signals():
         app = DicomViewerApp(
-            paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label, demo_note=demo_note
+            paths,
+            terminal=terminal,
+            cache_mb=max(16, args.cache_mb),
+            source_label=label,
+            demo_note=demo_note,
+            archive=archive,
         )
-        app.run()
+        try:
+            app.run()
+        finally:
+            from tui_dicom.core.imaging import sandbox
+
+            sandbox.shutdown()  # a decode still running in the child must not keep us waiting
     if app.crash is not None:
         print(crash_line(app.crash, app.crash_log), file=sys.stderr)
         return EXIT_CRASH
