@@ -729,6 +729,9 @@ class MainScreen(Screen[None]):
         frame = self._frame()
         if frame is None:
             return
+        if not frame.is_grey:
+            self.notify("A colour image has no window", timeout=3)
+            return
         window = next_file_window(frame, self.state.window)
         if window is None:
             self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
@@ -857,6 +860,9 @@ class MainScreen(Screen[None]):
         except ValueError:
             pos = 0
         target = series[(pos + direction) % len(series)]
+        if target.series_instance_uid == self._series.series_instance_uid:
+            self.notify("This is the only series", timeout=2)
+            return
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 
