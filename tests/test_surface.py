@@ -138,7 +138,6 @@ async def open_compare(pilot: Pilot, app: DicomViewerApp) -> None:
 
 #: how to put each class's bindings in play
 FOCUS: dict[type[DOMNode], Step] = {
-    AnonymizeDialog: open_share,
     MprScreen: open_mpr,
     CompareScreen: open_compare,
     DicomViewerApp: focus_image,
@@ -148,6 +147,7 @@ FOCUS: dict[type[DOMNode], Step] = {
     TagInspector: focus_tags,
     TagTree: focus_tags,
     HelpScreen: open_help,
+    AnonymizeDialog: open_share,
 }
 
 
@@ -241,10 +241,21 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         inspector.tree.cursor_line,
         tree.cursor_line,
         sum(1 for node in _nodes(tree) if node.is_expanded),
-        len(app._notifications),
+        getattr(app, "notes_posted", 0),
         app.clipboard,
         getattr(app.screen, "surface_state", None),  # MPR and compare screens
     )
+
+
+def count_notifications(app: DicomViewerApp) -> None:
+    """Count every notification posted (they expire, so the list on screen cannot tell)."""
+    original = app.notify
+
+    def notify(*args: Any, **kwargs: Any) -> None:
+        app.notes_posted = getattr(app, "notes_posted", 0) + 1  # type: ignore[attr-defined]
+        original(*args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
 
 
 def _nodes(tree: StudyTree) -> list[Any]:
@@ -298,12 +309,18 @@ async def back_to_main(pilot: Pilot, app: DicomViewerApp) -> None:
     await pilot.pause()
 
 
+#: classes this walk cannot put on screen from files, with where their keys are tested instead
+NOT_WALKED: dict[str, str] = {
+    "ArchiveScreen": "needs a running archive server: its keys are pressed in tests/test_archive_viewer.py",
+}
+
+
 def test_every_class_with_bindings_has_a_way_to_be_focused() -> None:
     classes = ui_classes()
     assert {DicomViewerApp, MainScreen, StudyTree, ImagePane, TagInspector, TagTree, HelpScreen} <= set(
         classes
     )
-    missing = [c.__name__ for c in classes if c not in FOCUS]
+    missing = [c.__name__ for c in classes if c not in FOCUS and c.__name__ not in NOT_WALKED]
     assert not missing, f"classes with BINDINGS the walk does not know how to focus: {missing}"
 
 
@@ -314,12 +331,15 @@ async def test_every_binding_on_real_data(kind: str, error_log: ErrorLog) -> Non
     if path is None or not path.exists():
         pytest.skip(f"{kind} data not found: {path}")
     app = DicomViewerApp([str(path)], terminal=detect(override="halfblock"))
+    count_notifications(app)
     pressed = 0
     silent: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app)
         for cls in ui_classes():
+            if cls.__name__ in NOT_WALKED:
+                continue
             for binding in bindings_of(cls):
                 for key in binding.key.split(","):
                     if cls is DicomViewerApp and binding.action == "quit":
@@ -367,6 +387,8 @@ def monkey_keys() -> list[str]:
     """Every bound key of the viewer except quitting, plus keys people press anywhere."""
     keys: set[str] = {"escape", "enter", "tab", "shift+tab", "a", "z", "1", "backspace"}
     for cls in ui_classes():
+        if cls.__name__ in NOT_WALKED:
+            continue
         for binding in bindings_of(cls):
             if binding.action not in ("quit", "dismiss") and binding.key != "q":
                 keys.update(binding.key.split(","))

@@ -732,6 +732,9 @@ class MainScreen(Screen[None]):
         frame = self._frame()
         if frame is None:
             return
+        if not frame.is_grey:
+            self.notify("A colour image has no window", timeout=3)
+            return
         window = next_file_window(frame, self.state.window)
         if window is None:
             self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
