@@ -119,22 +119,23 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
 
 def _line(row: TagRow, *, indent_from: int = 0, label: str | None = None) -> str:
     """Format one row: ``(gggg,eeee) VR Keyword  value  # length``."""
-    indent = "  " * max(0, row.depth - indent_from)
+    tag = row.tag
+    indent = "  " * (row.depth - indent_from) if row.depth > indent_from else ""
     keyword = row.keyword or ("PrivateTagData" if row.is_private else "UnknownTag")
-    text = f"{indent}{label or row.tag_text} {row.vr} {keyword}  {row.value}"
-    comment = []
+    head = label or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    text = f"{indent}{head} {row.vr} {keyword}  {row.value}"
     if row.length is not None:
-        comment.append(str(row.length))
+        if row.private_creator:
+            return f"{text}  # {row.length}, {row.private_creator}"
+        return f"{text}  # {row.length}"
     if row.private_creator:
-        comment.append(row.private_creator)
-    if comment:
-        text += "  # " + ", ".join(comment)
+        return f"{text}  # {row.private_creator}"
     return text
 
 
 def _path_label(path: tuple[int, ...]) -> str:
     """``(0008,1140)[0].(0008,1155)`` for a nested path."""
-    out = []
+    out: list[str] = []
     for i, part in enumerate(path):
         if i % 2 == 0:
             out.append(("." if out else "") + f"({part >> 16:04X},{part & 0xFFFF:04X})")

@@ -16,6 +16,7 @@ file of the test corpora either falls back or yields rows equal to the pydicom p
 
 from __future__ import annotations
 
+import gc
 import mmap
 import struct
 from collections.abc import Callable, Sequence
@@ -89,6 +90,8 @@ _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "S
 _SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on backslash, not stripped
 _TEXT = frozenset({"SH", "LO", "UC"})  # character set, split, each stripped of trailing spaces/NULs
 _SINGLE_TEXT = frozenset({"ST", "LT", "UT"})  # character set, never split
+#: display values of elements up to this size are remembered while rows are made (see :meth:`_Rows.walk`)
+_MEMO_MAX_BYTES = 64
 _LUT_DESCRIPTORS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002})
 
 
@@ -116,6 +119,7 @@ class _Dataset:
     parent: _Dataset | None = None
     encoding: str = "iso8859"
     creators: dict[int, str] = field(default_factory=dict)  # creator tag -> creator string
+    ordered: bool = True  # the elements were read in tag order (no sorting needed)
 
 
 @dataclass
@@ -176,13 +180,23 @@ class _Reader:
             raise Fallback("sequences nested too deeply")
         limit = self.n if end is None else end
         last = -1
+        explicit, u16 = self.explicit, self.u16
         while pos < limit:
             if limit - pos < 8:
                 raise Fallback("stray bytes at the end of a dataset")
             group, elem = self.u16x2(self.buf, pos)
             if stop_at is not None and stop_at(group << 16 | elem):
                 return pos
-            tag, vr, vpos, length = self.header(pos)
+            tag = group << 16 | elem
+            if explicit and group != 0xFFFE and pos + 8 <= limit:
+                # the common element, read here rather than by self.header(): a call per element counts
+                vr = self.buf[pos + 4 : pos + 6].decode("latin-1")
+                if vr not in _LONG_VRS and vr in _VRS:
+                    vpos, length = pos + 8, u16(self.buf, pos + 6)[0]
+                else:
+                    tag, vr, vpos, length = self.header(pos)
+            else:
+                tag, vr, vpos, length = self.header(pos)
             if tag == ITEM_END and end is None and depth > 0:
                 return vpos
             if tag >> 16 == 0xFFFE:
@@ -190,8 +204,14 @@ class _Reader:
                     f"delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element was expected"
                 )
             if tag <= last:
-                raise Fallback("elements out of order or repeated")
-            last = tag
+                # pydicom keeps elements by tag and shows them sorted, so an element out of order is
+                # shown where it belongs. What it decides while reading (the character set, private
+                # creators and what they name) and a repeated tag (the last one wins) need pydicom.
+                if tag in ds.elems or tag == CHARSET or group & 1:
+                    raise Fallback("elements repeated, or out of order where the order matters")
+                ds.ordered = False
+            else:
+                last = tag
             if vr is None:
                 vr = self.implicit_vr(ds, tag, length, vpos)
             elif vr == "UN":
@@ -280,12 +300,12 @@ class _Reader:
                 if self.next_is_item(vpos):
                     return "SQ"
                 raise Fallback("undefined-length private element that is not a sequence")
-            entry = private_entry(tag, creator) if creator else None
-            if entry is None:
+            private = private_entry(tag, creator) if creator else None
+            if private is None:
                 return "UN"
-            if entry[0] not in _VRS:
-                raise Fallback(f"private element with dictionary VR {entry[0]!r}")
-            return entry[0]
+            if private[0] not in _VRS:
+                raise Fallback(f"private element with dictionary VR {private[0]!r}")
+            return private[0]
         entry = public_entry(tag)
         if entry is None:
             if elem == 0:
@@ -504,34 +524,40 @@ class _Rows:
 
     def walk(self, top: _Dataset, little: bool) -> None:
         """Append the rows of ``top`` (read in byte order ``little``), items of sequences included."""
-        # explicit stack (no recursion): ("seq", items, next item, path, depth, parent row) or
-        # ("ds", dataset, sorted tags, next tag, path prefix, depth, parent row, creators seen)
-        stack: list[Any] = [("ds", top, sorted(top.elems), 0, (), 0, None, {})]
+        # explicit stack (no recursion) of mutable frames:
+        # [False, dataset, sorted tags, next tag, path prefix, depth, parent row, creators seen] or
+        # [True, items, next item, path prefix, depth, parent row]
+        tags = list(top.elems) if top.ordered else sorted(top.elems)
+        stack: list[list[Any]] = [[False, top, tags, 0, (), 0, None, {}]]
         rows = self.rows
+        append = rows.append
+        include_private, max_depth, max_chars = self.include_private, self.max_depth, self.max_chars
+        memo: dict[tuple[int, str, bytes, str], str] = {}
         while stack:
             frame = stack[-1]
-            if frame[0] == "seq":
-                _kind, items, pos, prefix, depth, parent = frame
+            if frame[0]:
+                _seq, items, pos, prefix, depth, parent = frame
                 if pos >= len(items):
                     stack.pop()
                     continue
-                stack[-1] = ("seq", items, pos + 1, prefix, depth, parent)
+                frame[2] = pos + 1
                 item_path = prefix + (pos,)
-                rows.append(item_row(item_path, depth, pos, len(items), parent))
+                append(item_row(item_path, depth, pos, len(items), parent))
                 item = items[pos]
-                stack.append(("ds", item, sorted(item.elems), 0, item_path, depth + 1, len(rows) - 1, {}))
+                tags = list(item.elems) if item.ordered else sorted(item.elems)
+                stack.append([False, item, tags, 0, item_path, depth + 1, len(rows) - 1, {}])
                 continue
-            _kind, ds, tags, pos, prefix, depth, parent, creators = frame
+            _seq, ds, tags, pos, prefix, depth, parent, creators = frame
             if pos >= len(tags):
                 stack.pop()
                 continue
-            stack[-1] = ("ds", ds, tags, pos + 1, prefix, depth, parent, creators)
+            frame[3] = pos + 1
             tag = tags[pos]
-            group, el = tag >> 16, tag & 0xFFFF
             creator = ""
-            if group & 1:
-                if not self.include_private:
+            if tag & 0x10000:  # an odd group: private
+                if not include_private:
                     continue
+                group, el = tag >> 16, tag & 0xFFFF
                 if 0x0010 <= el <= 0x00FF:
                     creators[(group, el)] = ds.creators.get(tag, "")
                 elif el >= 0x1000:
@@ -540,12 +566,18 @@ class _Rows:
             if elem.vr == "US or SS":
                 elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
             path = prefix + (tag,)
-            value = _display(elem, ds, little, self.max_chars)
-            rows.append(element_row(tag, path, depth, elem.vr, value, _length(elem), creator, parent))
-            if elem.vr == "SQ" and elem.items:
-                level = depth // 2 + 1
-                if self.max_depth is None or level <= self.max_depth:
-                    stack.append(("seq", elem.items, 0, path, depth + 1, len(rows) - 1))
+            raw = elem.value
+            if raw is not None and len(raw) <= _MEMO_MAX_BYTES:
+                # items of a sequence repeat the same short values (codes, class UIDs): shown once each
+                key = (tag, elem.vr, raw, ds.encoding)
+                value = memo.get(key)
+                if value is None:
+                    value = memo[key] = _display(elem, ds, little, max_chars)
+            else:
+                value = _display(elem, ds, little, max_chars)
+            append(element_row(tag, path, depth, elem.vr, value, _length(elem), creator, parent))
+            if elem.items and (max_depth is None or depth // 2 + 1 <= max_depth):
+                stack.append([True, elem.items, 0, path, depth + 1, len(rows) - 1])
 
 
 def _length(elem: _Elem) -> int | None:
@@ -608,6 +640,25 @@ def read_rows(
         Fallback: read the file with pydicom instead.
         OSError: the file cannot be opened.
     """
+    # The reader keeps every object it makes (a few per element) until the rows are built, so the
+    # cyclic collector, run every few hundred allocations, would walk them all again and again and
+    # find nothing to free: a third of the time of a sequence of 50,000 items. It is paused here only.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_rows(ref, stop_before_pixels, include_private, max_depth, max_value_chars)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read_rows(
+    ref: FileRef,
+    stop_before_pixels: bool,
+    include_private: bool,
+    max_depth: int | None,
+    max_value_chars: int | None,
+) -> QuickFile:
     with open_ref(ref) as fh:
         if ref.member is not None:
             buf: Any = fh.read()

@@ -393,6 +393,12 @@ def _encoded_length(elem: DataElement, encodings: Any) -> int | None:
 # ------------------------------------------------------------------------------------------------ rows
 
 
+#: rows are made by the hundred thousand for a big sequence: a frozen dataclass's ``__init__`` sets each
+#: of the twelve fields through ``object.__setattr__``, three times slower than filling ``__dict__``
+#: directly (what :func:`element_row` and :func:`item_row` do; every field is set, as ``__init__`` would)
+_new_row = object.__new__
+
+
 def element_row(
     tag: int,
     path: tuple[int, ...],
@@ -405,35 +411,46 @@ def element_row(
 ) -> TagRow:
     """The row of an element: named from the dictionary (private ones with their ``creator``)."""
     keyword, name = describe_tag(tag, creator)
-    return TagRow(
-        tag=tag,
-        path=path,
-        depth=depth,
-        vr=vr,
-        keyword=keyword,
-        name=name,
-        value=value,
-        length=length,
-        is_sequence=vr == "SQ",
-        private_creator=safe_text(creator) if creator else "",
-        parent=parent,
+    row = _new_row(TagRow)
+    row.__dict__.update(
+        {
+            "tag": tag,
+            "path": path,
+            "depth": depth,
+            "vr": vr,
+            "keyword": keyword,
+            "name": name,
+            "value": value,
+            "length": length,
+            "is_sequence": vr == "SQ",
+            "is_item": False,
+            "private_creator": safe_text(creator) if creator else "",
+            "parent": parent,
+        }
     )
+    return row
 
 
 def item_row(path: tuple[int, ...], depth: int, index: int, count: int, parent: int | None) -> TagRow:
     """The row of item ``index`` of a sequence of ``count`` items."""
-    return TagRow(
-        tag=ITEM_TAG,
-        path=path,
-        depth=depth,
-        vr="na",
-        keyword="Item",
-        name="Item",
-        value=f"item {index + 1} of {count}",
-        length=None,
-        is_item=True,
-        parent=parent,
+    row = _new_row(TagRow)
+    row.__dict__.update(
+        {
+            "tag": ITEM_TAG,
+            "path": path,
+            "depth": depth,
+            "vr": "na",
+            "keyword": "Item",
+            "name": "Item",
+            "value": f"item {index + 1} of {count}",
+            "length": None,
+            "is_sequence": False,
+            "is_item": True,
+            "private_creator": "",
+            "parent": parent,
+        }
     )
+    return row
 
 
 class _DsFrame:
@@ -722,7 +739,9 @@ def parse_tag_query(text: str) -> TagPath:
 
 def _split_path(text: str) -> list[str]:
     """Split on dots outside brackets and parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "[(":
             depth += 1
