@@ -130,7 +130,7 @@ def _dump_text(argv: list[str], *, quick: bool, monkeypatch: pytest.MonkeyPatch)
     out, err = io.StringIO(), io.StringIO()
     with monkeypatch.context() as m:
         if not quick:
-            m.setattr(dump_cmd, "_try_quick", lambda *a: (None, 0))
+            m.setattr(dump_cmd, "_try_quick", lambda *a: None)
         code = dump_cmd.dump(args, out, err)
     return code, out.getvalue(), err.getvalue()
 
