@@ -643,7 +643,7 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
         read_whole = file_size(ref) <= INLINE_FILE_BYTES
         ds = read_dataset(ref, stop_before_pixels=not read_whole)
     has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
-    if not has_pixels and read_whole:
+    if not has_pixels and read_whole and len(ds) == 0:
         # pydicom keeps nothing of a dataset whose last sequence has no end: encapsulated pixel data
         # cut short (or only its delimiter lost) reads as an empty file. The header before it is intact.
         ds = read_dataset(ref, stop_before_pixels=True)
