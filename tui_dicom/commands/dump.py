@@ -213,25 +213,22 @@ def _rows_lines(
 
 
 def _selected(ds: object, queries: list[TagPath], args: argparse.Namespace, cut: bool) -> _Dumped:
-    """The elements of ``ds`` matching each of ``queries``, each as its rows."""
-    from tui_dicom.core.inspector.tags import match_rows, select
+    """The elements of ``ds`` (read with pydicom) matching each of ``queries``, each as its rows."""
+    from tui_dicom.core.inspector.tags import tag_rows
 
-    found: list[list[list[TagRow]]] = []
-    for query in queries:
-        matches: list[list[TagRow]] = []
-        for match in select(ds, query):  # type: ignore[arg-type]
-            if args.no_private and any((p >> 16) & 1 for p in match.path[::2]):
-                continue
-            matches.append(
-                match_rows(
-                    match,
-                    include_private=not args.no_private,
-                    max_depth=args.depth,
-                    max_value_chars=DUMP_MAX_VALUE_CHARS if cut else None,
-                )
-            )
-        found.append(matches)
-    return _Dumped(found=found)
+    rows = tag_rows(
+        ds,  # type: ignore[arg-type]
+        include_private=not args.no_private,
+        max_value_chars=DUMP_MAX_VALUE_CHARS if cut else None,
+    )
+    return _select(rows, queries, args.depth)
+
+
+def _select(rows: Sequence[TagRow], queries: list[TagPath], depth: int | None) -> _Dumped:
+    """For each query, the rows of each element it matches (the element's row, then what it holds)."""
+    from tui_dicom.core.inspector.tags import select_rows, subtree
+
+    return _Dumped(found=[[subtree(rows, i, depth) for i in select_rows(rows, q)] for q in queries])
 
 
 def _match_lines(found: list[list[TagRow]], bare: bool) -> list[str]:
@@ -275,11 +272,7 @@ def _quick(ref: FileRef, queries: list[TagPath], args: argparse.Namespace, cut: 
         include_private=not args.no_private,
         max_value_chars=DUMP_MAX_VALUE_CHARS if cut else None,
     )
-    found = [
-        [quickdump.subtree(got.rows, i, args.depth) for i in quickdump.select_rows(got.rows, q.steps)]
-        for q in queries
-    ]
-    return _Dumped(found=found)
+    return _select(got.rows, queries, args.depth)
 
 
 def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:

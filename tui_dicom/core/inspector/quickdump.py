@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 import mmap
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +31,14 @@ from tui_dicom.core.inspector.tags import (
     PIXEL_DATA_TAGS,
     TagRow,
     _binary_text,
-    element_row,
-    item_row,
     join_value_texts,
     pixel_summary,
+    select_rows,
+    subtree,
+    walk_rows,
 )
+
+__all__ = ["Fallback", "QuickFile", "parse", "read_rows", "select_rows", "subtree"]
 from tui_dicom.core.safe import safe_text
 
 UNDEFINED = 0xFFFFFFFF
@@ -513,71 +516,34 @@ def _display(elem: _Elem, ds: _Dataset, little: bool, max_chars: int | None) -> 
 # --------------------------------------------------------------------------------------------- rows
 
 
-class _Rows:
-    """Makes rows from parsed datasets in the order and form of :func:`tags.tag_rows`."""
+class _QuickSource:
+    """:class:`tags.RowSource` over the quick reader's datasets, read in byte order ``little``."""
 
-    def __init__(self, include_private: bool, max_depth: int | None, max_chars: int | None) -> None:
-        self.rows: list[TagRow] = []
-        self.include_private = include_private
-        self.max_depth = max_depth
+    def __init__(self, little: bool, max_chars: int | None) -> None:
+        self.little = little
         self.max_chars = max_chars
+        # items of a sequence repeat the same short values (codes, class UIDs): each is shown once
+        self.memo: dict[tuple[int, str, bytes, str], str] = {}
 
-    def walk(self, top: _Dataset, little: bool) -> None:
-        """Append the rows of ``top`` (read in byte order ``little``), items of sequences included."""
-        # explicit stack (no recursion) of mutable frames:
-        # [False, dataset, sorted tags, next tag, path prefix, depth, parent row, creators seen] or
-        # [True, items, next item, path prefix, depth, parent row]
-        tags = list(top.elems) if top.ordered else sorted(top.elems)
-        stack: list[list[Any]] = [[False, top, tags, 0, (), 0, None, {}]]
-        rows = self.rows
-        append = rows.append
-        include_private, max_depth, max_chars = self.include_private, self.max_depth, self.max_chars
-        memo: dict[tuple[int, str, bytes, str], str] = {}
-        while stack:
-            frame = stack[-1]
-            if frame[0]:
-                _seq, items, pos, prefix, depth, parent = frame
-                if pos >= len(items):
-                    stack.pop()
-                    continue
-                frame[2] = pos + 1
-                item_path = prefix + (pos,)
-                append(item_row(item_path, depth, pos, len(items), parent))
-                item = items[pos]
-                tags = list(item.elems) if item.ordered else sorted(item.elems)
-                stack.append([False, item, tags, 0, item_path, depth + 1, len(rows) - 1, {}])
-                continue
-            _seq, ds, tags, pos, prefix, depth, parent, creators = frame
-            if pos >= len(tags):
-                stack.pop()
-                continue
-            frame[3] = pos + 1
-            tag = tags[pos]
-            creator = ""
-            if tag & 0x10000:  # an odd group: private
-                if not include_private:
-                    continue
-                group, el = tag >> 16, tag & 0xFFFF
-                if 0x0010 <= el <= 0x00FF:
-                    creators[(group, el)] = ds.creators.get(tag, "")
-                elif el >= 0x1000:
-                    creator = creators.get((group, el >> 8), "")
-            elem = ds.elems[tag]
-            if elem.vr == "US or SS":
-                elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
-            path = prefix + (tag,)
-            raw = elem.value
-            if raw is not None and len(raw) <= _MEMO_MAX_BYTES:
-                # items of a sequence repeat the same short values (codes, class UIDs): shown once each
-                key = (tag, elem.vr, raw, ds.encoding)
-                value = memo.get(key)
-                if value is None:
-                    value = memo[key] = _display(elem, ds, little, max_chars)
-            else:
-                value = _display(elem, ds, little, max_chars)
-            append(element_row(tag, path, depth, elem.vr, value, _length(elem), creator, parent))
-            if elem.items and (max_depth is None or depth // 2 + 1 <= max_depth):
-                stack.append([True, elem.items, 0, path, depth + 1, len(rows) - 1])
+    def tags(self, ds: _Dataset) -> list[int]:
+        return list(ds.elems) if ds.ordered else sorted(ds.elems)
+
+    def creator(self, ds: _Dataset, tag: int) -> str:
+        return ds.creators.get(tag, "")
+
+    def element(self, ds: _Dataset, tag: int) -> tuple[str, str, int | None, list[_Dataset] | None]:
+        elem = ds.elems[tag]
+        if elem.vr == "US or SS":
+            elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
+        raw = elem.value
+        if raw is not None and len(raw) <= _MEMO_MAX_BYTES:
+            key = (tag, elem.vr, raw, ds.encoding)
+            value = self.memo.get(key)
+            if value is None:
+                value = self.memo[key] = _display(elem, ds, self.little, self.max_chars)
+        else:
+            value = _display(elem, ds, self.little, self.max_chars)
+        return elem.vr, value, _length(elem), elem.items
 
 
 def _length(elem: _Elem) -> int | None:
@@ -674,50 +640,20 @@ def _read_rows(
         finally:
             if view is not None:
                 view.close()
-    builder = _Rows(include_private, max_depth, max_value_chars)
+    rows: list[TagRow] = []
     if meta.elems:
-        builder.walk(meta, True)
-    builder.walk(data, little)
-    return QuickFile(builder.rows, frozenset(meta.elems))
-
-
-def select_rows(rows: Sequence[TagRow], steps: Sequence[Any]) -> list[int]:
-    """Indices of the element rows whose path matches the query ``steps`` (see :class:`tags.TagPath`).
-
-    The same matches as :func:`tags.select` on the dataset, in the same order.
-    """
-    found = [i for i, row in enumerate(rows) if not row.is_item and _matches(steps, 0, row.path, 0)]
-    return sorted(found, key=lambda i: rows[i].path)
-
-
-def _matches(steps: Sequence[Any], si: int, path: tuple[int, ...], pi: int) -> bool:
-    step = steps[si]
-    if step.tag is None:  # '*': zero levels, or one (sequence, item) level and stay
-        if _matches(steps, si + 1, path, pi):
-            return True
-        return pi + 2 < len(path) and _matches(steps, si, path, pi + 2)
-    if pi >= len(path) or path[pi] != step.tag:
-        return False
-    if si == len(steps) - 1:
-        return pi == len(path) - 1
-    if pi + 2 >= len(path):
-        return False
-    if step.item is not None and path[pi + 1] != step.item:
-        return False
-    return _matches(steps, si + 1, path, pi + 2)
-
-
-def subtree(rows: Sequence[TagRow], index: int, max_depth: int | None) -> list[TagRow]:
-    """The row at ``index`` and the rows inside it (a sequence's items), cut at ``max_depth`` levels.
-
-    The same rows :func:`tags.match_rows` gives for the element (a row at depth ``d`` lies
-    ``(d + 1) // 2`` sequence levels deep).
-    """
-    first = rows[index]
-    out = [first]
-    for row in rows[index + 1 :]:
-        if row.depth <= first.depth:
-            break
-        if max_depth is None or (row.depth + 1) // 2 <= max_depth:
-            out.append(row)
-    return out
+        walk_rows(
+            _QuickSource(True, max_value_chars),
+            meta,
+            rows,
+            include_private=include_private,
+            max_depth=max_depth,
+        )
+    walk_rows(
+        _QuickSource(little, max_value_chars),
+        data,
+        rows,
+        include_private=include_private,
+        max_depth=max_depth,
+    )
+    return QuickFile(rows, frozenset(meta.elems))
