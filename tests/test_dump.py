@@ -443,3 +443,21 @@ def test_json_of_many_files_carries_each_path() -> None:
     two = json.loads(run_dump(CT_SMALL, mr, "--json").stdout)
     assert [d["path"] for d in two] == [CT_SMALL, mr]
     assert Dataset.from_json(two[1]["dataset"]).Modality == "MR"
+
+
+def test_truncated_pixel_data_dumps_the_header_and_says_so() -> None:
+    """pydicom keeps nothing of a file whose encapsulated pixel data has no end: ``dump`` showed the file
+    meta alone, exit 0. The header is shown, then a line saying the pixel data is cut short, exit 1."""
+    try:
+        import data_store
+    except ImportError:
+        pytest.skip("pydicom-data not installed")
+    path = Path(data_store.__file__).parent / "data" / "emri_small_jpeg_2k_lossless_too_short.dcm"
+    if not path.exists():
+        pytest.skip(f"{path.name} not available")
+    proc = run_dump(str(path))
+    lines = proc.stdout.decode().splitlines()
+    assert proc.returncode == 1
+    assert "(0028,0008) IS NumberOfFrames  10  # 2" in lines
+    assert lines[-1] == "# Pixel Data not shown: the file ends inside it (truncated)"
+    assert proc.stderr.decode() == f"tui-dicom dump: {path}: truncated: the file ends inside its pixel data\n"

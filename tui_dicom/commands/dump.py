@@ -85,6 +85,8 @@ class _Dumped:
     found: list[list[list[TagRow]]] = field(default_factory=list)
     #: matches per query when ``found`` is not kept (--json)
     counts: list[int] | None = None
+    #: the file was shown only in part (the reason is on stderr already): exit 1
+    failed: bool = False
 
     def match_counts(self) -> list[int]:
         """How many elements each query matched."""
@@ -275,8 +277,12 @@ def _quick(ref: FileRef, queries: list[TagPath], args: argparse.Namespace, cut: 
     return _select(got.rows, queries, args.depth)
 
 
-def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:
-    """Read ``ref``; pixel data too when wanted and the file is small enough. Returns (ds, skipped size)."""
+def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None, bool]:
+    """Read ``ref``; pixel data too when wanted and the file is small enough.
+
+    Returns:
+        (dataset, file size when the pixel data was not read, pixel data cut short).
+    """
     from tui_dicom.core.dicom.reading import read_dataset
     from tui_dicom.core.dicom.source import file_size
 
@@ -288,7 +294,14 @@ def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:
             stop = False
         else:
             skipped = size
-    return read_dataset(ref, stop_before_pixels=stop), skipped
+    ds = read_dataset(ref, stop_before_pixels=stop)
+    if not stop and len(ds) == 0:
+        # pydicom keeps nothing of a dataset whose last sequence has no end (encapsulated pixel data
+        # cut short): the header before the pixel data is intact, so show it and say what is missing
+        header = read_dataset(ref, stop_before_pixels=True)
+        if len(header):
+            return header, None, True
+    return ds, skipped, False
 
 
 def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
@@ -325,7 +338,7 @@ def _with_pydicom(
     from tui_dicom.core.logging import log_exception
 
     try:
-        ds, skipped = _read(ref, need_pixels=not queries and not args.json)
+        ds, skipped, cut_short = _read(ref, need_pixels=not queries and not args.json)
     except (DicomViewerError, OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
@@ -342,10 +355,16 @@ def _with_pydicom(
             return _Dumped(counts=counts)
         if queries:
             return _selected(ds, queries, args, cut)
-        lines = full_dump_lines(
-            ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
+        lines = list(
+            full_dump_lines(
+                ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
+            )
         )
-        return _Dumped(lines=list(lines))
+        if cut_short:
+            lines.append("# Pixel Data not shown: the file ends inside it (truncated)")
+            err.write(f"{PROG}: {ref.display}: truncated: the file ends inside its pixel data\n")
+            return _Dumped(lines=lines, failed=True)
+        return _Dumped(lines=lines)
     except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on
         log_exception(f"dumping {ref.display}")
         err.write(f"{PROG}: {ref.display}: cannot dump: {safe_text(exc)}\n")
@@ -404,6 +423,7 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 had_errors = True
                 continue
         read_any = True
+        had_errors = had_errors or got.failed
         for i, count in enumerate(got.match_counts()):
             matched[i] += count
         if args.json:
