@@ -3,13 +3,13 @@
 File meta and dataset are printed, nested sequences indented. With -t only the chosen elements print
 (a keyword, a number such as 0010,0010, a path such as Seq[0].Keyword, or *.Keyword at any depth);
 for one file and one TAG only the bare value, so $(tui-dicom dump f -t PatientID) works. Values are
-decoded with the
-file's character set and every control character is shown as an escape such as \\x1b.
+decoded with the file's character set and every control character is shown as an escape such as \\x1b.
 A folder or ZIP dumps every instance in it, each after a "# File:" line; a file named DICOMDIR is
 dumped itself, like dcmdump does (-t DirectoryRecordSequence), while the CD's folder dumps its images.
---values prints PATH<TAB>VALUE lines, one per instance (a column per -t, several matches joined
-with \\), for scripts: dump CD -t PatientID --values | cut -f2 | sort -u. --json prints one DICOM
-JSON object for one file, and for several a list of {"path": ..., "dataset": {...}}.
+--values prints PATH<TAB>VALUE lines for scripts, one per instance holding any of the tags (a column
+per -t, an absent one empty, several matches joined with \\):
+dump CD -t PatientID --values | cut -f2 | sort -u. --json prints one DICOM JSON object for one file,
+and for several a list of {"path": ..., "dataset": {...}}.
 Exit status: 0 ok, 1 some file could not be read or a -t tag matched nothing in any file, 2 usage.
 """
 
