@@ -410,6 +410,12 @@ def test_values_mode_prints_path_and_value_per_instance() -> None:
     one = run_dump(CT_SMALL, "-t", "PatientID", "--values")
     assert one.stdout.decode() == f"{CT_SMALL}\t1CT1\n"
     assert run_dump(CT_SMALL, "--values").returncode == 2  # needs -t
+    # a column per -t, an absent element empty; an instance holding none of them gets no line
+    mr = get_testdata_file("MR_small.dcm", download=False)
+    cols = run_dump(CT_SMALL, mr, "-t", "OtherPatientIDsSequence", "-t", "Modality", "--values")
+    assert cols.stdout.decode().splitlines() == [f"{CT_SMALL}\t2 items\tCT", f"{mr}\t\tMR"]
+    none = run_dump(CT_SMALL, mr, "-t", "OtherPatientIDsSequence", "--values")
+    assert none.stdout.decode().splitlines() == [f"{CT_SMALL}\t2 items"] and none.returncode == 0
     assert run_dump(CT_SMALL, "--values", "--json", "-t", "PatientID").returncode == 2
 
 
