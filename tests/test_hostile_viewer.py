@@ -188,3 +188,40 @@ async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> No
         import shutil
 
         shutil.rmtree(cd.short_dir, ignore_errors=True)
+
+
+async def test_viewer_shows_the_complete_frames_of_a_cut_file(tmp_path: Path) -> None:
+    """A multi-frame JPEG 2000 file cut inside frame 6 of 10: the first frames are shown as pictures,
+    the last one as a one-line reason naming the cut (it said "no pixel data in this file")."""
+    from tui_dicom.ui.widgets.image_pane import ImagePane
+
+    try:
+        import data_store
+    except ImportError:
+        pytest.skip("pydicom-data not installed")
+    whole = Path(data_store.__file__).parent / "data" / "emri_small_jpeg_2k_lossless.dcm"
+    if not whole.exists():
+        pytest.skip(f"{whole.name} not available")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[:24000])  # inside the 6th of 10 fragments (one per frame)
+    app = make_app(cut)
+    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+        main = app.main  # type: ignore[attr-defined]
+        assert await wait_cpu(pilot, lambda: main.index_done, INDEX_CPU_S)
+        message = main.query_one("#pane-message")
+
+        def reason_shown(frame: int) -> bool:
+            return bool(message.display) and f"frame {frame} of 10 is cut off" in str(message.render())
+
+        # it opens on the middle slice, 6/10: the one the cut runs through
+        assert await wait_cpu(pilot, lambda: reason_shown(6), SERIES_CPU_S), str(message.render())
+        assert "frames 1–5 are complete" in str(message.render())
+        main.query_one(ImagePane).focus()
+        await pilot.press("home")
+        assert await wait_cpu(
+            pilot, lambda: main.last_displayed.get("slice") == "1/10" and not message.display, SERIES_CPU_S
+        ), str(message.render())
+        await pilot.press("end")
+        assert await wait_cpu(pilot, lambda: reason_shown(10), SERIES_CPU_S), str(message.render())
+        assert app.is_running  # type: ignore[attr-defined]
