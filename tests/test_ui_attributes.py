@@ -23,12 +23,15 @@ ALLOWED = {"title", "sub_title", "show_root", "guide_depth", "display", "visible
 CLASSES = {
     ("screens/main.py", "MainScreen"): Screen,
     ("screens/help.py", "HelpScreen"): ModalScreen,
+    ("screens/anonymize.py", "AnonymizeDialog"): ModalScreen,
     ("widgets/study_tree.py", "StudyTree"): Tree,
     ("widgets/inspector.py", "TagInspector"): Vertical,
     ("widgets/image_pane.py", "ImagePane"): Vertical,
     ("widgets/annotations.py", "AnnotationBar"): Widget,
     ("widgets/picture.py", "PictureView"): Widget,
     ("app.py", "DicomViewerApp"): App,
+    ("screens/archive.py", "ArchiveScreen"): Screen,
+    ("widgets/archive_bar.py", "ArchiveBar"): Widget,
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export`` are one-shot.
+"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export``, ``anonymize`` are one-shot.
 
 Imports are lazy: ``tui-dicom dump`` must start fast, so neither Textual nor any pixel decoder is
 imported unless the chosen command needs it.
@@ -16,6 +16,8 @@ COMMANDS = {
     "ls": "tui_dicom.commands.ls",
     "dump": "tui_dicom.commands.dump",
     "export": "tui_dicom.commands.export",
+    "get": "tui_dicom.commands.get",
+    "anonymize": "tui_dicom.commands.anonymize",
 }
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -82,7 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         from tui_dicom.commands import view
 
-        return view.run(args)
+        try:
+            return view.run(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # noqa: BLE001 - outside the app (terminal detection, start-up)
+            from tui_dicom.core.logging import write_crash_log
+
+            print(view.crash_line(exc, write_crash_log("tui-dicom crashed", exc)), file=sys.stderr)
+            return view.EXIT_CRASH
     module = importlib.import_module(COMMANDS[command])
     try:
         return int(module.run(args))

@@ -6,6 +6,8 @@ for one file and one TAG only the bare value, so $(tui-dicom dump f -t PatientID
 decoded with the file's character set and every control character is shown as an escape such as \\x1b.
 A folder or ZIP dumps every instance in it, each after a "# File:" line; a file named DICOMDIR is
 dumped itself, like dcmdump does (-t DirectoryRecordSequence), while the CD's folder dumps its images.
+A remote instance (dicom://AET@HOST:PORT/STUDY/SERIES/SOP, its WADO-RS URL
+.../studies/S/series/SE/instances/I, or NAME:STUDY/SERIES/SOP) is retrieved into the private cache first.
 --values prints PATH<TAB>VALUE lines for scripts, one per instance holding any of the tags (a column
 per -t, an absent one empty, several matches joined with \\):
 dump CD -t PatientID --values | cut -f2 | sort -u. --json prints one DICOM JSON object for one file,
@@ -67,6 +69,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="expand sequences only N levels deep (0: top level only)",
     )
+    from tui_dicom.commands.remote import add_connection_arguments
+
+    add_connection_arguments(parser)
+
+
+def fetch_remote(paths: Sequence[str], args: argparse.Namespace, err: TextIO) -> list[str] | None:
+    """Local paths for ``paths``: remote instances retrieved into the cache (None: one failed, reported)."""
+    from tui_dicom.commands.remote import is_remote
+
+    out = list(paths)
+    for i, path in enumerate(paths):
+        if os.path.lexists(path) or not is_remote(path):
+            continue
+        from tui_dicom.commands.remote import fetch_instance
+        from tui_dicom.core.archive.errors import ArchiveError
+
+        try:
+            out[i] = fetch_instance(path, args)
+        except ArchiveError as exc:
+            err.write(f"{PROG}: {safe_text(exc)}\n")
+            return None
+    return out
 
 
 @dataclass
@@ -405,6 +429,10 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     values = bool(getattr(args, "values", False))
 
+    local = fetch_remote(args.paths, args, err)
+    if local is None:
+        return EXIT_ERRORS
+    args.paths = local
     targets, had_errors, missing = _expand(args.paths, err)
     single_file = len(args.paths) == 1 and len(targets) == 1 and not _is_container(args.paths[0])
     bare = single_file and len(queries) == 1 and not args.json and not values

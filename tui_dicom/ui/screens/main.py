@@ -31,13 +31,17 @@ from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
 from tui_dicom.core.session.viewstate import PaneState
+from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
+from tui_dicom.ui.screens.anonymize import AnonymizeDialog
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
 from tui_dicom.ui.widgets.study_tree import MASK, StudyTree, fmt_date
 
 PREFETCH = 6
+#: screen direction (rows, columns) of each arrow key
+_ARROWS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
 
@@ -58,10 +62,12 @@ class MainScreen(Screen[None]):
     """Tree | image | inspector, with header, status line and footer."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        *PANE_KEYS,
         Binding("a", "toggle_annotations", "Annotations"),
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
+        Binding("S", "anonymize", "Share a de-identified copy", show=False),
     ]
 
     privacy: reactive[bool] = reactive(False)
@@ -113,6 +119,8 @@ class MainScreen(Screen[None]):
         self.last_displayed: dict[str, Any] = {}
         self.index_done = False
         self._sized = False
+        #: a series was shown already (the first one, chosen at start, takes the focus to the image)
+        self._opened = False
 
     # ------------------------------------------------------------------------------ layout
 
@@ -128,7 +136,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Start indexing and the loader; the tree has focus."""
+        """Start indexing and the loader; the tree has focus until the first series is shown."""
         self.title = "tui-dicom"
         self.sub_title = safe_text(self.source_label)
         tree = self.query_one(StudyTree)
@@ -279,7 +287,12 @@ class MainScreen(Screen[None]):
 
     @on(StudyTree.SeriesChosen)
     def _series_chosen(self, message: StudyTree.SeriesChosen) -> None:
+        first = not self._opened
+        self._opened = True
         self._set_series(message.series)
+        if first and self._from_first_path(message.series) and isinstance(self.focused, StudyTree):
+            # the user pointed at this: arrows and keys go to the image (Tab back to the tree)
+            self.query_one(ImagePane).focus()
 
     @on(StudyTree.SliceChosen)
     def _slice_chosen(self, message: StudyTree.SliceChosen) -> None:
@@ -314,14 +327,18 @@ class MainScreen(Screen[None]):
 
     @on(ImagePane.Navigate)
     def _navigate(self, message: ImagePane.Navigate) -> None:
+        self._move(message.delta, message.absolute)
+
+    def _move(self, delta: int = 0, absolute: int | None = None) -> None:
+        """Step ``delta`` slices, or go to slice ``absolute`` (-1: the last)."""
         if not self._slices:
             return
         n = len(self._slices)
-        if message.absolute is not None:
-            new = n - 1 if message.absolute < 0 else min(message.absolute, n - 1)
+        if absolute is not None:
+            new = n - 1 if absolute < 0 else min(absolute, n - 1)
         else:
-            new = max(0, min(n - 1, self._index + message.delta))
-            self._direction = 1 if message.delta >= 0 else -1
+            new = max(0, min(n - 1, self._index + delta))
+            self._direction = 1 if delta >= 0 else -1
         if new != self._index:
             self._index = new
             self._request()
@@ -590,6 +607,13 @@ class MainScreen(Screen[None]):
         inspector = self.query_one(TagInspector)
         inspector.display = not inspector.display
 
+    def action_anonymize(self) -> None:
+        """Open the share dialog (de-identified copy) for the shown series or its study."""
+        if self._series is None:
+            self.notify("Choose a series first", timeout=3)
+            return
+        self.app.push_screen(AnonymizeDialog(self._series, self._series_context[1], self.paths))
+
     def action_search_tags(self) -> None:
         """``/`` from the tree or the image: open the tags panel's filter (showing the panel if hidden)."""
         inspector = self.query_one(TagInspector)
@@ -597,12 +621,9 @@ class MainScreen(Screen[None]):
         inspector.action_search()
 
     # ------------------------------------------------------------------------------ viewing commands
-
-    @on(ImagePane.Command)
-    def _command(self, message: ImagePane.Command) -> None:
-        handler = getattr(self, f"_cmd_{message.name}", None)
-        if handler is not None:
-            handler(*message.args)
+    #
+    # Every viewer command is an ``action_*`` with named, typed parameters. The image pane binds them
+    # (``screen.width(-1)``), the help screen lists those bindings and the command palette runs them.
 
     def _frame(self) -> Any:
         return self._ready.frame if self._ready is not None else None
@@ -621,65 +642,108 @@ class MainScreen(Screen[None]):
         """The window, inversion or overlays changed: render the slice again (from the cached frame)."""
         self._request()
 
-    def _cmd_arrow(self, direction: str) -> None:
+    def action_step(self, delta: int) -> None:
+        """Step ``delta`` slices (negative: back)."""
+        self._move(delta=delta)
+
+    def action_goto(self, index: int) -> None:
+        """Go to slice ``index`` (0: the first, -1: the last)."""
+        self._move(absolute=index)
+
+    def action_arrow(self, direction: str) -> None:
+        """An arrow key: moves the probe while it is on, else ↑/↓ step slices (``direction``: up/down/left/right)."""
         if self.state.crosshair is not None and self._ready is not None:
-            d_row, d_col = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}[direction]
-            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
+            d_row, d_col = _ARROWS[direction]
+            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2], self._cell_step())
             self._redraw()
         elif direction in ("up", "down"):
-            self._navigate(ImagePane.Navigate(delta=1 if direction == "down" else -1))
+            self._move(delta=1 if direction == "down" else -1)
+
+    def _cell_step(self) -> tuple[float, float]:
+        """Image pixels per screen cell of the picture shown (the probe moves one cell per arrow press)."""
+        from tui_dicom.core.session.viewstate import cell_step
+
+        lay = self.query_one(PictureView).layout_now
+        if lay is None or lay.empty:
+            return (1.0, 1.0)
+        return cell_step(lay.crop, lay.cells)
+
+    def action_width(self, direction: int, fine: bool = False) -> None:
+        """Widen (``direction`` 1) or narrow (-1) the window; ``fine`` takes a tenth of the step."""
+        self._adjust(direction, 0, fine)
+
+    def action_level(self, direction: int, fine: bool = False) -> None:
+        """Raise (``direction`` 1) or lower (-1) the window level; ``fine`` takes a tenth of the step."""
+        self._adjust(0, direction, fine)
 
     def _adjust(self, d_width: float, d_level: float, fine: bool) -> None:
         if self._shown_window is None:
             return
-        self.state.adjust_window(self._shown_window, d_width, d_level, self._modality_range(), fine)
+        frame = self._frame()
+        integer = frame is None or not frame.is_float
+        self.state.adjust_window(self._shown_window, d_width, d_level, fine, integer)
         self._shown_window = self.state.window
         self._update_annotations()
         self._rerender()
-
-    def _cmd_width(self, sign: int) -> None:
-        self._adjust(sign, 0, False)
-
-    def _cmd_level(self, sign: int) -> None:
-        self._adjust(0, sign, False)
-
-    def _cmd_width_fine(self, sign: int) -> None:
-        self._adjust(sign, 0, True)
-
-    def _cmd_level_fine(self, sign: int) -> None:
-        self._adjust(0, sign, True)
 
     def _set_window(self, window: Any) -> None:
         self.state.window = window
         self._rerender()
 
-    def _cmd_preset(self, index: int) -> None:
-        from tui_dicom.core.imaging.windowing import PRESETS
+    def window_presets(self) -> list[Any]:
+        """The number keys' windows for the slice shown: CT presets where values are HU, else the file's
+        windows, auto, min–max and percentile windows (see :func:`windowing.window_presets`)."""
+        from tui_dicom.core.imaging.windowing import window_presets
 
-        names = list(PRESETS)
-        if 0 <= index < len(names):
-            self._set_window(PRESETS[names[index]])
+        frame = self._frame()
+        return window_presets(frame) if frame is not None else []
 
-    def _cmd_file_window(self) -> None:
-        self._set_window(None)
+    def action_preset(self, number: int) -> None:
+        """Window preset ``number`` (1–9) of the image shown: CT presets for HU, else the file's windows,
+        auto, min–max and percentile windows."""
+        presets = self.window_presets()
+        if 1 <= number <= len(presets):
+            self._set_window(presets[number - 1])
+        elif self._frame() is not None:
+            if not presets:
+                self.notify("A colour image has no window presets", timeout=3)
+                return
+            names = ", ".join(f"{i} {safe_text(w.name)}" for i, w in enumerate(presets, start=1))
+            self.notify(f"No preset {number} for this image; its presets: {names}", timeout=5, markup=False)
 
-    def _cmd_auto_window(self) -> None:
+    def action_file_window(self) -> None:
+        """The file's own window; pressed again, its next one (a file may define several)."""
+        from tui_dicom.core.imaging.windowing import next_file_window
+
+        frame = self._frame()
+        if frame is None:
+            return
+        window = next_file_window(frame, self.state.window)
+        if window is None:
+            self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
+        self._set_window(window)
+
+    def action_auto_window(self) -> None:
+        """A window over the 0.5–99.5 percentiles of the slice."""
         from tui_dicom.core.imaging.windowing import auto_window
 
         if self._frame() is not None:
             self._set_window(auto_window(self._frame()).with_name("auto"))
 
-    def _cmd_minmax_window(self) -> None:
+    def action_minmax_window(self) -> None:
+        """A window from the slice's smallest to its largest value."""
         from tui_dicom.core.imaging.windowing import minmax_window
 
         if self._frame() is not None:
             self._set_window(minmax_window(self._frame()).with_name("min–max"))
 
-    def _cmd_invert(self) -> None:
+    def action_invert(self) -> None:
+        """Invert the grey scale."""
         self.state.invert = not self.state.invert
         self._rerender()
 
-    def _cmd_overlays(self) -> None:
+    def action_overlays(self) -> None:
+        """Show or hide the file's overlays."""
         self._overlays = not self._overlays
         self.notify("Overlays " + ("on" if self._overlays else "off"), timeout=2)
         self._rerender()
@@ -687,35 +751,53 @@ class MainScreen(Screen[None]):
     def _view_changed(self) -> None:
         self._redraw(self._update_annotations)
 
-    def _cmd_zoom(self, sign: int) -> None:
+    def action_zoom(self, direction: int) -> None:
+        """Zoom in (``direction`` 1) or out (-1) by one step."""
         from tui_dicom.core.session.viewstate import ZOOM_STEP
 
-        self.state.zoom(ZOOM_STEP if sign > 0 else 1 / ZOOM_STEP)
+        self.state.zoom(ZOOM_STEP if direction > 0 else 1 / ZOOM_STEP)
         self._view_changed()
 
-    def _cmd_fit(self) -> None:
+    def action_fit(self) -> None:
+        """Fit the whole image in the pane."""
         self.state.fit()
         self._view_changed()
 
-    def _cmd_one_to_one(self) -> None:
+    def action_one_to_one(self) -> None:
+        """One image pixel per screen pixel."""
         self.state.one_to_one()
         self._view_changed()
 
-    def _cmd_pan(self, d_row: int, d_col: int) -> None:
-        if self._ready is not None:
+    def action_pan(self, d_row: int, d_col: int) -> None:
+        """Pan by a tenth of the view in screen directions (``d_row`` down, ``d_col`` right); with the
+        probe on, move the probe by one image pixel instead (the arrows move it one screen cell)."""
+        if self._ready is not None and self.state.crosshair is not None:
+            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
+            self._redraw()
+        elif self._ready is not None:
             self.state.pan(d_row, d_col, self._ready.frame.stored.shape[:2], 0.1)
             self._view_changed()
 
-    def _cmd_rotate(self) -> None:
+    def action_reset_view(self) -> None:
+        """Zoom, pan, rotation, flips and window back to how the series opened."""
+        self.state.reset_view()
+        self._shown_window = None
+        self._rerender()
+        self._view_changed()
+
+    def action_rotate(self) -> None:
+        """Rotate 90° clockwise."""
         self.state.rotate()
         self._view_changed()
 
-    def _cmd_flip(self, horizontal: int) -> None:
+    def action_flip(self, horizontal: bool) -> None:
+        """Mirror left/right (``horizontal``) or top/bottom."""
         self.state.flip(bool(horizontal))
         self._view_changed()
 
     # cine
-    def _cmd_cine(self) -> None:
+    def action_cine(self) -> None:
+        """Play or pause the series as a film."""
         if self.state.cine:
             self._stop_cine()
         elif len(self._slices) > 1:
@@ -743,16 +825,18 @@ class MainScreen(Screen[None]):
         self._index = (self._index + 1) % len(self._slices)
         self._request()
 
-    def _cmd_bracket(self, sign: int) -> None:
+    def action_bracket(self, direction: int) -> None:
+        """``]``/``[``: the next/previous series, or faster/slower while the cine plays."""
         if self.state.cine:
-            factor = 1.25 if sign > 0 else 0.8
+            factor = 1.25 if direction > 0 else 0.8
             self.state.cine_fps = min(60.0, max(0.5, self.state.cine_fps * factor))
             self._start_cine_timer()
             self._update_annotations()
         else:
-            self._cmd_series(sign)
+            self.action_series(direction)
 
-    def _cmd_series(self, sign: int) -> None:
+    def action_series(self, direction: int) -> None:
+        """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
         series = self._hierarchy.all_series()
         if not series or self._series is None:
             return
@@ -761,12 +845,13 @@ class MainScreen(Screen[None]):
             pos = uids.index(self._series.series_instance_uid)
         except ValueError:
             pos = 0
-        target = series[(pos + sign) % len(series)]
+        target = series[(pos + direction) % len(series)]
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 
     # probe and measurements
-    def _cmd_crosshair(self) -> None:
+    def action_probe(self) -> None:
+        """Show or hide the probe crosshair (value, units and patient position under it)."""
         if self.state.crosshair is not None:
             self.state.crosshair = None
         elif self._ready is not None:
@@ -774,11 +859,12 @@ class MainScreen(Screen[None]):
             self.state.crosshair = (rows // 2, cols // 2)
         self._redraw()
 
-    def _cmd_measure(self, kind: str) -> None:
+    def action_measure(self, kind: str) -> None:
+        """Place a point of a measurement of ``kind`` (line, rect, ellipse) at the crosshair."""
         if self._ready is None:
             return
         if self.state.crosshair is None:
-            self._cmd_crosshair()
+            self.action_probe()
         point = self.state.crosshair
         assert point is not None
         spacing = self._current_info.get("spacing")
@@ -793,7 +879,8 @@ class MainScreen(Screen[None]):
             self.notify(spacing.warning, severity="warning", timeout=5)
         self._redraw()
 
-    def _cmd_delete_measurement(self) -> None:
+    def action_delete_measurement(self) -> None:
+        """Delete the last measurement of the slice shown."""
         if self._ready is not None and self.state.delete_last(self._ready.slice.key) is not None:
             self._redraw()
 
@@ -854,7 +941,7 @@ class MainScreen(Screen[None]):
             return
         self.state.crosshair = pixel
         if self.state.pending is not None:
-            self._cmd_measure(self.state.pending[0])
+            self.action_measure(self.state.pending[0])
         else:
             self._redraw()
 
@@ -898,6 +985,6 @@ class MainScreen(Screen[None]):
     @on(PictureView.Wheel)
     def _mouse_wheel(self, message: PictureView.Wheel) -> None:
         if message.ctrl:
-            self._cmd_zoom(-message.direction)
+            self.action_zoom(-message.direction)
         else:
-            self._navigate(ImagePane.Navigate(delta=message.direction))
+            self._move(delta=message.direction)

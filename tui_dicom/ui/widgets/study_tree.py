@@ -15,6 +15,7 @@ from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.hierarchy.model import Hierarchy, IndexError_, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
+from tui_dicom.ui.keys import PANE_KEYS
 
 MASK = "***"
 
@@ -64,6 +65,7 @@ class StudyTree(Tree[NodeData]):
     """Tree over the hierarchy. Posts :class:`SeriesChosen` / :class:`SliceChosen` when highlighted."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        *PANE_KEYS,
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
@@ -85,6 +87,13 @@ class StudyTree(Tree[NodeData]):
         """The series the image belongs to."""
         index: int
         """The slice index within the series."""
+
+    @dataclass
+    class StudyExpanded(Message):
+        """A study node was expanded (an archive queries its series then)."""
+
+        study: Study
+        """The study."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("DICOM", data=NodeData("root", None), **kwargs)
@@ -251,10 +260,29 @@ class StudyTree(Tree[NodeData]):
             self.post_message(self.SliceChosen(data.obj, data.index))
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
-        """Images are added when their series is expanded."""
+        """Images are added when their series is expanded; an expanded study is announced."""
         data = event.node.data
         if data is not None and data.kind == "series":
             self._fill_images(event.node)
+        elif data is not None and data.kind == "study":
+            self.post_message(self.StudyExpanded(data.obj))
+
+    def clear_hierarchy(self) -> None:
+        """Forget every node (a new archive query replaces the tree)."""
+        self.clear()
+        self._node_by_key.clear()
+        self._problems = None
+        self._first_shown = False
+
+    def expand_study(self, study_uid: str) -> bool:
+        """Expand the node of a study (and its patient); False when it is not in the tree."""
+        node = self._node_by_key.get(("S", study_uid))
+        if node is None:
+            return False
+        if node.parent is not None:
+            node.parent.expand()
+        node.expand()
+        return True
 
     def watch_privacy(self, privacy: bool) -> None:
         """Relabel patient nodes when privacy mode changes."""
