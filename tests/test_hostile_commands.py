@@ -68,13 +68,33 @@ class Run:
         )
 
 
+#: Runs the command and writes its own CPU time and peak RSS to argv[1]. A process started straight
+#: from pytest reports the peak RSS of pytest itself (Linux records the parent's high-water mark when
+#: the child execs), which after the viewer tests is hundreds of MB: a small launcher in between
+#: leaves only its own ~15 MB in the figure.
+_LAUNCH = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_pid, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"{usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HANG_S) -> Run:
-    """Run ``python -m tui_dicom ARGS`` and measure it with ``os.wait4``."""
+    """Run ``python -m tui_dicom ARGS`` and measure it (CPU time, peak RSS) with ``os.wait4``."""
     cmd = [sys.executable, "-m", "tui_dicom", *args]
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1", COLUMNS="120")
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        measured = Path(tmp) / "usage"
         proc = subprocess.Popen(
-            cmd,
+            [sys.executable, "-c", _LAUNCH, str(measured), *cmd],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -92,21 +112,14 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HA
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
+            _pid, status, _usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu_s, rss_kb = (float(v) for v in measured.read_text().split()) if measured.exists() else (0.0, 0.0)
         out.seek(0)
         err.seek(0)
-        return Run(
-            list(cmd),
-            proc.returncode,
-            out.read(),
-            err.read(),
-            usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss / 1024.0,
-            hung.is_set(),
-        )
+        return Run(list(cmd), proc.returncode, out.read(), err.read(), cpu_s, rss_kb / 1024.0, hung.is_set())
 
 
 def run_many(jobs: Sequence[list[str]], **kwargs: object) -> list[Run]:

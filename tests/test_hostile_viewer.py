@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,6 +48,30 @@ def _opened_any(targets: tuple[Path, ...]) -> list[str]:
 
 # ---------------------------------------------------------------------------- helpers
 
+#: what the viewer may spend on one corpus series (reading, inspector rows, decoding), in CPU seconds of
+#: this process: the 50,000-item sequence needs several with pydicom, and on a busy machine a wall-clock
+#: wait of the same length ran out before the app had had its share of the CPU
+SERIES_CPU_S = 30.0
+INDEX_CPU_S = 120.0
+#: a wall-clock guard only for an app that stopped working altogether (it then uses no CPU at all)
+HANG_WALL_S = 600.0
+
+
+async def wait_cpu(pilot: Any, condition: Callable[[], bool], cpu_s: float) -> bool:
+    """Let the app run until ``condition()`` holds, or it has used ``cpu_s`` seconds of CPU (this process,
+    all threads) since the call, or :data:`HANG_WALL_S` seconds passed; returns the condition."""
+    import asyncio
+    import time
+
+    cpu_end = time.process_time() + cpu_s
+    wall_end = time.monotonic() + HANG_WALL_S
+    while time.process_time() < cpu_end and time.monotonic() < wall_end:
+        await pilot.pause()
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
 
 def make_app(*paths: Path) -> DicomViewerApp:
     from tui_dicom.core.graphics.terminal import detect
@@ -59,7 +84,6 @@ def make_app(*paths: Path) -> DicomViewerApp:
 
 async def _visit_every_series(app: DicomViewerApp, pilot: Pilot[None]) -> list[str]:
     """Select each series; return the series for which neither a picture nor a reason appeared."""
-    from tui_dicom.ui.testing import wait_until
     from tui_dicom.ui.widgets.study_tree import StudyTree
 
     main = app.main
@@ -76,7 +100,7 @@ async def _visit_every_series(app: DicomViewerApp, pilot: Pilot[None]) -> list[s
                 return True
             return bool(message.display) and any(n in str(message.render()) for n in names)
 
-        if not await wait_until(pilot, outcome, timeout=20):
+        if not await wait_cpu(pilot, outcome, SERIES_CPU_S):
             stuck.append(series.label())
     return stuck
 
@@ -93,8 +117,6 @@ def _problem_text(app: DicomViewerApp) -> str:
 
 
 async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
-    from tui_dicom.ui.testing import wait_for_index
-
     try:
         cases = hostile_corpus.build_files(tmp_path / "files")
     except FileNotFoundError as exc:
@@ -102,7 +124,7 @@ async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
     hostile_corpus.good_file(tmp_path / "files", "zz_good.dcm", "good among the bad")
     app = make_app(tmp_path / "files")
     async with app.run_test(size=(160, 48)) as pilot:
-        assert await wait_for_index(pilot, app, timeout=120)
+        assert await wait_cpu(pilot, lambda: app.main.index_done, INDEX_CPU_S)
         problems = _problem_text(app)
         unlisted = [
             c.name
@@ -119,12 +141,12 @@ async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
 
 
 async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
-    from tui_dicom.ui.testing import wait_for_index, wait_for_slice
+    from tui_dicom.ui.testing import wait_for_slice
 
     links = hostile_corpus.build_links_folder(tmp_path / "links")
     app = make_app(links.root)
     async with app.run_test(size=(160, 48)) as pilot:
-        assert await wait_for_index(pilot, app, timeout=60), "indexing never finished (FIFO? loop?)"
+        assert await wait_cpu(pilot, lambda: app.main.index_done, INDEX_CPU_S), "indexing never finished"
         assert await wait_for_slice(pilot, app, "1/1")
         problems = _problem_text(app)
         for name in ("dangling.dcm", "fifo.dcm"):
@@ -134,7 +156,6 @@ async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
 
 async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> None:
     from tui_dicom.core.hierarchy.index import build_index
-    from tui_dicom.ui.testing import wait_for_index
 
     try:
         cd = hostile_corpus.build_hostile_cd(tmp_path)
@@ -161,7 +182,7 @@ async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> No
         try:
             app = make_app(cd.root)
             async with app.run_test(size=(160, 48)) as pilot:
-                assert await wait_for_index(pilot, app, timeout=60)
+                assert await wait_cpu(pilot, lambda: app.main.index_done, INDEX_CPU_S)
                 stuck = await _visit_every_series(app, pilot)
                 assert not stuck
                 assert "OUTSIDE.DCM" in _problem_text(app)
@@ -172,6 +193,43 @@ async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> No
         import shutil
 
         shutil.rmtree(cd.short_dir, ignore_errors=True)
+
+
+async def test_viewer_shows_the_complete_frames_of_a_cut_file(tmp_path: Path) -> None:
+    """A multi-frame JPEG 2000 file cut inside frame 6 of 10: the first frames are shown as pictures,
+    the last one as a one-line reason naming the cut (it said "no pixel data in this file")."""
+    from tui_dicom.ui.widgets.image_pane import ImagePane
+
+    try:
+        import data_store
+    except ImportError:
+        pytest.skip("pydicom-data not installed")
+    whole = Path(data_store.__file__).parent / "data" / "emri_small_jpeg_2k_lossless.dcm"
+    if not whole.exists():
+        pytest.skip(f"{whole.name} not available")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[:24000])  # inside the 6th of 10 fragments (one per frame)
+    app = make_app(cut)
+    async with app.run_test(size=(160, 48)) as pilot:
+        main = app.main
+        assert await wait_cpu(pilot, lambda: main.index_done, INDEX_CPU_S)
+        message = main.query_one("#pane-message")
+
+        def reason_shown(frame: int) -> bool:
+            return bool(message.display) and f"frame {frame} of 10 is cut off" in str(message.render())
+
+        # it opens on the middle slice, 6/10: the one the cut runs through
+        assert await wait_cpu(pilot, lambda: reason_shown(6), SERIES_CPU_S), str(message.render())
+        assert "frames 1–5 are complete" in str(message.render())
+        main.query_one(ImagePane).focus()
+        await pilot.press("home")
+        assert await wait_cpu(
+            pilot, lambda: main.last_displayed.get("slice") == "1/10" and not message.display, SERIES_CPU_S
+        ), str(message.render())
+        await pilot.press("end")
+        assert await wait_cpu(pilot, lambda: reason_shown(10), SERIES_CPU_S), str(message.render())
+        assert app.is_running
 
 
 async def test_viewer_survives_the_bounds_corpus(tmp_path: Path) -> None:

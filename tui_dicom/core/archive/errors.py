@@ -46,17 +46,11 @@ class RetrieveIncomplete(ArchiveError):
     """
 
     def __init__(self, reason: str, received: list[str], failed: list[str]) -> None:
-        # kept apart: ``DicomViewerError.reason`` is a read-only property (assigning it raised)
-        self._reason = reason
+        self.reason = reason
         self.received = list(received)
         self.failed = list(failed)
         missing = f"{len(failed)} missing" if failed else "the rest missing"
         super().__init__(f"retrieve incomplete: {reason}; {len(received)} instances kept, {missing}")
-
-    @property
-    def reason(self) -> str:
-        """Why the retrieve stopped, without the counts (a caller re-raising with more instances uses it)."""
-        return self._reason
 
 
 class Cancelled(ArchiveError):

@@ -68,6 +68,9 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
+        Binding("escape", "stop_indexing", "Stop indexing", show=False),
+        Binding("P", "mpr", "MPR", show=False),
+        Binding("C", "compare", "Compare", show=False),
         Binding("S", "anonymize", "Share a de-identified copy", show=False),
     ]
 
@@ -88,6 +91,7 @@ class MainScreen(Screen[None]):
         self.source_label = source_label or " ".join(paths)
         self.demo_note = demo_note
         self.loader = SliceLoader(cache_mb * 1024**2, decoder=decoder)
+        self.cache_mb = cache_mb
         self._slot: LatestSlot[SliceRequest] = LatestSlot()
         self._hierarchy = Hierarchy()
         self._series: Series | None = None
@@ -275,9 +279,12 @@ class MainScreen(Screen[None]):
                 if message.hierarchy.errors:
                     reason += f" ({len(message.hierarchy.errors)} problems; see the tree)"
                 self.query_one(ImagePane).set_message(reason, error=True)
+            if self._index_cancel.is_set():
+                self._status_progress = f"indexing stopped (Esc) after {progress.files_done:,} files"
         else:
-            total = f"/{progress.files_total}" if progress.files_total else ""
-            self._status_progress = f"indexing {progress.files_done}{total} files…"
+            total = f"/{progress.files_total:,}" if progress.files_total else ""
+            what = "records" if progress.phase == "dicomdir" else "files"
+            self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
         self.query_one(StudyTree).update_hierarchy(message.hierarchy)
         if self._series is not None:  # the shown series may have grown
             for series in message.hierarchy.all_series():
@@ -579,12 +586,19 @@ class MainScreen(Screen[None]):
         if self._status_progress:
             parts.append(self._status_progress)
         if self._hierarchy.errors:
-            parts.append(f"{len(self._hierarchy.errors)} problems")
+            parts.append(f"{len(self._hierarchy.errors):,} problems")
         if self.privacy:
             parts.append("PRIVACY")
         self.query_one("#status", Static).update(" │ ".join(parts))
 
     # ------------------------------------------------------------------------------ actions
+
+    def action_stop_indexing(self) -> None:
+        """Stop reading the folder or DICOMDIR (what was found so far stays browsable)."""
+        if not self.index_done and not self._index_cancel.is_set():
+            self._index_cancel.set()
+            self._status_progress = "stopping indexing…"
+            self._update_status()
 
     def action_toggle_annotations(self) -> None:
         """Show or hide the corner annotations."""
@@ -721,6 +735,9 @@ class MainScreen(Screen[None]):
         frame = self._frame()
         if frame is None:
             return
+        if not frame.is_grey:
+            self.notify("A colour image has no window", timeout=3)
+            return
         window = next_file_window(frame, self.state.window)
         if window is None:
             self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
@@ -838,6 +855,22 @@ class MainScreen(Screen[None]):
         else:
             self.action_series(direction)
 
+    def action_mpr(self) -> None:
+        """Axial, coronal and sagittal planes of the shown series with a linked crosshair (MPR screen)."""
+        from tui_dicom.ui.screens.mpr import MprScreen
+
+        if self._series is not None:
+            self.app.push_screen(MprScreen(self._series, cache_mb=self.cache_mb))
+
+    def action_compare(self) -> None:
+        """The shown series beside another one, scrolled together by position (compare screen)."""
+        from tui_dicom.ui.screens.compare import CompareScreen
+
+        if self._series is not None:
+            self.app.push_screen(
+                CompareScreen(self._hierarchy.all_series(), self._series, cache_mb=self.cache_mb // 2)
+            )
+
     def action_series(self, direction: int) -> None:
         """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
         series = self._hierarchy.all_series()
@@ -849,6 +882,9 @@ class MainScreen(Screen[None]):
         except ValueError:
             pos = 0
         target = series[(pos + direction) % len(series)]
+        if target.series_instance_uid == self._series.series_instance_uid:
+            self.notify("This is the only series", timeout=2)
+            return
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 
