@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -291,12 +293,177 @@ def test_folder_dumps_every_instance_with_headers() -> None:
     assert sum(ln.startswith("(0020,0013) IS InstanceNumber") for ln in lines) == len(headers)
 
 
-def test_dicomdir_dumps_listed_instances() -> None:
-    _need_index()
+def _dicomdir() -> Path:
     dicomdir = get_testdata_file("DICOMDIR", download=False)
     if dicomdir is None:
         pytest.skip("pydicom's dicomdirtests not available")
-    proc = run_dump(dicomdir, "-t", "SOPInstanceUID")
-    headers = [ln for ln in proc.stdout.decode().splitlines() if ln.startswith("# File: ")]
-    assert len(headers) > 10
-    assert b"Traceback" not in proc.stderr
+    return Path(dicomdir)
+
+
+def _referenced_files(dicomdir: Path) -> list[Path]:
+    """The image files the DICOMDIR's records point to, read with pydicom (not with our index)."""
+    import pydicom
+
+    ds = pydicom.dcmread(dicomdir)
+    return sorted(
+        dicomdir.parent.joinpath(*list(r.ReferencedFileID))
+        for r in ds.DirectoryRecordSequence
+        if "ReferencedFileID" in r
+    )
+
+
+def test_cd_root_dumps_listed_instances() -> None:
+    _need_index()
+    root = _dicomdir().parent
+    proc = run_dump(str(root), "-t", "SOPInstanceUID")
+    headers = [ln[len("# File: ") :] for ln in proc.stdout.decode().splitlines() if ln.startswith("# File: ")]
+    assert sorted(Path(h) for h in headers) == _referenced_files(_dicomdir())
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+
+
+_DCMDUMP_LINE = re.compile(r"^( *)\(([0-9a-f]{4}),([0-9a-f]{4})\) (\w\w) (.*?) *# *\d+, \d+ \w+$")
+_OUR_LINE = re.compile(r"^( *)\(([0-9A-F]{4}),([0-9A-F]{4})\) (\S+) (\S+)  (.*?)(?:  # \d+)?$")
+
+
+def _dcmdump_elements(text: str) -> list[tuple[int, int, str, str]]:
+    """(depth, tag, VR, value) of every element and item dcmdump printed; delimiters left out."""
+    out = []
+    for line in text.splitlines():
+        m = _DCMDUMP_LINE.match(line)
+        if not m or m.group(2) == "fffe" and m.group(3) != "e000":
+            continue
+        tag = int(m.group(2) + m.group(3), 16)
+        vr = {"up": "UL"}.get(m.group(4), m.group(4))  # DCMTK's internal VR for record offsets
+        value = m.group(5)
+        if vr == "SQ" or tag == 0xFFFEE000 or value == "(no value available)":
+            value = ""
+        elif value.startswith("["):
+            value = value[1:-1].rstrip()
+        out.append((len(m.group(1)) // 2, tag, vr, value))
+    return out
+
+
+def _our_elements(text: str) -> list[tuple[int, int, str, str]]:
+    out = []
+    for line in text.splitlines():
+        m = _OUR_LINE.match(line)
+        if not m:
+            continue
+        tag = int(m.group(2) + m.group(3), 16)
+        vr, value = m.group(4), m.group(6)
+        if vr == "SQ" or tag == 0xFFFEE000:
+            value = ""
+        out.append((len(m.group(1)) // 2, tag, vr, value))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("dcmdump") is None, reason="DCMTK's dcmdump is not installed")
+def test_dicomdir_file_is_dumped_itself_like_dcmdump() -> None:
+    """Naming the DICOMDIR file dumps the DICOMDIR (its records), element for element as dcmdump does."""
+    dicomdir = _dicomdir()
+    reference = subprocess.run(
+        ["dcmdump", "+L", "-Un", str(dicomdir)], capture_output=True, text=True, check=True
+    )
+    want = _dcmdump_elements(reference.stdout)
+    proc = run_dump(str(dicomdir))
+    assert proc.returncode == 0, proc.stderr
+    got = _our_elements(proc.stdout.decode())
+    assert len(want) > 400 and sum(t == 0xFFFEE000 for _d, t, _v, _x in want) == 52
+    assert got == want
+    seq = run_dump(str(dicomdir), "-t", "DirectoryRecordSequence", "-t", "FileSetID")
+    lines = seq.stdout.decode().splitlines()
+    assert seq.returncode == 0 and lines[0].startswith("(0004,1220) SQ DirectoryRecordSequence  52 items")
+    assert sum("DirectoryRecordType" in ln for ln in lines) == 52
+    assert lines[-1] == "(0004,1130) CS FileSetID  PYDICOM_TEST  # 12"
+    types = run_dump(str(dicomdir), "-t", "*.DirectoryRecordType", "--values").stdout.decode().splitlines()
+    assert len(types) == 1 and types[0].split("\t")[0] == str(dicomdir)
+    assert types[0].split("\t")[1].split("\\") == [v for _d, t, _vr, v in want if t == 0x00041430]
+
+
+def test_values_mode_prints_path_and_value_per_instance() -> None:
+    """``--values``: PATH<TAB>VALUE per instance of a CD, values checked against pydicom's reading."""
+    import pydicom
+
+    _need_index()
+    root = _dicomdir().parent
+    proc = run_dump(str(root), "-t", "PatientID", "-t", "Modality", "--values")
+    assert proc.returncode == 0, proc.stderr
+    rows = [ln.split("\t") for ln in proc.stdout.decode().splitlines()]
+    files = _referenced_files(_dicomdir())
+    assert sorted(Path(r[0]) for r in rows) == files
+    for path, patient_id, modality in rows:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert (patient_id, modality) == (ds.PatientID, ds.Modality)
+    # README's recipe: the distinct values
+    recipe = subprocess.run(
+        f"{sys.executable} -m tui_dicom dump {root} -t PatientID --values | cut -f2 | sort -u",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert recipe.stdout.split() == sorted(
+        {pydicom.dcmread(f, stop_before_pixels=True).PatientID for f in files}
+    )
+    # one file: the same form (a script needs no special case), values uncut
+    one = run_dump(CT_SMALL, "-t", "PatientID", "--values")
+    assert one.stdout.decode() == f"{CT_SMALL}\t1CT1\n"
+    assert run_dump(CT_SMALL, "--values").returncode == 2  # needs -t
+    # a column per -t, an absent element empty; an instance holding none of them gets no line
+    mr = get_testdata_file("MR_small.dcm", download=False)
+    cols = run_dump(CT_SMALL, mr, "-t", "OtherPatientIDsSequence", "-t", "Modality", "--values")
+    assert cols.stdout.decode().splitlines() == [f"{CT_SMALL}\t2 items\tCT", f"{mr}\t\tMR"]
+    none = run_dump(CT_SMALL, mr, "-t", "OtherPatientIDsSequence", "--values")
+    assert none.stdout.decode().splitlines() == [f"{CT_SMALL}\t2 items"] and none.returncode == 0
+    assert run_dump(CT_SMALL, "--values", "--json", "-t", "PatientID").returncode == 2
+
+
+def test_a_tag_found_in_no_file_exits_1() -> None:
+    _need_index()
+    root = _dicomdir().parent
+    for extra in ([], ["--values"]):
+        proc = run_dump(str(root), "-t", "PatientID", "-t", "CountryOfResidence", *extra)
+        assert proc.returncode == 1, extra
+        assert proc.stderr.decode() == "tui-dicom dump: no element matches 'CountryOfResidence' in any file\n"
+        assert b"77654033" in proc.stdout  # what was found is still printed
+    mr = get_testdata_file("MR_small.dcm", download=False)
+    ok = run_dump(CT_SMALL, mr, "-t", "OtherPatientIDsSequence")  # in CT_small only: found somewhere
+    assert ok.returncode == 0 and ok.stderr == b""
+
+
+def test_json_of_many_files_carries_each_path() -> None:
+    import pydicom
+
+    _need_index()
+    root = _dicomdir().parent
+    proc = run_dump(str(root), "--json", "-t", "PatientID")
+    assert proc.returncode == 0, proc.stderr
+    docs = json.loads(proc.stdout)
+    assert sorted(Path(d["path"]) for d in docs) == _referenced_files(_dicomdir())
+    for doc in docs:
+        assert list(doc) == ["path", "dataset"]
+        want = pydicom.dcmread(doc["path"], stop_before_pixels=True).PatientID
+        assert Dataset.from_json(doc["dataset"]).PatientID == want
+    mr = get_testdata_file("MR_small.dcm", download=False)
+    two = json.loads(run_dump(CT_SMALL, mr, "--json").stdout)
+    assert [d["path"] for d in two] == [CT_SMALL, mr]
+    assert Dataset.from_json(two[1]["dataset"]).Modality == "MR"
+
+
+def test_truncated_pixel_data_dumps_the_header_and_says_so() -> None:
+    """pydicom keeps nothing of a file whose encapsulated pixel data has no end: ``dump`` showed the file
+    meta alone, exit 0. The header is shown, then a line saying the pixel data is cut short, exit 1."""
+    try:
+        import data_store
+    except ImportError:
+        pytest.skip("pydicom-data not installed")
+    path = Path(data_store.__file__).parent / "data" / "emri_small_jpeg_2k_lossless_too_short.dcm"
+    if not path.exists():
+        pytest.skip(f"{path.name} not available")
+    proc = run_dump(str(path))
+    lines = proc.stdout.decode().splitlines()
+    assert proc.returncode == 1
+    assert "(0028,0008) IS NumberOfFrames  10  # 2" in lines
+    assert lines[-1] == "# Pixel Data not shown: the file ends inside it (truncated)"
+    assert proc.stderr.decode() == f"tui-dicom dump: {path}: truncated: the file ends inside its pixel data\n"

@@ -144,17 +144,9 @@ def _dcmdump(path: Path) -> tuple[list[tuple[int, str, str]], str] | None:
 
 def _ours(path: Path) -> tuple[dict[int, tuple[str, str]], int, str]:
     out, err = io.StringIO(), io.StringIO()
-    if path.name.upper() == "DICOMDIR":
-        # `dump DICOMDIR` dumps the instances it lists; compare the DICOMDIR's own records here
-        from tui_dicom.core.dicom.reading import read_dataset
-        from tui_dicom.core.dicom.source import FileRef
-
-        ds = read_dataset(FileRef(str(path)), stop_before_pixels=False)
-        out.write("\n".join(dump_cmd.full_dump_lines(ds)) + "\n")
-        code = 0
-    else:
-        args = argparse.Namespace(paths=[str(path)], tag=[], json=False, no_private=False, depth=None)
-        code = dump_cmd.dump(args, out, err)
+    # a DICOMDIR named as a file is dumped itself (its records), like dcmdump
+    args = argparse.Namespace(paths=[str(path)], tag=[], json=False, no_private=False, depth=None)
+    code = dump_cmd.dump(args, out, err)
     found: dict[int, tuple[str, str]] = {}
     for line in out.getvalue().splitlines():
         m = _OUR_LINE.match(line)

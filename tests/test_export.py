@@ -146,3 +146,21 @@ def test_command_line_does_not_import_textual(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert out.exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_exported_file_follows_the_umask(tmp_path: Path, umask: int) -> None:
+    """The PNG gets the mode any new file gets (0666 less the umask), not the temporary file's 0600;
+    checked in a child process so this process's umask is never changed, and against ``touch``."""
+    src = _file("CT_small.dcm")
+    out = tmp_path / f"ct-{umask:03o}.png"
+    reference = tmp_path / f"touched-{umask:03o}"
+    code = (
+        f"import os, sys; os.umask({umask}); from tui_dicom.cli import main; "
+        f"rc = main(['export', {src!r}, '-o', {str(out)!r}]); "
+        f"os.system('touch ' + {str(reference)!r}); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert out.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777

@@ -122,7 +122,8 @@ def test_fast_header_matches_pydicom_on_every_real_file() -> None:
                 want = ""  # absent text is "" in the model
             if got != want:
                 mismatches.append(f"{path.name}: {name} {got!r} != pydicom {want!r}")
-    assert checked > 400 and fast > 0.9 * checked
+    # pydicom's and pydicom-data's files alone are about 250; ../shared/data, when present, adds hundreds
+    assert checked > (400 if SHARED_DATA.is_dir() else 200) and fast > 0.9 * checked
     assert mismatches == [], "\n".join(mismatches)
 
 

@@ -24,8 +24,8 @@ def test_json_shape_exactly(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _ls(["--json", str(DICOMDIR_TESTS)], capsys)
     assert code == 0
     data = json.loads(out)
-    assert list(data) == ["patients", "errors"]
-    assert data["errors"] == []
+    assert list(data) == ["patients", "errors", "skipped"]
+    assert data["errors"] == [] and data["skipped"] == []
     for p in data["patients"]:
         assert list(p) == ["patient_id", "patient_name", "studies"]
         for st in p["studies"]:
@@ -67,6 +67,32 @@ def test_errors_exit_1_and_missing_path_exit_2(tmp_path: Path, capsys: pytest.Ca
     code, out, err = _ls([str(tmp_path / "nothere")], capsys)
     assert code == 2 and "no such file" in err and out == ""
     assert cli.main(["ls"]) == 2  # no path: usage
+
+
+def test_skipped_files_are_counted_and_nothing_usable_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files passed over as not DICOM by their name are counted with their reason; no instance at all
+    is an error (a script must not read "0 patients" as an empty CD)."""
+    (tmp_path / "README").write_text("About this CD\n")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / ".hidden").write_bytes(b"\0" * 300)
+    code, out, err = _ls([str(tmp_path)], capsys)
+    assert code == 1
+    assert out.splitlines()[0] == "0 patients, 0 studies, 0 series, 0 instances, 0 frames"
+    assert err.splitlines()[0] == "tui-dicom ls: skipped 3 files that are not DICOM:"
+    assert "3 × not a DICOM file" in err and "README" in err and "notes.txt" in err
+    assert err.splitlines()[-1] == f"tui-dicom ls: no DICOM instance found in {tmp_path}"
+    code, out, _ = _ls(["--json", str(tmp_path)], capsys)
+    data = json.loads(out)
+    assert code == 1 and data["patients"] == [] and data["errors"] == []
+    assert sorted(Path(s["path"]).name for s in data["skipped"]) == [".hidden", "README", "notes.txt"]
+    assert all(s["reason"].startswith("not a DICOM file") for s in data["skipped"])
+    # with an image beside them: exit 0, the skipped files still counted on stderr
+    (tmp_path / "ct.dcm").write_bytes((PYDICOM_FILES / "CT_small.dcm").read_bytes())
+    code, out, err = _ls([str(tmp_path)], capsys)
+    assert code == 0 and "1 patient, 1 study, 1 series, 1 instance" in out
+    assert err.startswith("tui-dicom ls: skipped 3 files that are not DICOM:")
 
 
 def test_hostile_values_are_inert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

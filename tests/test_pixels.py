@@ -345,3 +345,55 @@ def test_frame_nbytes_and_probe() -> None:
     value, units = frame.value_at(0, 0)
     assert units == "HU"
     assert value == pytest.approx(float(frame.modality_values()[0, 0]))
+
+
+def test_truncated_multiframe_shows_its_complete_frames(tmp_path: Path) -> None:
+    """pydicom-data's ``..._too_short.dcm`` lacks the end of its pixel data: pydicom reads it as an empty
+    dataset, and the viewer said "no pixel data". Its frames are all there: each decodes exactly as
+    in the complete twin, with a note that the file is cut short. Cut again in the middle of frame 6,
+    frames 1-5 still decode and each later frame names the cut and how many frames are complete."""
+    import warnings
+
+    import pydicom
+    from pydicom.encaps import generate_fragments
+
+    from tui_dicom.core.errors import PixelDataError
+
+    short = _store("emri_small_jpeg_2k_lossless_too_short.dcm")
+    whole = _store("emri_small_jpeg_2k_lossless.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(pydicom.dcmread(short)) == 0  # what made "no pixel data in this file"
+        reference = pydicom.dcmread(whole).pixel_array
+    frames = reference.shape[0]
+    for i in range(frames):
+        got = decode_frame(FileRef(short), i)
+        assert np.array_equal(got.stored, reference[i]), i
+        assert (
+            got.note == f"the file is cut short (its pixel data has no end); all {frames} frames are complete"
+        )
+    assert decode_frame(FileRef(whole), 0).note == ""
+
+    # cut in the middle of the 6th fragment (one fragment per frame, no offset table: pydicom's own reading)
+    data = Path(whole).read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(whole)
+    fragments = list(generate_fragments(ds.PixelData))[1:]  # after the (empty) offset table
+    assert len(fragments) == frames
+    start = data.index(fragments[5])
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: start + len(fragments[5]) // 2])
+    for i in range(5):
+        assert np.array_equal(decode_frame(FileRef(str(cut)), i).stored, reference[i]), i
+    for i in range(5, frames):
+        with pytest.raises(PixelDataError) as info:
+            decode_frame(FileRef(str(cut)), i)
+        assert str(info.value) == (
+            f"frame {i + 1} of {frames} is cut off: the file ends inside its pixel data (only frames 1–5 are complete)"
+        )
+    # cut before any frame is whole
+    first = tmp_path / "first.dcm"
+    first.write_bytes(data[: data.index(fragments[0]) + 100])
+    with pytest.raises(PixelDataError, match="before frame 1 of 10 is complete"):
+        decode_frame(FileRef(str(first)), 0)

@@ -2,12 +2,17 @@
 
 File meta and dataset are printed, nested sequences indented. With -t only the chosen elements print
 (a keyword, a number such as 0010,0010, a path such as Seq[0].Keyword, or *.Keyword at any depth);
-for one file and one TAG only the bare value, so $(tui-dicom dump f -t PatientID) works. A folder,
-DICOMDIR or ZIP dumps every instance in it, each after a header line. A remote instance
-(dicom://AET@HOST:PORT/STUDY/SERIES/SOP, its WADO-RS URL .../studies/S/series/SE/instances/I, or
-NAME:STUDY/SERIES/SOP) is retrieved into the private cache first. Values are decoded with the
-file's character set and every control character is shown as an escape such as \\x1b.
-Exit status: 0 ok, 1 some file could not be read (or, for a bare value, the tag is absent), 2 usage.
+for one file and one TAG only the bare value, so $(tui-dicom dump f -t PatientID) works. Values are
+decoded with the file's character set and every control character is shown as an escape such as \\x1b.
+A folder or ZIP dumps every instance in it, each after a "# File:" line; a file named DICOMDIR is
+dumped itself, like dcmdump does (-t DirectoryRecordSequence), while the CD's folder dumps its images.
+A remote instance (dicom://AET@HOST:PORT/STUDY/SERIES/SOP, its WADO-RS URL
+.../studies/S/series/SE/instances/I, or NAME:STUDY/SERIES/SOP) is retrieved into the private cache first.
+--values prints PATH<TAB>VALUE lines for scripts, one per instance holding any of the tags (a column
+per -t, an absent one empty, several matches joined with \\):
+dump CD -t PatientID --values | cut -f2 | sort -u. --json prints one DICOM JSON object for one file,
+and for several a list of {"path": ..., "dataset": {...}}.
+Exit status: 0 ok, 1 some file could not be read or a -t tag matched nothing in any file, 2 usage.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import sys
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from tui_dicom.core.dicom.source import FileRef
@@ -50,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--json", action="store_true", help="print the DICOM JSON model (PS3.18 F) without bulk data"
+    )
+    parser.add_argument(
+        "--values",
+        action="store_true",
+        help="with -t: print PATH<TAB>VALUE per instance (a column per -t), for scripts",
     )
     parser.add_argument("--no-private", action="store_true", help="leave out private elements")
     parser.add_argument(
@@ -91,15 +101,28 @@ class _Target:
     error: str | None = None
 
 
-class _Usage(Exception):
-    """A command-line mistake: exit 2."""
+@dataclass
+class _Dumped:
+    """What one file gave: the lines of a full dump, or for each -t query its matches (each as rows)."""
+
+    lines: list[str] = field(default_factory=list)
+    found: list[list[list[TagRow]]] = field(default_factory=list)
+    #: matches per query when ``found`` is not kept (--json)
+    counts: list[int] | None = None
+    #: the file was shown only in part (the reason is on stderr already): exit 1
+    failed: bool = False
+
+    def match_counts(self) -> list[int]:
+        """How many elements each query matched."""
+        return self.counts if self.counts is not None else [len(m) for m in self.found]
 
 
 def _is_container(path: str) -> bool:
-    """True for arguments that hold many instances: folders, DICOMDIR files, ZIP archives."""
+    """True for arguments that hold many instances: folders (a CD's root among them) and ZIP archives.
+
+    A file named DICOMDIR is not one: naming it asks for the DICOMDIR itself, as with dcmdump.
+    """
     if os.path.isdir(path):
-        return True
-    if os.path.basename(path).upper() == "DICOMDIR":
         return True
     try:
         return zipfile.is_zipfile(path)
@@ -143,16 +166,17 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
 
 def _line(row: TagRow, *, indent_from: int = 0, label: str | None = None) -> str:
     """Format one row: ``(gggg,eeee) VR Keyword  value  # length``."""
-    indent = "  " * max(0, row.depth - indent_from)
+    tag = row.tag
+    indent = "  " * (row.depth - indent_from) if row.depth > indent_from else ""
     keyword = row.keyword or ("PrivateTagData" if row.is_private else "UnknownTag")
-    text = f"{indent}{label or row.tag_text} {row.vr} {keyword}  {row.value}"
-    comment = []
+    head = label or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    text = f"{indent}{head} {row.vr} {keyword}  {row.value}"
     if row.length is not None:
-        comment.append(str(row.length))
+        if row.private_creator:
+            return f"{text}  # {row.length}, {row.private_creator}"
+        return f"{text}  # {row.length}"
     if row.private_creator:
-        comment.append(row.private_creator)
-    if comment:
-        text += "  # " + ", ".join(comment)
+        return f"{text}  # {row.private_creator}"
     return text
 
 
@@ -214,26 +238,23 @@ def _rows_lines(
         yield f"# Pixel Data and what follows it not read: the file is {pixels_skipped:,} bytes"
 
 
-def _selected(
-    ds: object, queries: list[TagPath], args: argparse.Namespace, bare: bool
-) -> tuple[list[str], int]:
-    """Lines for the elements matching ``queries`` and how many elements matched."""
-    from tui_dicom.core.inspector.tags import match_rows, select
+def _selected(ds: object, queries: list[TagPath], args: argparse.Namespace, cut: bool) -> _Dumped:
+    """The elements of ``ds`` (read with pydicom) matching each of ``queries``, each as its rows."""
+    from tui_dicom.core.inspector.tags import tag_rows
 
-    found: list[list[TagRow]] = []
-    for query in queries:
-        for match in select(ds, query):  # type: ignore[arg-type]
-            if args.no_private and any((p >> 16) & 1 for p in match.path[::2]):
-                continue
-            found.append(
-                match_rows(
-                    match,
-                    include_private=not args.no_private,
-                    max_depth=args.depth,
-                    max_value_chars=None if bare else DUMP_MAX_VALUE_CHARS,
-                )
-            )
-    return _match_lines(found, bare), len(found)
+    rows = tag_rows(
+        ds,  # type: ignore[arg-type]
+        include_private=not args.no_private,
+        max_value_chars=DUMP_MAX_VALUE_CHARS if cut else None,
+    )
+    return _select(rows, queries, args.depth)
+
+
+def _select(rows: Sequence[TagRow], queries: list[TagPath], depth: int | None) -> _Dumped:
+    """For each query, the rows of each element it matches (the element's row, then what it holds)."""
+    from tui_dicom.core.inspector.tags import select_rows, subtree
+
+    return _Dumped(found=[[subtree(rows, i, depth) for i in select_rows(rows, q)] for q in queries])
 
 
 def _match_lines(found: list[list[TagRow]], bare: bool) -> list[str]:
@@ -250,12 +271,8 @@ def _match_lines(found: list[list[TagRow]], bare: bool) -> list[str]:
     return lines
 
 
-def _quick(
-    ref: FileRef, queries: list[TagPath], args: argparse.Namespace, bare: bool
-) -> tuple[list[str], int]:
+def _quick(ref: FileRef, queries: list[TagPath], args: argparse.Namespace, cut: bool) -> _Dumped:
     """The dump of ``ref`` read without pydicom (see :mod:`tui_dicom.core.inspector.quickdump`).
-
-    Returns (lines, matches) like the pydicom path.
 
     Raises:
         Fallback: the file needs the pydicom path.
@@ -274,23 +291,22 @@ def _quick(
             max_depth=args.depth,
             max_value_chars=DUMP_MAX_VALUE_CHARS,
         )
-        return list(_rows_lines(got.rows, got.meta_tags, skipped)), 0
+        return _Dumped(lines=list(_rows_lines(got.rows, got.meta_tags, skipped)))
     got = quickdump.read_rows(
         ref,
         stop_before_pixels=True,
         include_private=not args.no_private,
-        max_value_chars=None if bare else DUMP_MAX_VALUE_CHARS,
+        max_value_chars=DUMP_MAX_VALUE_CHARS if cut else None,
     )
-    found = [
-        quickdump.subtree(got.rows, i, args.depth)
-        for q in queries
-        for i in quickdump.select_rows(got.rows, q.steps)
-    ]
-    return _match_lines(found, bare), len(found)
+    return _select(got.rows, queries, args.depth)
 
 
-def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:
-    """Read ``ref``; pixel data too when wanted and the file is small enough. Returns (ds, skipped size)."""
+def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None, bool]:
+    """Read ``ref``; pixel data too when wanted and the file is small enough.
+
+    Returns:
+        (dataset, file size when the pixel data was not read, pixel data cut short).
+    """
     from tui_dicom.core.dicom.reading import read_dataset
     from tui_dicom.core.dicom.source import file_size
 
@@ -302,7 +318,14 @@ def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None]:
             stop = False
         else:
             skipped = size
-    return read_dataset(ref, stop_before_pixels=stop), skipped
+    ds = read_dataset(ref, stop_before_pixels=stop)
+    if not stop and len(ds) == 0:
+        # pydicom keeps nothing of a dataset whose last sequence has no end (encapsulated pixel data
+        # cut short): the header before the pixel data is intact, so show it and say what is missing
+        header = read_dataset(ref, stop_before_pixels=True)
+        if len(header):
+            return header, None, True
+    return ds, skipped, False
 
 
 def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
@@ -326,11 +349,11 @@ def _with_pydicom(
     ref: FileRef,
     queries: list[TagPath],
     args: argparse.Namespace,
-    bare: bool,
-    json_docs: list[object],
+    cut: bool,
+    json_docs: list[tuple[str, object]],
     err: TextIO,
-) -> tuple[list[str], int] | None:
-    """Dump ``ref`` read with pydicom: (lines, matches), the JSON appended to ``json_docs``.
+) -> _Dumped | None:
+    """Dump ``ref`` read with pydicom; for --json the document is appended to ``json_docs`` with its path.
 
     Returns None after writing the reason to ``err`` when the file cannot be read or shown.
     """
@@ -339,7 +362,7 @@ def _with_pydicom(
     from tui_dicom.core.logging import log_exception
 
     try:
-        ds, skipped = _read(ref, need_pixels=not queries and not args.json)
+        ds, skipped, cut_short = _read(ref, need_pixels=not queries and not args.json)
     except (DicomViewerError, OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
@@ -351,35 +374,60 @@ def _with_pydicom(
     try:
         if args.json:
             source = _json_filter(ds, queries) if queries else ds
-            json_docs.append(to_dicom_json(source, include_private=not args.no_private))  # type: ignore[arg-type]
-            return [], 0
+            json_docs.append((_raw_path(ref), to_dicom_json(source, include_private=not args.no_private)))  # type: ignore[arg-type]
+            counts = [int(q.steps[0].tag in source) for q in queries]  # type: ignore[operator]
+            return _Dumped(counts=counts)
         if queries:
-            return _selected(ds, queries, args, bare)
-        lines = full_dump_lines(
-            ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
+            return _selected(ds, queries, args, cut)
+        lines = list(
+            full_dump_lines(
+                ds, include_private=not args.no_private, max_depth=args.depth, pixels_skipped=skipped
+            )
         )
-        return list(lines), 0
+        if cut_short:
+            lines.append("# Pixel Data not shown: the file ends inside it (truncated)")
+            err.write(f"{PROG}: {ref.display}: truncated: the file ends inside its pixel data\n")
+            return _Dumped(lines=lines, failed=True)
+        return _Dumped(lines=lines)
     except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on
         log_exception(f"dumping {ref.display}")
         err.write(f"{PROG}: {ref.display}: cannot dump: {safe_text(exc)}\n")
         return None
 
 
+def _raw_path(ref: FileRef) -> str:
+    """The path of ``ref`` as given (a ZIP member as ``archive!member``), for JSON, which escapes it."""
+    return ref.path if ref.member is None else f"{ref.path}!{ref.member}"
+
+
+def _usage_problem(args: argparse.Namespace, queries: list[TagPath]) -> str | None:
+    """Why these options cannot go together, or None."""
+    if args.depth is not None and args.depth < 0:
+        return "--depth must be 0 or more"
+    if args.json and not all(q.is_simple for q in queries):
+        return "--json takes only top-level tags with -t (no sequence paths or '*')"
+    if getattr(args, "values", False):
+        if not queries:
+            return "--values needs at least one -t TAG"
+        if args.json:
+            return "--values and --json cannot go together"
+    return None
+
+
 def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``dump`` writing to ``out``/``err``; returns the exit status."""
     from tui_dicom.core.inspector.tags import TagQueryError, json_text, parse_tag_query
 
-    if args.depth is not None and args.depth < 0:
-        err.write(f"{PROG}: --depth must be 0 or more\n")
-        return EXIT_USAGE
     try:
         queries = [parse_tag_query(t) for t in args.tag]
     except TagQueryError as exc:
         err.write(f"{PROG}: {exc}\n")
         return EXIT_USAGE
-    if args.json and not all(q.is_simple for q in queries):
-        err.write(f"{PROG}: --json takes only top-level tags with -t (no sequence paths or '*')\n")
+    problem = _usage_problem(args, queries)
+    if problem is not None:
+        err.write(f"{PROG}: {problem}\n")
         return EXIT_USAGE
+    values = bool(getattr(args, "values", False))
 
     local = fetch_remote(args.paths, args, err)
     if local is None:
@@ -387,22 +435,34 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.paths = local
     targets, had_errors, missing = _expand(args.paths, err)
     single_file = len(args.paths) == 1 and len(targets) == 1 and not _is_container(args.paths[0])
-    bare = single_file and len(queries) == 1 and not args.json
-    headers = len(targets) > 1 or (len(targets) == 1 and not single_file)
-    json_docs: list[object] = []
+    bare = single_file and len(queries) == 1 and not args.json and not values
+    cut = not bare and not values  # a value for a script is printed whole
+    headers = not values and (len(targets) > 1 or (len(targets) == 1 and not single_file))
+    json_docs: list[tuple[str, object]] = []
+    matched = [0] * len(queries)
+    read_any = False
     first = True
     for target in targets:
         ref = target.ref
-        lines, count = (None, 0) if args.json else _try_quick(ref, queries, args, bare)
-        if lines is None:
-            done = _with_pydicom(ref, queries, args, bare, json_docs, err)
-            if done is None:
+        got = None if args.json else _try_quick(ref, queries, args, cut)
+        if got is None:
+            got = _with_pydicom(ref, queries, args, cut, json_docs, err)
+            if got is None:
                 had_errors = True
                 continue
-            lines, count = done
-            if args.json:
-                continue
-        if bare and count == 0:
+        read_any = True
+        had_errors = had_errors or got.failed
+        for i, count in enumerate(got.match_counts()):
+            matched[i] += count
+        if args.json:
+            continue
+        if values:
+            if any(got.found):
+                columns = ["\\".join(rows[0].value for rows in matches) for matches in got.found]
+                out.write("\t".join([ref.display, *columns]) + "\n")
+            continue
+        lines = _match_lines([m for matches in got.found for m in matches], bare) if queries else got.lines
+        if bare and not lines:
             err.write(f"{PROG}: {ref.display}: no element matches {safe_text(queries[0].text)!r}\n")
             had_errors = True
         if headers:
@@ -413,28 +473,35 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _write_lines(out, lines)
         out.flush()
     if args.json and json_docs:
-        doc = json_docs[0] if len(json_docs) == 1 and single_file else json_docs
+        if len(json_docs) == 1 and single_file:
+            doc: object = json_docs[0][1]
+        else:
+            doc = [{"path": path, "dataset": data} for path, data in json_docs]
         out.write(json_text(doc) + "\n")
+    if read_any and not bare:
+        # a script must be able to tell "the tag is in no file" from "the value is empty"
+        for query, count in zip(queries, matched, strict=True):
+            if count == 0:
+                err.write(f"{PROG}: no element matches {safe_text(query.text)!r} in any file\n")
+                had_errors = True
     if missing:
         return EXIT_USAGE
     return EXIT_ERRORS if had_errors else EXIT_OK
 
 
-def _try_quick(
-    ref: FileRef, queries: list[TagPath], args: argparse.Namespace, bare: bool
-) -> tuple[list[str] | None, int]:
-    """The quick path's (lines, matches), or (None, 0) when the file is for the pydicom path."""
+def _try_quick(ref: FileRef, queries: list[TagPath], args: argparse.Namespace, cut: bool) -> _Dumped | None:
+    """The quick path's result, or None when the file is for the pydicom path."""
     from tui_dicom.core.inspector.quickdump import Fallback
 
     try:
-        return _quick(ref, queries, args, bare)
+        return _quick(ref, queries, args, cut)
     except Fallback:
-        return None, 0
+        return None
     except Exception:  # noqa: BLE001 - any surprise: the pydicom path reads it and reports properly
         from tui_dicom.core.logging import log_exception
 
         log_exception(f"quick dump of {ref.display}; reading it with pydicom")
-        return None, 0
+        return None
 
 
 def run(args: argparse.Namespace) -> int:

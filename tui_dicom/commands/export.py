@@ -166,6 +166,9 @@ def write_picture(picture: np.ndarray, out: str, *, force: bool) -> None:
     image = Image.fromarray(picture, mode=mode)
     fd, tmp = tempfile.mkstemp(prefix=".tui-dicom-", suffix=".tmp", dir=directory)
     try:
+        # mkstemp makes the file 0600 (right while it is a temporary); the picture is an ordinary
+        # output file, so give it the mode any program's new file gets: 0666 less the umask
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             image.save(fh, format=fmt)
             fh.flush()
@@ -184,6 +187,21 @@ def write_picture(picture: np.ndarray, out: str, *, force: bool) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only set it, which would race
+    with threads creating files meanwhile); Linux tells it in /proc, elsewhere it is set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def run(args: argparse.Namespace) -> int:

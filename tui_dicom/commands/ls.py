@@ -6,11 +6,14 @@ unreadable files, symlink loops) are listed after the tree. Every value is print
 characters shown as escapes such as \\x1b. With --json the output is one JSON object:
 {"patients":[{"patient_id","patient_name","studies":[{"study_instance_uid","study_date",
 "study_description","series":[{"series_instance_uid","series_number","modality","series_description",
-"instances":N,"frames":N}]}]}],"errors":[{"path","reason"}]}.
+"instances":N,"frames":N}]}]}],"errors":[{"path","reason"}],"skipped":[{"path","reason"}]}.
+Files passed over because they are not DICOM and their name says so (README, .txt, hidden files) are
+not problems, but they are counted: on stderr (how many, why, a few names) and under "skipped".
 An archive (dicom://AET@HOST:PORT, http(s)://[USER@]HOST/PATH, NAME: from the config file) is queried
 instead: studies matching the filters (--patient, --date...), then their series and instances (counted
 per series); --limit N keeps N studies and says when more matched ("cut": true in the JSON).
-Exit status: 0 everything was read, 1 some problem was found, 2 usage error (e.g. a missing path).
+Exit status: 0 everything was read, 1 some problem was found or no DICOM instance at all, 2 usage error
+(e.g. a missing path).
 """
 
 from __future__ import annotations
@@ -78,7 +81,27 @@ def to_json_dict(hierarchy: Hierarchy) -> dict[str, Any]:
             for p in hierarchy.patients
         ],
         "errors": [{"path": e.path, "reason": e.reason} for e in hierarchy.errors],
+        "skipped": [{"path": e.path, "reason": e.reason} for e in hierarchy.skipped],
     }
+
+
+#: file names shown per reason in the stderr summary of skipped files
+SKIPPED_NAMES_SHOWN = 3
+
+
+def skipped_summary(hierarchy: Hierarchy) -> list[str]:
+    """Lines for stderr about the files skipped as not DICOM: the count, then each reason with a few names."""
+    if not hierarchy.skipped:
+        return []
+    by_reason: dict[str, list[str]] = {}
+    for item in hierarchy.skipped:
+        by_reason.setdefault(item.reason, []).append(item.path)
+    lines = [f"{PROG}: skipped {_plural(len(hierarchy.skipped), 'file')} that are not DICOM:"]
+    for reason, paths in by_reason.items():
+        names = ", ".join(safe_path(os.path.basename(p) or p) for p in paths[:SKIPPED_NAMES_SHOWN])
+        more = f" and {len(paths) - SKIPPED_NAMES_SHOWN} more" if len(paths) > SKIPPED_NAMES_SHOWN else ""
+        lines.append(f"{PROG}:   {len(paths)} × {safe_text(reason)}: {names}{more}")
+    return lines
 
 
 def format_json(hierarchy: Hierarchy) -> str:
@@ -217,4 +240,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         out.write("\n".join(format_tree(hierarchy)) + "\n")
     out.flush()
+    err = sys.stderr
+    if not args.json:
+        for line in skipped_summary(hierarchy):
+            err.write(line + "\n")
+    if not hierarchy.patients:
+        # nothing usable: a script must not take "0 patients" for an empty but valid CD
+        where = ", ".join(safe_path(p) for p in args.paths)
+        err.write(f"{PROG}: no DICOM instance found in {where}\n")
+        return EXIT_ERRORS
     return EXIT_ERRORS if hierarchy.errors else EXIT_OK

@@ -208,6 +208,7 @@ class Indexer:
         self._lock = threading.Lock()
         self._instances: list[tuple[HeaderInfo, Instance]] = []
         self._errors: list[IndexError_] = []
+        self._skipped: list[IndexError_] = []
         self._sop_seen: set[str] = set()
         self._refs_seen: set[FileRef] = set()
         self._done = 0
@@ -237,6 +238,10 @@ class Indexer:
     def _error(self, path: str, reason: str) -> None:
         with self._lock:
             self._errors.append(IndexError_(path, reason))
+
+    def _skip(self, path: str, reason: str) -> None:
+        with self._lock:
+            self._skipped.append(IndexError_(path, reason))
 
     def _progress(self, force: bool = False) -> IndexProgress | None:
         now = time.monotonic()
@@ -330,8 +335,11 @@ class Indexer:
             except Unsupported:
                 return self._usable(where, header_from_pydicom(ref))
         except NotDicomError as exc:
+            reason = str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})"
             if report_all or not is_obviously_not_dicom(ref.name):
-                self._error(where, str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})")
+                self._error(where, reason)
+            else:
+                self._skip(where, reason)
         except HeaderError as exc:
             self._error(where, str(exc))
         except OSError as exc:
@@ -583,6 +591,8 @@ class Indexer:
         except NotDicomError as exc:
             if not is_obviously_not_dicom(ref.name):
                 self._error(where, str(exc))
+            else:
+                self._skip(where, str(exc))
         except (HeaderError, DicomViewerError) as exc:
             self._error(where, str(exc))
         except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
@@ -601,7 +611,10 @@ class Indexer:
         with self._lock:
             items = list(self._instances)
             errors = list(self._errors)
-        return assemble(items, errors)
+            skipped = list(self._skipped)
+        hierarchy = assemble(items, errors)
+        hierarchy.skipped = skipped
+        return hierarchy
 
 
 def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[IndexError_] = ()) -> Hierarchy:

@@ -140,6 +140,9 @@ class Hierarchy:
 
     patients: list[Patient] = field(default_factory=list)
     errors: list[IndexError_] = field(default_factory=list)
+    #: files passed over rather than reported in ``errors``: not DICOM, with a name that says so
+    #: (README, ``.txt``, ``.html``, hidden files); ``ls`` still counts them, so an empty result is explained
+    skipped: list[IndexError_] = field(default_factory=list)
 
     def all_series(self) -> list[Series]:
         """Every series in display order."""

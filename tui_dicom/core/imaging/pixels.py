@@ -120,6 +120,8 @@ class Frame:
         transfer_syntax: Transfer syntax UID of the pixel data.
         modality: Modality (untrusted text, made safe).
         value_range: (min, max) of ``stored`` (over all channels).
+        note: What a viewer should say about the file although this frame is fine (e.g. the file is
+            cut short and only some of its frames are complete); ``""`` when nothing.
     """
 
     stored: np.ndarray
@@ -143,6 +145,7 @@ class Frame:
     transfer_syntax: str = ""
     modality: str = ""
     value_range: tuple[float, float] = field(default=(0.0, 0.0))
+    note: str = ""
 
     @property
     def rows(self) -> int:
@@ -635,11 +638,19 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
     from tui_dicom.core.dicom.reading import read_dataset
 
     read_whole = False
+    extent: EncapsulatedExtent | None = None
     if ds is None:
         read_whole = file_size(ref) <= INLINE_FILE_BYTES
         ds = read_dataset(ref, stop_before_pixels=not read_whole)
     has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
-    if not has_pixels and (read_whole or "Rows" not in ds):
+    if not has_pixels and read_whole and len(ds) == 0:
+        # pydicom keeps nothing of a dataset whose last sequence has no end: encapsulated pixel data
+        # cut short (or only its delimiter lost) reads as an empty file. The header before it is intact.
+        ds = read_dataset(ref, stop_before_pixels=True)
+        extent = encapsulated_extent(ref) if "Rows" in ds else None
+        if extent is None:
+            raise PixelDataError("no pixel data in this file")
+    if not has_pixels and "Rows" not in ds:
         raise PixelDataError("no pixel data in this file")
     header_only = not has_pixels
     # a dataset read without pixel data still tells the layout
@@ -656,14 +667,135 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
         else:
             present = len(ds[info.keyword].value or b"")
             _check_native_length(info, present)
-    arr = _decode(ref, ds, info, frame, header_only)
+    if not native and header_only:
+        if extent is None and frame > 0:
+            extent = encapsulated_extent(ref)
+        if extent is not None and extent.truncated and frame >= extent.complete_frames(info.frames):
+            raise PixelDataError(_cut_short_reason(extent, info.frames, frame))
+    try:
+        arr = _decode(ref, ds, info, frame, header_only)
+    except PixelDataError as exc:
+        if native or isinstance(exc, UnsupportedTransferSyntax):
+            raise
+        extent = extent or encapsulated_extent(ref)
+        if extent is not None and extent.truncated:
+            raise PixelDataError(_cut_short_reason(extent, info.frames, frame)) from exc
+        raise
     expected_shape = (info.rows, info.columns) + ((3,) if info.samples == 3 else ())
     if arr.shape != expected_shape:
         if arr.size != math.prod(expected_shape):
             raise PixelDataError(f"decoded frame has shape {arr.shape}, {expected_shape} expected")
         arr = arr.reshape(expected_shape)
     arr = _mask_stored(arr, info, native)
-    return _build_frame(ds, info, frame, arr)
+    built = _build_frame(ds, info, frame, arr)
+    if extent is not None and extent.truncated:
+        import dataclasses
+
+        complete = extent.complete_frames(info.frames)
+        what = (
+            f"all {info.frames} frames are"
+            if complete == info.frames
+            else f"{complete} of {info.frames} frames are"
+        )
+        if info.frames == 1:
+            what = "its frame is"
+        built = dataclasses.replace(
+            built, note=f"the file is cut short (its pixel data has no end); {what} complete"
+        )
+    return built
+
+
+@dataclass(frozen=True)
+class EncapsulatedExtent:
+    """What the file holds of its encapsulated pixel data, read item by item without decoding.
+
+    Attributes:
+        offsets: The Basic Offset Table (frame starts from the first fragment), empty if not given.
+        fragment_ends: For each fragment that is there whole, where it ends (from the first fragment).
+        truncated: The file ends before the sequence delimiter (inside a fragment, or just before it).
+    """
+
+    offsets: tuple[int, ...]
+    fragment_ends: tuple[int, ...]
+    truncated: bool
+
+    def complete_frames(self, frames: int) -> int:
+        """How many frames, from the first, are there whole (all of them when nothing is cut off).
+
+        Frames are found from the offset table; without one, a multi-frame image has one fragment per
+        frame (as pydicom assumes), and a single frame is complete when any fragment of it is.
+        """
+        if not self.truncated:
+            return frames
+        end = self.fragment_ends[-1] if self.fragment_ends else 0
+        if len(self.offsets) == frames and frames > 0:
+            starts = list(self.offsets[1:]) + [None]
+            count = 0
+            for k, nxt in enumerate(starts):
+                # the last frame: complete when a whole fragment begins at or after its start
+                whole = any(e > self.offsets[k] for e in self.fragment_ends) if nxt is None else nxt <= end
+                if not whole:
+                    break
+                count = k + 1
+            return count
+        if frames == 1:
+            return 1 if self.fragment_ends else 0
+        return min(frames, len(self.fragment_ends))
+
+
+def encapsulated_extent(ref: FileRef) -> EncapsulatedExtent | None:
+    """Walk the items of the file's encapsulated Pixel Data (headers only, values skipped).
+
+    Returns None when the file has no encapsulated Pixel Data (native, absent, or not readable).
+    """
+    import struct
+
+    from pydicom import dcmread
+
+    try:
+        with open_ref(ref) as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dcmread(fh, stop_before_pixels=True)  # leaves fh at the start of the Pixel Data element
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"\xe0\x7f\x10\x00" or head[8:12] != b"\xff\xff\xff\xff":
+                return None
+            size = file_size(ref)
+            first = fh.tell() + 8  # where fragments are counted from: after the offset table item
+            offsets: tuple[int, ...] = ()
+            ends: list[int] = []
+            table = True
+            while True:
+                item = fh.read(8)
+                if len(item) < 8:
+                    return EncapsulatedExtent(offsets, tuple(ends), True)
+                group, elem, length = struct.unpack("<HHI", item)
+                if (group, elem) == (0xFFFE, 0xE0DD):
+                    return EncapsulatedExtent(offsets, tuple(ends), False)
+                start = fh.tell()
+                if (group, elem) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF or start + length > size:
+                    return EncapsulatedExtent(offsets, tuple(ends), True)
+                if table:
+                    raw = fh.read(length)
+                    offsets = struct.unpack(f"<{length // 4}I", raw[: length - length % 4])
+                    first = fh.tell()
+                    table = False
+                    continue
+                fh.seek(length, os.SEEK_CUR)
+                ends.append(fh.tell() - first)
+    except Exception:  # noqa: BLE001 - a file that cannot even be walked: nothing to add to the reason
+        return None
+
+
+def _cut_short_reason(extent: EncapsulatedExtent, frames: int, frame: int) -> str:
+    """The one-line reason for a frame of a file whose pixel data is cut short."""
+    complete = extent.complete_frames(frames)
+    if complete == 0:
+        return f"the file is cut short: it ends inside the pixel data, before frame 1 of {frames} is complete"
+    have = "frame 1 is" if complete == 1 else f"frames 1–{complete} are"
+    return (
+        f"frame {frame + 1} of {frames} is cut off: the file ends inside its pixel data "
+        f"(only {have} complete)"
+    )
 
 
 def _pixel_info_header_only(ref: FileRef, ds: Any) -> PixelInfo:

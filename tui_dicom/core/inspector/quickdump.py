@@ -16,9 +16,10 @@ file of the test corpora either falls back or yields rows equal to the pydicom p
 
 from __future__ import annotations
 
+import gc
 import mmap
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +31,14 @@ from tui_dicom.core.inspector.tags import (
     PIXEL_DATA_TAGS,
     TagRow,
     _binary_text,
-    element_row,
-    item_row,
     join_value_texts,
     pixel_summary,
+    select_rows,
+    subtree,
+    walk_rows,
 )
+
+__all__ = ["Fallback", "QuickFile", "parse", "read_rows", "select_rows", "subtree"]
 from tui_dicom.core.safe import safe_text
 
 UNDEFINED = 0xFFFFFFFF
@@ -89,6 +93,8 @@ _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "S
 _SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on backslash, not stripped
 _TEXT = frozenset({"SH", "LO", "UC"})  # character set, split, each stripped of trailing spaces/NULs
 _SINGLE_TEXT = frozenset({"ST", "LT", "UT"})  # character set, never split
+#: display values of elements up to this size are remembered while rows are made (see :meth:`_Rows.walk`)
+_MEMO_MAX_BYTES = 64
 _LUT_DESCRIPTORS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002})
 
 
@@ -116,6 +122,7 @@ class _Dataset:
     parent: _Dataset | None = None
     encoding: str = "iso8859"
     creators: dict[int, str] = field(default_factory=dict)  # creator tag -> creator string
+    ordered: bool = True  # the elements were read in tag order (no sorting needed)
 
 
 @dataclass
@@ -176,13 +183,23 @@ class _Reader:
             raise Fallback("sequences nested too deeply")
         limit = self.n if end is None else end
         last = -1
+        explicit, u16 = self.explicit, self.u16
         while pos < limit:
             if limit - pos < 8:
                 raise Fallback("stray bytes at the end of a dataset")
             group, elem = self.u16x2(self.buf, pos)
             if stop_at is not None and stop_at(group << 16 | elem):
                 return pos
-            tag, vr, vpos, length = self.header(pos)
+            tag = group << 16 | elem
+            if explicit and group != 0xFFFE and pos + 8 <= limit:
+                # the common element, read here rather than by self.header(): a call per element counts
+                vr = self.buf[pos + 4 : pos + 6].decode("latin-1")
+                if vr not in _LONG_VRS and vr in _VRS:
+                    vpos, length = pos + 8, u16(self.buf, pos + 6)[0]
+                else:
+                    tag, vr, vpos, length = self.header(pos)
+            else:
+                tag, vr, vpos, length = self.header(pos)
             if tag == ITEM_END and end is None and depth > 0:
                 return vpos
             if tag >> 16 == 0xFFFE:
@@ -190,8 +207,14 @@ class _Reader:
                     f"delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element was expected"
                 )
             if tag <= last:
-                raise Fallback("elements out of order or repeated")
-            last = tag
+                # pydicom keeps elements by tag and shows them sorted, so an element out of order is
+                # shown where it belongs. What it decides while reading (the character set, private
+                # creators and what they name) and a repeated tag (the last one wins) need pydicom.
+                if tag in ds.elems or tag == CHARSET or group & 1:
+                    raise Fallback("elements repeated, or out of order where the order matters")
+                ds.ordered = False
+            else:
+                last = tag
             if vr is None:
                 vr = self.implicit_vr(ds, tag, length, vpos)
             elif vr == "UN":
@@ -280,12 +303,12 @@ class _Reader:
                 if self.next_is_item(vpos):
                     return "SQ"
                 raise Fallback("undefined-length private element that is not a sequence")
-            entry = private_entry(tag, creator) if creator else None
-            if entry is None:
+            private = private_entry(tag, creator) if creator else None
+            if private is None:
                 return "UN"
-            if entry[0] not in _VRS:
-                raise Fallback(f"private element with dictionary VR {entry[0]!r}")
-            return entry[0]
+            if private[0] not in _VRS:
+                raise Fallback(f"private element with dictionary VR {private[0]!r}")
+            return private[0]
         entry = public_entry(tag)
         if entry is None:
             if elem == 0:
@@ -493,59 +516,34 @@ def _display(elem: _Elem, ds: _Dataset, little: bool, max_chars: int | None) -> 
 # --------------------------------------------------------------------------------------------- rows
 
 
-class _Rows:
-    """Makes rows from parsed datasets in the order and form of :func:`tags.tag_rows`."""
+class _QuickSource:
+    """:class:`tags.RowSource` over the quick reader's datasets, read in byte order ``little``."""
 
-    def __init__(self, include_private: bool, max_depth: int | None, max_chars: int | None) -> None:
-        self.rows: list[TagRow] = []
-        self.include_private = include_private
-        self.max_depth = max_depth
+    def __init__(self, little: bool, max_chars: int | None) -> None:
+        self.little = little
         self.max_chars = max_chars
+        # items of a sequence repeat the same short values (codes, class UIDs): each is shown once
+        self.memo: dict[tuple[int, str, bytes, str], str] = {}
 
-    def walk(self, top: _Dataset, little: bool) -> None:
-        """Append the rows of ``top`` (read in byte order ``little``), items of sequences included."""
-        # explicit stack (no recursion): ("seq", items, next item, path, depth, parent row) or
-        # ("ds", dataset, sorted tags, next tag, path prefix, depth, parent row, creators seen)
-        stack: list[Any] = [("ds", top, sorted(top.elems), 0, (), 0, None, {})]
-        rows = self.rows
-        while stack:
-            frame = stack[-1]
-            if frame[0] == "seq":
-                _kind, items, pos, prefix, depth, parent = frame
-                if pos >= len(items):
-                    stack.pop()
-                    continue
-                stack[-1] = ("seq", items, pos + 1, prefix, depth, parent)
-                item_path = prefix + (pos,)
-                rows.append(item_row(item_path, depth, pos, len(items), parent))
-                item = items[pos]
-                stack.append(("ds", item, sorted(item.elems), 0, item_path, depth + 1, len(rows) - 1, {}))
-                continue
-            _kind, ds, tags, pos, prefix, depth, parent, creators = frame
-            if pos >= len(tags):
-                stack.pop()
-                continue
-            stack[-1] = ("ds", ds, tags, pos + 1, prefix, depth, parent, creators)
-            tag = tags[pos]
-            group, el = tag >> 16, tag & 0xFFFF
-            creator = ""
-            if group & 1:
-                if not self.include_private:
-                    continue
-                if 0x0010 <= el <= 0x00FF:
-                    creators[(group, el)] = ds.creators.get(tag, "")
-                elif el >= 0x1000:
-                    creator = creators.get((group, el >> 8), "")
-            elem = ds.elems[tag]
-            if elem.vr == "US or SS":
-                elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
-            path = prefix + (tag,)
-            value = _display(elem, ds, little, self.max_chars)
-            rows.append(element_row(tag, path, depth, elem.vr, value, _length(elem), creator, parent))
-            if elem.vr == "SQ" and elem.items:
-                level = depth // 2 + 1
-                if self.max_depth is None or level <= self.max_depth:
-                    stack.append(("seq", elem.items, 0, path, depth + 1, len(rows) - 1))
+    def tags(self, ds: _Dataset) -> list[int]:
+        return list(ds.elems) if ds.ordered else sorted(ds.elems)
+
+    def creator(self, ds: _Dataset, tag: int) -> str:
+        return ds.creators.get(tag, "")
+
+    def element(self, ds: _Dataset, tag: int) -> tuple[str, str, int | None, list[_Dataset] | None]:
+        elem = ds.elems[tag]
+        if elem.vr == "US or SS":
+            elem = _Elem(elem.tag, _resolve_us_ss(ds), elem.length, elem.value, elem.size, elem.items)
+        raw = elem.value
+        if raw is not None and len(raw) <= _MEMO_MAX_BYTES:
+            key = (tag, elem.vr, raw, ds.encoding)
+            value = self.memo.get(key)
+            if value is None:
+                value = self.memo[key] = _display(elem, ds, self.little, self.max_chars)
+        else:
+            value = _display(elem, ds, self.little, self.max_chars)
+        return elem.vr, value, _length(elem), elem.items
 
 
 def _length(elem: _Elem) -> int | None:
@@ -608,6 +606,25 @@ def read_rows(
         Fallback: read the file with pydicom instead.
         OSError: the file cannot be opened.
     """
+    # The reader keeps every object it makes (a few per element) until the rows are built, so the
+    # cyclic collector, run every few hundred allocations, would walk them all again and again and
+    # find nothing to free: a third of the time of a sequence of 50,000 items. It is paused here only.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_rows(ref, stop_before_pixels, include_private, max_depth, max_value_chars)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read_rows(
+    ref: FileRef,
+    stop_before_pixels: bool,
+    include_private: bool,
+    max_depth: int | None,
+    max_value_chars: int | None,
+) -> QuickFile:
     with open_ref(ref) as fh:
         if ref.member is not None:
             buf: Any = fh.read()
@@ -623,50 +640,20 @@ def read_rows(
         finally:
             if view is not None:
                 view.close()
-    builder = _Rows(include_private, max_depth, max_value_chars)
+    rows: list[TagRow] = []
     if meta.elems:
-        builder.walk(meta, True)
-    builder.walk(data, little)
-    return QuickFile(builder.rows, frozenset(meta.elems))
-
-
-def select_rows(rows: Sequence[TagRow], steps: Sequence[Any]) -> list[int]:
-    """Indices of the element rows whose path matches the query ``steps`` (see :class:`tags.TagPath`).
-
-    The same matches as :func:`tags.select` on the dataset, in the same order.
-    """
-    found = [i for i, row in enumerate(rows) if not row.is_item and _matches(steps, 0, row.path, 0)]
-    return sorted(found, key=lambda i: rows[i].path)
-
-
-def _matches(steps: Sequence[Any], si: int, path: tuple[int, ...], pi: int) -> bool:
-    step = steps[si]
-    if step.tag is None:  # '*': zero levels, or one (sequence, item) level and stay
-        if _matches(steps, si + 1, path, pi):
-            return True
-        return pi + 2 < len(path) and _matches(steps, si, path, pi + 2)
-    if pi >= len(path) or path[pi] != step.tag:
-        return False
-    if si == len(steps) - 1:
-        return pi == len(path) - 1
-    if pi + 2 >= len(path):
-        return False
-    if step.item is not None and path[pi + 1] != step.item:
-        return False
-    return _matches(steps, si + 1, path, pi + 2)
-
-
-def subtree(rows: Sequence[TagRow], index: int, max_depth: int | None) -> list[TagRow]:
-    """The row at ``index`` and the rows inside it (a sequence's items), cut at ``max_depth`` levels.
-
-    The same rows :func:`tags.match_rows` gives for the element (a row at depth ``d`` lies
-    ``(d + 1) // 2`` sequence levels deep).
-    """
-    first = rows[index]
-    out = [first]
-    for row in rows[index + 1 :]:
-        if row.depth <= first.depth:
-            break
-        if max_depth is None or (row.depth + 1) // 2 <= max_depth:
-            out.append(row)
-    return out
+        walk_rows(
+            _QuickSource(True, max_value_chars),
+            meta,
+            rows,
+            include_private=include_private,
+            max_depth=max_depth,
+        )
+    walk_rows(
+        _QuickSource(little, max_value_chars),
+        data,
+        rows,
+        include_private=include_private,
+        max_depth=max_depth,
+    )
+    return QuickFile(rows, frozenset(meta.elems))

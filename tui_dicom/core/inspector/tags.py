@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tui_dicom.core.dicom.reading import RAW_LENGTHS_ATTR
 from tui_dicom.core.safe import safe_text
@@ -393,6 +393,12 @@ def _encoded_length(elem: DataElement, encodings: Any) -> int | None:
 # ------------------------------------------------------------------------------------------------ rows
 
 
+#: rows are made by the hundred thousand for a big sequence: a frozen dataclass's ``__init__`` sets each
+#: of the twelve fields through ``object.__setattr__``, three times slower than filling ``__dict__``
+#: directly (what :func:`element_row` and :func:`item_row` do; every field is set, as ``__init__`` would)
+_new_row = object.__new__
+
+
 def element_row(
     tag: int,
     path: tuple[int, ...],
@@ -405,80 +411,136 @@ def element_row(
 ) -> TagRow:
     """The row of an element: named from the dictionary (private ones with their ``creator``)."""
     keyword, name = describe_tag(tag, creator)
-    return TagRow(
-        tag=tag,
-        path=path,
-        depth=depth,
-        vr=vr,
-        keyword=keyword,
-        name=name,
-        value=value,
-        length=length,
-        is_sequence=vr == "SQ",
-        private_creator=safe_text(creator) if creator else "",
-        parent=parent,
+    row = _new_row(TagRow)
+    row.__dict__.update(
+        {
+            "tag": tag,
+            "path": path,
+            "depth": depth,
+            "vr": vr,
+            "keyword": keyword,
+            "name": name,
+            "value": value,
+            "length": length,
+            "is_sequence": vr == "SQ",
+            "is_item": False,
+            "private_creator": safe_text(creator) if creator else "",
+            "parent": parent,
+        }
     )
+    return row
 
 
 def item_row(path: tuple[int, ...], depth: int, index: int, count: int, parent: int | None) -> TagRow:
     """The row of item ``index`` of a sequence of ``count`` items."""
-    return TagRow(
-        tag=ITEM_TAG,
-        path=path,
-        depth=depth,
-        vr="na",
-        keyword="Item",
-        name="Item",
-        value=f"item {index + 1} of {count}",
-        length=None,
-        is_item=True,
-        parent=parent,
+    row = _new_row(TagRow)
+    row.__dict__.update(
+        {
+            "tag": ITEM_TAG,
+            "path": path,
+            "depth": depth,
+            "vr": "na",
+            "keyword": "Item",
+            "name": "Item",
+            "value": f"item {index + 1} of {count}",
+            "length": None,
+            "is_sequence": False,
+            "is_item": True,
+            "private_creator": "",
+            "parent": parent,
+        }
     )
+    return row
 
 
-class _DsFrame:
-    """Walk state of one dataset: its sorted tags and the next position."""
+class RowSource(Protocol):
+    """How :func:`walk_rows` reads one kind of dataset: pydicom's (here) or the quick reader's.
 
-    __slots__ = ("ds", "tags", "pos", "prefix", "depth", "parent", "creators")
+    Everything about how a value is shown lives behind :meth:`element`; the order of rows, items,
+    private creators, nesting and ``max_depth`` live in :func:`walk_rows`, once for both readers.
+    """
 
-    def __init__(self, ds: Dataset, prefix: tuple[int, ...], depth: int, parent: int | None) -> None:
-        self.ds, self.prefix, self.depth, self.parent = ds, prefix, depth, parent
-        self.tags = sorted(ds.keys())
-        self.pos = 0
-        self.creators: dict[tuple[int, int], str] = {}
+    def tags(self, ds: Any) -> Sequence[int]:
+        """The tags of ``ds`` in ascending order."""
 
+    def creator(self, ds: Any, tag: int) -> str:
+        """The value of the private creator element ``tag`` of ``ds`` (``""`` if it has none)."""
 
-class _SeqFrame:
-    """Walk state of one sequence: its items and the next one."""
-
-    __slots__ = ("items", "pos", "prefix", "depth", "parent")
-
-    def __init__(self, items: list[Dataset], prefix: tuple[int, ...], depth: int, parent: int) -> None:
-        self.items, self.prefix, self.depth, self.parent = items, prefix, depth, parent
-        self.pos = 0
+    def element(self, ds: Any, tag: int) -> tuple[str, str, int | None, Sequence[Any] | None]:
+        """``(VR, display value, length, items)`` of element ``tag``; items only for a sequence."""
 
 
-class _Builder:
-    """Builds rows by walking datasets iteratively (deep nesting cannot overflow the stack)."""
+def walk_rows(
+    source: RowSource,
+    top: Any,
+    rows: list[TagRow],
+    *,
+    include_private: bool,
+    max_depth: int | None,
+) -> None:
+    """Append the rows of dataset ``top`` to ``rows`` in document order, items of sequences included.
 
-    def __init__(self, include_private: bool, max_depth: int | None, max_value_chars: int | None) -> None:
-        self.rows: list[TagRow] = []
-        self.include_private = include_private
-        self.max_depth = max_depth
+    An explicit stack, not recursion: a file nesting sequences thousands deep cannot overflow it.
+    ``max_depth`` limits how many sequence levels are expanded (None: all).
+    """
+    # frames: [False, dataset, tags, next tag, path prefix, depth, parent row, creators seen]
+    #      or [True, items, next item, path prefix, depth, parent row]
+    stack: list[list[Any]] = [[False, top, source.tags(top), 0, (), 0, None, {}]]
+    append = rows.append
+    element = source.element
+    while stack:
+        frame = stack[-1]
+        if frame[0]:
+            _seq, items, pos, prefix, depth, parent = frame
+            if pos >= len(items):
+                stack.pop()
+                continue
+            frame[2] = pos + 1
+            item_path = prefix + (pos,)
+            append(item_row(item_path, depth, pos, len(items), parent))
+            item = items[pos]
+            stack.append([False, item, source.tags(item), 0, item_path, depth + 1, len(rows) - 1, {}])
+            continue
+        _seq, ds, tags, pos, prefix, depth, parent, creators = frame
+        if pos >= len(tags):
+            stack.pop()
+            continue
+        frame[3] = pos + 1
+        tag = tags[pos]
+        creator = ""
+        if tag & 0x10000:  # an odd group: private
+            if not include_private:
+                continue
+            group, el = tag >> 16, tag & 0xFFFF
+            if 0x0010 <= el <= 0x00FF:
+                creators[(group, el)] = source.creator(ds, tag)
+            elif el >= 0x1000:
+                creator = creators.get((group, el >> 8), "")
+        path = prefix + (tag,)
+        vr, value, length, items = element(ds, tag)
+        append(element_row(tag, path, depth, vr, value, length, creator, parent))
+        if items and (max_depth is None or depth // 2 + 1 <= max_depth):
+            stack.append([True, items, 0, path, depth + 1, len(rows) - 1])
+
+
+class _PydicomSource:
+    """:class:`RowSource` over pydicom datasets."""
+
+    def __init__(self, max_value_chars: int | None) -> None:
         self.max_chars = max_value_chars
         self._charset_ds: Any = None
         self._charset_value: Any = None
 
-    def element_row(
-        self,
-        ds: Dataset,
-        tag: int,
-        path: tuple[int, ...],
-        depth: int,
-        parent: int | None,
-        creator: str,
-    ) -> DataElement | None:
-        """Append the row of element ``tag`` of ``ds``; return the converted element (None if broken)."""
+    def tags(self, ds: Any) -> list[int]:
+        return sorted(int(t) for t in ds.keys())  # noqa: SIM118 (a Dataset iterates over elements)
+
+    def creator(self, ds: Any, tag: int) -> str:
+        try:
+            return str(ds[tag].value or "")
+        except Exception:  # noqa: BLE001 - an unreadable creator names nothing
+            return ""
+
+    def element(self, ds: Any, tag: int) -> tuple[str, str, int | None, Sequence[Any] | None]:
         raw_length = None
         try:
             elem = ds.get_item(tag)  # unconverted (raw) elements still know their length in the file
@@ -488,7 +550,7 @@ class _Builder:
             else:  # converted already: read_dataset noted the lengths in the file
                 raw_length = (ds.__dict__.get(RAW_LENGTHS_ATTR) or {}).get(tag)
         except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: show why, keep going
-            return self._broken_row(ds, tag, path, depth, parent, creator, exc)
+            return self._broken(ds, tag, exc)
         try:
             vr = str(elem.VR)
             value = value_text(elem, ds, max_chars=self.max_chars)
@@ -497,28 +559,20 @@ class _Builder:
             else:
                 length = _encoded_length(elem, self._charset(ds))
         except Exception as exc:  # noqa: BLE001 - a value that cannot be shown: say why, keep going
-            return self._broken_row(ds, tag, path, depth, parent, creator, exc)
-        self.rows.append(element_row(tag, path, depth, vr, value, length, creator, parent))
-        return elem
+            return self._broken(ds, tag, exc)
+        items = list(elem.value) if vr == "SQ" and elem.value else None
+        return vr, value, length, items
 
-    def _charset(self, ds: Dataset) -> Any:
+    def _charset(self, ds: Any) -> Any:
         """The dataset's character set (looked up once per dataset)."""
         if ds is not self._charset_ds:
             self._charset_ds = ds
             self._charset_value = getattr(ds, "_character_set", None)
         return self._charset_value
 
-    def _broken_row(
-        self,
-        ds: Dataset,
-        tag: int,
-        path: tuple[int, ...],
-        depth: int,
-        parent: int | None,
-        creator: str,
-        exc: BaseException,
-    ) -> None:
-        """Append a row for an element whose value cannot be converted or shown."""
+    @staticmethod
+    def _broken(ds: Any, tag: int, exc: BaseException) -> tuple[str, str, int | None, None]:
+        """The row values of an element whose value cannot be converted or shown."""
         try:
             raw = ds.get_item(tag)
         except Exception:  # noqa: BLE001
@@ -526,58 +580,7 @@ class _Builder:
         length = getattr(raw, "length", None)
         vr = str(getattr(raw, "VR", None) or "??")
         value = safe_text(f"<cannot decode: {type(exc).__name__}: {str(exc)[:120]}>")
-        length = length if isinstance(length, int) and length != _UNDEFINED else None
-        self.rows.append(element_row(tag, path, depth, vr, value, length, creator, parent))
-        return None
-
-    def expand(self, elem: DataElement | None, path: tuple[int, ...], depth: int) -> _SeqFrame | None:
-        """A frame for the items of sequence ``elem`` (whose row was just added), if it is to be shown."""
-        if elem is None or str(elem.VR) != "SQ" or not elem.value:
-            return None
-        level = depth // 2 + 1  # nesting level of the items' elements
-        if self.max_depth is not None and level > self.max_depth:
-            return None
-        return _SeqFrame(list(elem.value), path, depth + 1, len(self.rows) - 1)
-
-    def run(self, stack: list[_DsFrame | _SeqFrame]) -> None:
-        """Walk until ``stack`` is empty, appending rows in document order."""
-        rows = self.rows
-        include_private = self.include_private
-        while stack:
-            frame = stack[-1]
-            if isinstance(frame, _SeqFrame):
-                if frame.pos >= len(frame.items):
-                    stack.pop()
-                    continue
-                i = frame.pos
-                frame.pos += 1
-                n = len(frame.items)
-                item_path = frame.prefix + (i,)
-                rows.append(item_row(item_path, frame.depth, i, n, frame.parent))
-                stack.append(_DsFrame(frame.items[i], item_path, frame.depth + 1, len(rows) - 1))
-                continue
-            if frame.pos >= len(frame.tags):
-                stack.pop()
-                continue
-            tag = int(frame.tags[frame.pos])
-            frame.pos += 1
-            group, el = tag >> 16, tag & 0xFFFF
-            creator = ""
-            if group & 1:
-                if not include_private:
-                    continue
-                if 0x0010 <= el <= 0x00FF:
-                    try:
-                        frame.creators[(group, el)] = str(frame.ds[tag].value or "")
-                    except Exception:  # noqa: BLE001
-                        frame.creators[(group, el)] = ""
-                elif el >= 0x1000:
-                    creator = frame.creators.get((group, el >> 8), "")
-            path = frame.prefix + (tag,)
-            elem = self.element_row(frame.ds, tag, path, frame.depth, frame.parent, creator)
-            seq = self.expand(elem, path, frame.depth)
-            if seq is not None:
-                stack.append(seq)
+        return vr, value, length if isinstance(length, int) and length != _UNDEFINED else None, None
 
 
 def tag_rows(
@@ -601,40 +604,55 @@ def tag_rows(
     Returns:
         The rows; ``rows[i].parent`` indexes into the same list.
     """
-    builder = _Builder(include_private, max_depth, max_value_chars)
+    rows: list[TagRow] = []
+    source = _PydicomSource(max_value_chars)
     meta = getattr(ds, "file_meta", None) if include_meta else None
     if meta is not None and len(meta):
-        builder.run([_DsFrame(meta, (), 0, None)])
-    builder.run([_DsFrame(ds, (), 0, None)])
-    return builder.rows
+        walk_rows(source, meta, rows, include_private=include_private, max_depth=max_depth)
+    walk_rows(source, ds, rows, include_private=include_private, max_depth=max_depth)
+    return rows
 
 
-def match_rows(
-    match: Match,
-    *,
-    include_private: bool = True,
-    max_depth: int | None = None,
-    max_value_chars: int | None = DEFAULT_MAX_VALUE_CHARS,
-) -> list[TagRow]:
-    """Rows for one :class:`Match`: the element and, for a sequence, its items (paths from the top).
+def select_rows(rows: Sequence[TagRow], query: TagPath | str | Sequence[Step]) -> list[int]:
+    """Indices of the element rows whose path matches ``query`` (or its steps), in document order.
 
-    Args:
-        match: A result of :func:`select`.
-        include_private: Include private elements inside sequences.
-        max_depth: As for :func:`tag_rows`, counted from the top of the file.
-        max_value_chars: As for :func:`tag_rows`.
-
-    Returns:
-        The rows, the first being the matched element (its ``parent`` is None).
+    The one tag-query matcher: rows from pydicom (:func:`tag_rows`) and from the quick reader alike.
     """
-    builder = _Builder(include_private, max_depth, max_value_chars)
-    tag = int(match.element.tag)
-    creator = private_creator_of(match.dataset, tag)
-    elem = builder.element_row(match.dataset, tag, match.path, match.depth, None, creator)
-    seq = builder.expand(elem, match.path, match.depth)
-    if seq is not None:
-        builder.run([seq])
-    return builder.rows
+    if isinstance(query, str):
+        query = parse_tag_query(query)
+    steps = query.steps if isinstance(query, TagPath) else query
+    found = [i for i, row in enumerate(rows) if not row.is_item and _matches(steps, 0, row.path, 0)]
+    return sorted(found, key=lambda i: rows[i].path)
+
+
+def _matches(steps: Sequence[Step], si: int, path: tuple[int, ...], pi: int) -> bool:
+    step = steps[si]
+    if step.tag is None:  # '*': zero levels, or one (sequence, item) level and stay
+        if _matches(steps, si + 1, path, pi):
+            return True
+        return pi + 2 < len(path) and _matches(steps, si, path, pi + 2)
+    if pi >= len(path) or path[pi] != step.tag:
+        return False
+    if si == len(steps) - 1:
+        return pi == len(path) - 1
+    if pi + 2 >= len(path):
+        return False
+    if step.item is not None and path[pi + 1] != step.item:
+        return False
+    return _matches(steps, si + 1, path, pi + 2)
+
+
+def subtree(rows: Sequence[TagRow], index: int, max_depth: int | None) -> list[TagRow]:
+    """The row at ``index`` and the rows inside it (a sequence's items), cut at ``max_depth`` levels
+    counted from the top of the file (a row at depth ``d`` lies ``(d + 1) // 2`` sequence levels deep)."""
+    first = rows[index]
+    out = [first]
+    for row in rows[index + 1 :]:
+        if row.depth <= first.depth:
+            break
+        if max_depth is None or (row.depth + 1) // 2 <= max_depth:
+            out.append(row)
+    return out
 
 
 def private_creator_of(ds: Dataset, tag: int) -> str:
@@ -722,7 +740,9 @@ def parse_tag_query(text: str) -> TagPath:
 
 def _split_path(text: str) -> list[str]:
     """Split on dots outside brackets and parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "[(":
             depth += 1
@@ -739,65 +759,35 @@ def _split_path(text: str) -> list[str]:
     return parts
 
 
-def _get(ds: Dataset, tag: int, top: bool) -> DataElement | None:
-    if top and tag >> 16 == 0x0002:
-        meta = getattr(ds, "file_meta", None)
-        if meta is not None and tag in meta:
-            return meta[tag]
-    if tag in ds:
-        try:
-            return ds[tag]
-        except Exception:  # noqa: BLE001 - unconvertible value: not selectable
-            return None
-    return None
-
-
 def select(ds: Dataset, query: TagPath | str) -> list[Match]:
     """Return the elements of ``ds`` matching ``query``, in document order.
+
+    Matched on the rows of ``ds`` by :func:`select_rows` (the one matcher), then looked up in ``ds``.
 
     Args:
         ds: The dataset (file meta is searched for group 0002 tags at the top level).
         query: A :class:`TagPath` or query text (parsed with :func:`parse_tag_query`).
 
     Returns:
-        One :class:`Match` per element found (none if absent).
+        One :class:`Match` per element found (none if absent; an element whose value pydicom cannot
+        convert is not selectable).
     """
-    path = parse_tag_query(query) if isinstance(query, str) else query
+    rows = tag_rows(ds, max_value_chars=0)
     found: dict[tuple[int, ...], Match] = {}
-    # explicit stack of (dataset, step index, path prefix) - no recursion
-    stack: list[tuple[Dataset, int, tuple[int, ...]]] = [(ds, 0, ())]
-    steps = path.steps
-    while stack:
-        cur, si, prefix = stack.pop()
-        step = steps[si]
-        top = not prefix
-        if step.tag is None:
-            stack.append((cur, si + 1, prefix))  # zero levels
-            for tag in list(cur.keys()):  # a Dataset iterates over elements, not tags
-                try:
-                    elem = cur[tag]
-                except Exception:  # noqa: BLE001
-                    continue
-                if str(elem.VR) == "SQ" and elem.value:
-                    for i, item in enumerate(elem.value):
-                        stack.append((item, si, prefix + (int(tag), i)))
+    for i in select_rows(rows, query):
+        path = rows[i].path
+        if path in found:
             continue
-        elem = _get(cur, step.tag, top)
-        if elem is None:
+        holder: Any = ds
+        try:
+            if len(path) == 1 and path[0] >> 16 == 0x0002 and path[0] in getattr(ds, "file_meta", ()):
+                holder = ds.file_meta
+            for j in range(0, len(path) - 1, 2):
+                holder = holder[path[j]].value[path[j + 1]]
+            found[path] = Match(path, holder[path[-1]], holder)
+        except Exception:  # noqa: BLE001 - unconvertible value: not selectable
             continue
-        here = prefix + (step.tag,)
-        if si == len(steps) - 1:
-            holder = cur.file_meta if top and step.tag >> 16 == 2 and hasattr(cur, "file_meta") else cur
-            found.setdefault(here, Match(here, elem, holder))
-            continue
-        if str(elem.VR) != "SQ" or not elem.value:
-            continue
-        items = list(enumerate(elem.value))
-        if step.item is not None:
-            items = items[step.item : step.item + 1] if step.item < len(items) else []
-        for i, item in items:
-            stack.append((item, si + 1, here + (i,)))
-    return [found[k] for k in sorted(found)]
+    return list(found.values())
 
 
 # ------------------------------------------------------------------------------------ inspector search
