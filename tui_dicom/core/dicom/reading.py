@@ -11,11 +11,12 @@ from __future__ import annotations
 import struct
 import warnings
 import zlib
-from typing import TYPE_CHECKING
 
 from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.errors import HeaderError, NotDicomError
 
+#: ``typing`` is for the type checker only: ``tui-dicom dump`` must start fast
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pydicom.dataset import FileDataset
 

@@ -6,25 +6,81 @@ handled alike, read-only.
 
 from __future__ import annotations
 
+import _thread
 import io
 import os
-import threading
-import zipfile
-from dataclasses import dataclass
-from typing import BinaryIO
 
 from tui_dicom.core.safe import safe_path
+
+#: ``zipfile`` (with bz2, lzma, shutil), ``dataclasses`` and ``typing`` cost milliseconds at import, and
+#: ``tui-dicom dump FILE`` must start fast: ZIP support is imported when a ZIP is opened, and the types
+#: are for the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import zipfile
+    from typing import BinaryIO
 
 #: refuse to inflate a single ZIP member larger than this (a zip bomb is not a DICOM file)
 MAX_MEMBER_BYTES = 2 * 1024**3
 
 
-@dataclass(frozen=True, order=True)
 class FileRef:
-    """A file on disk (``member is None``) or a member of the ZIP archive at ``path``."""
+    """A file on disk (``member is None``) or a member of the ZIP archive at ``path``.
 
+    Immutable, hashable and ordered by ``(path, member)`` like a frozen, ordered dataclass; written
+    out by hand because ``dataclasses`` alone costs more to import than the whole quick dump.
+    """
+
+    __slots__ = ("path", "member")
     path: str
-    member: str | None = None
+    member: str | None
+
+    def __init__(self, path: str, member: str | None = None) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "member", member)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[str, str | None]:
+        return (self.path, self.member)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __lt__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() >= other._key()
+
+    def __repr__(self) -> str:
+        return f"FileRef(path={self.path!r}, member={self.member!r})"
+
+    def __reduce__(self) -> tuple[type[FileRef], tuple[str, str | None]]:
+        return (FileRef, self._key())
 
     @property
     def display(self) -> str:
@@ -42,12 +98,14 @@ class FileRef:
         return self.display
 
 
-_zip_lock = threading.Lock()
+_zip_lock = _thread.allocate_lock()
 _zip_cache: dict[str, zipfile.ZipFile] = {}
 
 
 def open_zip(path: str) -> zipfile.ZipFile:
     """Return a shared, read-only :class:`zipfile.ZipFile` for ``path``."""
+    import zipfile
+
     with _zip_lock:
         zf = _zip_cache.get(path)
         if zf is None:
@@ -65,6 +123,8 @@ def open_ref(ref: FileRef) -> BinaryIO:
     """
     if ref.member is None:
         return open(ref.path, "rb")  # noqa: SIM115 - caller closes
+    import zipfile
+
     zf = open_zip(ref.path)
     with _zip_lock:
         info = zf.getinfo(ref.member)
