@@ -188,3 +188,69 @@ async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> No
         import shutil
 
         shutil.rmtree(cd.short_dir, ignore_errors=True)
+
+
+async def test_viewer_shows_the_complete_frames_of_a_cut_file(tmp_path: Path) -> None:
+    """A multi-frame JPEG 2000 file cut inside frame 6 of 10: the first frames are shown as pictures,
+    the last one as a one-line reason naming the cut (it said "no pixel data in this file")."""
+    from tui_dicom.ui.widgets.image_pane import ImagePane
+
+    try:
+        import data_store
+    except ImportError:
+        pytest.skip("pydicom-data not installed")
+    whole = Path(data_store.__file__).parent / "data" / "emri_small_jpeg_2k_lossless.dcm"
+    if not whole.exists():
+        pytest.skip(f"{whole.name} not available")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[:24000])  # inside the 6th of 10 fragments (one per frame)
+    app = make_app(cut)
+    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+        main = app.main  # type: ignore[attr-defined]
+        assert await wait_cpu(pilot, lambda: main.index_done, INDEX_CPU_S)
+        message = main.query_one("#pane-message")
+
+        def reason_shown(frame: int) -> bool:
+            return bool(message.display) and f"frame {frame} of 10 is cut off" in str(message.render())
+
+        # it opens on the middle slice, 6/10: the one the cut runs through
+        assert await wait_cpu(pilot, lambda: reason_shown(6), SERIES_CPU_S), str(message.render())
+        assert "frames 1–5 are complete" in str(message.render())
+        main.query_one(ImagePane).focus()
+        await pilot.press("home")
+        assert await wait_cpu(
+            pilot, lambda: main.last_displayed.get("slice") == "1/10" and not message.display, SERIES_CPU_S
+        ), str(message.render())
+        await pilot.press("end")
+        assert await wait_cpu(pilot, lambda: reason_shown(10), SERIES_CPU_S), str(message.render())
+        assert app.is_running  # type: ignore[attr-defined]
+
+
+async def test_viewer_survives_the_bounds_corpus(tmp_path: Path) -> None:
+    """The resource-budget corpus and special files in one folder: indexing ends (the FIFO and the
+    device links never block it), each series shows a picture or its one-line reason, and the viewer
+    is still running and quits on ``q``."""
+    from tui_dicom.ui.testing import wait_for_index
+
+    folder = tmp_path / "bounds"
+    try:
+        cases = hostile_corpus.build_bounds_files(folder)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    specials = hostile_corpus.build_special_files(folder)
+    hostile_corpus.good_file(folder, "zz_good.dcm", "good among the bombs")
+    app = make_app(folder)
+    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+        assert await wait_for_index(pilot, app, timeout=120), "indexing never finished"
+        problems = _problem_text(app)
+        for case in specials:
+            assert case.name in problems, f"{case.name} not listed: {problems}"
+        for name in ("bomb_deflate_1gb.dcm", "values_pn_1m.dcm"):
+            assert name in problems, f"{name} not listed: {problems}"
+        stuck = await _visit_every_series(app, pilot)
+        assert not stuck, f"series with neither picture nor reason: {stuck}"
+        assert app.is_running  # type: ignore[attr-defined]
+        await pilot.press("q")
+    assert not app.is_running  # type: ignore[attr-defined]
+    assert len(cases) >= 18

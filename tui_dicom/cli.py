@@ -57,6 +57,14 @@ def _columns() -> int:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", metavar="FILE", help="write full tracebacks of errors to FILE")
+    parser.add_argument(
+        "--resource-limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="raise (or lower) a resource limit, e.g. --resource-limit frame-bytes=256M --resource-limit dicomdir-records=1000000; "
+        "also TUI_DICOM_LIMITS=NAME=VALUE,... (README lists the limits)",
+    )
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
@@ -112,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
         return int(exc.code or 0)
+    from tui_dicom.core import limits
+
+    try:
+        limits.configure(getattr(args, "resource_limit", []) or [])
+    except ValueError as exc:
+        print(f"tui-dicom: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     module = importlib.import_module(COMMANDS[command]) if command is not None else None
     if getattr(args, "log", None) or not getattr(module, "LAZY_LOG", False):
         # a command with LAZY_LOG sets up the (silent) log itself once it needs it: `dump FILE` usually

@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 
-from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.dicom.source import FileRef, access_problem
 from tui_dicom.core.safe import safe_path, safe_text
 
 #: the dump path imports as little as it can (``tui-dicom dump FILE`` must start like a native tool):
@@ -149,8 +149,10 @@ def _setup_log() -> None:
 
 def _plain_file(path: str) -> bool:
     """True for a local Part 10 file (the quick path's case: no pydicom, no index, no archive)."""
+    from tui_dicom.core.dicom.source import open_regular
+
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO or device is not opened for real: never blocks
             return fh.read(132)[128:] == b"DICM"
     except OSError:
         return False
@@ -161,16 +163,13 @@ def _is_container(path: str) -> bool:
 
     A file named DICOMDIR is not one: naming it asks for the DICOMDIR itself, as with dcmdump.
     """
+    from tui_dicom.core.dicom.source import is_zip
+
     if os.path.isdir(path):
         return True
     if _plain_file(path):  # a Part 10 file: no need to load ZIP support to know
         return False
-    try:
-        import zipfile
-
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
+    return is_zip(path)
 
 
 def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, bool]:
@@ -182,9 +181,14 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
     targets: list[_Target] = []
     had_errors = missing = False
     for path in paths:
-        if not os.path.lexists(path):
-            err.write(f"{PROG}: cannot access {safe_path(path)!r}: No such file or directory\n")
-            missing = True
+        access = access_problem(path)
+        if access is not None:
+            reason = access.strerror or type(access).__name__
+            err.write(f"{PROG}: cannot access {safe_path(path)!r}: {safe_text(reason)}\n")
+            if isinstance(access, FileNotFoundError):
+                missing = True
+            else:
+                had_errors = True
             continue
         if not _is_container(path):
             targets.append(_Target(FileRef(path)))
@@ -408,7 +412,12 @@ def _with_pydicom(
     try:
         ds, skipped, cut_short = _read(ref, need_pixels=not queries and not args.json)
     except (DicomViewerError, OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+        elif isinstance(exc, DicomViewerError):
+            reason = exc.reason
+        else:
+            reason = str(exc) or type(exc).__name__
         err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
         return None
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others

@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     paths = [os.fspath(p) for p in args.paths]
     archive = None
     from tui_dicom.commands.remote import is_remote
+    from tui_dicom.core.dicom.source import access_problem
 
     if len(paths) == 1 and not os.path.lexists(paths[0]) and is_remote(paths[0]):
         from tui_dicom.core.archive.errors import AddressError
@@ -131,10 +132,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
         label = archive.address.display
         paths = []
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        for p in missing:
-            print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
+    problems = [(p, access_problem(p)) for p in paths]
+    if any(exc is not None for _p, exc in problems):
+        for p, exc in problems:
+            if exc is not None:
+                reason = "no such file or directory" if isinstance(exc, FileNotFoundError) else exc.strerror
+                print(f"tui-dicom: {safe_path(p)}: {reason or type(exc).__name__}", file=sys.stderr)
         return 2
     demo_note = ""
     if archive is None:
@@ -160,9 +163,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.output import own_terminal_output
+    from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
-    with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+    # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
+    with own_terminal_output(), restore_terminal_on_signals():
         app = DicomViewerApp(
             paths,
             terminal=terminal,
@@ -171,7 +175,12 @@ def run(args: argparse.Namespace) -> int:
             demo_note=demo_note,
             archive=archive,
         )
-        app.run()
+        try:
+            app.run()
+        finally:
+            from tui_dicom.core.imaging import sandbox
+
+            sandbox.shutdown()  # a decode still running in the child must not keep us waiting
     if app.crash is not None:
         print(crash_line(app.crash, app.crash_log), file=sys.stderr)
         return EXIT_CRASH

@@ -6,6 +6,17 @@ from __future__ import annotations
 class DicomViewerError(Exception):
     """Base class: ``str(err)`` is a one-line reason fit to show a user."""
 
+    @property
+    def reason(self) -> str:
+        """The reason without the file name, for a caller that names the file itself."""
+        given = self.__dict__.get("_reason")
+        return given if isinstance(given, str) else (str(self) or type(self).__name__)
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        """A subclass may store its own bare reason (e.g. the archive's ``RetrieveIncomplete``)."""
+        self.__dict__["_reason"] = value
+
 
 class NotDicomError(DicomViewerError):
     """The file is not DICOM (no preamble/``DICM`` and no plausible raw dataset)."""

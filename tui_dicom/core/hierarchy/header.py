@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.dicom.reading import sniff
 from tui_dicom.core.dicom.source import FileRef
@@ -376,6 +377,8 @@ def _parse_floats(text: str, count: int) -> tuple[float, ...] | None:
 
 
 def _convert(kind: str, raw: bytes, vr: bytes, little: bool, encodings: list[str]) -> Any:
+    if len(raw) > 2 * _MAX_VALUES and raw.count(b"\\") >= _MAX_VALUES:
+        raise Unsupported("more values than the element_values limit")  # pydicom's path names the limit
     if kind == "ui" or kind == "cs":
         return _ascii(raw)
     if kind == "text":
@@ -555,6 +558,11 @@ def parse_header(buf: bytes, complete: bool) -> HeaderInfo:
     if not sniff(buf[:132] if len(buf) >= 132 else buf):
         raise NotDicomError("not a DICOM file (no DICM marker and no DICOM header)")
     pos, _ts, vrs, little, explicit = parse_meta(buf, complete)
+    meta_class = vrs.get(0x00020002)
+    if meta_class is not None and _ascii(meta_class[1]) == MEDIA_STORAGE_DIRECTORY:
+        # a DICOMDIR: the index reads it through the DICOMDIR reader, never as an image, so its
+        # record sequence (megabytes, item by item) is not walked here
+        return HeaderInfo(**values_from_raw(vrs, little))
     _walk_dataset(buf, pos, little, explicit, complete, vrs)
     return HeaderInfo(**values_from_raw(vrs, little))
 
@@ -675,6 +683,10 @@ def _functional_groups(ds: Any, info: HeaderInfo) -> None:
 # ---------------------------------------------------------------------------------------------- entry
 
 
+#: values per element read by the fast reader (set from the budget when a header is read)
+_MAX_VALUES = 250_000
+
+
 def read_header_from(fh: BinaryIO, *, size: int | None = None) -> HeaderInfo:
     """Read the header from an open binary file (positioned at its start) with the fast reader.
 
@@ -682,6 +694,8 @@ def read_header_from(fh: BinaryIO, *, size: int | None = None) -> HeaderInfo:
         Unsupported: the fast reader cannot handle it (call pydicom).
         NotDicomError: not DICOM.
     """
+    global _MAX_VALUES
+    _MAX_VALUES = limits.current().element_values
     buf = fh.read(FIRST_READ)
     if not buf:
         raise NotDicomError("empty file")
