@@ -274,8 +274,8 @@ print("NEW", code, " ".join(sorted(set(sys.modules) - before)))
 #: The viewer's stack, the pixel pipeline, pydicom (the quick reader reads the common file), and the
 #: standard modules the dump path was freed of: argparse's help formatter is sized without shutil,
 #: the dump's own records are hand-written, the types are for mypy only (no typing), logging is set up
-#: only when pydicom may run, ZIP support only for ZIPs. (``dataclasses``, with inspect, ast and dis, is
-#: still loaded by the resource budget, ``core.limits``: its ``Limits`` record is the next cut.)
+#: only when pydicom may run, ZIP support only for ZIPs, and no ``dataclasses`` (with inspect, ast, dis
+#: and tokenize): the records on the path, the resource budget's ``Limits`` among them, are hand-written.
 _DUMP_MUST_NOT_IMPORT = (
     "textual",
     "rich",
@@ -288,6 +288,10 @@ _DUMP_MUST_NOT_IMPORT = (
     "tui_dicom.core.imaging.pixels",
     "tui_dicom.core.hierarchy.index",
     "typing",
+    "dataclasses",
+    "inspect",
+    "ast",
+    "threading",
     "logging",
     "zipfile",
     "shutil",
