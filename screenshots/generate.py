@@ -18,11 +18,14 @@ DATA = HERE.parent.parent / "shared" / "data"
 SHOTS = [
     # (file name, paths, keys pressed after the first slice shows, size)
     ("viewer-taichi.svg", [DATA / "taichi_mri_cd"], [], (160, 48)),
-    ("viewer-ct-bone.svg", [DATA / "ge_ct_head"], ["tab", "9", "c"], (160, 48)),
+    ("viewer-ct-bone.svg", [DATA / "ge_ct_head"], ["9", "c"], (160, 48)),
     ("viewer-ct-narrow.svg", [DATA / "ge_ct_head"], [], (80, 24)),
-    ("tag-search.svg", [DATA / "taichi_mri_cd"], ["tab", "tab", "slash", *"patient"], (160, 48)),
+    ("tag-search.svg", [DATA / "taichi_mri_cd"], ["tab", "slash", *"patient"], (160, 48)),
+    ("palette-presets.svg", [DATA / "taichi_mri_cd"], ["ctrl+p", *"preset"], (160, 48)),
     ("privacy.svg", [DATA / "taichi_mri_cd"], ["p"], (160, 48)),
     ("help.svg", [DATA / "ge_ct_head"], ["question_mark"], (120, 40)),
+    ("mpr-ct-tilted.svg", [DATA / "ge_ct_head"], ["P", *["right"] * 12, "down", "down"], (160, 48)),
+    ("compare-taichi.svg", [DATA / "taichi_mri_cd"], ["C", "n", "down"], (160, 48)),
 ]
 
 
@@ -43,6 +46,7 @@ async def shoot(name: str, paths: list[Path], keys: list[str], size: tuple[int, 
             await pilot.press(key)
             await pilot.pause()
         await wait_until(pilot, lambda: app.main.counter_text == app.main.last_displayed.get("slice"), 10)
+        await wait_until(pilot, lambda: bool(getattr(app.screen, "settled", True)), 60)  # MPR, compare
         await asyncio.sleep(0.5)
         await pilot.pause()
         app.save_screenshot(filename=name, path=str(HERE))

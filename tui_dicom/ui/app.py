@@ -95,6 +95,8 @@ class DicomViewerApp(App[None]):
     def key_groups(self) -> list[tuple[str, type[DOMNode]]]:
         """Where keys work (title) and the class whose BINDINGS hold them, in the order help shows them."""
         from tui_dicom.ui.screens.archive import ArchiveScreen
+        from tui_dicom.ui.screens.compare import CompareScreen
+        from tui_dicom.ui.screens.mpr import MprScreen
         from tui_dicom.ui.widgets.image_pane import ImagePane
         from tui_dicom.ui.widgets.inspector import TagInspector
         from tui_dicom.ui.widgets.study_tree import StudyTree
@@ -109,6 +111,8 @@ class DicomViewerApp(App[None]):
             ("Study tree", StudyTree),
             ("Image", ImagePane),
             ("Tag inspector", TagInspector),
+            ("MPR (P)", MprScreen),
+            ("Compare (C)", CompareScreen),
         ]
 
     def key_catalogue(self) -> list[KeyEntry]:
@@ -123,6 +127,9 @@ class DicomViewerApp(App[None]):
         for entry in self.key_catalogue():
             groups.setdefault(entry.group, []).append((entry.keys, entry.description))
         groups["Study tree"] += [("↑ / ↓", "Move"), ("Enter / space", "Expand / collapse")]
+        groups["Image"].append(
+            ("1 … 9", "Not CT: the file's windows, then auto, min–max, percentiles 1–99, 2–98, 5–95")
+        )
         groups["Mouse (over the image)"] = list(MOUSE_GESTURES)
         return list(groups.items())
 

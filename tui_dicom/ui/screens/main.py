@@ -68,6 +68,8 @@ class MainScreen(Screen[None]):
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
         Binding("escape", "stop_indexing", "Stop indexing", show=False),
+        Binding("P", "mpr", "MPR", show=False),
+        Binding("C", "compare", "Compare", show=False),
         Binding("S", "anonymize", "Share a de-identified copy", show=False),
     ]
 
@@ -88,6 +90,7 @@ class MainScreen(Screen[None]):
         self.source_label = source_label or " ".join(paths)
         self.demo_note = demo_note
         self.loader = SliceLoader(cache_mb * 1024**2, decoder=decoder)
+        self.cache_mb = cache_mb
         self._slot: LatestSlot[SliceRequest] = LatestSlot()
         self._hierarchy = Hierarchy()
         self._series: Series | None = None
@@ -729,6 +732,9 @@ class MainScreen(Screen[None]):
         frame = self._frame()
         if frame is None:
             return
+        if not frame.is_grey:
+            self.notify("A colour image has no window", timeout=3)
+            return
         window = next_file_window(frame, self.state.window)
         if window is None:
             self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
@@ -846,6 +852,22 @@ class MainScreen(Screen[None]):
         else:
             self.action_series(direction)
 
+    def action_mpr(self) -> None:
+        """Axial, coronal and sagittal planes of the shown series with a linked crosshair (MPR screen)."""
+        from tui_dicom.ui.screens.mpr import MprScreen
+
+        if self._series is not None:
+            self.app.push_screen(MprScreen(self._series, cache_mb=self.cache_mb))
+
+    def action_compare(self) -> None:
+        """The shown series beside another one, scrolled together by position (compare screen)."""
+        from tui_dicom.ui.screens.compare import CompareScreen
+
+        if self._series is not None:
+            self.app.push_screen(
+                CompareScreen(self._hierarchy.all_series(), self._series, cache_mb=self.cache_mb // 2)
+            )
+
     def action_series(self, direction: int) -> None:
         """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
         series = self._hierarchy.all_series()
@@ -857,6 +879,9 @@ class MainScreen(Screen[None]):
         except ValueError:
             pos = 0
         target = series[(pos + direction) % len(series)]
+        if target.series_instance_uid == self._series.series_instance_uid:
+            self.notify("This is the only series", timeout=2)
+            return
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 
