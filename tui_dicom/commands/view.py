@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from typing import Any
 
 #: full-size real images from pydicom-data shown in the demo beside pydicom's dicomdirtests CD
 DEMO_FILES = ("693_UNCR.dcm", "MR2_UNCR.dcm", "RG1_UNCR.dcm", "US1_UNCR.dcm", "emri_small.dcm")
@@ -108,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
 
         renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
         terminal = detect(
-            timeout=args.query_timeout, override=None if renderer == "auto" else renderer, colors=args.colors
+            timeout=args.query_timeout,
+            override=None if renderer == "auto" else renderer,
+            colors=args.colors,
+            keep_quiet=True,
         )
         terminal = dataclasses.replace(terminal, sixel_max_bytes=max(20, args.sixel_kb) * 1000)
     except ImportError:
@@ -116,9 +120,39 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.ui.app import DicomViewerApp
     from tui_dicom.ui.output import own_terminal_output
 
-    with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
-        app = DicomViewerApp(
-            paths, terminal=terminal, cache_mb=max(16, args.cache_mb), source_label=label, demo_note=demo_note
-        )
-        app.run()
+    try:
+        with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+            app = DicomViewerApp(
+                paths,
+                terminal=terminal,
+                cache_mb=max(16, args.cache_mb),
+                source_label=label,
+                demo_note=demo_note,
+            )
+            _filter_replies(app, terminal)
+            app.run()
+    finally:
+        if terminal is not None:
+            from tui_dicom.core.graphics.terminal import restore_tty
+
+            restore_tty(terminal.tty_attrs)
     return 0
+
+
+def _filter_replies(app: Any, terminal: Any) -> None:
+    """Let the app read the terminal through the reply filter (answers are never keys).
+
+    Late answers to the start-up queries are dropped whenever they arrive, and on exit the app waits
+    for the ones still on their way. POSIX terminals only (Textual's Linux driver).
+    """
+    if terminal is None or sys.platform == "win32" or not terminal.queried:
+        return
+    from tui_dicom.ui.driver import ReplySession, make_driver
+
+    session = ReplySession(
+        queried=True,
+        da1_outstanding=0 if terminal.answered else 1,
+        asked_at=terminal.asked_at,
+        tty_attrs=terminal.tty_attrs,
+    )
+    app.driver_class = make_driver(session)
