@@ -39,7 +39,13 @@ def _command(renderer: str | None) -> tuple[list[str], str]:
 
 
 def _shoot(
-    tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False, tmux_conf: str | None = None
+    tmp_path: Path,
+    term: str,
+    renderer: str | None,
+    *,
+    tmux: bool = False,
+    tmux_conf: str | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[dict, dict]:
     if shutil.which(term) is None:
         pytest.skip(f"{term} not installed")
@@ -64,6 +70,16 @@ def _shoot(
         "--out",
         str(shot),
     ]
+    if size is not None:
+        cols, rows = size
+        argv += [
+            "--cols",
+            str(cols),
+            "--rows",
+            str(rows),
+            "--screen",
+            f"{cols * 10 + 100}x{rows * 20 + 100}x24",
+        ]
     if tmux:
         argv.append("--tmux")
     if tmux_conf:
@@ -104,6 +120,18 @@ def _slice_after_keys(lay: dict) -> None:
 def test_xterm_sixel_is_graphics(tmp_path: Path, renderer: str | None) -> None:
     lay, verdict = _shoot(tmp_path, "xterm", renderer)
     assert lay["renderer"] == "sixel"
+    assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
+def test_big_xterm_keeps_the_sixel_under_its_limit(tmp_path: Path) -> None:
+    """330x60 cells of 10x20 px: the fitted picture would be 1140 px high, over xterm's default
+    maxGraphicSize (1000x1000), which xterm drops without a word. The viewer asks (XTSMGRAPHICS) and
+    fits the picture under the limit."""
+    lay, verdict = _shoot(tmp_path, "xterm", None, size=(330, 60))
+    assert lay["renderer"] == "sixel"
+    _x, _y, w, h = lay["region_cells"]
+    assert w * 10 <= 1000 and h * 20 <= 1000 and h >= 45, lay
     assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
     _slice_after_keys(lay)
 

@@ -113,6 +113,7 @@ class MainScreen(Screen[None]):
         self.last_displayed: dict[str, Any] = {}
         self.index_done = False
         self._sized = False
+        self._size_note = ""
 
     # ------------------------------------------------------------------------------ layout
 
@@ -456,6 +457,9 @@ class MainScreen(Screen[None]):
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
+        if message.picture_view.size_note != self._size_note:  # scaled down for the terminal, or no more
+            self._size_note = message.picture_view.size_note
+            self._update_status()
         if not self._slices:
             return
         # the picture's key is (slice key, window, invert, overlays): find the slice it shows
