@@ -72,7 +72,7 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app, "15/28")
-        await pilot.press("tab", "m")  # first point at the centre (256, 256)
+        await pilot.press("tab", "m", "m")  # the tool, then the first end at the crosshair (256, 256)
         for _ in range(30):
             await pilot.press("right")
         for _ in range(40):
@@ -86,13 +86,15 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
         assert len(items) == 1 and items[0].text == f"{expected:.1f} mm"
         listing = str(app.main.query_one("#measure-list").render())
         assert f"{expected:.1f} mm" in listing
-        # kept with their slice: gone on the next slice, back on return
+        # kept with their slice: gone on the next slice, back on return; the rows stay reserved meanwhile
+        # (the picture keeps its size while stepping through a measured series)
         await pilot.press("j")
         assert await wait_for_slice(pilot, app, "16/28")
-        assert not app.main.query_one("#measure-list").display
+        assert "mm" not in str(app.main.query_one("#measure-list").render())
+        assert app.main.query_one("#measure-list").display
         await pilot.press("k")
         assert await wait_for_slice(pilot, app, "15/28")
-        assert app.main.query_one("#measure-list").display
+        assert f"{expected:.1f} mm" in str(app.main.query_one("#measure-list").render())
         await pilot.press("x")
         assert key not in app.main.state.measurements
 
@@ -103,7 +105,7 @@ async def test_rectangle_roi_statistics_in_hu() -> None:
         await ready(pilot, app, "15/28")
         ds = pydicom.dcmread(CT / "15.dcm")
         hu = apply_modality_lut(ds.pixel_array, ds).astype(float)
-        await pilot.press("tab", "R")
+        await pilot.press("tab", "R", "R")
         for _ in range(4):
             await pilot.press("right")
         for _ in range(3):

@@ -18,6 +18,8 @@ from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.picture import PictureView
 
 PRESET_NAMES = list(PRESETS)[:9]
+#: rows kept for the measurement list while measuring (the newest measurements are listed)
+MEASURE_ROWS = 3
 
 
 class ImagePane(Vertical, can_focus=True):
@@ -72,6 +74,7 @@ class ImagePane(Vertical, can_focus=True):
         Binding("R", "command('measure', 'rect')", "Rectangle ROI", show=False),
         Binding("E", "command('measure', 'ellipse')", "Ellipse ROI", show=False),
         Binding("x,delete", "command('delete_measurement')", "Delete measurement", show=False),
+        Binding("escape", "command('cancel_measurement')", "Cancel the measurement in progress", show=False),
     ]
 
     @dataclass
@@ -107,6 +110,7 @@ class ImagePane(Vertical, can_focus=True):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._texts: dict[str, str] = {}
+        self._reserved = False
 
     def on_mount(self) -> None:
         """No message, probe line or measurement list until there is one."""
@@ -116,7 +120,7 @@ class ImagePane(Vertical, can_focus=True):
     def _set_static(self, wid: str, text: str, style: str) -> None:
         """Update a Static only when its text changes (an update costs a layout pass)."""
         box = self.query_one(wid, Static)
-        visible = bool(text)
+        visible = bool(text) or (self._reserved and wid in ("#probe-line", "#measure-list"))
         if box.display != visible:
             box.display = visible
         if self._texts.get(wid) != text:
@@ -128,8 +132,31 @@ class ImagePane(Vertical, can_focus=True):
         self._set_static("#probe-line", text or "", "green")
 
     def set_measurements(self, lines: list[str]) -> None:
-        """The measurements of the current slice, one per line (empty hides the list)."""
+        """The measurements of the current slice, one per line (empty hides the list unless reserved;
+        while reserved the newest :data:`MEASURE_ROWS` are listed)."""
+        if self._reserved:
+            lines = lines[-MEASURE_ROWS:]
         self._set_static("#measure-list", "\n".join(lines), "yellow")
+
+    def reserve_readout(self, reserve: bool) -> None:
+        """Keep the probe row and :data:`MEASURE_ROWS` measurement rows on screen, filled or not.
+
+        While measuring, a probe line or a measurement appearing below the picture would shrink it
+        and move it under the pointer; with the rows reserved (from the key that starts measuring)
+        the picture stays put.
+        """
+        if reserve == self._reserved:
+            return
+        self._reserved = reserve
+        box = self.query_one("#measure-list", Static)
+        box.styles.height = MEASURE_ROWS if reserve else "auto"
+        for wid, style in (("#probe-line", "green"), ("#measure-list", "yellow")):
+            self._set_static(wid, self._texts.get(wid, ""), style)
+
+    @property
+    def readout_reserved(self) -> bool:
+        """True while the probe and measurement rows are kept (see :meth:`reserve_readout`)."""
+        return self._reserved
 
     @property
     def picture(self) -> PictureView:
