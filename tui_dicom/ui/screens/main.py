@@ -286,6 +286,12 @@ class MainScreen(Screen[None]):
     def _slice_chosen(self, message: StudyTree.SliceChosen) -> None:
         self._set_series(message.series, index=message.index)
 
+    @on(StudyTree.ProblemChosen)
+    def _problem_chosen(self, message: StudyTree.ProblemChosen) -> None:
+        from tui_dicom.ui.screens.problem import ProblemScreen
+
+        self.app.push_screen(ProblemScreen(message.problem, message.position, message.total))
+
     def _set_series(self, series: Series, index: int | None = None, keep_slice: bool = False) -> None:
         same = self._series is not None and self._series.series_instance_uid == series.series_instance_uid
         current = self._slices[self._index] if (same and self._slices) else None
