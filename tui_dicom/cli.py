@@ -82,7 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         from tui_dicom.commands import view
 
-        return view.run(args)
+        try:
+            return view.run(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # noqa: BLE001 - outside the app (terminal detection, start-up)
+            from tui_dicom.core.logging import write_crash_log
+
+            print(view.crash_line(exc, write_crash_log("tui-dicom crashed", exc)), file=sys.stderr)
+            return view.EXIT_CRASH
     module = importlib.import_module(COMMANDS[command])
     try:
         return int(module.run(args))

@@ -136,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
             from tui_dicom.core.graphics.terminal import restore_tty
 
             restore_tty(terminal.tty_attrs)
+    if app.crash is not None:
+        print(crash_line(app.crash, app.crash_log), file=sys.stderr)
+        return EXIT_CRASH
     return 0
 
 
@@ -156,3 +159,15 @@ def _filter_replies(app: Any, terminal: Any) -> None:
         tty_attrs=terminal.tty_attrs,
     )
     app.driver_class = make_driver(session)
+
+
+#: exit status after an internal error (BSD sysexits EX_SOFTWARE)
+EXIT_CRASH = 70
+
+
+def crash_line(error: BaseException, log: str) -> str:
+    """The one line printed after a crash, naming the file that holds the traceback."""
+    from tui_dicom.core.safe import safe_text
+
+    where = f"the traceback is in {safe_text(log)}" if log else "no crash log could be written"
+    return f"tui-dicom: internal error ({type(error).__name__}: {safe_text(error)}); {where}"

@@ -1,14 +1,14 @@
-"""The Textual application: global keys, the command palette entries, the main screen."""
+"""The Textual application: global keys, the key catalogue (help, command palette), the main screen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
+from textual.dom import DOMNode
 
+from tui_dicom.ui.keys import KeyEntry, ViewerCommands, catalogue
 from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
 
@@ -21,7 +21,9 @@ class DicomViewerApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark,f1", "help", "Help"),
+        Binding("ctrl+p", "command_palette", "Command palette", show=False),
     ]
+    COMMANDS = App.COMMANDS | {ViewerCommands}
 
     def __init__(
         self,
@@ -39,6 +41,25 @@ class DicomViewerApp(App[None]):
         self._screen_args = dict(
             cache_mb=cache_mb, decoder=decoder, source_label=source_label, demo_note=demo_note
         )
+        #: the first exception nothing handled (the app exits on it), and where its traceback went
+        self.crash: BaseException | None = None
+        self.crash_log = ""
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An exception nothing handled: write its traceback to the log, exit non-zero, no traceback on screen.
+
+        Textual would print a Rich traceback over the terminal once it is restored; instead the traceback
+        goes to ``--log`` or a crash log, and the command line prints one line naming that file
+        (:attr:`crash`, :attr:`crash_log`).
+        """
+        if self.crash is None:
+            from tui_dicom.core.logging import write_crash_log
+
+            self.crash = error
+            self.crash_log = write_crash_log("tui-dicom crashed", error)
+        super()._handle_exception(error)
+        # the traceback Textual prepared for the terminal (it is in the log instead)
+        self._exit_renderables.clear()
 
     def on_mount(self) -> None:
         """Show the main screen."""
@@ -56,49 +77,37 @@ class DicomViewerApp(App[None]):
                 return screen
         raise LookupError("main screen not mounted")
 
-    def help_groups(self) -> list[tuple[str, list[BindingType]]]:
-        """Every key, grouped by where it works (for the help screen)."""
+    @staticmethod
+    def key_groups() -> list[tuple[str, type[DOMNode]]]:
+        """Where keys work (title) and the class whose BINDINGS hold them, in the order help shows them."""
         from tui_dicom.ui.widgets.image_pane import ImagePane
         from tui_dicom.ui.widgets.inspector import TagInspector
         from tui_dicom.ui.widgets.study_tree import StudyTree
 
-        general = (
-            list(self.BINDINGS)
-            + list(MainScreen.BINDINGS)
-            + [
-                Binding("tab", "focus_next", "Next panel (tree → image → tags)"),
-                Binding("shift+tab", "focus_previous", "Previous panel"),
-                Binding("ctrl+p", "command_palette", "Command palette"),
-            ]
-        )
-        tree = list(StudyTree.BINDINGS) + [
-            Binding("up,down", "cursor", "Move"),
-            Binding("enter,space", "toggle", "Expand / collapse"),
-        ]
         return [
-            ("Everywhere", general),
-            ("Study tree", tree),
-            ("Image", list(ImagePane.BINDINGS) + [Binding("wheel", "step", "Next / previous slice")]),
-            ("Tag inspector", list(TagInspector.BINDINGS)),
+            ("Everywhere", DicomViewerApp),
+            ("Everywhere", MainScreen),
+            ("Study tree", StudyTree),
+            ("Image", ImagePane),
+            ("Tag inspector", TagInspector),
         ]
+
+    def key_catalogue(self) -> list[KeyEntry]:
+        """Every key of the viewer, read from the BINDINGS of the app, the screen and the widgets."""
+        return catalogue(self.key_groups())
+
+    def help_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Every key and mouse gesture as (keys as typed, what it does), grouped by where it works."""
+        from tui_dicom.ui.keys import MOUSE_GESTURES
+
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for entry in self.key_catalogue():
+            groups.setdefault(entry.group, []).append((entry.keys, entry.description))
+        groups["Study tree"] += [("↑ / ↓", "Move"), ("Enter / space", "Expand / collapse")]
+        groups["Mouse (over the image)"] = list(MOUSE_GESTURES)
+        return list(groups.items())
 
     def action_help(self) -> None:
         """Show every key."""
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_groups()))
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Command palette entries for the main actions."""
-        yield from super().get_system_commands(screen)
-        try:
-            main = self.main
-        except LookupError:
-            return
-        yield SystemCommand("Help: list every key", "Show the help screen", self.action_help)
-        yield SystemCommand(
-            "Toggle privacy mode", "Mask patient-identifying text", main.action_toggle_privacy
-        )
-        yield SystemCommand(
-            "Toggle annotations", "Show/hide corner annotations", main.action_toggle_annotations
-        )
-        yield SystemCommand("Toggle tag inspector", "Show/hide the tags panel", main.action_toggle_inspector)

@@ -13,36 +13,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-def _key_names(keys: str) -> str:
-    names = []
-    for key in keys.split(","):
-        key = key.strip()
-        names.append(
-            {
-                "slash": "/",
-                "question_mark": "?",
-                "plus": "+",
-                "minus": "-",
-                "equals_sign": "=",
-                "left_square_bracket": "[",
-                "right_square_bracket": "]",
-                "space": "space",
-            }.get(key, key)
-        )
-    return " ".join(names)
-
-
-def bindings_table(groups: list[tuple[str, list[BindingType]]]) -> Table:
-    """A table of every binding in ``groups`` (title, bindings)."""
+def bindings_table(groups: list[tuple[str, list[tuple[str, str]]]]) -> Table:
+    """A table of ``groups``: (title, [(keys as typed, what they do)])."""
     table = Table(box=None, show_header=False, padding=(0, 2))
     table.add_column("key", style="bold cyan", no_wrap=True)
     table.add_column("action")
-    for title, bindings in groups:
+    for title, rows in groups:
         table.add_row(Text(title, style="bold underline"), "")
-        for binding in bindings:
-            if not isinstance(binding, Binding):
-                continue
-            table.add_row(Text(_key_names(binding.key)), Text(binding.description or binding.action))
+        for keys, description in rows:
+            table.add_row(Text(keys), Text(description))
         table.add_row("", "")
     return table
 
@@ -59,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
                                    background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, groups: list[tuple[str, list[BindingType]]]) -> None:
+    def __init__(self, groups: list[tuple[str, list[tuple[str, str]]]]) -> None:
         super().__init__()
         self._groups = groups
 

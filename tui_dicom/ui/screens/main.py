@@ -31,6 +31,7 @@ from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
 from tui_dicom.core.session.viewstate import PaneState
+from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
@@ -58,6 +59,7 @@ class MainScreen(Screen[None]):
     """Tree | image | inspector, with header, status line and footer."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        *PANE_KEYS,
         Binding("a", "toggle_annotations", "Annotations"),
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
@@ -321,14 +323,18 @@ class MainScreen(Screen[None]):
 
     @on(ImagePane.Navigate)
     def _navigate(self, message: ImagePane.Navigate) -> None:
+        self._move(message.delta, message.absolute)
+
+    def _move(self, delta: int = 0, absolute: int | None = None) -> None:
+        """Step ``delta`` slices, or go to slice ``absolute`` (-1: the last)."""
         if not self._slices:
             return
         n = len(self._slices)
-        if message.absolute is not None:
-            new = n - 1 if message.absolute < 0 else min(message.absolute, n - 1)
+        if absolute is not None:
+            new = n - 1 if absolute < 0 else min(absolute, n - 1)
         else:
-            new = max(0, min(n - 1, self._index + message.delta))
-            self._direction = 1 if message.delta >= 0 else -1
+            new = max(0, min(n - 1, self._index + delta))
+            self._direction = 1 if delta >= 0 else -1
         if new != self._index:
             self._index = new
             self._request()
@@ -610,12 +616,9 @@ class MainScreen(Screen[None]):
         inspector.action_search()
 
     # ------------------------------------------------------------------------------ viewing commands
-
-    @on(ImagePane.Command)
-    def _command(self, message: ImagePane.Command) -> None:
-        handler = getattr(self, f"_cmd_{message.name}", None)
-        if handler is not None:
-            handler(*message.args)
+    #
+    # Every viewer command is an ``action_*`` with named, typed parameters. The image pane binds them
+    # (``screen.width(-1)``), the help screen lists those bindings and the command palette runs them.
 
     def _frame(self) -> Any:
         return self._ready.frame if self._ready is not None else None
@@ -634,13 +637,30 @@ class MainScreen(Screen[None]):
         """The window, inversion or overlays changed: render the slice again (from the cached frame)."""
         self._request()
 
-    def _cmd_arrow(self, direction: str) -> None:
+    def action_step(self, delta: int) -> None:
+        """Step ``delta`` slices (negative: back)."""
+        self._move(delta=delta)
+
+    def action_goto(self, index: int) -> None:
+        """Go to slice ``index`` (0: the first, -1: the last)."""
+        self._move(absolute=index)
+
+    def action_arrow(self, direction: str) -> None:
+        """An arrow key: moves the probe while it is on, else ↑/↓ step slices (``direction``: up/down/left/right)."""
         if self.state.crosshair is not None and self._ready is not None:
             d_row, d_col = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}[direction]
             self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
             self._redraw()
         elif direction in ("up", "down"):
-            self._navigate(ImagePane.Navigate(delta=1 if direction == "down" else -1))
+            self._move(delta=1 if direction == "down" else -1)
+
+    def action_width(self, direction: int, fine: bool = False) -> None:
+        """Widen (``direction`` 1) or narrow (-1) the window; ``fine`` takes a tenth of the step."""
+        self._adjust(direction, 0, fine)
+
+    def action_level(self, direction: int, fine: bool = False) -> None:
+        """Raise (``direction`` 1) or lower (-1) the window level; ``fine`` takes a tenth of the step."""
+        self._adjust(0, direction, fine)
 
     def _adjust(self, d_width: float, d_level: float, fine: bool) -> None:
         if self._shown_window is None:
@@ -650,49 +670,43 @@ class MainScreen(Screen[None]):
         self._update_annotations()
         self._rerender()
 
-    def _cmd_width(self, sign: int) -> None:
-        self._adjust(sign, 0, False)
-
-    def _cmd_level(self, sign: int) -> None:
-        self._adjust(0, sign, False)
-
-    def _cmd_width_fine(self, sign: int) -> None:
-        self._adjust(sign, 0, True)
-
-    def _cmd_level_fine(self, sign: int) -> None:
-        self._adjust(0, sign, True)
-
     def _set_window(self, window: Any) -> None:
         self.state.window = window
         self._rerender()
 
-    def _cmd_preset(self, index: int) -> None:
+    def action_preset(self, number: int) -> None:
+        """Window preset ``number`` (1-based, as on the number keys)."""
         from tui_dicom.core.imaging.windowing import PRESETS
 
         names = list(PRESETS)
-        if 0 <= index < len(names):
-            self._set_window(PRESETS[names[index]])
+        if 1 <= number <= len(names):
+            self._set_window(PRESETS[names[number - 1]])
 
-    def _cmd_file_window(self) -> None:
+    def action_file_window(self) -> None:
+        """The file's own window."""
         self._set_window(None)
 
-    def _cmd_auto_window(self) -> None:
+    def action_auto_window(self) -> None:
+        """A window over the 0.5–99.5 percentiles of the slice."""
         from tui_dicom.core.imaging.windowing import auto_window
 
         if self._frame() is not None:
             self._set_window(auto_window(self._frame()).with_name("auto"))
 
-    def _cmd_minmax_window(self) -> None:
+    def action_minmax_window(self) -> None:
+        """A window from the slice's smallest to its largest value."""
         from tui_dicom.core.imaging.windowing import minmax_window
 
         if self._frame() is not None:
             self._set_window(minmax_window(self._frame()).with_name("min–max"))
 
-    def _cmd_invert(self) -> None:
+    def action_invert(self) -> None:
+        """Invert the grey scale."""
         self.state.invert = not self.state.invert
         self._rerender()
 
-    def _cmd_overlays(self) -> None:
+    def action_overlays(self) -> None:
+        """Show or hide the file's overlays."""
         self._overlays = not self._overlays
         self.notify("Overlays " + ("on" if self._overlays else "off"), timeout=2)
         self._rerender()
@@ -700,35 +714,42 @@ class MainScreen(Screen[None]):
     def _view_changed(self) -> None:
         self._redraw(self._update_annotations)
 
-    def _cmd_zoom(self, sign: int) -> None:
+    def action_zoom(self, direction: int) -> None:
+        """Zoom in (``direction`` 1) or out (-1) by one step."""
         from tui_dicom.core.session.viewstate import ZOOM_STEP
 
-        self.state.zoom(ZOOM_STEP if sign > 0 else 1 / ZOOM_STEP)
+        self.state.zoom(ZOOM_STEP if direction > 0 else 1 / ZOOM_STEP)
         self._view_changed()
 
-    def _cmd_fit(self) -> None:
+    def action_fit(self) -> None:
+        """Fit the whole image in the pane."""
         self.state.fit()
         self._view_changed()
 
-    def _cmd_one_to_one(self) -> None:
+    def action_one_to_one(self) -> None:
+        """One image pixel per screen pixel."""
         self.state.one_to_one()
         self._view_changed()
 
-    def _cmd_pan(self, d_row: int, d_col: int) -> None:
+    def action_pan(self, d_row: int, d_col: int) -> None:
+        """Pan by a tenth of the view, in screen directions (``d_row`` down, ``d_col`` right)."""
         if self._ready is not None:
             self.state.pan(d_row, d_col, self._ready.frame.stored.shape[:2], 0.1)
             self._view_changed()
 
-    def _cmd_rotate(self) -> None:
+    def action_rotate(self) -> None:
+        """Rotate 90° clockwise."""
         self.state.rotate()
         self._view_changed()
 
-    def _cmd_flip(self, horizontal: int) -> None:
+    def action_flip(self, horizontal: bool) -> None:
+        """Mirror left/right (``horizontal``) or top/bottom."""
         self.state.flip(bool(horizontal))
         self._view_changed()
 
     # cine
-    def _cmd_cine(self) -> None:
+    def action_cine(self) -> None:
+        """Play or pause the series as a film."""
         if self.state.cine:
             self._stop_cine()
         elif len(self._slices) > 1:
@@ -756,16 +777,18 @@ class MainScreen(Screen[None]):
         self._index = (self._index + 1) % len(self._slices)
         self._request()
 
-    def _cmd_bracket(self, sign: int) -> None:
+    def action_bracket(self, direction: int) -> None:
+        """``]``/``[``: the next/previous series, or faster/slower while the cine plays."""
         if self.state.cine:
-            factor = 1.25 if sign > 0 else 0.8
+            factor = 1.25 if direction > 0 else 0.8
             self.state.cine_fps = min(60.0, max(0.5, self.state.cine_fps * factor))
             self._start_cine_timer()
             self._update_annotations()
         else:
-            self._cmd_series(sign)
+            self.action_series(direction)
 
-    def _cmd_series(self, sign: int) -> None:
+    def action_series(self, direction: int) -> None:
+        """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
         series = self._hierarchy.all_series()
         if not series or self._series is None:
             return
@@ -774,12 +797,13 @@ class MainScreen(Screen[None]):
             pos = uids.index(self._series.series_instance_uid)
         except ValueError:
             pos = 0
-        target = series[(pos + sign) % len(series)]
+        target = series[(pos + direction) % len(series)]
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 
     # probe and measurements
-    def _cmd_crosshair(self) -> None:
+    def action_probe(self) -> None:
+        """Show or hide the probe crosshair (value, units and patient position under it)."""
         if self.state.crosshair is not None:
             self.state.crosshair = None
         elif self._ready is not None:
@@ -804,8 +828,9 @@ class MainScreen(Screen[None]):
             spacing = Spacing(None, None, "")
         return self._ready.slice.key, self._ready.frame, spacing
 
-    def _cmd_measure(self, kind: str) -> None:
-        """``m``/``R``/``E``: choose the tool; pressed again, put an end down at the crosshair."""
+    def action_measure(self, kind: str) -> None:
+        """``m``/``R``/``E``: choose the measuring tool (line, rect, ellipse); pressed again, put an end
+        down at the crosshair. With the mouse: press-drag-release or click at both ends."""
         context = self._measure_context()
         if context is None:
             return
@@ -840,13 +865,14 @@ class MainScreen(Screen[None]):
         if result.kind == "line" and spacing is not None and spacing.warning:
             self.notify(spacing.warning, severity="warning", timeout=5)
 
-    def _cmd_cancel_measurement(self) -> None:
+    def action_cancel_measurement(self) -> None:
         """Esc: drop the measuring tool and a measurement in progress."""
         if self.state.cancel():
             self.notify("Measurement cancelled", timeout=2)
             self._redraw()
 
-    def _cmd_delete_measurement(self) -> None:
+    def action_delete_measurement(self) -> None:
+        """Delete the last measurement of the slice shown."""
         if self._ready is not None and self.state.delete_last(self._ready.slice.key) is not None:
             self._redraw()
 
@@ -975,6 +1001,6 @@ class MainScreen(Screen[None]):
     @on(PictureView.Wheel)
     def _mouse_wheel(self, message: PictureView.Wheel) -> None:
         if message.ctrl:
-            self._cmd_zoom(-message.direction)
+            self.action_zoom(-message.direction)
         else:
-            self._navigate(ImagePane.Navigate(delta=message.direction))
+            self._move(delta=message.direction)

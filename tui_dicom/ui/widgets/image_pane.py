@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui_dicom.core.imaging.windowing import PRESETS
+from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.picture import PictureView
 
@@ -23,68 +24,66 @@ MEASURE_ROWS = 3
 
 
 class ImagePane(Vertical, can_focus=True):
-    """Annotations above and below, the picture in between. Posts :class:`Navigate` for slice keys."""
+    """Annotations above and below, the picture in between.
 
+    Its keys run the screen's typed viewer actions; the mouse wheel posts :class:`Navigate`.
+    """
+
+    #: The viewer's commands are actions of the screen (the mediator that owns the view state), bound
+    #: here so that they work while the image has focus. Every action names its parameters: Textual
+    #: passes an action only as many arguments as its signature names.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down", "arrow('down')", "Next slice"),
-        Binding("up", "arrow('up')", "Prev slice", show=False),
-        Binding("j", "step(1)", "Next slice (also with the probe on)", show=False),
-        Binding("k", "step(-1)", "Prev slice (also with the probe on)", show=False),
-        Binding("left", "arrow('left')", "Crosshair left", show=False),
-        Binding("right", "arrow('right')", "Crosshair right", show=False),
-        Binding("pagedown", "step(10)", "+10 slices", show=False),
-        Binding("pageup", "step(-10)", "-10 slices", show=False),
-        Binding("home", "goto(0)", "First slice", show=False),
-        Binding("end", "goto(-1)", "Last slice", show=False),
-        Binding("w", "command('width', -1)", "Width down", show=False),
-        Binding("W", "command('width', 1)", "Width up", show=False),
-        Binding("l", "command('level', -1)", "Level down", show=False),
-        Binding("L", "command('level', 1)", "Level up", show=False),
-        Binding("alt+w", "command('width_fine', -1)", "Width down (fine)", show=False),
-        Binding("alt+shift+w", "command('width_fine', 1)", "Width up (fine)", show=False),
-        Binding("alt+l", "command('level_fine', -1)", "Level down (fine)", show=False),
-        Binding("alt+shift+l", "command('level_fine', 1)", "Level up (fine)", show=False),
+        *PANE_KEYS,
+        Binding("down", "screen.arrow('down')", "Next slice", tooltip="With the probe on: move it down"),
+        Binding("up", "screen.arrow('up')", "Previous slice (probe on: move it up)", show=False),
+        Binding("left", "screen.arrow('left')", "Probe left", show=False),
+        Binding("right", "screen.arrow('right')", "Probe right", show=False),
+        Binding("j", "screen.step(1)", "Next slice (also with the probe on)", show=False),
+        Binding("k", "screen.step(-1)", "Previous slice (also with the probe on)", show=False),
+        Binding("pagedown", "screen.step(10)", "10 slices forward", show=False),
+        Binding("pageup", "screen.step(-10)", "10 slices back", show=False),
+        Binding("home", "screen.goto(0)", "First slice", show=False),
+        Binding("end", "screen.goto(-1)", "Last slice", show=False),
+        Binding("w", "screen.width(-1)", "Window width down (more contrast)", show=False),
+        Binding("W", "screen.width(1)", "Window width up (less contrast)", show=False),
+        Binding("l", "screen.level(-1)", "Window level down (brighter)", show=False),
+        Binding("L", "screen.level(1)", "Window level up (darker)", show=False),
+        Binding("alt+w", "screen.width(-1, True)", "Window width down, fine step", show=False),
+        Binding("alt+W,alt+shift+w", "screen.width(1, True)", "Window width up, fine step", show=False),
+        Binding("alt+l", "screen.level(-1, True)", "Window level down, fine step", show=False),
+        Binding("alt+L,alt+shift+l", "screen.level(1, True)", "Window level up, fine step", show=False),
         *[
-            Binding(str(i + 1), f"command('preset', {i})", f"Preset {name}", show=False)
+            Binding(str(i + 1), f"screen.preset({i + 1})", f"Window preset {i + 1} ({name})", show=False)
             for i, name in enumerate(PRESET_NAMES)
         ],
-        Binding("0", "command('file_window')", "File's window", show=False),
-        Binding("A", "command('auto_window')", "Auto window", show=False),
-        Binding("M", "command('minmax_window')", "Min–max window", show=False),
-        Binding("i", "command('invert')", "Invert"),
-        Binding("o", "command('overlays')", "Overlays on/off", show=False),
-        Binding("plus", "command('zoom', 1)", "Zoom in"),
-        Binding("minus", "command('zoom', -1)", "Zoom out", show=False),
-        Binding("equals_sign", "command('fit')", "Fit to pane", show=False),
-        Binding("exclamation_mark", "command('one_to_one')", "Zoom 1:1", show=False),
-        Binding("shift+up", "command('pan', -1, 0)", "Pan up", show=False),
-        Binding("shift+down", "command('pan', 1, 0)", "Pan down", show=False),
-        Binding("shift+left", "command('pan', 0, -1)", "Pan left", show=False),
-        Binding("shift+right", "command('pan', 0, 1)", "Pan right", show=False),
-        Binding("r", "command('rotate')", "Rotate 90°", show=False),
-        Binding("h", "command('flip', 1)", "Flip horizontal", show=False),
-        Binding("v", "command('flip', 0)", "Flip vertical", show=False),
-        Binding("space", "command('cine')", "Cine"),
-        Binding("right_square_bracket", "command('bracket', 1)", "Next series / faster cine", show=False),
-        Binding("left_square_bracket", "command('bracket', -1)", "Prev series / slower cine", show=False),
-        Binding("n", "command('series', 1)", "Next series", show=False),
-        Binding("N", "command('series', -1)", "Prev series", show=False),
-        Binding("c", "command('crosshair')", "Probe"),
-        Binding("m", "command('measure', 'line')", "Measure"),
-        Binding("R", "command('measure', 'rect')", "Rectangle ROI", show=False),
-        Binding("E", "command('measure', 'ellipse')", "Ellipse ROI", show=False),
-        Binding("x,delete", "command('delete_measurement')", "Delete measurement", show=False),
-        Binding("escape", "command('cancel_measurement')", "Cancel the measurement in progress", show=False),
+        Binding("0", "screen.file_window", "The file's window", show=False),
+        Binding("A", "screen.auto_window", "Auto window", show=False),
+        Binding("M", "screen.minmax_window", "Min–max window", show=False),
+        Binding("i", "screen.invert", "Invert"),
+        Binding("o", "screen.overlays", "Overlays on/off", show=False),
+        Binding("plus", "screen.zoom(1)", "Zoom in"),
+        Binding("minus", "screen.zoom(-1)", "Zoom out", show=False),
+        Binding("equals_sign", "screen.fit", "Fit to pane", show=False),
+        Binding("exclamation_mark", "screen.one_to_one", "Zoom 1:1", show=False),
+        Binding("shift+up", "screen.pan(-1, 0)", "Pan up", show=False),
+        Binding("shift+down", "screen.pan(1, 0)", "Pan down", show=False),
+        Binding("shift+left", "screen.pan(0, -1)", "Pan left", show=False),
+        Binding("shift+right", "screen.pan(0, 1)", "Pan right", show=False),
+        Binding("r", "screen.rotate", "Rotate 90°", show=False),
+        Binding("h", "screen.flip(True)", "Flip left/right", show=False),
+        Binding("v", "screen.flip(False)", "Flip up/down", show=False),
+        Binding("space", "screen.cine", "Cine"),
+        Binding("right_square_bracket", "screen.bracket(1)", "Next series (in cine: faster)", show=False),
+        Binding("left_square_bracket", "screen.bracket(-1)", "Previous series (in cine: slower)", show=False),
+        Binding("n", "screen.series(1)", "Next series", show=False),
+        Binding("N", "screen.series(-1)", "Previous series", show=False),
+        Binding("c", "screen.probe", "Probe"),
+        Binding("m", "screen.measure('line')", "Measure"),
+        Binding("R", "screen.measure('rect')", "Rectangle ROI", show=False),
+        Binding("E", "screen.measure('ellipse')", "Ellipse ROI", show=False),
+        Binding("x,delete", "screen.delete_measurement", "Delete the slice's last measurement", show=False),
+        Binding("escape", "screen.cancel_measurement", "Cancel the measurement in progress", show=False),
     ]
-
-    @dataclass
-    class Command(Message):
-        """A viewing command for the screen to apply (window, zoom, probe, measure, cine...)."""
-
-        name: str
-        """What to do, e.g. ``"width"``, ``"zoom"``, ``"measure"``."""
-        args: tuple[Any, ...] = ()
-        """Its arguments."""
 
     @dataclass
     class Navigate(Message):
@@ -197,22 +196,6 @@ class ImagePane(Vertical, can_focus=True):
         """Show or hide both annotation bars."""
         for bar in self.query(AnnotationBar):
             bar.visible = visible
-
-    def action_arrow(self, direction: str) -> None:
-        """Arrows: step slices, or move the crosshair while the probe is on (the screen decides)."""
-        self.post_message(self.Command("arrow", (direction,)))
-
-    def action_command(self, name: str, *args: Any) -> None:
-        """Post a viewing command."""
-        self.post_message(self.Command(name, args))
-
-    def action_step(self, delta: int) -> None:
-        """Step ``delta`` slices."""
-        self.post_message(self.Navigate(delta=delta))
-
-    def action_goto(self, index: int) -> None:
-        """Go to slice ``index`` (-1: the last)."""
-        self.post_message(self.Navigate(absolute=index))
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         """The wheel steps through the series."""

@@ -20,6 +20,7 @@ from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.safe import safe_text
+from tui_dicom.ui.keys import PANE_KEYS
 
 #: tags whose values identify the patient (masked in privacy mode)
 IDENTIFYING_TAGS = frozenset(
@@ -82,6 +83,7 @@ class TagInspector(Vertical):
     """Rows of :class:`tui_dicom.core.inspector.tags.TagRow` shown as a tree, with a filter."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        *PANE_KEYS,
         Binding("slash", "search", "Search tags"),
         Binding("n", "next_match", "Next match", show=False),
         Binding("N", "previous_match", "Prev match", show=False),

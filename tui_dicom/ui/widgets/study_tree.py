@@ -16,6 +16,7 @@ from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.hierarchy.model import Hierarchy, IndexError_, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
+from tui_dicom.ui.keys import PANE_KEYS
 
 MASK = "***"
 #: narrowest tree, and the columns always left for the image and the tags
@@ -76,6 +77,7 @@ class StudyTree(Tree[NodeData]):
     """Tree over the hierarchy. Posts :class:`SeriesChosen` / :class:`SliceChosen` when highlighted."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        *PANE_KEYS,
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("greater_than_sign", "resize(4)", "Wider tree (or drag its border)", show=False),
