@@ -209,3 +209,33 @@ async def test_sixel_larger_than_the_terminal_limit_is_scaled_down_and_said() ->
         view.show("small", _picture(8))
         await _wait_displayed(app, pilot)
         assert view.size_note == "" and view.renderer_description == "sixel: test"
+
+
+async def test_kitty_picture_gives_way_to_a_notification_over_it() -> None:
+    """Kitty pictures are placed over the text layer (z=0): while a toast covers the picture, the
+    half-block twin is drawn instead, so the toast is readable; then the picture comes back."""
+    app = _App("kitty")
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
+        view = app.query_one(PictureView)
+        view.show("a", _picture(3))
+        await _wait_displayed(app, pilot)
+        first = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+        assert "a=p" in first and "z=0" in first
+        app.notify("a notification over the picture", timeout=30)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            lines = view.render_lines(view.region.reset_offset)
+            if not any(isinstance(s, FrameStrip) for s in lines):
+                break
+        else:
+            raise AssertionError("the kitty picture stayed over the notification")
+        assert all("a=p" not in seg.text for s in lines for seg in s)
+        app.clear_notifications()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            text = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+            if "a=p" in text:
+                break
+        else:
+            raise AssertionError("the kitty picture did not come back")
+        assert "a=t" not in text  # placed again, not sent again

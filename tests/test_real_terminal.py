@@ -175,3 +175,33 @@ def test_kitty_through_tmux_passthrough_is_graphics(tmp_path: Path) -> None:
     assert lay["renderer"] == "kitty"
     assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
     _slice_after_keys(lay)
+
+
+def _ui_background(shot: Path, lay: dict) -> tuple[float, float, float]:
+    """Mean colour of a blank stretch of the study tree (left column, rows 30-40: no text there)."""
+    from PIL import Image
+
+    cw, ch = lay["cell_px"]
+    img = Image.open(shot).convert("RGB")
+    box = (2 * cw, 30 * ch, 20 * cw, 40 * ch)
+    pixels = list(img.crop(box).getdata())
+    return tuple(sum(p[i] for p in pixels) / len(pixels) for i in range(3))  # type: ignore[return-value]
+
+
+def test_kitty_picture_keeps_the_ui_colours(tmp_path: Path) -> None:
+    """kitty 0.26 under software GL tinted every cell background maroon (and kept stale glyphs) as soon
+    as an image was placed under the text (z < 0). The UI around the picture must keep the theme's
+    neutral dark background: compare with the same screen drawn by xterm."""
+    try:
+        lay, verdict = _shoot(tmp_path, "kitty", "kitty")
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"kitty did not start under Xvfb: {exc.stderr[-300:]!r}")
+    assert verdict["verdict"] == "graphics", verdict
+    r, g, b = _ui_background(tmp_path / "kitty.png", lay)
+    print("kitty tree background", (r, g, b))
+    assert max(r, g, b) - min(r, g, b) <= 8, f"tinted UI background {(r, g, b)}"
+    xterm_dir = tmp_path / "xterm"
+    xterm_dir.mkdir()
+    xlay, _ = _shoot(xterm_dir, "xterm", "halfblock")
+    xr, xg, xb = _ui_background(xterm_dir / "xterm.png", xlay)
+    assert abs(r - xr) <= 10 and abs(g - xg) <= 10 and abs(b - xb) <= 10, ((r, g, b), (xr, xg, xb))

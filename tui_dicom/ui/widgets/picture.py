@@ -24,7 +24,8 @@ How it works:
 * Sixel: the cells under the picture emit nothing (cursor forward), so repainting them never
   erases the image; the picture never reaches the screen's last row (xterm would scroll).
 * Kitty: each picture is transmitted once per image id (PNG, native size when there are no
-  overlays) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan); placements
+  overlays; placed at z=0, over its own blank cells, and replaced by its half-block twin while a
+  notification covers it) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan); placements
   are deleted when the screen goes behind a modal, when hidden and on unmount; images evicted from
   the id LRU are freed.
 """
@@ -864,6 +865,10 @@ class PictureView(Widget, can_focus=False):
                 if overlap != self._overlap:
                     self._overlap = overlap
                     self.call_after_refresh(self.refresh)
+                if overlap and frame.request.renderer == "kitty":
+                    # a kitty picture is drawn over the text layer: while a notification covers it,
+                    # show its half-block twin so the notification stays readable
+                    lines = frame.plain_strips(self._kitty_unplace())
         return [line.crop(crop.x, crop.right) for line in lines[crop.y : crop.bottom]]
 
     def render(self) -> RenderResult:  # pragma: no cover - render_lines is overridden
