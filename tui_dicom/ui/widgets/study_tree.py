@@ -24,7 +24,7 @@ MIN_WIDTH, KEEP_FOR_OTHERS = 20, 30
 #: columns per press of ``<`` / ``>``
 WIDTH_STEP = 4
 #: widest the tree grows by itself to fit its labels (fraction of the screen)
-AUTO_FRACTION = 0.4
+AUTO_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
