@@ -280,15 +280,25 @@ def _run_in_pty(path: Path, delay: float, tmp: Path) -> tuple[str, bytes, list[s
 SLOW_LINK_FILE = "CT_small.dcm"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.8, 2.0])
-def test_late_answers_on_a_slow_link_are_not_keys(delay: float, tmp_path: Path) -> None:
-    pytest.importorskip("termios")
+def _slow_link_file() -> Path:
     from pydicom.data import get_testdata_file
 
-    path = Path(str(get_testdata_file(SLOW_LINK_FILE, download=False)))
-    baseline, _, _ = _run_in_pty(path, 0.0, tmp_path)
-    shown, after, asked = _run_in_pty(path, delay, tmp_path)
+    return Path(str(get_testdata_file(SLOW_LINK_FILE, download=False)))
+
+
+@pytest.fixture(scope="module")
+def prompt_screen(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The screen with a terminal that answers at once (what a slow link must show as well)."""
+    pytest.importorskip("termios")
+    shown, _, _ = _run_in_pty(_slow_link_file(), 0.0, tmp_path_factory.mktemp("prompt"))
+    return shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.8, 2.0])
+def test_late_answers_on_a_slow_link_are_not_keys(delay: float, tmp_path: Path, prompt_screen: str) -> None:
+    baseline = prompt_screen
+    shown, after, asked = _run_in_pty(_slow_link_file(), delay, tmp_path)
     assert len(asked) >= 2, "the fake terminal was asked at start-up and on exit"
     # no stray action: the same screen as with a terminal that answers at once
     assert "Keys" not in shown.split("\n")[1]  # no help screen
