@@ -118,6 +118,7 @@ def _refs(png: Path, cells: tuple[int, int], cell_px: tuple[int, int], runs: int
     except Missing as exc:
         log(f"  {exc}")
     got: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in cmds}
+    last: dict[str, bytes] = {}
     for _ in range(runs + 1):
         for name, cmd in cmds.items():
             try:
@@ -127,7 +128,36 @@ def _refs(png: Path, cells: tuple[int, int], cell_px: tuple[int, int], runs: int
                 continue
             got[name][0].append(len(data) / 1000)
             got[name][1].append(t * 1000)
-    return {k: (median(v[0][1:]), median(v[1][1:])) for k, v in got.items() if len(v[0]) > 1}
+            last[name] = data
+    return {k: (median(v[0][1:]), median(v[1][1:]), last[k]) for k, v in got.items() if len(v[0]) > 1}
+
+
+def sixel_psnr(stream: bytes, png: Path) -> float | None:
+    """PSNR (dB) of the last sixel picture in ``stream`` against ``png``, decoded by ImageMagick.
+
+    None when there is no sixel picture, no ImageMagick, or the decoded size differs from the PNG's.
+    """
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    start = stream.rfind(b"\x1bP")
+    end = stream.find(b"\x1b\\", start)
+    if start < 0 or end < 0 or shutil.which("convert") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-psnr-") as tmp:
+        six, out = Path(tmp) / "p.six", Path(tmp) / "p.png"
+        six.write_bytes(stream[start : end + 2])
+        proc = subprocess.run(["convert", f"sixel:{six}", str(out)], capture_output=True, check=False)
+        if proc.returncode != 0 or not out.exists():
+            return None
+        got = np.asarray(Image.open(out).convert("L"), dtype=np.float64)
+    want = np.asarray(Image.open(png).convert("L"), dtype=np.float64)
+    if got.shape != want.shape:
+        return None
+    mse = float(((got - want) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
 def run(ctx: Context) -> list[Row]:
@@ -179,7 +209,7 @@ def run(ctx: Context) -> list[Row]:
                 kb = median([s.bytes / 1000 for s in steps])
                 ms = median([s.last_byte_ms for s in steps if s.last_byte_ms is not None])
                 for ref_name in ref_names:
-                    ref_kb, ref_ms = refs.get(ref_name, (None, None))
+                    ref_kb, ref_ms, ref_data = refs.get(ref_name, (None, None, b""))
                     kb_pass = at_most(kb, kb_goal)
                     kb_goal_txt = f"≤ {kb_goal:g} KB"
                     if renderer == "sixel" and ref_name == "img2sixel" and phase == "new slice":
@@ -198,6 +228,26 @@ def run(ctx: Context) -> list[Row]:
                             note,
                         )
                     )
+                    if renderer == "sixel" and phase == "new slice" and res is not None and steps:
+                        # the PNG is the picture on screen at the end: the last step's picture
+                        ours_db = sixel_psnr(res["cached"][-1].blob, res["png"]) if res["cached"] else None
+                        ref_db = sixel_psnr(ref_data, res["png"]) if ref_data else None
+                        rows.append(
+                            Row(
+                                f"[step] {label}, {phase}, grey fidelity (PSNR vs the 8-bit picture) vs {ref_name}",
+                                "dB",
+                                ours_db,
+                                f"{ref_name} (same picture, decoded by ImageMagick)",
+                                ref_db,
+                                ratio(ours_db, ref_db),
+                                f"≥ {ref_name}" if ref_name == "img2sixel" else "reported",
+                                ref_name != "img2sixel"
+                                or (ours_db is not None and ref_db is not None and ours_db >= ref_db),
+                                note
+                                if ref_db is not None or ref_name == "img2sixel"
+                                else "reference picture size differs",
+                            )
+                        )
                     rows.append(
                         Row(
                             f"[step] {label}, {phase}, key → last byte vs {ref_name}",

@@ -99,24 +99,25 @@ def test_unpainted_bands_keep_their_place(tmp_path: Path) -> None:
 
 
 @needs_magick
-def test_budget_reduces_grey_levels_and_stays_within_half_a_step(tmp_path: Path) -> None:
+def test_budget_reduces_grey_levels_and_the_picture_is_exactly_the_lut(tmp_path: Path) -> None:
     rng = np.random.default_rng(11)
     pic = rng.integers(0, 256, (240, 400), dtype=np.uint8)  # noise: the worst case for sixel
     exact = sixel.encode(pic, max_bytes=None)
     budget = len(exact) // 2
-    levels = sixel.fit_levels(pic, budget)
+    lut = sixel.choose_grey_lut(pic, budget, target_psnr=None)  # the budget alone decides
+    levels = len(np.unique(lut))
     assert levels < sixel.GREY_LEVELS
-    data = sixel.encode(pic, max_bytes=budget)
+    data = sixel.encode(pic, max_bytes=budget, target_psnr=None)
     assert len(data) <= budget * 1.1  # predicted from sampled bands
     got = _decode_with_imagemagick(data, tmp_path)[..., 0]
     assert len(np.unique(got)) <= levels
-    step = 255 / (levels - 1)
-    assert np.abs(got - pic.astype(int)).max() <= step / 2 + 3  # + percent rounding of the register
+    # what the reader shows is the LUT's register (percent) scaled back, pixel for pixel
+    assert np.abs(got - np.round(lut[pic].astype(float) * 2.55)).max() <= 1
 
 
 def test_small_picture_keeps_every_level_under_the_default_budget() -> None:
     pic = np.tile(np.arange(256, dtype=np.uint8), (30, 1))
-    assert sixel.fit_levels(pic, sixel.DEFAULT_MAX_BYTES) == sixel.GREY_LEVELS
+    assert np.array_equal(sixel.choose_grey_lut(pic), sixel.grey_lut(sixel.GREY_LEVELS))
     assert sixel.encode(pic) == sixel.encode(pic, max_bytes=None)
 
 
@@ -124,3 +125,69 @@ def test_forced_grey_levels() -> None:
     pic = np.tile(np.arange(256, dtype=np.uint8), (6, 1))
     data = sixel.encode(pic, grey_levels=5)
     assert sorted(int(m) for m in re.findall(rb"#(\d+);2;", data)) == [0, 25, 50, 75, 100]
+
+
+def _ct_picture(side: int = 600) -> np.ndarray:
+    """A real CT slice (pydicom-data's 512x512 head CT), windowed by its file and resized like a pane."""
+    from data_store import __file__ as store
+
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.imaging.pixels import decode_frame
+    from tui_dicom.core.imaging.windowing import default_window, render
+
+    path = Path(store).parent / "data" / "693_UNCR.dcm"
+    frame = decode_frame(FileRef(str(path)))
+    pic = render(frame, default_window(frame))
+    return np.asarray(Image.fromarray(pic).resize((side, side), Image.Resampling.LANCZOS))
+
+
+def _psnr(got: np.ndarray, want: np.ndarray) -> float:
+    mse = float(((got.astype(float) - want.astype(float)) ** 2).mean())
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_histogram_placed_levels_are_never_worse_than_even_spacing() -> None:
+    rng = np.random.default_rng(21)
+    hists = [np.bincount(_ct_picture(200).ravel(), minlength=256)]
+    hists += [rng.integers(0, 1000, 256) * (rng.random(256) < p) for p in (0.05, 0.3, 1.0)]
+    for hist in hists:
+        for levels in (8, 12, 18, 25, 40, 72):
+            fitted = sixel.fitted_lut(hist, levels)
+            assert len(np.unique(fitted)) <= levels
+            assert sixel.lut_psnr(hist, fitted) >= sixel.lut_psnr(hist, sixel.grey_lut(levels)) - 1e-9
+
+
+def test_levels_go_where_the_pixels_are() -> None:
+    # two narrow modes (soft tissue and bone, say) and nothing between: even spacing wastes its levels
+    hist = np.zeros(256, np.int64)
+    hist[60:80] = 1000
+    hist[200:210] = 500
+    fitted, even = sixel.fitted_lut(hist, 12), sixel.grey_lut(12)
+    in_modes = lambda lut: len(np.unique(np.concatenate([lut[60:80], lut[200:210]])))  # noqa: E731
+    assert in_modes(fitted) > in_modes(even)
+    assert sixel.lut_psnr(hist, fitted) > sixel.lut_psnr(hist, even) + 6  # at least 4x less squared error
+
+
+@needs_magick
+def test_predicted_fidelity_is_what_a_sixel_reader_shows(tmp_path: Path) -> None:
+    pic = _ct_picture()
+    hist = np.bincount(pic.ravel(), minlength=256)
+    lut = sixel.choose_grey_lut(pic)
+    data = sixel.encode(pic)
+    got = _decode_with_imagemagick(data, tmp_path)[..., 0]
+    assert len(data) <= sixel.DEFAULT_MAX_BYTES
+    assert abs(_psnr(got, pic) - sixel.lut_psnr(hist, lut)) < 0.1
+    assert _psnr(got, pic) >= sixel.TARGET_PSNR
+    # the target, not the budget, decided: fewer bytes than every level would take
+    assert len(data) < 0.5 * len(sixel.encode(pic, max_bytes=None))
+
+
+def test_a_tight_budget_wins_over_the_fidelity_target() -> None:
+    pic = _ct_picture()
+    budget = int(len(sixel.encode(pic)) * 0.9)
+    data = sixel.encode(pic, max_bytes=budget)
+    assert len(data) <= budget * 1.1
+    assert (
+        sixel.lut_psnr(np.bincount(pic.ravel(), minlength=256), sixel.choose_grey_lut(pic, budget))
+        < sixel.TARGET_PSNR
+    )
