@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.pixels import apply_modality_lut
+from pydicom.pixels.processing import apply_modality_lut
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
+from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
+from tui_dicom.ui.widgets.study_tree import StudyTree
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
@@ -81,6 +83,7 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
         ds = pydicom.dcmread(CT / "15.dcm", stop_before_pixels=True)
         sr, sc = (float(v) for v in ds.PixelSpacing)
         expected = math.hypot(40 * sr, 30 * sc)
+        assert app.main._ready is not None
         key = app.main._ready.slice.key
         items = app.main.state.measurements[key]
         assert len(items) == 1 and items[0].text == f"{expected:.1f} mm"
@@ -112,6 +115,7 @@ async def test_rectangle_roi_statistics_in_hu() -> None:
             await pilot.press("down")
         await pilot.press("R")
         block = hu[256:260, 256:261]
+        assert app.main._ready is not None
         text = app.main.state.measurements[app.main._ready.slice.key][0].text
         assert f"mean {block.mean():.1f} HU" in text and f"min {block.min():.0f}" in text
         sr, sc = (float(v) for v in ds.PixelSpacing)
@@ -136,9 +140,13 @@ async def test_zoom_one_to_one_shows_expected_crop() -> None:
         assert (left + right) / 2 == pytest.approx(256, abs=1) and (top + bottom) / 2 == pytest.approx(
             256, abs=1
         )
-        assert "Zoom 1:1" in " ".join(" ".join(r) for r in app.main.query_one("#ann-bottom").lines)
+        bar = app.main.query_one("#ann-bottom", AnnotationBar)
+        assert "Zoom 1:1" in " ".join(" ".join(r) for r in bar.lines)
         await pilot.press("equals_sign")
-        assert await wait_until(pilot, lambda: not picture.layout_now.view.one_to_one)
+        assert await wait_until(
+            pilot, lambda: picture.layout_now is not None and not picture.layout_now.view.one_to_one
+        )
+        assert picture.layout_now is not None
         assert picture.layout_now.crop == pytest.approx((0, 0, 512, 512))
 
 
@@ -181,20 +189,28 @@ async def test_next_series_key_moves_tree_and_image() -> None:
         await pilot.press("tab", "n")
         assert await wait_until(pilot, lambda: app.main._series is not first)
         second = app.main._series
-        assert second is not None and second.series_number != first.series_number
-        tree_node = app.main.query_one("#tree").cursor_node
-        assert await wait_until(pilot, lambda: app.main.query_one("#tree").cursor_node.data.obj is second)
+        assert first is not None and second is not None and second.series_number != first.series_number
+        tree = app.main.query_one("#tree", StudyTree)
+
+        def tree_on_second() -> bool:
+            node = tree.cursor_node
+            return node is not None and node.data is not None and node.data.obj is second
+
+        assert await wait_until(pilot, tree_on_second)
         await pilot.press("N")
         assert await wait_until(
-            pilot, lambda: app.main._series.series_instance_uid == first.series_instance_uid
+            pilot,
+            lambda: (
+                app.main._series is not None
+                and app.main._series.series_instance_uid == first.series_instance_uid
+            ),
         )
-        del tree_node
 
 
 async def test_inspector_search_next_match_copy_and_varying() -> None:
     app = make_app(CT)
     copied: list[str] = []
-    app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign,assignment]
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app)
         inspector = app.main.query_one(TagInspector)

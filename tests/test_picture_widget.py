@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
@@ -59,7 +60,9 @@ async def test_halfblock_frame_matches_the_picture() -> None:
         # the lazily built Rich segments cover exactly the width
         assert sum(len(s.text) for s in strips[y]) == view.size.width
         # image coordinates of the picture's centre cell are near the image centre
-        row, col = view.image_coords(x + w // 2, y + h // 2)
+        centre = view.image_coords(x + w // 2, y + h // 2)
+        assert centre is not None
+        row, col = centre
         assert abs(row - 32) < 3 and abs(col - 48) < 3
         assert view.image_coords(0, 0) is None or x == 0
 
@@ -151,7 +154,9 @@ async def test_on_shown_runs_with_the_picture_and_is_never_dropped() -> None:
         view = app.query_one(PictureView)
         calls: list[tuple[str, object]] = []
         view.show("a", _picture(1), on_shown=lambda: calls.append(("a", view.layout_now)))
-        view.show("b", _picture(2), on_shown=lambda: calls.append(("b", view._frame.request.key)))
+        view.show(
+            "b", _picture(2), on_shown=lambda: calls.append(("b", view._frame and view._frame.request.key))
+        )
         await _wait_displayed(app, pilot)
         assert [c[0] for c in calls] == ["a", "b"]
         assert calls[1][1] == "b"  # ran when the newest picture was installed
@@ -167,7 +172,7 @@ async def test_kitty_step_over_the_same_cells_repaints_only_the_placement_line()
         view.show("a", _picture(1))
         await _wait_displayed(app, pilot)
         await pilot.pause(0.05)
-        regions: list[object] = []
+        regions: list[tuple[Region, ...]] = []
         real_refresh = view.refresh
 
         def spy(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def _shoot(
     tmux: bool = False,
     tmux_conf: str | None = None,
     size: tuple[int, int] | None = None,
-) -> tuple[dict, dict]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     if shutil.which(term) is None:
         pytest.skip(f"{term} not installed")
     if tmux and shutil.which("tmux") is None:
@@ -100,7 +101,7 @@ def _shoot(
     return lay, verdict
 
 
-def _slice_after_keys(lay: dict) -> None:
+def _slice_after_keys(lay: dict[str, Any]) -> None:
     """The viewer opens the series at its middle slice (15/28); Tab focuses the image, Down x3 -> 18/28.
 
     The counter must match the picture: the instance shown is the 18th along the slice normal, which
@@ -177,7 +178,7 @@ def test_kitty_through_tmux_passthrough_is_graphics(tmp_path: Path) -> None:
     _slice_after_keys(lay)
 
 
-def _ui_background(shot: Path, lay: dict) -> tuple[float, float, float]:
+def _ui_background(shot: Path, lay: dict[str, Any]) -> tuple[float, float, float]:
     """Mean colour of a blank stretch of the study tree (left column, rows 30-40: no text there)."""
     import numpy as np
     from PIL import Image
