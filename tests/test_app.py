@@ -43,12 +43,19 @@ def top_text(app: DicomViewerApp) -> str:
 
 
 @needs_ct
-async def test_start_focuses_tree_and_shows_middle_slice_of_first_series() -> None:
+async def test_start_focuses_the_image_and_shows_middle_slice_of_first_series() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app), "no slice displayed"
+        # the series of the path given opens with the focus on the image; Tab cycles the panes
+        assert isinstance(app.focused, ImagePane)
+        await pilot.press("tab")
+        assert not isinstance(app.focused, (ImagePane, StudyTree))
+        await pilot.press("tab")
         assert isinstance(app.focused, StudyTree)
+        await pilot.press("tab")
+        assert isinstance(app.focused, ImagePane)
         assert app.main.counter_text == "15/28"
         assert "15/28" in bottom_text(app)
         assert app.main.last_displayed["renderer"] in ("halfblock", "half-block")
@@ -60,7 +67,7 @@ async def test_scrolling_keys_move_the_counter_and_the_picture_follows() -> None
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)
-        await pilot.press("tab")
+        # the series of the path given is shown with the focus on the image: keys go there at once
         assert isinstance(app.focused, ImagePane)
         for _ in range(3):
             await pilot.press("down")
@@ -87,19 +94,19 @@ async def test_window_text_follows_keys_and_presets() -> None:
         await wait_for_slice(pilot, app)
         # slice 15/28 is 15.dcm, whose WindowCenter/Width is 35/85 (slices 1-14 have 35/100)
         assert "W:85 L:35" in bottom_text(app)
-        await pilot.press("tab")
-        value_range = app.main._modality_range()
-        from tui_dicom.core.imaging.geometry import nice_step
-
-        step = nice_step(value_range[1] - value_range[0])
+        # a step is a tenth of the width shown (at least 1): 85 -> 93 -> 102 -> 112, then the level by 11
+        width = 85.0
         for _ in range(3):
+            width += max(1, round(width * 0.1))
             await pilot.press("W")
+        level = 35 - max(1, round(width * 0.1))
         await pilot.press("l")
         assert await wait_until(
             pilot,
-            lambda: app.main._shown_window is not None and app.main._shown_window.width == 85 + 3 * step,
+            lambda: app.main._shown_window is not None and app.main._shown_window.width == width,
         )
-        expected = f"W:{85 + 3 * step:.0f} L:{35 - step:.0f}"
+        assert (width, level) == (112, 24)
+        expected = f"W:{width:.0f} L:{level:.0f}"
         assert await wait_until(pilot, lambda: expected in bottom_text(app)), bottom_text(app)
         await pilot.press("9")  # bone preset
         assert await wait_until(pilot, lambda: "W:1800 L:400 (bone)" in bottom_text(app)), bottom_text(app)
@@ -168,7 +175,7 @@ async def test_inspector_follows_the_slice() -> None:
 
         assert await wait_until(pilot, lambda: instance_number() != "")
         first = instance_number()
-        await pilot.press("tab", "down")
+        await pilot.press("down")
         assert await wait_for_slice(pilot, app, "16/28")
         assert await wait_until(pilot, lambda: instance_number() not in ("", first))
 
@@ -226,7 +233,6 @@ async def test_ui_stays_responsive_during_a_slow_decode() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for_index(pilot, app)
         assert await wait_until(pilot, decoding.is_set, 10)
-        await pilot.press("tab")
         start = time.perf_counter()
         await pilot.press("down")
         elapsed = time.perf_counter() - start
@@ -245,7 +251,7 @@ async def test_cache_stays_under_byte_bound_scrolling_150_slices() -> None:
         await wait_for_slice(pilot, app)
         total = len(app.main._slices)
         assert total == 150
-        await pilot.press("tab", "home")
+        await pilot.press("home")
         assert await wait_for_slice(pilot, app, f"1/{total}")
         peak = 0
         for _ in range(2, total + 1):
@@ -273,7 +279,7 @@ async def test_holding_a_key_never_queues_decodes() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)
-        await pilot.press("tab", "home")
+        await pilot.press("home")
         assert await wait_for_slice(pilot, app, "1/28")
         calls.clear()
         for _ in range(27):

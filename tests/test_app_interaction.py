@@ -46,13 +46,13 @@ async def test_probe_shows_hu_of_known_pixel_as_pydicom_computes() -> None:
         await ready(pilot, app, "15/28")
         ds = pydicom.dcmread(CT / "15.dcm")
         hu = apply_modality_lut(ds.pixel_array, ds)
-        await pilot.press("tab", "c")
+        await pilot.press("c")
         assert await wait_until(pilot, lambda: "value" in probe_text(app))
-        # crosshair starts at the centre; move it 10 right and 5 down
+        # crosshair starts at the centre; move it 10 image pixels right and 5 down (shift+arrows)
         for _ in range(10):
-            await pilot.press("right")
+            await pilot.press("shift+right")
         for _ in range(5):
-            await pilot.press("down")
+            await pilot.press("shift+down")
         row, col = 256 + 5, 256 + 10
         text = probe_text(app)
         assert f"r{row} c{col}" in text
@@ -64,8 +64,14 @@ async def test_probe_shows_hu_of_known_pixel_as_pydicom_computes() -> None:
         sr, sc = (float(v) for v in ds.PixelSpacing)
         xyz = ipp + iop[:3] * sc * col + iop[3:] * sr * row
         assert "({:.1f}, {:.1f}, {:.1f}) mm".format(*xyz) in text
-        # arrows move the crosshair, not the slice, while the probe is on
+        # arrows move the crosshair, not the slice, while the probe is on: one screen cell per press
         assert app.main.counter_text == "15/28"
+        lay = app.main.query_one(PictureView).layout_now
+        assert lay is not None
+        per_cell = (lay.crop[3] - lay.crop[1]) / lay.cells[2]
+        assert per_cell > 2  # a 512² image in fewer than 256 columns
+        await pilot.press("right")
+        assert app.main.state.crosshair == (row, col + round(per_cell))
         await pilot.press("c")
         assert await wait_until(pilot, lambda: not app.main.query_one("#probe-line").display)
 
@@ -74,11 +80,11 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app, "15/28")
-        await pilot.press("tab", "m", "m")  # the tool, then the first end at the crosshair (256, 256)
+        await pilot.press("m", "m")  # the tool, then the first end at the crosshair (256, 256)
         for _ in range(30):
-            await pilot.press("right")
+            await pilot.press("shift+right")
         for _ in range(40):
-            await pilot.press("down")
+            await pilot.press("shift+down")
         await pilot.press("m")
         ds = pydicom.dcmread(CT / "15.dcm", stop_before_pixels=True)
         sr, sc = (float(v) for v in ds.PixelSpacing)
@@ -108,11 +114,11 @@ async def test_rectangle_roi_statistics_in_hu() -> None:
         await ready(pilot, app, "15/28")
         ds = pydicom.dcmread(CT / "15.dcm")
         hu = apply_modality_lut(ds.pixel_array, ds).astype(float)
-        await pilot.press("tab", "R", "R")
+        await pilot.press("R", "R")
         for _ in range(4):
-            await pilot.press("right")
+            await pilot.press("shift+right")
         for _ in range(3):
-            await pilot.press("down")
+            await pilot.press("shift+down")
         await pilot.press("R")
         block = hu[256:260, 256:261]
         assert app.main._ready is not None
@@ -127,7 +133,7 @@ async def test_zoom_one_to_one_shows_expected_crop() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app, "15/28")
         picture = app.main.query_one(PictureView)
-        await pilot.press("tab", "exclamation_mark")
+        await pilot.press("exclamation_mark")
         assert await wait_until(
             pilot, lambda: picture.layout_now is not None and picture.layout_now.view.one_to_one
         )
@@ -154,7 +160,6 @@ async def test_rotation_and_flip_update_orientation_labels() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app, "15/28")
-        await pilot.press("tab")
         before = dict(app.main._orientation)
         assert before["left"] == "R" and before["right"] == "L"
         await pilot.press("r")
@@ -169,7 +174,7 @@ async def test_cine_advances_loops_and_stops() -> None:
     app = make_app(CT)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app, "15/28")
-        await pilot.press("tab", "end")
+        await pilot.press("end")
         assert await wait_for_slice(pilot, app, "28/28")
         await pilot.press("space")
         assert app.main.state.cine
@@ -186,7 +191,7 @@ async def test_next_series_key_moves_tree_and_image() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app)
         first = app.main._series
-        await pilot.press("tab", "n")
+        await pilot.press("n")
         assert await wait_until(pilot, lambda: app.main._series is not first)
         second = app.main._series
         assert first is not None and second is not None and second.series_number != first.series_number
@@ -215,7 +220,7 @@ async def test_inspector_search_next_match_copy_and_varying() -> None:
         await ready(pilot, app)
         inspector = app.main.query_one(TagInspector)
         assert await wait_until(pilot, lambda: len(inspector._rows) > 20)
-        await pilot.press("tab", "tab")
+        await pilot.press("tab")
         assert inspector.tree.has_focus or inspector.has_focus_within
         await pilot.press("slash", *"0020,0013")
         assert await wait_until(pilot, lambda: len(inspector._matches) == 1)

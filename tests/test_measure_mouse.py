@@ -18,6 +18,7 @@ from pydicom.data import get_testdata_file
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
+from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.picture import PictureView
 
 CT = Path(str(get_testdata_file("CT_small.dcm", download=False)))
@@ -33,6 +34,8 @@ async def _ready(pilot: Any, app: DicomViewerApp) -> PictureView:
     assert await wait_for_slice(pilot, app, None)
     picture = app.main.query_one(PictureView)
     assert await wait_until(pilot, lambda: picture.layout_now is not None)
+    app.main.query_one(ImagePane).focus()  # the measuring keys are the image's
+    await pilot.pause()
     return picture
 
 
@@ -69,7 +72,7 @@ async def test_m_puts_nothing_down_and_press_drag_release_measures_under_the_poi
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         picture = await _ready(pilot, app)
-        await pilot.press("tab", "m")
+        await pilot.press("m")
         placed = await _settled(pilot, picture)
         assert app.main.state.pending is None and not app.main.state.measurements  # no point yet
         a, b = _cells(picture)
@@ -92,7 +95,7 @@ async def test_click_click_measures_and_a_click_on_the_same_pixel_waits() -> Non
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         picture = await _ready(pilot, app)
-        await pilot.press("tab", "m")
+        await pilot.press("m")
         placed = await _settled(pilot, picture)
         a, b = _cells(picture)
         p1, p2 = _pixel(picture, a), _pixel(picture, b)
@@ -111,7 +114,7 @@ async def test_escape_cancels_a_measurement_in_progress() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         picture = await _ready(pilot, app)
-        await pilot.press("tab", "R")
+        await pilot.press("R")
         await _settled(pilot, picture)
         a, b = _cells(picture)
         await pilot.click(picture, offset=a)
@@ -127,7 +130,7 @@ async def test_keyboard_measuring_needs_the_crosshair_to_move() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
-        await pilot.press("tab", "m", "m", "m")  # tool, first end, the same pixel again: ignored
+        await pilot.press("m", "m", "m")  # tool, first end, the same pixel again: ignored
         assert app.main.state.pending is not None and not app.main.state.measurements
         await pilot.press("right", "right", "m")
         assert await wait_until(pilot, lambda: bool(app.main.state.measurements))
@@ -138,7 +141,7 @@ async def test_roi_by_drag(kind: str) -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         picture = await _ready(pilot, app)
-        await pilot.press("tab", "R" if kind == "rect" else "E")
+        await pilot.press("R" if kind == "rect" else "E")
         await _settled(pilot, picture)
         a, b = _cells(picture)
         await pilot.mouse_down(picture, offset=a)

@@ -169,6 +169,7 @@ async def test_viewer_session_leaves_the_source_untouched(
     async with app.run_test(size=(140, 44)) as pilot:
         assert await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)
+        await pilot.press("shift+tab")  # the tree (the image has the focus at start)
         for key in ("down", "down", "down", "enter", "down", "down"):  # browse the tree
             await pilot.press(key)
         await pilot.pause()

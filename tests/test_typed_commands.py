@@ -96,7 +96,9 @@ async def test_palette_lists_every_viewer_command_with_its_key_and_runs_it() -> 
         assert sum("preset" in t.lower() for t in texts) >= 9
         listed = [hit async for hit in provider.discover()]
         image_keys = {e.binding.key for e in app.key_catalogue() if e.owner is ImagePane}
-        assert len([h for h in listed if "Image" in str(h.help)]) == len(image_keys)
+        assert len([h for h in listed if str(h.help).startswith("Image · key")]) == len(image_keys)
+        # and the number keys' windows for the image shown, by name (CT here: the CT presets)
+        assert "Window preset 9: bone  (9)" in [str(h.text) for h in listed]
         # running a hit applies it, wherever focus is (the tree has it here)
         zoom = next(h for h in found if "(9)" in str(h.text))
         await zoom.command()

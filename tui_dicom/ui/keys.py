@@ -145,7 +145,15 @@ def _palette_entries(app: App[Any]) -> Iterator[tuple[str, str, Any]]:
     entries = getattr(app, "key_catalogue", None)
     if entries is None:
         return
-    screen = getattr(app, "main", None)
+    try:
+        screen = getattr(app, "main", None)
+    except LookupError:
+        screen = None
+    if screen is not None:  # the number keys' windows for the image shown (they depend on its modality)
+        for number, window in enumerate(screen.window_presets(), start=1):
+            text = f"Window preset {number}: {window.name}  ({number})"
+            run = partial(app.run_action, f"screen.preset({number})", screen, {"screen": screen})
+            yield text, "Image · for the image shown", run
     for entry in entries():
         action = entry.binding.action
         if action.split("(")[0].rsplit(".", 1)[-1].startswith(("cursor_", "command_palette")):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -154,6 +154,112 @@ def auto_window(frame: Frame, low: float = 0.5, high: float = 99.5) -> Window:
     return _span_window(frame, lo, hi, "auto")
 
 
+def percentile_window(frame: Frame, low: float, high: float) -> Window:
+    """The ``low``..``high`` percentile window, named for the menu (e.g. ``"percentile 5–95"``)."""
+    return auto_window(frame, low, high).with_name(f"percentile {_fmt(low)}–{_fmt(high)}")
+
+
+# ------------------------------------------------------------------------------------------ interaction
+
+#: one w/W/l/L press moves the width or level by this fraction of the current width
+WINDOW_STEP = 0.1
+#: alt+w/W/l/L take this fraction of a normal step
+FINE_STEP = 0.1
+#: the percentile windows offered for images whose values are not Hounsfield units
+PERCENTILES = ((1.0, 99.0), (2.0, 98.0), (5.0, 95.0))
+
+
+def is_hounsfield(frame: Frame) -> bool:
+    """True when the frame's modality values are Hounsfield units (CT rescale or a Modality LUT to HU):
+    only then do the CT presets (brain, bone, lung...) mean anything."""
+    return frame.is_grey and frame.units.strip().upper() == "HU"
+
+
+def step_window(
+    window: Window, d_width: float, d_level: float, *, fine: bool = False, integer: bool = True
+) -> Window:
+    """The window after ``d_width``/``d_level`` presses of w/W/l/L (negative: narrower/lower).
+
+    A step is :data:`WINDOW_STEP` of the current width (a tenth of that when ``fine``), so the same
+    number of presses halves a 4,000-wide MR window and an 80-wide brain window. For integer stored
+    values a step is at least 1 and the width stays at least 1 (PS3.3 C.11.2.1.2 LINEAR); for float
+    values (Float Pixel Data, LINEAR_EXACT) only positive.
+    """
+    step = window.width * WINDOW_STEP * (FINE_STEP if fine else 1.0)
+    if integer:
+        step = max(1.0, round(step))
+    floor = 1.0 if integer or window.function == "LINEAR" else 1e-9
+    width = max(floor, window.width + d_width * step)
+    center = window.center + d_level * step
+    if not (math.isfinite(width) and math.isfinite(center)):
+        return window
+    return Window(center, width, window.function, "")
+
+
+def window_presets(frame: Frame) -> list[Window]:
+    """The windows of the number keys 1–9 for ``frame``, fitting its modality.
+
+    Hounsfield units (CT): the CT presets, brain to bone. Anything else (MR, US, CR, PET...): the file's
+    own windows (all of them, in file order), then auto (0.5–99.5 %), min–max and the
+    :data:`PERCENTILES` windows, at most nine. Colour images have none.
+    """
+    if not frame.is_grey:
+        return []
+    if is_hounsfield(frame):
+        return list(PRESETS.values())
+    out = file_window_list(frame)
+    out.append(auto_window(frame))
+    out.append(minmax_window(frame).with_name("min–max"))
+    out.extend(percentile_window(frame, lo, hi) for lo, hi in PERCENTILES)
+    return out[:9]
+
+
+def file_window_list(frame: Frame) -> list[Window]:
+    """The file's windows, each named (its explanation, else ``file``) with its place: ``file 2/3``."""
+    wins = file_windows(frame)
+    n = len(wins)
+    out = []
+    for i, win in enumerate(wins, start=1):
+        place = f" {i}/{n}" if n > 1 else ""
+        out.append(win.with_name(f"{win.name or 'file'}{place}"))
+    return out
+
+
+@dataclass(frozen=True)
+class FileWindow:
+    """The file's ``index``-th window, taken from whichever slice is shown: the slices of a series may
+    each carry their own (a CT series often does), so the choice is an index, not a centre and width."""
+
+    index: int
+
+
+def next_file_window(frame: Frame, current: Window | FileWindow | None) -> FileWindow | None:
+    """What ``0`` chooses after ``current``: the file's next window (cycling through all of them); the
+    first after a preset or a manual change; None when the file defines no window.
+
+    ``current`` None is the viewer's default, which is the file's first window when it has one.
+    """
+    n = len(file_windows(frame))
+    if n == 0:
+        return None
+    if isinstance(current, FileWindow):
+        return FileWindow((current.index + 1) % n)
+    if current is None:
+        return FileWindow(1 % n)
+    return FileWindow(0)
+
+
+def resolve_window(frame: Frame, window: Window | FileWindow | None) -> Window | None:
+    """The window to render ``frame`` with: a :class:`FileWindow` becomes this frame's window of that
+    index (named ``file 2/3``; the default when it has fewer); None becomes :func:`default_window`."""
+    if isinstance(window, FileWindow):
+        wins = file_window_list(frame)
+        return wins[window.index] if window.index < len(wins) else default_window(frame)
+    if window is None:
+        return default_window(frame)
+    return window
+
+
 def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
     """Map modality values through ``window`` to [0, 1] (PS3.3 C.11.2.1.2 and C.11.2.1.3).
 
@@ -182,14 +288,14 @@ def apply_voi_lut(values: np.ndarray, lut: Lut) -> np.ndarray:
 
 def _to_uint8(unit: np.ndarray) -> np.ndarray:
     """[0, 1] floats to 0..255, rounded to nearest (colour scaling)."""
-    return np.floor(np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cast("np.ndarray", np.floor(np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
 
 
 def _grey_to_uint8(unit: np.ndarray) -> np.ndarray:
     """[0, 1] presentation values to 0..255 by truncation, as DCMTK does (measured: identical to
     ``dcmj2pnm +Ww`` on CT_small, where rounding differs by 1 on 5,592 pixels). The tiny epsilon
     keeps exact thirds (0.6666..) from falling a level below."""
-    return np.floor(np.clip(unit, 0.0, 1.0) * 255.0 + 1e-7).astype(np.uint8)
+    return cast("np.ndarray", np.floor(np.clip(unit, 0.0, 1.0) * 255.0 + 1e-7).astype(np.uint8))
 
 
 def _full_range(frame: Frame) -> tuple[float, float]:
@@ -262,7 +368,7 @@ def render_grey(frame: Frame, window: Window | None = None, *, use_voi: bool = T
         lo, lut = table
         if lo == 0:
             return np.take(lut, stored)
-        return np.take(lut, np.subtract(stored, lo, dtype=np.int32))
+        return cast("np.ndarray", np.take(lut, np.subtract(stored, lo, dtype=np.int32)))
     chosen, voi = _choose_voi(frame, window, use_voi)
     return _grey_to_uint8(_grey_unit(frame, stored, chosen, voi, None))
 
@@ -287,7 +393,7 @@ def _palette_rgb(frame: Frame, stored: np.ndarray) -> np.ndarray:
     pal = frame.palette
     assert pal is not None
     idx = np.clip(np.subtract(stored, pal.first_mapped, dtype=np.int64), 0, len(pal.rgb) - 1)
-    return pal.rgb[idx]
+    return cast("np.ndarray", pal.rgb[idx])
 
 
 def render(
@@ -343,7 +449,7 @@ def burn_overlays(picture: np.ndarray, frame: Frame) -> np.ndarray:
             continue
         sub = ov.mask[rs - r0 : r1 - r0, cs - c0 : c1 - c0]
         out[rs:r1, cs:c1][sub] = 255
-    return out
+    return cast("np.ndarray", out)
 
 
 def pixel_aspect(frame: Frame) -> float:

@@ -31,7 +31,7 @@ class SliceRequest:
 
     seq: int
     slice: SliceRef
-    window: Any = None  # a windowing.Window, or None for the file's own / auto window
+    window: Any = None  # a windowing.Window or FileWindow, or None for the file's own / auto window
     invert: bool = False
     overlays: bool = True
     #: slices to decode ahead, nearest first, once this one is done
@@ -206,9 +206,7 @@ class SliceLoader:
             result.frame = frame
             # once decoded, finish: windowing is cheap, and showing this slice beats showing nothing
             # while the newest request waits (cine, a held key)
-            window = req.window
-            if window is None and not getattr(frame, "is_colour", False):
-                window = windowing.default_window(frame)
+            window = windowing.resolve_window(frame, req.window)
             key = (req.slice.key, window, req.invert, req.overlays)
             picture = self.pictures.get(key)
             if picture is None:

@@ -35,6 +35,15 @@ def _shape_kind(kind: str) -> ShapeKind:
     return "rect" if kind == "rect" else "ellipse" if kind == "ellipse" else "line"
 
 
+def cell_step(
+    crop: tuple[float, float, float, float], cells: tuple[int, int, int, int]
+) -> tuple[float, float]:
+    """Image pixels per screen cell along the screen's rows and columns, from a layout's ``crop``
+    (top, left, bottom, right, in the oriented image) and ``cells`` (x, y, width, height)."""
+    top, left, bottom, right = crop
+    return ((bottom - top) / max(1, cells[3]), (right - left) / max(1, cells[2]))
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A length, rectangle or ellipse on one slice, with its result text."""
@@ -86,17 +95,15 @@ class PaneState:
 
     # ------------------------------------------------------------------ window / level
     def adjust_window(
-        self, shown: Any, d_width: float, d_level: float, value_range: tuple[float, float], fine: bool = False
+        self, shown: Any, d_width: float, d_level: float, fine: bool = False, integer: bool = True
     ) -> Any:
-        """Change width/level by steps that scale with the modality value range; returns the new window."""
-        from tui_dicom.core.imaging.windowing import Window
+        """Change width/level by steps proportional to the width shown (see
+        :func:`~tui_dicom.core.imaging.windowing.step_window`); returns the new window."""
+        from tui_dicom.core.imaging.windowing import step_window
 
         if shown is None:
             return None
-        step = nice_step(value_range[1] - value_range[0]) / (10 if fine else 1)
-        width = max(1.0, shown.width + d_width * step)
-        center = shown.center + d_level * step
-        self.window = Window(center, width, getattr(shown, "function", "LINEAR"), "")
+        self.window = step_window(shown, d_width, d_level, fine=fine, integer=integer)
         return self.window
 
     def drag_window(self, start: Any, dx: float, dy: float, value_range: tuple[float, float]) -> Any:
@@ -159,12 +166,26 @@ class PaneState:
         return f"Zoom {self.view.zoom:.2f}×"
 
     # ------------------------------------------------------------------ probe / measurements
-    def move_crosshair(self, d_row: int, d_col: int, image_shape: tuple[int, int]) -> None:
-        """Move the crosshair by pixels in screen directions, staying inside the image."""
-        d_row, d_col = (int(v) for v in screen_to_image(self.view, d_row, d_col))
+    def move_crosshair(
+        self, d_row: int, d_col: int, image_shape: tuple[int, int], step: tuple[float, float] = (1.0, 1.0)
+    ) -> None:
+        """Move the crosshair in screen directions, staying inside the image.
+
+        ``step`` is how many image pixels one press moves along the screen's rows and columns: one
+        screen cell's worth (see :func:`cell_step`), or ``(1, 1)`` for a single image pixel.
+        """
+        moved_r = d_row * max(1, round(step[0]))
+        moved_c = d_col * max(1, round(step[1]))
+        d_r, d_c = (int(v) for v in screen_to_image(self.view, moved_r, moved_c))
         rows, cols = image_shape
         r, c = self.crosshair or (rows // 2, cols // 2)
-        self.crosshair = (min(max(r + d_row, 0), rows - 1), min(max(c + d_col, 0), cols - 1))
+        self.crosshair = (min(max(r + d_r, 0), rows - 1), min(max(c + d_c, 0), cols - 1))
+
+    def reset_view(self) -> None:
+        """Back to how the series opened: fit, centred, unrotated, unflipped, the file's window, not inverted."""
+        self.view = View()
+        self.window = None
+        self.invert = False
 
     # Measuring works as in radiology viewers: choose a tool (``arm``), then either press, drag and
     # release, or click at both ends, or (keyboard) move the crosshair and place each end (``place``).

@@ -39,6 +39,8 @@ from tui_dicom.ui.widgets.picture import PictureView
 from tui_dicom.ui.widgets.study_tree import MASK, StudyTree, fmt_date
 
 PREFETCH = 6
+#: screen direction (rows, columns) of each arrow key
+_ARROWS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
 
@@ -116,6 +118,8 @@ class MainScreen(Screen[None]):
         self.index_done = False
         self._sized = False
         self._size_note = ""
+        #: a series was shown already (the first one, chosen at start, takes the focus to the image)
+        self._opened = False
 
     # ------------------------------------------------------------------------------ layout
 
@@ -131,7 +135,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Start indexing and the loader; the tree has focus."""
+        """Start indexing and the loader; the tree has focus until the first series is shown."""
         self.title = "tui-dicom"
         self.sub_title = safe_text(self.source_label)
         tree = self.query_one(StudyTree)
@@ -282,7 +286,12 @@ class MainScreen(Screen[None]):
 
     @on(StudyTree.SeriesChosen)
     def _series_chosen(self, message: StudyTree.SeriesChosen) -> None:
+        first = not self._opened
+        self._opened = True
         self._set_series(message.series)
+        if first and self._from_first_path(message.series) and isinstance(self.focused, StudyTree):
+            # the user pointed at this: arrows and keys go to the image (Tab back to the tree)
+            self.query_one(ImagePane).focus()
 
     @on(StudyTree.SliceChosen)
     def _slice_chosen(self, message: StudyTree.SliceChosen) -> None:
@@ -648,11 +657,20 @@ class MainScreen(Screen[None]):
     def action_arrow(self, direction: str) -> None:
         """An arrow key: moves the probe while it is on, else ↑/↓ step slices (``direction``: up/down/left/right)."""
         if self.state.crosshair is not None and self._ready is not None:
-            d_row, d_col = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}[direction]
-            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
+            d_row, d_col = _ARROWS[direction]
+            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2], self._cell_step())
             self._redraw()
         elif direction in ("up", "down"):
             self._move(delta=1 if direction == "down" else -1)
+
+    def _cell_step(self) -> tuple[float, float]:
+        """Image pixels per screen cell of the picture shown (the probe moves one cell per arrow press)."""
+        from tui_dicom.core.session.viewstate import cell_step
+
+        lay = self.query_one(PictureView).layout_now
+        if lay is None or lay.empty:
+            return (1.0, 1.0)
+        return cell_step(lay.crop, lay.cells)
 
     def action_width(self, direction: int, fine: bool = False) -> None:
         """Widen (``direction`` 1) or narrow (-1) the window; ``fine`` takes a tenth of the step."""
@@ -665,7 +683,9 @@ class MainScreen(Screen[None]):
     def _adjust(self, d_width: float, d_level: float, fine: bool) -> None:
         if self._shown_window is None:
             return
-        self.state.adjust_window(self._shown_window, d_width, d_level, self._modality_range(), fine)
+        frame = self._frame()
+        integer = frame is None or not frame.is_float
+        self.state.adjust_window(self._shown_window, d_width, d_level, fine, integer)
         self._shown_window = self.state.window
         self._update_annotations()
         self._rerender()
@@ -674,17 +694,38 @@ class MainScreen(Screen[None]):
         self.state.window = window
         self._rerender()
 
-    def action_preset(self, number: int) -> None:
-        """Window preset ``number`` (1-based, as on the number keys)."""
-        from tui_dicom.core.imaging.windowing import PRESETS
+    def window_presets(self) -> list[Any]:
+        """The number keys' windows for the slice shown: CT presets where values are HU, else the file's
+        windows, auto, min–max and percentile windows (see :func:`windowing.window_presets`)."""
+        from tui_dicom.core.imaging.windowing import window_presets
 
-        names = list(PRESETS)
-        if 1 <= number <= len(names):
-            self._set_window(PRESETS[names[number - 1]])
+        frame = self._frame()
+        return window_presets(frame) if frame is not None else []
+
+    def action_preset(self, number: int) -> None:
+        """Window preset ``number`` (1–9) of the image shown: CT presets for HU, else the file's windows,
+        auto, min–max and percentile windows."""
+        presets = self.window_presets()
+        if 1 <= number <= len(presets):
+            self._set_window(presets[number - 1])
+        elif self._frame() is not None:
+            if not presets:
+                self.notify("A colour image has no window presets", timeout=3)
+                return
+            names = ", ".join(f"{i} {safe_text(w.name)}" for i, w in enumerate(presets, start=1))
+            self.notify(f"No preset {number} for this image; its presets: {names}", timeout=5, markup=False)
 
     def action_file_window(self) -> None:
-        """The file's own window."""
-        self._set_window(None)
+        """The file's own window; pressed again, its next one (a file may define several)."""
+        from tui_dicom.core.imaging.windowing import next_file_window
+
+        frame = self._frame()
+        if frame is None:
+            return
+        window = next_file_window(frame, self.state.window)
+        if window is None:
+            self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
+        self._set_window(window)
 
     def action_auto_window(self) -> None:
         """A window over the 0.5–99.5 percentiles of the slice."""
@@ -732,10 +773,21 @@ class MainScreen(Screen[None]):
         self._view_changed()
 
     def action_pan(self, d_row: int, d_col: int) -> None:
-        """Pan by a tenth of the view, in screen directions (``d_row`` down, ``d_col`` right)."""
-        if self._ready is not None:
+        """Pan by a tenth of the view in screen directions (``d_row`` down, ``d_col`` right); with the
+        probe on, move the probe by one image pixel instead (the arrows move it one screen cell)."""
+        if self._ready is not None and self.state.crosshair is not None:
+            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
+            self._redraw()
+        elif self._ready is not None:
             self.state.pan(d_row, d_col, self._ready.frame.stored.shape[:2], 0.1)
             self._view_changed()
+
+    def action_reset_view(self) -> None:
+        """Zoom, pan, rotation, flips and window back to how the series opened."""
+        self.state.reset_view()
+        self._shown_window = None
+        self._rerender()
+        self._view_changed()
 
     def action_rotate(self) -> None:
         """Rotate 90° clockwise."""
@@ -798,6 +850,9 @@ class MainScreen(Screen[None]):
         except ValueError:
             pos = 0
         target = series[(pos + direction) % len(series)]
+        if target.series_instance_uid == self._series.series_instance_uid:
+            self.notify("This is the only series", timeout=2)
+            return
         self._set_series(target)
         self.query_one(StudyTree).select_series(target)
 

@@ -34,10 +34,14 @@ class ImagePane(Vertical, can_focus=True):
     #: passes an action only as many arguments as its signature names.
     BINDINGS: ClassVar[list[BindingType]] = [
         *PANE_KEYS,
-        Binding("down", "screen.arrow('down')", "Next slice", tooltip="With the probe on: move it down"),
-        Binding("up", "screen.arrow('up')", "Previous slice (probe on: move it up)", show=False),
-        Binding("left", "screen.arrow('left')", "Probe left", show=False),
-        Binding("right", "screen.arrow('right')", "Probe right", show=False),
+        Binding(
+            "down", "screen.arrow('down')", "Next slice", tooltip="with the probe on: move it one cell down"
+        ),
+        Binding(
+            "up", "screen.arrow('up')", "Previous slice (with the probe on: move it one cell up)", show=False
+        ),
+        Binding("left", "screen.arrow('left')", "Probe one screen cell left", show=False),
+        Binding("right", "screen.arrow('right')", "Probe one screen cell right", show=False),
         Binding("j", "screen.step(1)", "Next slice (also with the probe on)", show=False),
         Binding("k", "screen.step(-1)", "Previous slice (also with the probe on)", show=False),
         Binding("pagedown", "screen.step(10)", "10 slices forward", show=False),
@@ -53,22 +57,46 @@ class ImagePane(Vertical, can_focus=True):
         Binding("alt+l", "screen.level(-1, True)", "Window level down, fine step", show=False),
         Binding("alt+L,alt+shift+l", "screen.level(1, True)", "Window level up, fine step", show=False),
         *[
-            Binding(str(i + 1), f"screen.preset({i + 1})", f"Window preset {i + 1} ({name})", show=False)
+            Binding(
+                str(i + 1),
+                f"screen.preset({i + 1})",
+                f"Window preset {i + 1}",
+                tooltip=f"CT: {name}; other images: number {i + 1} of: the file's windows, auto, min–max, percentiles",
+                show=False,
+            )
             for i, name in enumerate(PRESET_NAMES)
         ],
-        Binding("0", "screen.file_window", "The file's window", show=False),
-        Binding("A", "screen.auto_window", "Auto window", show=False),
+        Binding("0", "screen.file_window", "The file's window (again: its next one)", show=False),
+        Binding("A", "screen.auto_window", "Auto window (0.5–99.5 percentiles)", show=False),
         Binding("M", "screen.minmax_window", "Min–max window", show=False),
         Binding("i", "screen.invert", "Invert"),
         Binding("o", "screen.overlays", "Overlays on/off", show=False),
         Binding("plus", "screen.zoom(1)", "Zoom in"),
         Binding("minus", "screen.zoom(-1)", "Zoom out", show=False),
         Binding("equals_sign", "screen.fit", "Fit to pane", show=False),
+        Binding("backspace", "screen.reset_view", "Reset zoom, pan, rotation, flips and window", show=False),
         Binding("exclamation_mark", "screen.one_to_one", "Zoom 1:1", show=False),
-        Binding("shift+up", "screen.pan(-1, 0)", "Pan up", show=False),
-        Binding("shift+down", "screen.pan(1, 0)", "Pan down", show=False),
-        Binding("shift+left", "screen.pan(0, -1)", "Pan left", show=False),
-        Binding("shift+right", "screen.pan(0, 1)", "Pan right", show=False),
+        Binding(
+            "shift+up", "screen.pan(-1, 0)", "Pan up (with the probe on: move it one image pixel)", show=False
+        ),
+        Binding(
+            "shift+down",
+            "screen.pan(1, 0)",
+            "Pan down (with the probe on: move it one image pixel)",
+            show=False,
+        ),
+        Binding(
+            "shift+left",
+            "screen.pan(0, -1)",
+            "Pan left (with the probe on: move it one image pixel)",
+            show=False,
+        ),
+        Binding(
+            "shift+right",
+            "screen.pan(0, 1)",
+            "Pan right (with the probe on: move it one image pixel)",
+            show=False,
+        ),
         Binding("r", "screen.rotate", "Rotate 90°", show=False),
         Binding("h", "screen.flip(True)", "Flip left/right", show=False),
         Binding("v", "screen.flip(False)", "Flip up/down", show=False),
