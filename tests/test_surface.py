@@ -37,6 +37,7 @@ from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.keys import bindings_of
 from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
+from tui_dicom.ui.screens.problem import ProblemScreen
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector, TagTree
@@ -111,6 +112,14 @@ async def open_help(pilot: Pilot, app: DicomViewerApp) -> None:
     assert await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
+async def open_problem(pilot: Pilot, app: DicomViewerApp) -> None:
+    from tui_dicom.core.hierarchy.model import IndexError_
+
+    await focus_tree(pilot, app)
+    app.push_screen(ProblemScreen(IndexError_("CD/IMAGES/IM000042", "header incomplete"), 1, 1))
+    assert await wait_until(pilot, lambda: isinstance(app.screen, ProblemScreen))
+
+
 #: how to put each class's bindings in play
 FOCUS: dict[type[DOMNode], Step] = {
     DicomViewerApp: focus_image,
@@ -120,6 +129,7 @@ FOCUS: dict[type[DOMNode], Step] = {
     TagInspector: focus_tags,
     TagTree: focus_tags,
     HelpScreen: open_help,
+    ProblemScreen: open_problem,
 }
 
 
@@ -136,7 +146,8 @@ def keys_then(*keys: str) -> Step:
 
 #: keys pressed first (with the class focused) so that the walked key has something to act on
 SETUP: dict[str, Step] = {
-    "screen.delete_measurement": keys_then("m", "shift+right", "shift+right", "m"),
+    "screen.delete_measurement": keys_then("m", "m", "shift+right", "shift+right", "m"),
+    "screen.cancel_measurement": keys_then("m"),
     "screen.fit": keys_then("plus"),
     "screen.reset_view": keys_then("plus", "r"),
     "screen.arrow('left')": keys_then("c"),
@@ -176,6 +187,7 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         state.view,
         state.crosshair,
         state.pending,
+        state.tool,
         tuple((k, tuple(v)) for k, v in state.measurements.items()),
         state.cine,
         state.cine_fps,
@@ -190,6 +202,7 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         inspector.varying_only,
         inspector.tree.cursor_line,
         tree.cursor_line,
+        tree.user_width,
         sum(1 for node in _nodes(tree) if node.is_expanded),
         len(app._notifications),
         app.clipboard,
@@ -238,7 +251,7 @@ async def back_to_main(pilot: Pilot, app: DicomViewerApp) -> None:
     if main.state.cine:
         main._stop_cine()
     main.state.crosshair = None
-    main.state.pending = None
+    main.state.cancel()
     inspector = main.query_one(TagInspector)
     if inspector.filter_text:
         inspector.action_clear_search()
