@@ -20,9 +20,10 @@ DATA = HERE.parent.parent / "shared" / "data"
 SHOTS = [
     # (file name, paths, keys pressed after the first slice shows, size)
     ("viewer-taichi.svg", [DATA / "taichi_mri_cd"], [], (160, 48)),
-    ("viewer-ct-bone.svg", [DATA / "ge_ct_head"], ["tab", "9", "c"], (160, 48)),
+    ("viewer-ct-bone.svg", [DATA / "ge_ct_head"], ["9", "c"], (160, 48)),
     ("viewer-ct-narrow.svg", [DATA / "ge_ct_head"], [], (80, 24)),
-    ("tag-search.svg", [DATA / "taichi_mri_cd"], ["tab", "tab", "slash", *"patient"], (160, 48)),
+    ("tag-search.svg", [DATA / "taichi_mri_cd"], ["tab", "slash", *"patient"], (160, 48)),
+    ("palette-presets.svg", [DATA / "taichi_mri_cd"], ["ctrl+p", *"preset"], (160, 48)),
     ("privacy.svg", [DATA / "taichi_mri_cd"], ["p"], (160, 48)),
     ("help.svg", [DATA / "ge_ct_head"], ["question_mark"], (120, 40)),
 ]

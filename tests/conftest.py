@@ -11,6 +11,12 @@ Skip markers: ``needs_shared(*names)``, ``needs_tool(name)``, ``needs_data_store
 
 Fixtures:
 
+- ``orthanc`` (session): a real Orthanc archive (Debian's ``/usr/sbin/Orthanc``) on free loopback ports,
+  run as an unprivileged user with basic auth, C-FIND/C-GET/C-MOVE allowed and the DICOMweb and GDCM
+  plugins; empty at start (upload with ``orthanc.upload(path)``). Skips when Orthanc is not installed.
+  API in ``tests/orthanc.py``. Tests sharing it should select their own data (by UID or patient ID):
+  other test files upload theirs to the same server.
+
 - ``dcmtk_cd`` (session): a CD made by DCMTK ``dcmmkdir`` in a temporary folder from the
   ``ge_ct_head`` and ``dcm_qa_nih`` series, copied first under ISO 9660 names ``IMAGES/IM000001``...
   Returns a :class:`BuiltCD`. Read-only for tests: copy it (``copy_cd``) before changing anything.
@@ -21,11 +27,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom.data
 import pytest
+from orthanc import OrthancServer
+from orthanc import available as orthanc_available
 
 REPO = Path(__file__).resolve().parents[1]
 PYDICOM_DATA = Path(pydicom.data.__file__).resolve().parent
@@ -121,3 +130,16 @@ def dcmtk_cd(tmp_path_factory: pytest.TempPathFactory) -> BuiltCD:
     if not (SHARED_DATA / "ge_ct_head").is_dir() or not (SHARED_DATA / "dcm_qa_nih").is_dir():
         pytest.skip(f"shared data ge_ct_head / dcm_qa_nih missing (expected in {SHARED_DATA})")
     return make_cd(tmp_path_factory.mktemp("dcmtk_cd") / "CD", shared_series_files())
+
+
+@pytest.fixture(scope="session")
+def orthanc() -> Iterator[OrthancServer]:
+    """One Orthanc for the whole session (ready in ~1 s, stopping takes ~3 s); stopped by PID at the end."""
+    reason = orthanc_available()
+    if reason:
+        pytest.skip(reason)
+    server = OrthancServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,6 +1,6 @@
 """The picture in real terminal emulators under Xvfb, checked by ../shared/tools/check_shot.py.
 
-Runs the viewer (``tui-dicom SERIES``, keys Tab Down Down Down); it writes ``TUI_DICOM_LAYOUT_JSON`` and
+Runs the viewer (``tui-dicom SERIES``, keys Down Down Down); it writes ``TUI_DICOM_LAYOUT_JSON`` and
 its ``.expected.png`` after every displayed frame.
 """
 
@@ -36,7 +36,7 @@ def _command(renderer: str | None) -> tuple[list[str], str]:
     extra = [] if renderer is None else ["--renderer", renderer]
     exe = Path(sys.executable).with_name("tui-dicom")
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "tui_dicom"]
-    return [*argv, *extra, str(SERIES)], "Tab Down Down Down"
+    return [*argv, *extra, str(SERIES)], "Down Down Down"
 
 
 def _shoot(
@@ -102,7 +102,7 @@ def _shoot(
 
 
 def _slice_after_keys(lay: dict[str, Any]) -> None:
-    """The viewer opens the series at its middle slice (15/28); Tab focuses the image, Down x3 -> 18/28.
+    """The viewer opens the series at its middle slice (15/28) with the focus on the image; Down x3 -> 18/28.
 
     The counter must match the picture: the instance shown is the 18th along the slice normal, which
     for this series (positions increasing with the file number) is 18.dcm according to pydicom.

@@ -35,6 +35,7 @@ from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.core.logging import LOGGER
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.keys import bindings_of
+from tui_dicom.ui.screens.anonymize import AnonymizeDialog
 from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
 from tui_dicom.ui.screens.problem import ProblemScreen
@@ -120,6 +121,12 @@ async def open_problem(pilot: Pilot, app: DicomViewerApp) -> None:
     assert await wait_until(pilot, lambda: isinstance(app.screen, ProblemScreen))
 
 
+async def open_share(pilot: Pilot, app: DicomViewerApp) -> None:
+    await focus_image(pilot, app)
+    await pilot.press("S")
+    assert await wait_until(pilot, lambda: isinstance(app.screen, AnonymizeDialog))
+
+
 #: how to put each class's bindings in play
 FOCUS: dict[type[DOMNode], Step] = {
     DicomViewerApp: focus_image,
@@ -130,6 +137,7 @@ FOCUS: dict[type[DOMNode], Step] = {
     TagTree: focus_tags,
     HelpScreen: open_help,
     ProblemScreen: open_problem,
+    AnonymizeDialog: open_share,
 }
 
 
@@ -204,9 +212,20 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         tree.cursor_line,
         tree.user_width,
         sum(1 for node in _nodes(tree) if node.is_expanded),
-        len(app._notifications),
+        getattr(app, "notes_posted", 0),
         app.clipboard,
     )
+
+
+def count_notifications(app: DicomViewerApp) -> None:
+    """Count every notification posted (they expire, so the list on screen cannot tell)."""
+    original = app.notify
+
+    def notify(*args: Any, **kwargs: Any) -> None:
+        app.notes_posted = getattr(app, "notes_posted", 0) + 1  # type: ignore[attr-defined]
+        original(*args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
 
 
 def _nodes(tree: StudyTree) -> list[Any]:
@@ -276,6 +295,7 @@ async def test_every_binding_on_real_data(kind: str, error_log: ErrorLog) -> Non
     if path is None or not path.exists():
         pytest.skip(f"{kind} data not found: {path}")
     app = DicomViewerApp([str(path)], terminal=detect(override="halfblock"))
+    count_notifications(app)
     pressed = 0
     silent: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:

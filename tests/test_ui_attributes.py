@@ -23,6 +23,7 @@ ALLOWED = {"title", "sub_title", "show_root", "guide_depth", "display", "visible
 CLASSES = {
     ("screens/main.py", "MainScreen"): Screen,
     ("screens/help.py", "HelpScreen"): ModalScreen,
+    ("screens/anonymize.py", "AnonymizeDialog"): ModalScreen,
     ("widgets/study_tree.py", "StudyTree"): Tree,
     ("widgets/inspector.py", "TagInspector"): Vertical,
     ("widgets/image_pane.py", "ImagePane"): Vertical,

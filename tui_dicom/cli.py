@@ -1,4 +1,4 @@
-"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export`` are one-shot.
+"""Command line: ``tui-dicom [PATH...]`` opens the viewer; ``ls``, ``dump``, ``export``, ``anonymize`` are one-shot.
 
 Imports are lazy: ``tui-dicom dump`` must start fast, so neither Textual nor any pixel decoder is
 imported unless the chosen command needs it.
@@ -16,6 +16,7 @@ COMMANDS = {
     "ls": "tui_dicom.commands.ls",
     "dump": "tui_dicom.commands.dump",
     "export": "tui_dicom.commands.export",
+    "anonymize": "tui_dicom.commands.anonymize",
 }
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2

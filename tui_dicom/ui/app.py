@@ -104,6 +104,9 @@ class DicomViewerApp(App[None]):
         for entry in self.key_catalogue():
             groups.setdefault(entry.group, []).append((entry.keys, entry.description))
         groups["Study tree"] += [("↑ / ↓", "Move"), ("Enter / space", "Expand / collapse")]
+        groups["Image"].append(
+            ("1 … 9", "Not CT: the file's windows, then auto, min–max, percentiles 1–99, 2–98, 5–95")
+        )
         groups["Mouse (over the image)"] = list(MOUSE_GESTURES)
         return list(groups.items())
 

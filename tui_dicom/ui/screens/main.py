@@ -33,6 +33,7 @@ from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
 from tui_dicom.core.session.viewstate import PaneState
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
+from tui_dicom.ui.screens.anonymize import AnonymizeDialog
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
@@ -66,6 +67,7 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
+        Binding("S", "anonymize", "Share a de-identified copy", show=False),
     ]
 
     privacy: reactive[bool] = reactive(False)
@@ -618,6 +620,13 @@ class MainScreen(Screen[None]):
         inspector = self.query_one(TagInspector)
         inspector.display = not inspector.display
 
+    def action_anonymize(self) -> None:
+        """Open the share dialog (de-identified copy) for the shown series or its study."""
+        if self._series is None:
+            self.notify("Choose a series first", timeout=3)
+            return
+        self.app.push_screen(AnonymizeDialog(self._series, self._series_context[1], self.paths))
+
     def action_search_tags(self) -> None:
         """``/`` from the tree or the image: open the tags panel's filter (showing the panel if hidden)."""
         inspector = self.query_one(TagInspector)
@@ -721,6 +730,9 @@ class MainScreen(Screen[None]):
 
         frame = self._frame()
         if frame is None:
+            return
+        if not frame.is_grey:
+            self.notify("A colour image has no window", timeout=3)
             return
         window = next_file_window(frame, self.state.window)
         if window is None:

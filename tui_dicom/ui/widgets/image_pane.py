@@ -57,13 +57,7 @@ class ImagePane(Vertical, can_focus=True):
         Binding("alt+l", "screen.level(-1, True)", "Window level down, fine step", show=False),
         Binding("alt+L,alt+shift+l", "screen.level(1, True)", "Window level up, fine step", show=False),
         *[
-            Binding(
-                str(i + 1),
-                f"screen.preset({i + 1})",
-                f"Window preset {i + 1}",
-                tooltip=f"CT: {name}; other images: number {i + 1} of: the file's windows, auto, min–max, percentiles",
-                show=False,
-            )
+            Binding(str(i + 1), f"screen.preset({i + 1})", f"Window preset {i + 1} (CT: {name})", show=False)
             for i, name in enumerate(PRESET_NAMES)
         ],
         Binding("0", "screen.file_window", "The file's window (again: its next one)", show=False),
