@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_KEYS = {"name", "unit", "ours", "reference", "reference_value", "ratio", "goal", "pass"}
-GROUP_WORDS = ("[dicomdir]", "[scan]", "[first image]", "[step]", "[decode]", "[rss]", "[dump]")
+GROUP_WORDS = ("[dicomdir]", "[scan]", "[first image]", "[step]", "[decode]", "[rss]", "[dump]", "[archive]")
 
 
 @pytest.fixture(scope="module")

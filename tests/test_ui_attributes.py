@@ -30,6 +30,8 @@ CLASSES = {
     ("widgets/annotations.py", "AnnotationBar"): Widget,
     ("widgets/picture.py", "PictureView"): Widget,
     ("app.py", "DicomViewerApp"): App,
+    ("screens/archive.py", "ArchiveScreen"): Screen,
+    ("widgets/archive_bar.py", "ArchiveBar"): Widget,
 }
 
 

@@ -16,6 +16,7 @@ COMMANDS = {
     "ls": "tui_dicom.commands.ls",
     "dump": "tui_dicom.commands.dump",
     "export": "tui_dicom.commands.export",
+    "get": "tui_dicom.commands.get",
     "anonymize": "tui_dicom.commands.anonymize",
 }
 

@@ -3,7 +3,9 @@
 File meta and dataset are printed, nested sequences indented. With -t only the chosen elements print
 (a keyword, a number such as 0010,0010, a path such as Seq[0].Keyword, or *.Keyword at any depth);
 for one file and one TAG only the bare value, so $(tui-dicom dump f -t PatientID) works. A folder,
-DICOMDIR or ZIP dumps every instance in it, each after a header line. Values are decoded with the
+DICOMDIR or ZIP dumps every instance in it, each after a header line. A remote instance
+(dicom://AET@HOST:PORT/STUDY/SERIES/SOP, its WADO-RS URL .../studies/S/series/SE/instances/I, or
+NAME:STUDY/SERIES/SOP) is retrieved into the private cache first. Values are decoded with the
 file's character set and every control character is shown as an escape such as \\x1b.
 Exit status: 0 ok, 1 some file could not be read (or, for a bare value, the tag is absent), 2 usage.
 """
@@ -57,6 +59,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="expand sequences only N levels deep (0: top level only)",
     )
+    from tui_dicom.commands.remote import add_connection_arguments
+
+    add_connection_arguments(parser)
+
+
+def fetch_remote(paths: Sequence[str], args: argparse.Namespace, err: TextIO) -> list[str] | None:
+    """Local paths for ``paths``: remote instances retrieved into the cache (None: one failed, reported)."""
+    from tui_dicom.commands.remote import is_remote
+
+    out = list(paths)
+    for i, path in enumerate(paths):
+        if os.path.lexists(path) or not is_remote(path):
+            continue
+        from tui_dicom.commands.remote import fetch_instance
+        from tui_dicom.core.archive.errors import ArchiveError
+
+        try:
+            out[i] = fetch_instance(path, args)
+        except ArchiveError as exc:
+            err.write(f"{PROG}: {safe_text(exc)}\n")
+            return None
+    return out
 
 
 @dataclass
@@ -134,7 +158,7 @@ def _line(row: TagRow, *, indent_from: int = 0, label: str | None = None) -> str
 
 def _path_label(path: tuple[int, ...]) -> str:
     """``(0008,1140)[0].(0008,1155)`` for a nested path."""
-    out = []
+    out: list[str] = []
     for i, part in enumerate(path):
         if i % 2 == 0:
             out.append(("." if out else "") + f"({part >> 16:04X},{part & 0xFFFF:04X})")
@@ -357,6 +381,10 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"{PROG}: --json takes only top-level tags with -t (no sequence paths or '*')\n")
         return EXIT_USAGE
 
+    local = fetch_remote(args.paths, args, err)
+    if local is None:
+        return EXIT_ERRORS
+    args.paths = local
     targets, had_errors, missing = _expand(args.paths, err)
     single_file = len(args.paths) == 1 and len(targets) == 1 and not _is_container(args.paths[0])
     bare = single_file and len(queries) == 1 and not args.json

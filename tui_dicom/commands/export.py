@@ -1,7 +1,9 @@
 """Write one frame as the viewer displays it (window, palette, overlays) to a PNG at native resolution,
 8-bit grey or RGB, without annotations. Without --window/--preset the viewer's default is used (the
 file's first window, else its VOI LUT, else an automatic percentile window). A negative centre needs
-the = form: --window=-600,1500. Frames count from 1, like DCMTK's."""
+the = form: --window=-600,1500. Frames count from 1, like DCMTK's. FILE may be a remote instance
+(dicom://AET@HOST:PORT/STUDY/SERIES/SOP, a WADO-RS instance URL, or NAME:STUDY/SERIES/SOP): it is
+retrieved into the private cache first."""
 
 from __future__ import annotations
 
@@ -93,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="no VOI transform: map the full value range linearly (like dcmj2pnm -W)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    from tui_dicom.commands.remote import add_connection_arguments
+
+    add_connection_arguments(parser)
 
 
 def _ref_for(path: str) -> FileRef:
@@ -185,6 +190,12 @@ def run(args: argparse.Namespace) -> int:
     """Export; 0 on success, 1 (one line on stderr) when the picture cannot be exported."""
     name = safe_path(args.file)
     try:
+        from tui_dicom.commands.remote import is_remote
+
+        if not os.path.lexists(args.file) and is_remote(args.file):
+            from tui_dicom.commands.remote import fetch_instance
+
+            args.file = fetch_instance(args.file, args)
         inp = _ref_for(args.file)
         if (
             inp.member is None

@@ -7,6 +7,9 @@ characters shown as escapes such as \\x1b. With --json the output is one JSON ob
 {"patients":[{"patient_id","patient_name","studies":[{"study_instance_uid","study_date",
 "study_description","series":[{"series_instance_uid","series_number","modality","series_description",
 "instances":N,"frames":N}]}]}],"errors":[{"path","reason"}]}.
+An archive (dicom://AET@HOST:PORT, http(s)://[USER@]HOST/PATH, NAME: from the config file) is queried
+instead: studies matching the filters (--patient, --date...), then their series and instances (counted
+per series); --limit N keeps N studies and says when more matched ("cut": true in the JSON).
 Exit status: 0 everything was read, 1 some problem was found, 2 usage error (e.g. a missing path).
 """
 
@@ -17,6 +20,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from tui_dicom.core.hierarchy.model import Hierarchy
@@ -34,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths", nargs="+", metavar="PATH", help="folder, DICOMDIR, ZIP archive or DICOM file"
     )
     parser.add_argument("--json", action="store_true", help="print the hierarchy as JSON")
+    from tui_dicom.commands.remote import add_connection_arguments, add_filter_arguments
+
+    add_filter_arguments(parser)
+    add_connection_arguments(parser)
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -126,8 +134,75 @@ def format_tree(hierarchy: Hierarchy) -> list[str]:
     return lines
 
 
+def remote_hierarchy(args: argparse.Namespace, text: str) -> tuple[Hierarchy, bool]:
+    """Query an archive: matching studies, their series, and each series' instances (to count them).
+
+    Returns:
+        The hierarchy and whether the study list was cut at ``--limit``.
+    """
+    from tui_dicom.commands.remote import address_from, filters_from
+    from tui_dicom.core.archive.connect import open_client
+    from tui_dicom.core.archive.query import (
+        hierarchy_from_studies,
+        instances_from_records,
+        series_from_records,
+    )
+
+    address = address_from(text, args)
+    client = open_client(address, timeout=args.timeout)
+    try:
+        filters = filters_from(args)
+        page = client.find_studies(filters, limit=args.limit)
+        hierarchy = hierarchy_from_studies(page.studies)
+        for patient in hierarchy.patients:
+            for study in patient.studies:
+                records = client.find_series(study.study_instance_uid, filters.series_uid)
+                study.series = series_from_records(records)
+                for series in study.series:
+                    found = client.find_instances(study.study_instance_uid, series.series_instance_uid)
+                    series.instances = instances_from_records(
+                        found, lambda st, se, sop: Path(address.display, st, se, sop)
+                    )
+        return hierarchy, page.cut
+    finally:
+        client.close()
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    """``tui-dicom ls URL``: the archive's answer in the same shapes as for a CD."""
+    from tui_dicom.core.archive.errors import AddressError, ArchiveError
+
+    if len(args.paths) != 1:
+        print(f"{PROG}: list one archive at a time", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        hierarchy, cut = remote_hierarchy(args, args.paths[0])
+    except AddressError as exc:
+        print(f"{PROG}: {safe_text(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ArchiveError as exc:
+        print(f"{PROG}: {safe_text(exc)}", file=sys.stderr)
+        return EXIT_ERRORS
+    if args.json:
+        data = to_json_dict(hierarchy)
+        data["cut"] = cut
+        text = json.dumps(data, ensure_ascii=False, indent=1)
+        sys.stdout.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    else:
+        lines = format_tree(hierarchy)
+        if cut:
+            lines.append(f"results were cut at --limit {args.limit}: more studies match (narrow the filters)")
+        sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tui-dicom ls``; returns the exit status."""
+    from tui_dicom.commands.remote import is_remote
+
+    if any(is_remote(p) for p in args.paths) and not any(os.path.lexists(p) for p in args.paths):
+        return run_remote(args)
     missing = [p for p in args.paths if not os.path.lexists(p)]
     if missing:
         for path in missing:

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         metavar="PATH",
-        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo)",
+        help="DICOMDIR, CD root, folder, ZIP archive or DICOM file (none: the demo); or one archive: "
+        "dicom://AET@HOST:PORT, http(s)://[USER@]HOST/PATH, NAME:",
     )
     parser.add_argument(
         "--renderer",
@@ -54,6 +55,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest sixel picture in KB; a smaller budget shows fewer grey levels but "
         "settles sooner on a slow link (default 200; e.g. 110 over 10 Mbit/s)",
     )
+    add_archive_arguments(parser)
+
+
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    """Filters and connection options for ``tui-dicom URL`` (an archive instead of paths)."""
+    from tui_dicom.commands.remote import add_connection_arguments, add_filter_arguments
+
+    add_filter_arguments(parser)
+    add_connection_arguments(parser)
+
+
+def archive_session(args: argparse.Namespace, text: str) -> Any:
+    """The :class:`ArchiveSession` of ``tui-dicom URL [filters]``.
+
+    Raises:
+        AddressError: a bad address, option or filter.
+    """
+    from tui_dicom.commands.remote import address_from, filters_from
+    from tui_dicom.core.archive.browse import ArchiveSession
+
+    filters = filters_from(args)
+    open_study = filters.study_uid
+    return ArchiveSession(
+        address=address_from(text, args),
+        filters=filters,
+        limit=args.limit if args.limit is not None else 200,
+        cache_bytes=max(16, args.disk_cache_mb) * 1024 * 1024,
+        timeout=args.timeout,
+        open_study=open_study,
+    )
 
 
 def demo_paths() -> tuple[list[str], str]:
@@ -87,14 +118,28 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.core.safe import safe_path
 
     paths = [os.fspath(p) for p in args.paths]
+    archive = None
+    from tui_dicom.commands.remote import is_remote
+
+    if len(paths) == 1 and not os.path.lexists(paths[0]) and is_remote(paths[0]):
+        from tui_dicom.core.archive.errors import AddressError
+
+        try:
+            archive = archive_session(args, paths[0])
+        except AddressError as exc:
+            print(f"tui-dicom: {safe_path(str(exc))}", file=sys.stderr)
+            return 2
+        label = archive.address.display
+        paths = []
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
         for p in missing:
             print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
         return 2
     demo_note = ""
-    label = " ".join(safe_path(p) for p in paths)
-    if not paths:
+    if archive is None:
+        label = " ".join(safe_path(p) for p in paths)
+    if not paths and archive is None:
         paths, demo_note = demo_paths()
         label = "demo: pydicom dicomdirtests CD + pydicom-data images"
         if not paths:
@@ -128,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                 cache_mb=max(16, args.cache_mb),
                 source_label=label,
                 demo_note=demo_note,
+                archive=archive,
             )
             _filter_replies(app, terminal)
             app.run()

@@ -37,9 +37,11 @@ def setup_log(path: str | None) -> None:
         handler = logging.NullHandler()
     LOGGER.addHandler(handler)
     # pydicom logs warnings about odd files; route them to the same place, never to stderr.
-    pyd = logging.getLogger("pydicom")
-    pyd.handlers = [handler]
-    pyd.propagate = False
+    # so do the archive libraries (pynetdicom logs every association, dicomweb-client every request)
+    for name in ("pydicom", "pynetdicom", "dicomweb_client"):
+        lib = logging.getLogger(name)
+        lib.handlers = [handler]
+        lib.propagate = False
     # Python warnings (pydicom warns about odd values while converting them, long after the file
     # was read) would print two lines of source to stderr: send them to the log as well.
     logging.captureWarnings(True)

@@ -34,9 +34,12 @@ class DicomViewerApp(App[None]):
         decoder: Any = None,
         source_label: str = "",
         demo_note: str = "",
+        archive: Any = None,
     ) -> None:
         super().__init__()
         self.paths = paths
+        #: an :class:`~tui_dicom.core.archive.browse.ArchiveSession` to browse instead of ``paths``
+        self.archive = archive
         self.terminal_info = terminal
         self._screen_args = dict(
             cache_mb=cache_mb, decoder=decoder, source_label=source_label, demo_note=demo_note
@@ -67,6 +70,11 @@ class DicomViewerApp(App[None]):
 
         if self.terminal_info is not None:
             picture.set_terminal(self.terminal_info)
+        if self.archive is not None:
+            from tui_dicom.ui.screens.archive import ArchiveScreen
+
+            self.push_screen(ArchiveScreen(self.archive, **self._screen_args))
+            return
         self.push_screen(MainScreen(self.paths, **self._screen_args))
 
     @property
@@ -77,16 +85,20 @@ class DicomViewerApp(App[None]):
                 return screen
         raise LookupError("main screen not mounted")
 
-    @staticmethod
-    def key_groups() -> list[tuple[str, type[DOMNode]]]:
+    def key_groups(self) -> list[tuple[str, type[DOMNode]]]:
         """Where keys work (title) and the class whose BINDINGS hold them, in the order help shows them."""
+        from tui_dicom.ui.screens.archive import ArchiveScreen
         from tui_dicom.ui.widgets.image_pane import ImagePane
         from tui_dicom.ui.widgets.inspector import TagInspector
         from tui_dicom.ui.widgets.study_tree import StudyTree
 
+        archive: list[tuple[str, type[DOMNode]]] = (
+            [("Archive", ArchiveScreen)] if self.archive is not None else []
+        )
         return [
             ("Everywhere", DicomViewerApp),
             ("Everywhere", MainScreen),
+            *archive,
             ("Study tree", StudyTree),
             ("Image", ImagePane),
             ("Tag inspector", TagInspector),

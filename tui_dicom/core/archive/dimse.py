@@ -71,6 +71,28 @@ TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
 )
 MAX_CONTEXTS = 127  # PS3.8: presentation context IDs are odd numbers 1..255
+#: when the SOP classes of a series are not known yet (the retrieve starts before the instance list
+#: arrives): the common image classes, one context per syntax for the usual ones...
+COMMON_IMAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray (for presentation)
+    "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound
+    "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.20",  # Nuclear Medicine
+    "1.2.840.10008.5.1.4.1.1.128",  # PET
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic
+    "1.2.840.10008.5.1.4.1.1.1.2",  # Digital Mammography (for presentation)
+)
+COMMON_SYNTAXES = TRANSFER_SYNTAXES[:5] + (
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.5",
+)
 
 STUDY_KEYS = (
     "PatientName",
@@ -95,7 +117,8 @@ SERIES_KEYS = (
     "BodyPartExamined",
     "NumberOfSeriesRelatedInstances",
 )
-INSTANCE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames", "Rows", "Columns")
+#: no Rows/Columns: an archive may have to open every file to answer them (Orthanc does)
+INSTANCE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames")
 
 _PENDING = (0xFF00, 0xFF01)
 _REASONS_AET = {3: "calling", 7: "called"}
@@ -139,10 +162,11 @@ def study_record(ds: Dataset) -> StudyRecord:
 
 
 def _silence_pynetdicom() -> None:
-    """pynetdicom logs every association at INFO and failures at ERROR to stderr (it has its own handler
-    only when asked): keep it from writing over the terminal UI; our messages say what went wrong."""
+    """pynetdicom logs every association at INFO and failures at ERROR: never to the terminal (the
+    viewer's screen); :func:`tui_dicom.core.logging.setup_log` routes it to ``--log``, else nowhere."""
     logger = logging.getLogger("pynetdicom")
-    logger.setLevel(logging.CRITICAL)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
     logger.propagate = False
 
 
@@ -162,8 +186,29 @@ def network_error(host: str, port: int, exc: BaseException) -> ConnectionFailed:
     return ConnectionFailed(f"cannot connect to {where}: {exc}")
 
 
+def _uids_of(data: bytes) -> tuple[str, str]:
+    """(Study, Series Instance UID) of an encoded file, read with the project's fast header reader."""
+    import io
+
+    from tui_dicom.core.hierarchy.header import read_header_from
+
+    try:
+        info = read_header_from(io.BytesIO(data), size=len(data))
+    except Exception:  # noqa: BLE001 - pydicom then, below
+        from pydicom import dcmread
+
+        ds = dcmread(
+            io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID", "SeriesInstanceUID"]
+        )
+        return str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+    return info.study_instance_uid, info.series_instance_uid
+
+
 class DimseClient:
     """An :class:`~tui_dicom.core.archive.query.ArchiveClient` over DIMSE (one association per operation)."""
+
+    #: C-GET / C-MOVE can start before the instance list is known (contexts for the common classes)
+    needs_instance_list = False
 
     def __init__(self, address: ArchiveAddress, timeout: float = 30.0) -> None:
         self.address = address
@@ -261,16 +306,20 @@ class DimseClient:
                 assoc.release()
         return out, cut
 
+    def locate_series(self, series_uid: str) -> str:
+        """The Study Instance UID of a series (one series-level C-FIND), "" when unknown."""
+        ident = Dataset()
+        ident.QueryRetrieveLevel = "SERIES"
+        ident.SeriesInstanceUID = series_uid
+        ident.StudyInstanceUID = None
+        found, _ = self._find(ident)
+        return "\\".join(sorted({_text(d, "StudyInstanceUID") for d in found if d} - {""}))
+
     def find_studies(self, filters: QueryFilters, limit: int | None = None, offset: int = 0) -> StudyPage:
         """Study-level C-FIND with every filter; ``offset`` skips answers (C-FIND has no paging)."""
         study_uid = filters.study_uid
         if filters.series_uid and not study_uid:
-            ident = Dataset()
-            ident.QueryRetrieveLevel = "SERIES"
-            ident.SeriesInstanceUID = filters.series_uid
-            ident.StudyInstanceUID = ""
-            found, _ = self._find(ident)
-            study_uid = "\\".join(sorted({_text(d, "StudyInstanceUID") for d in found if d}))
+            study_uid = self.locate_series(filters.series_uid)
             if not study_uid:
                 return StudyPage([], False, offset)
         ident = Dataset()
@@ -339,15 +388,28 @@ class DimseClient:
     # -- retrieve ---------------------------------------------------------------------------------
 
     def _storage_contexts(self, expected: list[InstanceRecord] | None) -> list[tuple[str, list[str]]]:
-        """(SOP class, transfer syntaxes) per context: one syntax each for known classes, else all."""
+        """(SOP class, transfer syntaxes) per context, at most 126 (the 127th is the C-GET model).
+
+        Known classes (from the instance list): one context per syntax, so each file comes as stored.
+        Unknown (the retrieve starts before the list): the common image classes with one context per
+        usual syntax, then every other storage class with one context offering the uncompressed syntaxes
+        (the archive converts the rare file in another syntax).
+        """
         classes = sorted({r.sop_class_uid for r in expected or [] if r.sop_class_uid})
         if classes and len(classes) * len(TRANSFER_SYNTAXES) < MAX_CONTEXTS - 1:
             return [(c, [ts]) for c in classes for ts in TRANSFER_SYNTAXES]
         from pynetdicom import StoragePresentationContexts
 
-        known = classes + [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
-        unique = list(dict.fromkeys(known))[: MAX_CONTEXTS - 1]
-        return [(c, list(TRANSFER_SYNTAXES)) for c in unique]
+        common = list(dict.fromkeys(classes + list(COMMON_IMAGE_CLASSES)))
+        per_syntax = common[: (MAX_CONTEXTS - 1) // len(COMMON_SYNTAXES)]
+        out = [(c, [ts]) for c in per_syntax for ts in COMMON_SYNTAXES]
+        rest = [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+        for c in dict.fromkeys(common[len(per_syntax) :] + rest):
+            if len(out) >= MAX_CONTEXTS - 1:
+                break
+            if c not in per_syntax:
+                out.append((c, list(TRANSFER_SYNTAXES[:2])))
+        return out
 
     def _identifier(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
         ident = Dataset()
@@ -377,12 +439,17 @@ class DimseClient:
             sop = str(event.request.AffectedSOPInstanceUID)
             if wanted is not None and sop not in wanted:
                 return 0xC000  # not part of what was asked for: never written
-            series = series_of.get(sop) or series_uid
             try:
-                if not series:
-                    series = str(event.dataset.get("SeriesInstanceUID", "")) or "unknown-series"
+                data = event.encoded_dataset(include_meta=True)
+                got_study, got_series = _uids_of(data)
+                # only what was asked for is written (a C-MOVE SCP port is open to anyone meanwhile)
+                if (got_study and got_study != study_uid) or (
+                    series_uid and got_series and got_series != series_uid
+                ):
+                    return 0xC000
+                series = series_of.get(sop) or series_uid or got_series or "unknown-series"
                 path = destination.path_for(study_uid, series, sop)
-                nbytes = write_file(path, (event.encoded_dataset(include_meta=True),))
+                nbytes = write_file(path, (data,))
                 destination.stored(path, nbytes)
             except Exception as exc:  # noqa: BLE001 - a full disk must fail the sub-operation, not the SCP
                 arrived.put(exc)
@@ -437,6 +504,9 @@ class DimseClient:
                 operation.cancel()
             operation.join()
         error = outcome.get("error")
+        store_error = outcome.get("store_error")
+        if isinstance(store_error, BaseException):  # our side failed: say so, not the archive's status
+            error = ArchiveError(f"cannot write a retrieved file: {store_error}")
         if isinstance(error, BaseException) and not received:
             raise error
         failed = sorted({r.sop_instance_uid for r in expected or []} - set(received))
@@ -449,9 +519,6 @@ class DimseClient:
         if failed or outcome.get("failed_subops"):
             reason = outcome.get("reason") or "the archive sent fewer instances than it listed"
             raise RetrieveIncomplete(str(reason), received, failed)
-        store_error = outcome.get("store_error")
-        if isinstance(store_error, BaseException):
-            raise RetrieveIncomplete(f"cannot write a file: {store_error}", received, failed)
 
     def _start_get(
         self,
@@ -497,10 +564,13 @@ class DimseClient:
         outcome: dict[str, Any],
         expected: list[InstanceRecord] | None,
     ) -> _Operation:
-        from pynetdicom import evt
+        from pynetdicom import StoragePresentationContexts, evt
 
         scp_ae = self._ae()
-        for sop_class, _ in self._storage_contexts(expected):
+        classes = {r.sop_class_uid for r in expected or [] if r.sop_class_uid}
+        for sop_class in dict.fromkeys(
+            [*sorted(classes), *(str(cx.abstract_syntax) for cx in StoragePresentationContexts)]
+        ):
             scp_ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
         port = self.address.move_port
         try:

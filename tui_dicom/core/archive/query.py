@@ -168,6 +168,10 @@ class ArchiveClient(Protocol):
         """The series of one study (optionally just one)."""
         ...
 
+    def locate_series(self, series_uid: str) -> str:
+        """The Study Instance UID of a series ("" when the archive does not know it)."""
+        ...
+
     def find_instances(self, study_uid: str, series_uid: str) -> list[InstanceRecord]:
         """The instances of one series."""
         ...
@@ -316,3 +320,44 @@ def instances_from_records(
     ]
     sort_instances(out)
     return out
+
+
+# ------------------------------------------------------------------------------------ search box
+
+#: words of the viewer's search box: ``key:value`` → the filter it sets
+SEARCH_KEYS = {
+    "patient": "patient_name",
+    "name": "patient_name",
+    "id": "patient_id",
+    "date": "study_date",
+    "mod": "modality",
+    "modality": "modality",
+    "acc": "accession_number",
+    "desc": "study_description",
+    "study": "study_uid",
+    "series": "series_uid",
+}
+
+
+def parse_search(text: str) -> QueryFilters:
+    """The viewer's search box: ``DOE* date:2024-01-01.. mod:CT id:123 acc:A1 desc:HEAD*``.
+
+    A word without ``key:`` is (part of) the patient name: several such words join with a space.
+
+    Raises:
+        AddressError: an unknown key or a bad date.
+    """
+    values: dict[str, str] = {}
+    names: list[str] = []
+    for word in text.split():
+        key, sep, value = word.partition(":")
+        if not sep or key.lower() not in SEARCH_KEYS:
+            if sep and key.isalpha() and key.lower() not in SEARCH_KEYS:
+                raise AddressError(f"unknown search key {key!r}: use {', '.join(sorted(SEARCH_KEYS))}")
+            names.append(word)
+            continue
+        target = SEARCH_KEYS[key.lower()]
+        values[target] = normalise_date(value) if target == "study_date" else value
+    if names:
+        values["patient_name"] = " ".join(names)
+    return QueryFilters(**values)

@@ -113,6 +113,13 @@ class StudyTree(Tree[NodeData]):
         total: int
         """How many problems there are."""
 
+    @dataclass
+    class StudyExpanded(Message):
+        """A study node was expanded (an archive queries its series then)."""
+
+        study: Study
+        """The study."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("DICOM", data=NodeData("root", None), **kwargs)
         #: width chosen by the user (keys or dragging the border); None: fit the labels
@@ -367,10 +374,29 @@ class StudyTree(Tree[NodeData]):
         self.post_message(self.ProblemChosen(data.obj, position, len(errors)))
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
-        """Images are added when their series is expanded."""
+        """Images are added when their series is expanded; an expanded study is announced."""
         data = event.node.data
         if data is not None and data.kind == "series":
             self._fill_images(event.node)
+        elif data is not None and data.kind == "study":
+            self.post_message(self.StudyExpanded(data.obj))
+
+    def clear_hierarchy(self) -> None:
+        """Forget every node (a new archive query replaces the tree)."""
+        self.clear()
+        self._node_by_key.clear()
+        self._problems = None
+        self._first_shown = False
+
+    def expand_study(self, study_uid: str) -> bool:
+        """Expand the node of a study (and its patient); False when it is not in the tree."""
+        node = self._node_by_key.get(("S", study_uid))
+        if node is None:
+            return False
+        if node.parent is not None:
+            node.parent.expand()
+        node.expand()
+        return True
 
     def watch_privacy(self, privacy: bool) -> None:
         """Relabel patient nodes when privacy mode changes."""

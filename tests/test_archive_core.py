@@ -1,0 +1,139 @@
+"""The archive core without a server: addresses, credentials, search words, dates, the store guard, cache."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pydicom
+import pytest
+from conftest import PYDICOM_FILES
+
+from tui_dicom.core.archive.address import credentials, looks_like_address, parse_address
+from tui_dicom.core.archive.dicomweb import loosen_query_string
+from tui_dicom.core.archive.dimse import DimseClient
+from tui_dicom.core.archive.diskcache import DiskCache, OutputFolder, uid_name, write_file
+from tui_dicom.core.archive.errors import AddressError
+from tui_dicom.core.archive.query import (
+    QueryFilters,
+    Retrieved,
+    date_matches,
+    matches,
+    normalise_date,
+    parse_search,
+)
+
+
+def test_addresses() -> None:
+    a = parse_address(
+        "dicom://PACS@pacs.example.org:104", config={}, calling_aet="ME", retrieve="move", move_port=4000
+    )
+    assert (a.kind, a.called_aet, a.calling_aet, a.host, a.port, a.retrieve, a.move_port) == (
+        "dimse", "PACS", "ME", "pacs.example.org", 104, "move", 4000,
+    )  # fmt: skip
+    w = parse_address("https://bob@web.example.org/dicom-web/", config={})
+    assert (w.kind, w.url, w.user, w.port, w.verify_tls) == (
+        "dicomweb",
+        "https://web.example.org/dicom-web",
+        "bob",
+        443,
+        True,
+    )
+    named = parse_address("lab:", config={"archives": {"lab": {"url": "dicom://LAB@h:11112", "aet": "X"}}})
+    assert named.called_aet == "LAB" and named.calling_aet == "X" and named.name == "lab"
+    for bad, words in (
+        ("https://bob:secret@h/x", "password in the address is refused"),
+        ("dicom://h:104", "dicom://CALLED_AET@HOST:PORT"),
+        ("dicom://A@h", "needs a port"),
+        ("ftp://h/x", "unknown address scheme"),
+        ("nope:", "no archive named 'nope'"),
+        ("dicom://THIS_AET_IS_FAR_TOO_LONG@h:1", "1-16"),
+    ):
+        with pytest.raises(AddressError, match=words) as err:
+            parse_address(bad, config={})
+        assert "secret" not in str(err.value)
+    assert (
+        looks_like_address("dicom://A@h:1")
+        and looks_like_address("lab:")
+        and not looks_like_address("/tmp/x")
+    )
+
+
+def test_credentials_order_and_secrecy(tmp_path: Path) -> None:
+    a = parse_address("https://bob@h.example/dw", config={})
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine h.example login bob password from-netrc\n")
+    env = {"NETRC": str(netrc)}
+    assert credentials(a, env).password == "from-netrc"
+    assert credentials(a, {**env, "TUI_DICOM_PASSWORD": "from-env"}).password == "from-env"
+    token = credentials(a, {**env, "TUI_DICOM_TOKEN": "tok"})
+    assert token.token == "tok" and "tok" not in repr(token) and "from-netrc" not in repr(credentials(a, env))
+    assert not credentials(a, {"NETRC": str(tmp_path / "none")})
+
+
+def test_dates_search_words_and_matching() -> None:
+    assert normalise_date("2024-01-01..2024-01-31") == "20240101-20240131"
+    assert normalise_date("20240101-") == "20240101-" and normalise_date("-20240131") == "-20240131"
+    with pytest.raises(AddressError):
+        normalise_date("2024")
+    f = parse_search("DOE* date:2024-01-01.. mod:CT id:123 acc:A1 desc:HEAD*")
+    assert f == QueryFilters("DOE*", "123", "20240101-", "CT", "A1", "HEAD*")
+    with pytest.raises(AddressError, match="unknown search key"):
+        parse_search("colour:red")
+    assert (
+        matches("doe^j*", "DOE^JOHN") and matches("DOE^?OHN", "DOE^JOHN") and not matches("DOE", "DOE^JOHN")
+    )
+    assert matches("[x]*", "[x] y") and not matches("[x]*", "x y")
+    assert date_matches("20240101-20240131", "20240115") and not date_matches("-20231231", "20240101")
+
+
+def test_query_strings_stay_matchable_on_servers_that_do_not_decode() -> None:
+    url = "http://h/dw/studies?PatientName=DOE%5EJ%2A&StudyDate=20240101-20240131&includefield=00080020&StudyDescription=HEAD+NECK"
+    assert loosen_query_string(url) == (
+        "http://h/dw/studies?PatientName=DOE?J*&StudyDate=20240101-20240131&includefield=00080020&StudyDescription=HEAD?NECK"
+    )
+    assert (
+        loosen_query_string("http://h/dw/studies?PatientName=M%C3%BCller%26Co")
+        == "http://h/dw/studies?PatientName=M*ller%26Co"
+    )
+
+
+def test_store_guard_refuses_instances_of_another_series(tmp_path: Path) -> None:
+    path = PYDICOM_FILES / "CT_small.dcm"
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    client = DimseClient(parse_address("dicom://A@h:1", config={}))
+    arrived: queue.Queue[Retrieved | BaseException | None] = queue.Queue()
+    dest = OutputFolder(tmp_path / "out")
+    event = SimpleNamespace(
+        request=SimpleNamespace(AffectedSOPInstanceUID=ds.SOPInstanceUID),
+        encoded_dataset=lambda include_meta=True: path.read_bytes(),
+    )
+    other = client._store_handler(ds.StudyInstanceUID, "1.2.3.4", dest, None, arrived, threading.Event())
+    assert other(event) == 0xC000 and not (tmp_path / "out").exists()
+    same = client._store_handler(
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, dest, None, arrived, threading.Event()
+    )
+    assert same(event) == 0
+    (written,) = dest.files
+    assert written.read_bytes() == path.read_bytes() and written.is_relative_to(tmp_path / "out")
+
+
+def test_disk_cache_is_private_bounded_and_keeps_the_pinned_series(tmp_path: Path) -> None:
+    assert (
+        uid_name("1.2.3") == "1.2.3"
+        and uid_name("../../etc/passwd").startswith("x")
+        and "/" not in uid_name("a/b")
+    )
+    cache = DiskCache("dicom://A@h:1", 3000, root=tmp_path / "c")
+    assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700
+    old = [cache.path_for("1.1", "1.1.1", f"1.1.1.{i}") for i in range(3)]
+    for p in old:
+        cache.stored(p, write_file(p, (b"x" * 1000,)))
+    cache.pin("1.1", "1.1.2")
+    new = [cache.path_for("1.1", "1.1.2", f"1.1.2.{i}") for i in range(3)]
+    for p in new:
+        cache.stored(p, write_file(p, (b"y" * 1000,)))
+    assert all(p.is_file() for p in new) and not any(p.exists() for p in old)
+    assert cache.nbytes <= 3000 and all(p.stat().st_mode & 0o077 == 0 for p in new)
