@@ -30,8 +30,8 @@ TOOLS = SHARED / "tools"
 
 #: (file name, terminal, data, xdotool keys typed after the first picture, size in cells)
 SHOTS = [
-    ("xterm-sixel-ct.png", "xterm", DATA / "ge_ct_head", "Tab Down Down c Right Right Right", (150, 45)),
-    ("kitty-taichi-mr.png", "kitty", DATA / "taichi_mri_cd", "Tab Down Down", (150, 45)),
+    ("xterm-sixel-ct.png", "xterm", DATA / "ge_ct_head", "Down Down c Right Right Right", (150, 45)),
+    ("kitty-taichi-mr.png", "kitty", DATA / "taichi_mri_cd", "Down Down", (150, 45)),
 ]
 
 
