@@ -27,7 +27,7 @@ from tui_dicom.core.imaging.windowing import (
 from tui_dicom.core.session.viewstate import PaneState, cell_step
 
 
-def grey(values: list[list[int]], **kw: object) -> Frame:
+def grey(values: list[list[int]], windows: tuple[Window, ...] = ()) -> Frame:
     arr = np.array(values, dtype=np.int16)
     return Frame(
         stored=arr,
@@ -35,8 +35,8 @@ def grey(values: list[list[int]], **kw: object) -> Frame:
         bits_stored=16,
         signed=True,
         value_range=(float(arr.min()), float(arr.max())),
-        **kw,
-    )  # type: ignore[arg-type]
+        windows=windows,
+    )
 
 
 def presses_to_halve(window: Window) -> int:
