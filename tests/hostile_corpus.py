@@ -429,9 +429,11 @@ def _build_files(dest: Path) -> list[Case]:
         "deflate",
         "deflated dataset inflating to 400 MB",
     )
-    from tui_dicom.core.dicom.reading import MAX_INFLATED_BYTES
+    from tui_dicom.core.limits import current
 
-    under = MAX_INFLATED_BYTES - 64 * 1024  # the worst case the reader accepts
+    max_inflated = current().inflated_bytes
+
+    under = max_inflated - 64 * 1024  # the worst case the reader accepts
     add(
         "deflate_under_cap.dcm",
         _deflated_file("deflate under cap", under),
@@ -647,3 +649,313 @@ def build_all(base: Path) -> tuple[list[Case], LinksFolder, HostileCD | None]:
     except FileNotFoundError:
         cd = None
     return cases, links, cd
+
+
+# ------------------------------------------------------------------------------------------------
+# resource bounds: bombs, lying compressed-stream headers, huge values, special files
+
+
+def _deflate_bomb(label: str, inflated: int) -> bytes:
+    """A deflated file inflating to ``inflated`` bytes, built in milliseconds: one compressed block
+    of 1 MB of zeros, flushed to a byte boundary with no history (Z_FULL_FLUSH), repeated."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = comp.compress(
+        _header_elements(label)
+        + _el(0x0009, 0x0010, b"LO", b"HOSTILE")
+        + struct.pack("<HH2sHI", 0x0009, 0x1010, b"OB", 0, inflated)
+    )
+    head += comp.flush(zlib.Z_FULL_FLUSH)
+    zeros = comp.compress(b"\0" * (1 << 20)) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.flush()
+    return _meta(DEFLATED) + head + zeros * (inflated >> 20) + tail
+
+
+def _plain(label: str, *elements: bytes) -> bytes:
+    """An explicit VR little endian file: meta, the usual header elements, then ``elements`` (sorted by the caller)."""
+    return _meta(ExplicitVRLittleEndian) + _header_elements(label) + b"".join(elements)
+
+
+def _many_values(label: str, group: int, elem: int, vr: bytes, value: bytes, count: int) -> bytes:
+    """One element of ``count`` backslash-separated copies of ``value`` (a 4-byte length: UN-free VRs
+    have 2-byte lengths, so the element is written as UC/UT-sized raw bytes in a long-VR form)."""
+    payload = (value + b"\\") * (count - 1) + value  # no list of millions of objects
+    if len(payload) % 2:
+        payload += b" "
+    # explicit VR text VRs have 2-byte lengths: write the element implicit-style inside a raw
+    # implicit VR little endian dataset instead, which pydicom reads with the dictionary VR
+    return struct.pack("<HHI", group, elem, len(payload)) + payload
+
+
+def _implicit(label: str, *elements: bytes) -> bytes:
+    """An implicit VR little endian Part 10 file with the usual header, then ``elements``."""
+    uid = generate_uid()
+
+    def imp(group: int, elem: int, value: bytes) -> bytes:
+        if len(value) % 2:
+            value += b"\0" if (group, elem) in ((0x0008, 0x0016), (0x0008, 0x0018)) else b" "
+        return struct.pack("<HHI", group, elem, len(value)) + value
+
+    head = [
+        imp(0x0008, 0x0016, SC_IMAGE.encode()),
+        imp(0x0008, 0x0018, uid.encode()),
+        imp(0x0008, 0x0060, b"OT"),
+        imp(0x0008, 0x103E, label.encode()),
+    ]
+    tail = [
+        imp(0x0020, 0x000D, generate_uid().encode()),
+        imp(0x0020, 0x000E, generate_uid().encode()),
+    ]
+    return _meta("1.2.840.10008.1.2", uid) + b"".join(head) + b"".join(elements) + b"".join(tail)
+
+
+def _private_elements(count: int) -> bytes:
+    """``count`` empty private LO elements in groups 0011, 0013, ... (61,440 per group, in order)."""
+    out = bytearray()
+    group = 0x0011
+    left = count
+    while left:
+        n = min(left, 0xF000)
+        out += _el(group, 0x0010, b"LO", b"BOMB")
+        for elem in range(0x1000, 0x1000 + n):
+            out += struct.pack("<HH2sH", group, elem, b"LO", 0)
+        left -= n
+        group += 2
+    return bytes(out)
+
+
+def _frames_of(ds: Dataset) -> list[bytes]:
+    from pydicom.encaps import generate_frames
+
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    return list(generate_frames(ds.PixelData, number_of_frames=frames))
+
+
+def _with_frames(ds: Dataset, frames: list[bytes], label: str) -> bytes:
+    from pydicom.encaps import encapsulate
+
+    out = _fresh(copy.deepcopy(ds), label)
+    out.PixelData = encapsulate(frames)
+    out["PixelData"].VR = "OB"
+    return _save(out)
+
+
+def _patch_sof(frame: bytes, rows: int, cols: int) -> bytes:
+    """The JPEG/JPEG-LS frame with its SOF height and width replaced."""
+    buf = bytearray(frame)
+    pos = 2
+    while pos + 4 < len(buf):
+        marker = buf[pos + 1]
+        length = struct.unpack_from(">H", buf, pos + 2)[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xF7):
+            struct.pack_into(">HH", buf, pos + 5, rows, cols)
+            return bytes(buf)
+        pos += 2 + length
+    raise ValueError("no SOF found")
+
+
+def _patch_siz(frame: bytes, rows: int, cols: int) -> bytes:
+    """The J2K codestream with its SIZ image size replaced (offsets kept at 0)."""
+    buf = bytearray(frame)
+    pos = buf.find(b"\xff\x51")
+    struct.pack_into(">II", buf, pos + 6, cols, rows)
+    return bytes(buf)
+
+
+def _jp2_box_zero(codestream: bytes) -> bytes:
+    """The codestream wrapped in JP2 boxes, the ``ftyp`` box length set to 0 (only valid for the
+    last box): the 4-byte edit that made openjpeg loop forever."""
+    sig = struct.pack(">I4s", 12, b"jP  ") + b"\r\n\x87\n"
+    ftyp = struct.pack(">I4s4sI4s", 0, b"ftyp", b"jp2 ", 0, b"jp2 ")
+    ihdr = struct.pack(">I4sIIHBBBB", 22, b"ihdr", 64, 64, 1, 15, 7, 0, 0)
+    colr = struct.pack(">I4sBBBI", 15, b"colr", 1, 0, 0, 17)
+    jp2h = struct.pack(">I4s", 8 + len(ihdr) + len(colr), b"jp2h") + ihdr + colr
+    jp2c = struct.pack(">I4s", 8 + len(codestream), b"jp2c") + codestream
+    return sig + ftyp + jp2h + jp2c
+
+
+def _segmented_palette(label: str, segments: list[int]) -> bytes:
+    """An 8-bit 16x16 PALETTE COLOR image whose three segmented LUTs are ``segments`` (16-bit words)."""
+    ds = _fresh(pydicom.dcmread(io.BytesIO(_seed("CT_small.dcm"))), label)
+    for keyword in ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            del ds[keyword]
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(range(256))
+    data = struct.pack(f"<{len(segments)}H", *segments)
+    for colour in ("Red", "Green", "Blue"):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
+        ds[f"{colour}PaletteColorLookupTableDescriptor"].VR = "US"
+        setattr(ds, f"Segmented{colour}PaletteColorLookupTableData", data)
+    return _save(ds)
+
+
+def _sparse(path: Path, head: bytes, size: int) -> None:
+    """Write ``head`` and extend the file to ``size`` bytes without writing them (a sparse hole)."""
+    with open(path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(size)
+
+
+def _native_sparse(path: Path, label: str, rows: int, cols: int, bits: int) -> None:
+    """A native image whose Pixel Data really is ``rows x cols x bits`` long, as a sparse file."""
+    nbytes = rows * cols * bits // 8
+    head = (
+        _meta(ExplicitVRLittleEndian)
+        + _header_elements(label)
+        + _el(0x0028, 0x0002, b"US", struct.pack("<H", 1))
+        + _el(0x0028, 0x0004, b"CS", b"MONOCHROME2")
+        + _el(0x0028, 0x0010, b"US", struct.pack("<H", rows))
+        + _el(0x0028, 0x0011, b"US", struct.pack("<H", cols))
+        + _el(0x0028, 0x0100, b"US", struct.pack("<H", bits))
+        + _el(0x0028, 0x0101, b"US", struct.pack("<H", bits))
+        + _el(0x0028, 0x0102, b"US", struct.pack("<H", bits - 1))
+        + _el(0x0028, 0x0103, b"US", struct.pack("<H", 0))
+        + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW" if bits > 8 else b"OB", 0, nbytes)
+    )
+    _sparse(path, head, len(head) + nbytes)
+
+
+def build_bounds_files(dest: Path) -> list[Case]:
+    """Files that must be refused by the resource budget, each small on disk (kind ``bounds``).
+
+    Deflate bombs, compressed streams whose headers claim 60,000+ pixels a side (JPEG baseline,
+    JPEG lossless, JPEG-LS, JPEG 2000), a JP2 box of length 0, RLE segment tables that lie, palette
+    LUTs whose segments expand to millions of entries (directly and through indirect segments),
+    millions of values in one element, 491,000 private elements, and sparse native images of
+    11,000² x 16 bits and 16,000² x 8 bits.
+
+    Raises:
+        FileNotFoundError: a pydicom seed file is missing.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    cases: list[Case] = []
+
+    def add(name: str, data: bytes | None, note: str, writer: object = None) -> None:
+        path = dest / name
+        if data is not None:
+            path.write_bytes(data)
+        cases.append(Case(name, path, "bounds", note))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        add(
+            "bomb_deflate_1gb.dcm",
+            _deflate_bomb("deflate bomb 1 GB", 1 << 30),
+            "deflate stream inflating to 1 GB",
+        )
+        _sparse(dest / "bomb_deflate_sparse_4gb.dcm", _meta(DEFLATED), 4 << 30)
+        add("bomb_deflate_sparse_4gb.dcm", None, "deflated syntax, then a 4 GB sparse hole")
+
+        jpeg = pydicom.dcmread(io.BytesIO(_seed("SC_rgb_jpeg_dcmtk.dcm")))
+        frame = _frames_of(jpeg)[0]
+        add(
+            "lie_jpeg_sof_65000.dcm",
+            _with_frames(jpeg, [_patch_sof(frame, 65000, 65000)], "jpeg sof lie"),
+            "JPEG baseline SOF says 65,000 x 65,000 (Rows/Columns 100)",
+        )
+        add(
+            "lie_jpeg_sof_width.dcm",
+            _with_frames(jpeg, [_patch_sof(frame, 100, 101)], "jpeg sof width"),
+            "JPEG SOF width 101, Columns 100",
+        )
+        lossless = pydicom.dcmread(io.BytesIO(_seed("SC_rgb_jpeg_gdcm.dcm")))
+        add(
+            "lie_jpeg_lossless_sof3_60000.dcm",
+            _with_frames(lossless, [_patch_sof(_frames_of(lossless)[0], 60000, 60000)], "jpeg lossless lie"),
+            "JPEG lossless SOF3 says 60,000 x 60,000",
+        )
+        jls = pydicom.dcmread(io.BytesIO(_seed("MR_small_jpeg_ls_lossless.dcm")))
+        add(
+            "lie_jpegls_sof55_65000.dcm",
+            _with_frames(jls, [_patch_sof(_frames_of(jls)[0], 65000, 65000)], "jpeg-ls lie"),
+            "JPEG-LS SOF55 says 65,000 x 65,000",
+        )
+        j2k = pydicom.dcmread(io.BytesIO(_seed("MR_small_jp2klossless.dcm")))
+        j2k_frame = _frames_of(j2k)[0]
+        add(
+            "lie_j2k_siz_65000.dcm",
+            _with_frames(j2k, [_patch_siz(j2k_frame, 65000, 65000)], "j2k siz lie"),
+            "JPEG 2000 SIZ says 65,000 x 65,000",
+        )
+        add(
+            "lie_jp2_box_length_0.dcm",
+            _with_frames(j2k, [_jp2_box_zero(j2k_frame)], "jp2 box 0"),
+            "JP2 boxes with an ftyp box of length 0 (openjpeg looped forever)",
+        )
+        honest = copy.deepcopy(j2k)
+        honest.Rows = honest.Columns = 16000
+        add(
+            "honest_j2k_16000.dcm",
+            _with_frames(honest, [_patch_siz(j2k_frame, 16000, 16000)], "j2k 16000"),
+            "JPEG 2000 whose header and stream agree on 16,000² x 16 bits",
+        )
+        rle = pydicom.dcmread(io.BytesIO(_seed("MR_small_RLE.dcm")))
+        rle_frame = bytearray(_frames_of(rle)[0])
+        struct.pack_into("<I", rle_frame, 0, 15)
+        add(
+            "lie_rle_15_segments.dcm",
+            _with_frames(rle, [bytes(rle_frame)], "rle lie"),
+            "RLE header claims 15 segments for 16-bit grey (2 expected)",
+        )
+
+        # 100 linear segments of 65,535 entries each: 6.5 million entries from 600 bytes
+        add(
+            "lut_segmented_linear.dcm",
+            _segmented_palette("lut linear", [0, 1, 0] + [1, 65535, 65535] * 100),
+            "segmented palette LUT: 100 linear segments of 65,535 entries",
+        )
+        # each indirect segment re-expands everything before it: 2**40 entries
+        indirect = [0, 2, 0, 65535]
+        for _ in range(40):
+            count = 1 + (len(indirect) - 4) // 4  # every segment before this one
+            indirect += [2, count, 0, 0]
+        add(
+            "lut_segmented_indirect.dcm",
+            _segmented_palette("lut indirect", indirect),
+            "segmented palette LUT: 40 nested indirect segments (2^40 entries)",
+        )
+
+        add(
+            "values_ds_5m.dcm",
+            _implicit("ds 5m", _many_values("", 0x0018, 0x0050, b"DS", b"1", 5_000_000)),
+            "Slice Thickness with 5,000,000 DS values",
+        )
+        add(
+            "values_window_center_5m.dcm",
+            _implicit("wc 5m", _many_values("", 0x0028, 0x1050, b"DS", b"40", 5_000_000)),
+            "Window Center with 5,000,000 values",
+        )
+        add(
+            "values_pn_1m.dcm",
+            _implicit("pn 1m", _many_values("", 0x0010, 0x0010, b"PN", b"A^B", 1_000_000)),
+            "Patient's Name with 1,000,000 values",
+        )
+        add(
+            "elements_private_491k.dcm",
+            _plain("private 491k", _private_elements(491_000)),
+            "491,000 private elements",
+        )
+    _native_sparse(dest / "native_11000_16bit.dcm", "native 11000", 11_000, 11_000, 16)
+    add("native_11000_16bit.dcm", None, "native 11,000² x 16 bits, sparse file")
+    _native_sparse(dest / "native_16000_8bit.dcm", "native 16000", 16_000, 16_000, 8)
+    add("native_16000_8bit.dcm", None, "native 16,000² x 8 bits, sparse file")
+    return cases
+
+
+def build_special_files(dest: Path) -> list[Case]:
+    """A FIFO, a symbolic link to ``/dev/zero`` and one to ``/dev/urandom`` (kind ``special``):
+    opening must never block and reading must never start."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cases = []
+    os.mkfifo(dest / "fifo.dcm")
+    cases.append(Case("fifo.dcm", dest / "fifo.dcm", "special", "a FIFO with no writer"))
+    for name, target in (("zero.dcm", "/dev/zero"), ("urandom.dcm", "/dev/urandom")):
+        if os.path.exists(target):
+            os.symlink(target, dest / name)
+            cases.append(Case(name, dest / name, "special", f"a symbolic link to {target}"))
+    return cases

@@ -383,3 +383,196 @@ def test_export_log_file_gets_the_traceback(
     assert captured.err.count("\n") == 1 and "good.dcm" in captured.err
     assert "Traceback" not in captured.err
     assert "ZeroDivisionError: renderer exploded" in log.read_text()
+
+
+# ---------------------------------------------------------------------------- the resource budget
+
+#: what each bounds case must be refused for (a word of the one-line reason), by export and dump
+BOUNDS_REASONS = {
+    "bomb_deflate_1gb.dcm": "inflate",
+    "bomb_deflate_sparse_4gb.dcm": "deflated",
+    "lie_jpeg_sof_65000.dcm": "decoded frame",
+    "lie_jpeg_sof_width.dcm": "101x100",
+    "lie_jpeg_lossless_sof3_60000.dcm": "decoded frame",
+    "lie_jpegls_sof55_65000.dcm": "decoded frame",
+    "lie_j2k_siz_65000.dcm": "JPEG 2000",
+    "lie_jp2_box_length_0.dcm": "length 0",
+    "honest_j2k_16000.dcm": "decoded frame",
+    "lie_rle_15_segments.dcm": "15 segments",
+    "lut_segmented_linear.dcm": "lookup table",
+    "lut_segmented_indirect.dcm": "lookup table",
+    "values_ds_5m.dcm": "values in one",
+    "values_window_center_5m.dcm": "values in one",
+    "values_pn_1m.dcm": "values in one",
+    "elements_private_491k.dcm": "elements in one",
+    "native_11000_16bit.dcm": "decoded frame",
+    "native_16000_8bit.dcm": "decoded frame",
+    "fifo.dcm": "FIFO",
+    "zero.dcm": "character device",
+    "urandom.dcm": "character device",
+}
+#: refused by dump too (the others are headers dump shows whole: their pixels are never decoded)
+DUMP_REFUSES = {
+    "bomb_deflate_1gb.dcm",
+    "bomb_deflate_sparse_4gb.dcm",
+    "values_ds_5m.dcm",
+    "values_window_center_5m.dcm",
+    "values_pn_1m.dcm",
+    "elements_private_491k.dcm",
+    "fifo.dcm",
+    "zero.dcm",
+    "urandom.dcm",
+}
+
+
+@pytest.fixture(scope="module")
+def bounds(tmp_path_factory: pytest.TempPathFactory) -> list[hostile_corpus.Case]:
+    """The resource-budget corpus (small on disk: sparse files, lying headers) and special files."""
+    base = tmp_path_factory.mktemp("bounds")
+    try:
+        cases = hostile_corpus.build_bounds_files(base / "files")
+    except FileNotFoundError as exc:
+        pytest.skip(f"pydicom test files not available: {exc}")
+    return cases + hostile_corpus.build_special_files(base / "special")
+
+
+def _bounds_problems(run: Run, case: hostile_corpus.Case, *, refused: bool) -> list[str]:
+    problems = _run_problems(run)
+    lines = [ln for ln in run.err_text.splitlines() if ln.strip()]
+    if refused:
+        if run.code != 1:
+            problems.append(f"exit {run.code}, 1 expected")
+        if len(lines) != 1:
+            problems.append(f"{len(lines)} lines on stderr, 1 expected")
+        elif case.name not in lines[0] or BOUNDS_REASONS[case.name] not in lines[0]:
+            problems.append(f"reason does not name the file and {BOUNDS_REASONS[case.name]!r}: {lines[0]!r}")
+    elif run.code != 0:
+        problems.append(f"exit {run.code}, 0 expected (header only)")
+    return problems
+
+
+def test_bounds_corpus_is_small_on_disk(bounds: list[hostile_corpus.Case]) -> None:
+    assert {c.name for c in bounds} == set(BOUNDS_REASONS) - (
+        {"zero.dcm", "urandom.dcm"} - {c.name for c in bounds}
+    )
+    allocated = sum(os.lstat(c.path).st_blocks * 512 for c in bounds)
+    assert allocated < 64 * 1024**2, f"{allocated:,} bytes on disk"
+
+
+@pytest.mark.parametrize("command", ["export", "dump", "dump -t", "ls"])
+def test_bounds_refused_within_budget(
+    bounds: list[hostile_corpus.Case], command: str, tmp_path: Path
+) -> None:
+    """Every command on every bounds case: ≤ 5 s of CPU, ≤ 500 MB peak RSS (the process and its
+    decoder child, measured by wait4), exit 1 with one line naming the file and the reason when the
+    command must read what is over budget."""
+    jobs = []
+    for case in bounds:
+        if command == "export":
+            jobs.append(["export", str(case.path), "-o", str(tmp_path / f"{case.name}.png")])
+        elif command == "dump":
+            jobs.append(["dump", str(case.path)])
+        elif command == "dump -t":
+            jobs.append(["dump", "-t", "PatientName", str(case.path)])
+        else:
+            jobs.append(["ls", str(case.path)])
+    failures = []
+    for case, run in zip(bounds, run_many(jobs), strict=True):
+        if command == "ls":
+            problems = _run_problems(run)
+            # ls reads a few indexing values: a file whose only excess is elsewhere is listed
+            must = case.name in DUMP_REFUSES - {"values_window_center_5m.dcm", "elements_private_491k.dcm"}
+            text = run.out.decode("utf-8", "replace") + run.err_text
+            if must and (run.code != 1 or BOUNDS_REASONS[case.name] not in text):
+                problems.append(f"not listed as a problem with {BOUNDS_REASONS[case.name]!r}")
+            if len(run.out) > 100_000:
+                problems.append(f"{len(run.out):,} bytes of output")
+        else:
+            refused = command == "export" or case.name in DUMP_REFUSES
+            problems = _bounds_problems(run, case, refused=refused)
+        if command == "export" and (tmp_path / f"{case.name}.png").exists():
+            problems.append("left a picture")
+        if problems:
+            failures.append(f"{case.name} ({case.note}): {'; '.join(problems)} -- {run.describe()}")
+    _report(failures, len(bounds), f"{command} runs")
+
+
+def test_raised_limit_lets_a_large_frame_through(bounds: list[hostile_corpus.Case], tmp_path: Path) -> None:
+    """``--resource-limit`` is how a user opens a genuine large image: the refusal names the option, and with
+    it raised the native 11,000² image is read (refused further on by nothing but its own zeros)."""
+    native = next(c for c in bounds if c.name == "native_11000_16bit.dcm")
+    refused = run_cli(["export", str(native.path), "-o", str(tmp_path / "a.png")])
+    assert refused.code == 1 and "--resource-limit frame-bytes=" in refused.err_text, refused.describe()
+    env_run = run_cli(
+        [
+            "export",
+            str(native.path),
+            "-o",
+            str(tmp_path / "b.png"),
+            "--resource-limit",
+            "frame-bytes=nonsense",
+        ]
+    )
+    assert env_run.code == 2 and "frame-bytes" in env_run.err_text, env_run.describe()
+
+
+def test_permission_denied_is_reported_as_such(tmp_path: Path) -> None:
+    """A file in a folder the user may not search: "Permission denied", never "No such file"."""
+    if os.geteuid() == 0:
+        pytest.skip("running as root: permissions do not stop reads")
+    folder = tmp_path / "closed"
+    folder.mkdir()
+    good = hostile_corpus.good_file(folder)
+    folder.chmod(0)
+    try:
+        runs = run_many(
+            [["dump", str(good)], ["ls", str(good)], ["export", str(good), "-o", str(tmp_path / "o.png")]]
+        )
+    finally:
+        folder.chmod(0o755)
+    for run in runs:
+        assert run.code in (1, 2), run.describe()
+        assert "ermission denied" in run.err_text and "No such file" not in run.err_text, run.describe()
+
+
+def test_dump_of_a_file_that_shrinks_is_one_line(tmp_path: Path) -> None:
+    """dump read files through mmap: a file cut short while mapped killed it with SIGBUS (exit 135).
+    Now it reads: whatever the timing, never a signal, at most one line on stderr."""
+    import time
+
+    path = tmp_path / "shrinking.dcm"
+    seed = hostile_corpus.testdata("CT_small.dcm")
+    if seed is None:
+        pytest.skip("pydicom test files not available")
+    data = seed.read_bytes() * 1
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            path.write_bytes(data)
+            with open(path, "r+b") as fh:
+                fh.truncate(200)
+            time.sleep(0.001)
+
+    path.write_bytes(data)
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    try:
+        runs = run_many([["dump", str(path)] for _ in range(6)])
+    finally:
+        stop.set()
+        worker.join()
+    for run in runs:
+        assert run.code in (0, 1), run.describe()  # 135 was the bus error
+        assert len([ln for ln in run.err_text.splitlines() if ln.strip()]) <= 1, run.describe()
+
+
+def test_a_16bit_4096_mammogram_still_opens_under_the_defaults(tmp_path: Path) -> None:
+    """The budget refuses bombs, not real images: a 16-bit 4,096² frame (sparse on disk) exports with
+    the default limits, within the same CPU and memory bounds."""
+    path = tmp_path / "mammo.dcm"
+    hostile_corpus._native_sparse(path, "mammogram", 4096, 4096, 16)
+    out = tmp_path / "mammo.png"
+    run = run_cli(["export", str(path), "-o", str(out)])
+    assert run.code == 0 and out.exists(), run.describe()
+    assert not _run_problems(run), run.describe()

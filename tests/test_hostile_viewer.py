@@ -166,3 +166,32 @@ async def test_hostile_dicomdir_refused_paths_never_opened(tmp_path: Path) -> No
         import shutil
 
         shutil.rmtree(cd.short_dir, ignore_errors=True)
+
+
+async def test_viewer_survives_the_bounds_corpus(tmp_path: Path) -> None:
+    """The resource-budget corpus and special files in one folder: indexing ends (the FIFO and the
+    device links never block it), each series shows a picture or its one-line reason, and the viewer
+    is still running and quits on ``q``."""
+    from tui_dicom.ui.testing import wait_for_index
+
+    folder = tmp_path / "bounds"
+    try:
+        cases = hostile_corpus.build_bounds_files(folder)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    specials = hostile_corpus.build_special_files(folder)
+    hostile_corpus.good_file(folder, "zz_good.dcm", "good among the bombs")
+    app = make_app(folder)
+    async with app.run_test(size=(160, 48)) as pilot:  # type: ignore[attr-defined]
+        assert await wait_for_index(pilot, app, timeout=120), "indexing never finished"
+        problems = _problem_text(app)
+        for case in specials:
+            assert case.name in problems, f"{case.name} not listed: {problems}"
+        for name in ("bomb_deflate_1gb.dcm", "values_pn_1m.dcm"):
+            assert name in problems, f"{name} not listed: {problems}"
+        stuck = await _visit_every_series(app, pilot)
+        assert not stuck, f"series with neither picture nor reason: {stuck}"
+        assert app.is_running  # type: ignore[attr-defined]
+        await pilot.press("q")
+    assert not app.is_running  # type: ignore[attr-defined]
+    assert len(cases) >= 18

@@ -25,6 +25,14 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", metavar="FILE", help="write full tracebacks of errors to FILE")
+    parser.add_argument(
+        "--resource-limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="raise (or lower) a resource limit, e.g. --resource-limit frame-bytes=256M --resource-limit dicomdir-records=1000000; "
+        "also TUI_DICOM_LIMITS=NAME=VALUE,... (README lists the limits)",
+    )
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
@@ -78,8 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
         return int(exc.code or 0)
+    from tui_dicom.core import limits
     from tui_dicom.core.logging import setup_log
 
+    try:
+        limits.configure(getattr(args, "resource_limit", []) or [])
+    except ValueError as exc:
+        print(f"tui-dicom: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     setup_log(getattr(args, "log", None))
     if command is None:
         from tui_dicom.commands import view

@@ -16,12 +16,11 @@ import argparse
 import contextlib
 import os
 import sys
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.dicom.source import FileRef, access_problem
 from tui_dicom.core.safe import safe_path, safe_text
 
 if TYPE_CHECKING:
@@ -97,14 +96,13 @@ class _Usage(Exception):
 
 def _is_container(path: str) -> bool:
     """True for arguments that hold many instances: folders, DICOMDIR files, ZIP archives."""
+    from tui_dicom.core.dicom.source import is_zip
+
     if os.path.isdir(path):
         return True
     if os.path.basename(path).upper() == "DICOMDIR":
         return True
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
+    return is_zip(path)
 
 
 def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, bool]:
@@ -116,9 +114,14 @@ def _expand(paths: Sequence[str], err: TextIO) -> tuple[list[_Target], bool, boo
     targets: list[_Target] = []
     had_errors = missing = False
     for path in paths:
-        if not os.path.lexists(path):
-            err.write(f"{PROG}: cannot access {safe_path(path)!r}: No such file or directory\n")
-            missing = True
+        access = access_problem(path)
+        if access is not None:
+            reason = access.strerror or type(access).__name__
+            err.write(f"{PROG}: cannot access {safe_path(path)!r}: {safe_text(reason)}\n")
+            if isinstance(access, FileNotFoundError):
+                missing = True
+            else:
+                had_errors = True
             continue
         if not _is_container(path):
             targets.append(_Target(FileRef(path)))
@@ -341,7 +344,12 @@ def _with_pydicom(
     try:
         ds, skipped = _read(ref, need_pixels=not queries and not args.json)
     except (DicomViewerError, OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+        elif isinstance(exc, DicomViewerError):
+            reason = exc.reason
+        else:
+            reason = str(exc) or type(exc).__name__
         err.write(f"{PROG}: {ref.display}: {safe_text(reason)}\n")
         return None
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others

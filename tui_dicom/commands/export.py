@@ -121,8 +121,16 @@ def export_picture(args: argparse.Namespace) -> np.ndarray:
     from tui_dicom.core.imaging.windowing import Window, default_window, render, window_by_name
 
     ref = _ref_for(args.file)
-    if ref.member is None and not os.path.isfile(ref.path):
-        raise ExportError("no such file" if not os.path.exists(ref.path) else "not a regular file")
+    if ref.member is None:
+        from tui_dicom.core.dicom.source import access_problem
+
+        problem = access_problem(ref.path)
+        if isinstance(problem, FileNotFoundError):
+            raise ExportError("no such file")
+        if problem is not None:
+            raise ExportError((problem.strerror or type(problem).__name__).lower())
+        if os.path.isdir(ref.path):
+            raise ExportError("is a folder, not a regular file")
     frame = decode_frame(ref, args.frame - 1)
     window = None
     use_voi = not args.no_voi
@@ -210,11 +218,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"tui-dicom export: {name}: {exc}", file=sys.stderr)
         return 1
     except DicomViewerError as exc:
-        print(f"tui-dicom export: {name}: {safe_text(str(exc))}", file=sys.stderr)
+        print(f"tui-dicom export: {name}: {safe_text(exc.reason)}", file=sys.stderr)
         return 1
     except OSError as exc:
         log_exception(f"export {args.file}")
-        reason = exc.strerror or str(exc)
+        reason = exc.strerror or str(exc) or type(exc).__name__
         where = safe_path(exc.filename) if getattr(exc, "filename", None) else name
         print(f"tui-dicom export: {where}: {safe_text(reason)}", file=sys.stderr)
         return 1

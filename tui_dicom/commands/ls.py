@@ -200,13 +200,17 @@ def run_remote(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``tui-dicom ls``; returns the exit status."""
     from tui_dicom.commands.remote import is_remote
+    from tui_dicom.core.dicom.source import access_problem
 
     if any(is_remote(p) for p in args.paths) and not any(os.path.lexists(p) for p in args.paths):
         return run_remote(args)
-    missing = [p for p in args.paths if not os.path.lexists(p)]
-    if missing:
-        for path in missing:
-            print(f"{PROG}: no such file or folder: {safe_path(path)}", file=sys.stderr)
+    problems = [(p, access_problem(p)) for p in args.paths]
+    if any(exc is not None for _p, exc in problems):
+        for path, exc in problems:
+            if isinstance(exc, FileNotFoundError):
+                print(f"{PROG}: no such file or folder: {safe_path(path)}", file=sys.stderr)
+            elif exc is not None:
+                print(f"{PROG}: {safe_path(path)}: {safe_text(exc.strerror or exc)}", file=sys.stderr)
         return EXIT_USAGE
     from tui_dicom.core.hierarchy.index import build_index
 

@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     paths = [os.fspath(p) for p in args.paths]
     archive = None
     from tui_dicom.commands.remote import is_remote
+    from tui_dicom.core.dicom.source import access_problem
 
     if len(paths) == 1 and not os.path.lexists(paths[0]) and is_remote(paths[0]):
         from tui_dicom.core.archive.errors import AddressError
@@ -131,10 +132,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
         label = archive.address.display
         paths = []
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        for p in missing:
-            print(f"tui-dicom: {safe_path(p)}: no such file or directory", file=sys.stderr)
+    problems = [(p, access_problem(p)) for p in paths]
+    if any(err is not None for _p, err in problems):
+        for p, err in problems:
+            if err is not None:
+                reason = "no such file or directory" if isinstance(err, FileNotFoundError) else err.strerror
+                print(f"tui-dicom: {safe_path(p)}: {reason or type(err).__name__}", file=sys.stderr)
         return 2
     demo_note = ""
     if archive is None:
@@ -163,10 +166,12 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         terminal = None
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.output import own_terminal_output
+    from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
+    # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
+    tty_attrs = terminal.tty_attrs if terminal is not None else None
     try:
-        with own_terminal_output():  # frames never go where a decoder's silenced stderr goes
+        with own_terminal_output(), restore_terminal_on_signals(modes=tty_attrs):
             app = DicomViewerApp(
                 paths,
                 terminal=terminal,
@@ -176,12 +181,16 @@ def run(args: argparse.Namespace) -> int:
                 archive=archive,
             )
             _filter_replies(app, terminal)
-            app.run()
-    finally:
-        if terminal is not None:
-            from tui_dicom.core.graphics.terminal import restore_tty
+            try:
+                app.run()
+            finally:
+                from tui_dicom.core.imaging import sandbox
 
-            restore_tty(terminal.tty_attrs)
+                sandbox.shutdown()  # a decode still running in the child must not keep us waiting
+    finally:
+        from tui_dicom.core.graphics.terminal import restore_tty
+
+        restore_tty(tty_attrs)
     if app.crash is not None:
         print(crash_line(app.crash, app.crash_log), file=sys.stderr)
         return EXIT_CRASH

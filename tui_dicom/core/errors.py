@@ -6,6 +6,11 @@ from __future__ import annotations
 class DicomViewerError(Exception):
     """Base class: ``str(err)`` is a one-line reason fit to show a user."""
 
+    @property
+    def reason(self) -> str:
+        """The reason without the file name, for a caller that names the file itself."""
+        return str(self) or type(self).__name__
+
 
 class NotDicomError(DicomViewerError):
     """The file is not DICOM (no preamble/``DICM`` and no plausible raw dataset)."""

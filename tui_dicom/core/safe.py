@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import re
 
-# C0 (0x00-0x1f), DEL (0x7f), C1 (0x80-0x9f), line/paragraph separators, bidi embeddings/overrides/
-# isolates, and the backslash itself is kept as is (DICOM uses it as the multi-value separator).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+# C0 (0x00-0x1f), DEL (0x7f), C1 (0x80-0x9f), line/paragraph separators, and every Unicode format
+# character (category Cf, Unicode 14: zero-width spaces and joiners, bidi marks, embeddings, overrides
+# and isolates, the BOM, interlinear annotation, tags): invisible or reordering, they misalign columns
+# and borders. The backslash itself is kept as is (DICOM uses it as the multi-value separator).
+_FORMAT_CHARS = "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890-\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb\\U000110bd\\U000110cd\\U00013430-\\U00013438\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a\\U000e0001\\U000e0020-\\U000e007f"
+_UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029" + _FORMAT_CHARS + "]")
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     if code <= 0xFF:
         return f"\\x{code:02x}"
-    return f"\\u{code:04x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def safe_text(value: object) -> str:

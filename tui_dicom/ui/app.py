@@ -64,6 +64,13 @@ class DicomViewerApp(App[None]):
         # the traceback Textual prepared for the terminal (it is in the log instead)
         self._exit_renderables.clear()
 
+    def on_unmount(self) -> None:
+        """Stop the decoder child process: a worker thread waiting for a runaway decode (asyncio
+        joins worker threads on exit) must not keep ``q`` from quitting."""
+        from tui_dicom.core.imaging import sandbox
+
+        sandbox.shutdown()
+
     def on_mount(self) -> None:
         """Show the main screen."""
         from tui_dicom.ui.widgets import picture

@@ -24,16 +24,19 @@ from tui_dicom.core.graphics.terminal import COLOR_MODES, RENDERERS, detect
 
 def load_picture(path: Path) -> np.ndarray:
     """A uint8 picture from an image file or a DICOM file (simple window)."""
-    try:
-        from PIL import Image
-
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16", "F") else "RGB"))
-    except Exception:  # noqa: BLE001 - not an image file: try DICOM
-        pass
     import pydicom
 
-    ds = pydicom.dcmread(path)
+    from tui_dicom.core.dicom.source import open_regular
+
+    with open_regular(path) as fh:  # never blocks on a FIFO or reads a device
+        try:
+            from PIL import Image
+
+            with Image.open(fh) as img:
+                return np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16", "F") else "RGB"))
+        except Exception:  # noqa: BLE001 - not an image file: try DICOM
+            fh.seek(0)
+        ds = pydicom.dcmread(fh)
     arr = ds.pixel_array.astype(np.float64)
     if arr.ndim == 3 and arr.shape[-1] != 3:
         arr = arr[arr.shape[0] // 2]

@@ -1,22 +1,117 @@
 """Where a DICOM file lives: a path on disk, or a member of a ZIP archive (read without extracting).
 
-Everything that opens a DICOM file goes through :func:`open_ref` so ZIP members and plain files are
-handled alike, read-only.
+Everything that opens a user's file goes through :func:`open_regular` (directly or via :func:`open_ref`,
+which handles ZIP members and plain files alike, read-only). It opens with ``O_NONBLOCK`` and checks the
+open descriptor with ``fstat``: a FIFO, socket or device (or a symbolic link to one) is refused with a
+reason instead of blocking forever on a FIFO or reading gigabytes from ``/dev/zero``.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from tui_dicom.core import limits
 from tui_dicom.core.safe import safe_path
 
-#: refuse to inflate a single ZIP member larger than this (a zip bomb is not a DICOM file)
-MAX_MEMBER_BYTES = 2 * 1024**3
+
+class NotRegularFile(OSError):
+    """The path names a FIFO, socket, device or folder: never read as a DICOM file.
+
+    An :class:`OSError` so every caller that reports "cannot open" reports this too; ``strerror`` is
+    the one-line reason ("a FIFO (named pipe), not a regular file").
+    """
+
+
+def describe_mode(mode: int) -> str:
+    """What a non-regular file is, for a message: "a FIFO (named pipe)", "a socket", ..."""
+    return _kind(mode)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a special file"
+
+
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` for binary reading if, once open, it is a regular file; never block.
+
+    ``O_NONBLOCK`` makes opening a FIFO without a writer return at once (a plain ``open`` waits for
+    one forever); ``fstat`` on the open descriptor, not ``stat`` on the name, decides, so a name
+    swapped between check and open cannot slip a device in. Symbolic links are followed, and what
+    they reach is checked like anything else.
+
+    Raises:
+        NotRegularFile: a FIFO, socket, device or folder (``strerror`` says which).
+        OSError: the file cannot be opened (``PermissionError``, ``FileNotFoundError``, ...).
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = _kind(st.st_mode)
+            code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+            raise NotRegularFile(code, f"{kind}, not a regular file", os.fspath(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")  # noqa: SIM115 - caller closes
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def is_zip(path: str) -> bool:
+    """True if ``path`` is a regular file holding a ZIP archive (never blocks, never raises)."""
+    try:
+        with open_regular(path) as fh:
+            return zipfile.is_zipfile(fh)
+    except OSError:
+        return False
+
+
+def access_problem(path: str) -> OSError | None:
+    """Why ``path`` cannot be read as a file or folder, as an :class:`OSError`; None when it can.
+
+    ``os.path.lexists`` says False for a file in a folder the user may not search, so "No such file"
+    was reported for what is really "Permission denied": this asks ``lstat`` and keeps its error.
+    """
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def read_bounded(fh: BinaryIO, limit: int, what: str) -> bytes:
+    """Read all of ``fh`` but refuse more than ``limit`` bytes (a file growing under us, a huge file).
+
+    Raises:
+        LimitExceeded: more than ``limit`` bytes (dimension ``file_bytes``).
+    """
+    data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise limits.LimitExceeded(what, "file_bytes", None, limit)
+    return data
 
 
 @dataclass(frozen=True, order=True)
@@ -51,7 +146,7 @@ def open_zip(path: str) -> zipfile.ZipFile:
     with _zip_lock:
         zf = _zip_cache.get(path)
         if zf is None:
-            zf = zipfile.ZipFile(path, "r")
+            zf = zipfile.ZipFile(open_regular(path), "r")
             _zip_cache[path] = zf
         return zf
 
@@ -64,15 +159,18 @@ def open_ref(ref: FileRef) -> BinaryIO:
         ValueError: the ZIP member is too large or unreadable.
     """
     if ref.member is None:
-        return open(ref.path, "rb")  # noqa: SIM115 - caller closes
+        return open_regular(ref.path)
     zf = open_zip(ref.path)
+    cap = limits.current().file_bytes
     with _zip_lock:
         info = zf.getinfo(ref.member)
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise ValueError(f"ZIP member is {info.file_size:,} bytes; refusing to inflate it")
+        if info.file_size > cap:
+            raise limits.LimitExceeded(ref.display, "file_bytes", info.file_size, cap)
         try:
-            data = zf.read(info)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+            # the header's file_size may lie: read at most the cap, through a stream
+            with zf.open(info) as member:
+                data = read_bounded(member, cap, ref.display)  # type: ignore[arg-type]
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as exc:
             raise ValueError(f"cannot read ZIP member: {exc}") from exc
     return io.BytesIO(data)
 
@@ -86,5 +184,6 @@ def read_prefix(ref: FileRef, size: int) -> bytes:
 def file_size(ref: FileRef) -> int:
     """Size in bytes of the file (or of the uncompressed ZIP member)."""
     if ref.member is None:
-        return os.stat(ref.path).st_size
+        with open_regular(ref.path) as fh:
+            return os.fstat(fh.fileno()).st_size
     return open_zip(ref.path).getinfo(ref.member).file_size

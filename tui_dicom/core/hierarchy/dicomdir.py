@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.dicom.source import FileRef, open_regular
 from tui_dicom.core.errors import RefusedPath
 from tui_dicom.core.hierarchy import header as hdr
 from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported
@@ -380,7 +380,7 @@ class DiskResolver:
 
     def read(self, ref: FileRef) -> bytes:
         """Read a directory file (bounded)."""
-        with open(ref.path, "rb") as fh:
+        with open_regular(ref.path) as fh:
             return fh.read(MAX_DICOMDIR_BYTES)
 
     def same(self, a: FileRef, b: FileRef) -> bool:
@@ -663,7 +663,7 @@ def read_dicomdir(
         NotADicomdir: ``path`` is not a DICOMDIR (the caller may scan the folder instead).
         OSError: it cannot be read.
     """
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         data = fh.read(MAX_DICOMDIR_BYTES)
     resolver = DiskResolver(os.path.dirname(os.path.abspath(path)))
     ref = FileRef(os.path.join(resolver.root, os.path.basename(path)))

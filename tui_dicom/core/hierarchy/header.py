@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.dicom.reading import sniff
 from tui_dicom.core.dicom.source import FileRef
@@ -376,6 +377,8 @@ def _parse_floats(text: str, count: int) -> tuple[float, ...] | None:
 
 
 def _convert(kind: str, raw: bytes, vr: bytes, little: bool, encodings: list[str]) -> Any:
+    if len(raw) > 2 * _MAX_VALUES and raw.count(b"\\") >= _MAX_VALUES:
+        raise Unsupported("more values than the element_values limit")  # pydicom's path names the limit
     if kind == "ui" or kind == "cs":
         return _ascii(raw)
     if kind == "text":
@@ -675,6 +678,10 @@ def _functional_groups(ds: Any, info: HeaderInfo) -> None:
 # ---------------------------------------------------------------------------------------------- entry
 
 
+#: values per element read by the fast reader (set from the budget when a header is read)
+_MAX_VALUES = 250_000
+
+
 def read_header_from(fh: BinaryIO, *, size: int | None = None) -> HeaderInfo:
     """Read the header from an open binary file (positioned at its start) with the fast reader.
 
@@ -682,6 +689,8 @@ def read_header_from(fh: BinaryIO, *, size: int | None = None) -> HeaderInfo:
         Unsupported: the fast reader cannot handle it (call pydicom).
         NotDicomError: not DICOM.
     """
+    global _MAX_VALUES
+    _MAX_VALUES = limits.current().element_values
     buf = fh.read(FIRST_READ)
     if not buf:
         raise NotDicomError("empty file")

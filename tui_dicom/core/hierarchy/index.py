@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_dicom.core.dicom.reading import sniff
-from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.dicom.source import FileRef, NotRegularFile, describe_mode, open_regular
 from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
 from tui_dicom.core.hierarchy import dicomdir as dd
 from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
@@ -171,6 +171,8 @@ def is_obviously_not_dicom(name: str) -> bool:
 
 
 def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, NotRegularFile):
+        return exc.strerror or "not a regular file"
     if isinstance(exc, PermissionError):
         return "permission denied"
     if exc.errno == errno.ELOOP:
@@ -179,7 +181,7 @@ def _os_reason(exc: OSError) -> str:
         return "no such file or directory"
     if isinstance(exc, IsADirectoryError):
         return "is a folder, not a file"
-    return exc.strerror or str(exc)
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _ref_text(ref: FileRef) -> str:
@@ -283,10 +285,10 @@ class Indexer:
             yield from self._index_folder(path)
             return
         if not stat_mod.S_ISREG(st.st_mode):
-            self._error(path, "not a regular file")
+            self._error(path, f"{describe_mode(st.st_mode)}, not a regular file")
             return
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 head = fh.read(132)
         except OSError as exc:
             self._error(path, _os_reason(exc))
@@ -325,7 +327,7 @@ class Indexer:
         where = _ref_text(ref)
         try:
             try:
-                with open(ref.path, "rb") as fh:
+                with open_regular(ref.path) as fh:
                     return self._usable(where, read_header_from(fh))
             except Unsupported:
                 return self._usable(where, header_from_pydicom(ref))
@@ -333,11 +335,11 @@ class Indexer:
             if report_all or not is_obviously_not_dicom(ref.name):
                 self._error(where, str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})")
         except HeaderError as exc:
-            self._error(where, str(exc))
+            self._error(where, exc.reason)
         except OSError as exc:
             self._error(where, _os_reason(exc))
         except DicomViewerError as exc:
-            self._error(where, str(exc))
+            self._error(where, exc.reason)
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the scan
             from tui_dicom.core.logging import log_exception
 
@@ -582,9 +584,9 @@ class Indexer:
                 return self._usable(where, header_from_pydicom(ref))
         except NotDicomError as exc:
             if not is_obviously_not_dicom(ref.name):
-                self._error(where, str(exc))
+                self._error(where, exc.reason)
         except (HeaderError, DicomViewerError) as exc:
-            self._error(where, str(exc))
+            self._error(where, exc.reason)
         except (OSError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
             self._error(where, f"cannot read ZIP member: {exc}")
         except Exception as exc:  # noqa: BLE001 - one bad member must never stop the scan

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tui_dicom.core import limits
 from tui_dicom.core.dicom.source import FileRef, file_size, open_ref
 from tui_dicom.core.errors import DicomViewerError, PixelDataError, UnsupportedTransferSyntax
+from tui_dicom.core.imaging import sandbox, streams
 from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.core.safe import safe_text
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-#: refuse a single decoded frame larger than this (Rows x Columns x Samples x bytes per value)
-MAX_FRAME_BYTES = 256 * 1024**2
 #: files up to this size are read whole (one parse); larger ones stream only the wanted frame
 INLINE_FILE_BYTES = 48 * 1024**2
 #: a LUT (modality, VOI) may not have more entries than this
@@ -387,12 +387,22 @@ def pixel_info(ds: Any) -> PixelInfo:
         transfer_syntax=transfer_syntax_of(ds),
     )
     frame_bytes = info.frame_values * max(8, bits_allocated) // 8
-    if frame_bytes > MAX_FRAME_BYTES:
-        raise PixelDataError(
-            f"one frame would take {frame_bytes:,} bytes ({rows}x{cols}x{samples}, "
-            f"{bits_allocated} bits); refused (limit {MAX_FRAME_BYTES:,})"
-        )
+    cap = limits.current().frame_bytes
+    if frame_bytes > cap:
+        raise limits.LimitExceeded(_file_of(ds), "frame_bytes", frame_bytes, cap)
     return info
+
+
+def _file_of(ds: Any) -> str:
+    """The file a dataset was read from, terminal-safe ("" when it was not read from a file)."""
+    from tui_dicom.core.dicom.reading import SOURCE_ATTR
+    from tui_dicom.core.safe import safe_path
+
+    known = getattr(ds, "__dict__", {}).get(SOURCE_ATTR)
+    if isinstance(known, str):
+        return known
+    name = getattr(ds, "filename", None)
+    return safe_path(name) if isinstance(name, str) and name else ""
 
 
 def _check_native_length(info: PixelInfo, present: int, what: str = "pixel data") -> None:
@@ -477,7 +487,14 @@ _PLUGIN_ORDER_LOSSY_JPEG = ("pillow", "pylibjpeg")
 _LOSSY_JPEG = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"}
 
 _GDCM_CHILD = r"""
+import resource
 import sys
+try:  # the same budget as the other decoder child: address space and CPU time
+    memory, seconds = int(sys.argv[2]), int(float(sys.argv[3])) + 1
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+except (ValueError, OSError, IndexError):
+    pass
 import gdcm
 for quiet in ("DebugOff", "WarningOff", "ErrorOff"):
     getattr(gdcm.Trace, quiet)()
@@ -504,8 +521,9 @@ def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
     import sys
 
     total = info.frame_values * info.frames * max(8, info.bits_allocated) // 8
-    if total > MAX_FRAME_BYTES:
-        raise PixelDataError("image too large for the GDCM fallback (it decodes all frames at once)")
+    cap = limits.current().frame_bytes
+    if total > cap:
+        raise limits.LimitExceeded(ref.display, "frame_bytes", total, cap)
     tmp: str | None = None
     path = ref.path
     try:
@@ -515,8 +533,19 @@ def _decode_gdcm(ref: FileRef, info: PixelInfo, index: int) -> np.ndarray:
                 out.write(fh.read())
             path = tmp
         try:
+            budget = limits.current()
             proc = subprocess.run(
-                [sys.executable, "-c", _GDCM_CHILD, path], capture_output=True, timeout=30, check=False
+                [
+                    sys.executable,
+                    "-c",
+                    _GDCM_CHILD,
+                    path,
+                    str(budget.decode_memory),
+                    str(budget.decode_seconds),
+                ],
+                capture_output=True,
+                timeout=3 * budget.decode_seconds + 10,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise PixelDataError("GDCM took too long to decode the pixel data") from None
@@ -690,6 +719,25 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
             raise
         except Exception as exc:  # noqa: BLE001
             raise PixelDataError(f"cannot decode {syntax_name(ts)} with GDCM: {_short(exc)}") from exc
+    if not _is_native(ts) and (
+        ts in streams.J2K_SYNTAXES or ts in streams.JPEG_SYNTAXES or ts == streams.RLE_SYNTAX
+    ):
+        data = _frame_bytes(ref, ds, info, frame, header_only)
+        if data is not None:
+            streams.check_frame(
+                ts,
+                data,
+                rows=info.rows,
+                columns=info.columns,
+                samples=info.samples,
+                bits_allocated=info.bits_allocated,
+                file=ref.display,
+            )
+        if ts in streams.J2K_SYNTAXES:
+            # openjpeg can loop forever on a corrupt stream: decode in the limited child process
+            if data is None:
+                raise PixelDataError(f"cannot find frame {frame + 1} in the {syntax_name(ts)} pixel data")
+            return _decode_in_child(ts, data, info, ds)
     try:
         if header_only:
             with open_ref(ref) as fh:
@@ -718,6 +766,55 @@ def _decode(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: boo
     if isinstance(first_error, DicomViewerError):
         raise first_error
     raise PixelDataError(f"cannot decode {syntax_name(ts)}: {_short(first_error)}") from first_error
+
+
+def _frame_bytes(ref: FileRef, ds: Any, info: PixelInfo, frame: int, header_only: bool) -> bytes | None:
+    """The compressed bytes of frame ``frame`` (None when the encapsulation cannot be parsed: the
+    decoder path then reports the problem in its own words)."""
+    from pydicom.encaps import get_frame
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not header_only:
+                offsets = None
+                if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+                    offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+                return bytes(
+                    get_frame(
+                        ds[info.keyword].value, frame, number_of_frames=info.frames, extended_offsets=offsets
+                    )
+                )
+            from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset, read_preamble
+
+            with open_ref(ref) as fh:
+                read_preamble(fh, True)
+                _read_file_meta_info(fh)
+                read_dataset(fh, False, True, stop_when=_at_pixel_data)
+                fh.read(12)  # (7FE0,0010) OB, reserved, undefined length
+                return bytes(get_frame(fh, frame, number_of_frames=info.frames))
+    except DicomViewerError:
+        raise
+    except Exception:  # noqa: BLE001 - malformed encapsulation: the decoder path says why
+        return None
+
+
+def _decode_in_child(ts: str, data: bytes, info: PixelInfo, ds: Any) -> np.ndarray:
+    """Decode one compressed frame in the limited child process (see :mod:`sandbox`)."""
+    request = sandbox.FrameRequest(
+        transfer_syntax=ts,
+        data=data,
+        rows=info.rows,
+        columns=info.columns,
+        samples=info.samples,
+        bits_allocated=info.bits_allocated,
+        bits_stored=info.bits_stored,
+        high_bit=info.high_bit,
+        pixel_representation=1 if info.signed else 0,
+        photometric=_text(_get(ds, "PhotometricInterpretation", info.photometric)) or info.photometric,
+        planar=info.planar,
+    )
+    return sandbox.decode(request, syntax_name(ts))
 
 
 def _decodable(ds: Any, info: PixelInfo) -> Any:
@@ -823,7 +920,7 @@ def _palette(ds: Any, supplemental: bool) -> Palette | None:
     except (TypeError, ValueError):
         return None
     n = n or 65536
-    if n > MAX_LUT_ENTRIES:
+    if n > min(limits.current().lut_entries, MAX_LUT_ENTRIES):
         return None
     if _int(ds, "PixelRepresentation", 0) == 1 and first > 32767:
         first -= 65536
@@ -856,6 +953,15 @@ def _palette(ds: Any, supplemental: bool) -> Palette | None:
                 if kw in ds:
                     pal[kw] = ds[kw]
         pal.RedPaletteColorLookupTableDescriptor = [n if n < 65536 else 0, first, bits]
+        cap = min(limits.current().lut_entries, MAX_LUT_ENTRIES)
+        for colour in ("Red", "Green", "Blue"):
+            seg = _get(ds, f"Segmented{colour}PaletteColorLookupTableData")
+            if not isinstance(seg, (bytes, bytearray)):
+                return None
+            try:
+                segmented_lut_entries(bytes(seg), bits, little, cap, _file_of(ds))
+            except PixelDataError:
+                return None  # a broken palette shows the image grey
         meta = getattr(ds, "file_meta", None)
         if meta is not None and "TransferSyntaxUID" in meta:
             pal.file_meta = meta
@@ -876,6 +982,70 @@ def _palette(ds: Any, supplemental: bool) -> Palette | None:
         rgb8 = np.floor(rgb.astype(np.float64) * 255.0 / top + 0.5) if top != 255 else rgb
         rgb = np.clip(rgb8, 0, 255).astype(np.uint8)
     return Palette(first, np.ascontiguousarray(rgb, dtype=np.uint8), supplemental)
+
+
+#: segment operations one segmented LUT may take to expand (indirect segments can point at each other)
+_MAX_SEGMENT_STEPS = 1_000_000
+
+
+def segmented_lut_entries(data: bytes, bits: int, little: bool, cap: int, file: str = "") -> int:
+    """Count the entries a segmented palette LUT (PS3.3 C.7.9.2) expands to, without expanding it.
+
+    Discrete, linear and indirect segments are walked as pydicom's expansion walks them; an indirect
+    segment re-walks the segments it points at, so a few bytes can expand to gigabytes (or loop).
+    The walk stops as soon as the count passes ``cap`` or the steps pass a million.
+
+    Raises:
+        LimitExceeded: more than ``cap`` entries (dimension ``lut_entries``).
+        PixelDataError: a loop, an unknown opcode or an indirect segment pointing outside.
+    """
+    import struct as _struct
+
+    size = 1 if bits <= 8 else 2
+    fmt = ("<" if little else ">") + ("B" if size == 1 else "H") * (len(data) // size)
+    words = _struct.unpack(fmt, data[: len(data) // size * size])
+    order = [3, 2, 1, 0] if little else [2, 3, 0, 1]
+    steps = 0
+
+    def walk(offset: int, nr_segments: int | None, depth: int) -> int:
+        nonlocal steps
+        total = 0
+        done = 0
+        while offset + 1 < len(words):
+            steps += 1
+            if steps > _MAX_SEGMENT_STEPS or depth > 32:
+                raise PixelDataError("segmented palette LUT does not end (indirect segments loop)")
+            opcode, length = words[offset], words[offset + 1]
+            offset += 2
+            if opcode == 0:
+                total += length
+                offset += length
+            elif opcode == 1:
+                total += length
+                offset += 1
+            elif opcode == 2:
+                if size == 1:
+                    ii = [words[offset + v] if offset + v < len(words) else 0 for v in order]
+                    target = (ii[0] << 8 | ii[1]) << 16 | (ii[2] << 8 | ii[3])
+                    offset += 4
+                else:
+                    if offset + 1 >= len(words):
+                        raise PixelDataError("segmented palette LUT: indirect segment cut short")
+                    target = words[offset + 1] << 16 | words[offset]
+                    offset += 2
+                if target >= len(words):
+                    raise PixelDataError("segmented palette LUT: indirect segment points outside the table")
+                total += walk(target, length, depth + 1)
+            else:
+                raise PixelDataError(f"segmented palette LUT: unknown segment type {opcode}")
+            if total > cap:
+                raise limits.LimitExceeded(file, "lut_entries", None, cap)
+            done += 1
+            if done == nr_segments:
+                break
+        return total
+
+    return walk(0, None, 0)
 
 
 def _overlays(ds: Any, frame: int, rows: int, cols: int) -> tuple[Overlay, ...]:
@@ -980,7 +1150,8 @@ def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame
         if v and h and v > 0 and h > 0:
             ratio = (v, h)
     if arr.size:
-        vmin, vmax = float(arr.min()), float(arr.max())
+        # integers stay exact Python ints: 64-bit values near 2**63 collapse to one float
+        vmin, vmax = arr.min().item(), arr.max().item()
         if is_float and not (math.isfinite(vmin) and math.isfinite(vmax)):
             finite = arr[np.isfinite(arr)]
             vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)

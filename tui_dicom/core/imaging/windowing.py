@@ -344,7 +344,7 @@ def grey_table(
     if frame.stored.dtype.kind == "u" and hi < 65536:
         lo = 0  # index with the stored values directly: no subtraction per pixel
     window, voi = _choose_voi(frame, window, use_voi)
-    xs = np.arange(lo, hi + 1, dtype=np.int64)
+    xs = np.arange(lo, hi + 1, dtype=np.uint64 if hi > np.iinfo(np.int64).max else np.int64)
     return lo, _grey_to_uint8(_grey_unit(frame, xs, window, voi, None))
 
 
@@ -368,6 +368,10 @@ def render_grey(frame: Frame, window: Window | None = None, *, use_voi: bool = T
         lo, lut = table
         if lo == 0:
             return np.take(lut, stored)
+        if stored.dtype.itemsize >= 4:
+            # 32/64-bit values: lo is one of them, so it fits their type and every offset is in
+            # [0, hi - lo] (an int32 subtraction failed for unsigned values above 2**31)
+            return cast("np.ndarray", np.take(lut, np.subtract(stored, stored.dtype.type(lo))))
         return cast("np.ndarray", np.take(lut, np.subtract(stored, lo, dtype=np.int32)))
     chosen, voi = _choose_voi(frame, window, use_voi)
     return _grey_to_uint8(_grey_unit(frame, stored, chosen, voi, None))

@@ -16,12 +16,14 @@ file of the test corpora either falls back or yields rows equal to the pydicom p
 
 from __future__ import annotations
 
-import mmap
+import io
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
+from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.inspector.tags import (
@@ -46,6 +48,8 @@ MAX_DEPTH = 64
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
+#: bytes per value of the binary VRs shown as one number per value
+_VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
 _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
 _VRS = frozenset(
     [
@@ -96,6 +100,10 @@ class Fallback(Exception):
     """The file needs pydicom to be shown exactly as the rest of the program shows it; ``str()`` says why."""
 
 
+class _PastEnd(Fallback):
+    """The parse ran past the end of the bytes read: more of the file may be needed (or it is cut short)."""
+
+
 @dataclass
 class _Elem:
     """One element as read: its VR as pydicom would report it, and where its value is."""
@@ -116,6 +124,7 @@ class _Dataset:
     parent: _Dataset | None = None
     encoding: str = "iso8859"
     creators: dict[int, str] = field(default_factory=dict)  # creator tag -> creator string
+    stopped_early: bool = False  # the top-level parse stopped before the end of the bytes (at pixel data)
 
 
 @dataclass
@@ -141,11 +150,15 @@ class _Reader:
         self.u16x2 = struct.Struct(order + "HH").unpack_from
         self.u16 = struct.Struct(order + "H").unpack_from
         self.u32 = struct.Struct(order + "I").unpack_from
+        budget = limits.current()
+        # over budget: pydicom's path (read_dataset) refuses with the limit named
+        self.max_elements = budget.dataset_elements
+        self.max_values = budget.element_values
 
     def header(self, pos: int) -> tuple[int, str | None, int, int]:
         """``(tag, vr or None, value offset, length)`` of the element at ``pos``."""
         if pos + 8 > self.n:
-            raise Fallback("element header runs past the end of the file")
+            raise _PastEnd("element header runs past the end of the file")
         group, elem = self.u16x2(self.buf, pos)
         tag = group << 16 | elem
         if group == 0xFFFE or not self.explicit:
@@ -155,7 +168,7 @@ class _Reader:
             raise Fallback(f"unknown VR {vr!r} at offset {pos}")
         if vr in _LONG_VRS:
             if pos + 12 > self.n:
-                raise Fallback("element header runs past the end of the file")
+                raise _PastEnd("element header runs past the end of the file")
             return tag, vr, pos + 12, self.u32(self.buf, pos + 8)[0]
         return tag, vr, pos + 8, self.u16(self.buf, pos + 6)[0]
 
@@ -176,9 +189,13 @@ class _Reader:
             raise Fallback("sequences nested too deeply")
         limit = self.n if end is None else end
         last = -1
+        count = 0
         while pos < limit:
+            count += 1
+            if count > self.max_elements:
+                raise Fallback("more elements than the dataset_elements limit")
             if limit - pos < 8:
-                raise Fallback("stray bytes at the end of a dataset")
+                raise _PastEnd("stray bytes at the end of a dataset")
             group, elem = self.u16x2(self.buf, pos)
             if stop_at is not None and stop_at(group << 16 | elem):
                 return pos
@@ -203,7 +220,7 @@ class _Reader:
                 continue
             stop = vpos + length
             if stop > self.n:
-                raise Fallback("value runs past the end of the file")
+                raise _PastEnd("value runs past the end of the file")
             if end is not None and stop > end:
                 raise Fallback("element runs past the end of its item")
             if vr == "SQ":
@@ -215,6 +232,11 @@ class _Reader:
                 ds.elems[tag] = _Elem(tag, vr, length, None, length)
             else:
                 value = bytes(self.buf[vpos:stop])
+                if length > 2 * self.max_values and (
+                    value.count(b"\\") >= self.max_values
+                    or length // _VALUE_SIZE.get(vr, length) > self.max_values
+                ):
+                    raise Fallback("more values than the element_values limit")
                 ds.elems[tag] = _Elem(tag, vr, length, value, length)
                 if tag == CHARSET:
                     ds.encoding = _charset(value, ds.parent)
@@ -222,7 +244,7 @@ class _Reader:
                     ds.creators[tag] = _creator(value, vr, ds)
             pos = stop
         if end is None and depth > 0:
-            raise Fallback("item without its delimiter")
+            raise _PastEnd("item without its delimiter")
         return pos
 
     def undefined(self, ds: _Dataset, tag: int, vr: str, vpos: int, depth: int) -> int:
@@ -240,7 +262,7 @@ class _Reader:
                     ds.elems[tag] = _Elem(tag, vr, UNDEFINED, None, pos - vpos)
                     return ipos
                 if item != ITEM_TAG or length == UNDEFINED or ipos + length > self.n:
-                    raise Fallback("malformed encapsulated pixel data")
+                    raise _PastEnd("malformed encapsulated pixel data")
                 pos = ipos + length
         raise Fallback(f"undefined length for VR {vr}")
 
@@ -280,12 +302,12 @@ class _Reader:
                 if self.next_is_item(vpos):
                     return "SQ"
                 raise Fallback("undefined-length private element that is not a sequence")
-            entry = private_entry(tag, creator) if creator else None
-            if entry is None:
+            private = private_entry(tag, creator) if creator else None
+            if private is None:
                 return "UN"
-            if entry[0] not in _VRS:
-                raise Fallback(f"private element with dictionary VR {entry[0]!r}")
-            return entry[0]
+            if private[0] not in _VRS:
+                raise Fallback(f"private element with dictionary VR {private[0]!r}")
+            return private[0]
         entry = public_entry(tag)
         if entry is None:
             if elem == 0:
@@ -566,6 +588,9 @@ def _ascii_value(elem: _Elem | None) -> str:
 def parse(buf: Any, *, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bool]:
     """Parse a whole Part 10 file held in ``buf``: ``(file meta, dataset, little endian)``.
 
+    ``buf`` may be only the start of the file when ``stop_before_pixels`` is set: :func:`read_rows`
+    checks that the parse stopped at the pixel data, not at the end of the bytes it had.
+
     Raises:
         Fallback: the file needs pydicom (see the module docstring).
     """
@@ -588,10 +613,50 @@ def parse(buf: Any, *, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bo
     data = _Dataset()
     reader = _Reader(buf, little, explicit)
     stop = (lambda tag: tag in PIXEL_DATA_TAGS) if stop_before_pixels else None
-    reader.dataset(data, pos, None, 0, stop_at=stop)
+    end = reader.dataset(data, pos, None, 0, stop_at=stop)
+    if end < len(buf):
+        data.stopped_early = True
     if any(tag >> 16 == 0x0002 for tag in data.elems):
         raise Fallback("file meta elements inside the dataset")
     return meta, data, little
+
+
+#: the first read of a file whose pixel data is skipped; grown x8 while the header runs past it
+_FIRST_READ = 256 * 1024
+
+
+def _parse_file(fh: BinaryIO, ref: FileRef, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bool]:
+    """Read the file into memory (no ``mmap``: a file that shrinks while mapped kills the process with
+    SIGBUS) and parse it. Headers-only reads start with a small prefix and grow it while the header
+    runs past it, so a 500 MB multi-frame file costs its header, not its pixels.
+
+    Raises:
+        Fallback: see :func:`parse`; LimitExceeded: a file larger than the ``file_bytes`` limit.
+    """
+    cap = limits.current().file_bytes
+    try:
+        size = os.fstat(fh.fileno()).st_size
+    except (OSError, io.UnsupportedOperation):
+        size = -1  # a ZIP member in memory: read it all (it is already held)
+    want = min(size, _FIRST_READ) if stop_before_pixels and size > _FIRST_READ else max(size, 0)
+    while True:
+        fh.seek(0)
+        buf = fh.read(min(want, cap + 1)) if want > 0 else fh.read(cap + 1)
+        if len(buf) > cap:
+            raise limits.LimitExceeded(ref.display, "file_bytes", size if size > 0 else None, cap)
+        if not buf:
+            raise Fallback("empty file")
+        whole = len(buf) < want or len(buf) >= size or want <= 0
+        try:
+            meta, data, little = parse(buf, stop_before_pixels=stop_before_pixels)
+        except _PastEnd:
+            if whole:
+                raise
+            want *= 8
+            continue
+        if whole or data.stopped_early:
+            return meta, data, little
+        want *= 8
 
 
 def read_rows(
@@ -609,20 +674,7 @@ def read_rows(
         OSError: the file cannot be opened.
     """
     with open_ref(ref) as fh:
-        if ref.member is not None:
-            buf: Any = fh.read()
-            view = None
-        else:
-            try:
-                view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError:  # empty file
-                raise Fallback("empty file") from None
-            buf = view
-        try:
-            meta, data, little = parse(buf, stop_before_pixels=stop_before_pixels)
-        finally:
-            if view is not None:
-                view.close()
+        meta, data, little = _parse_file(fh, ref, stop_before_pixels)
     builder = _Rows(include_private, max_depth, max_value_chars)
     if meta.elems:
         builder.walk(meta, True)
