@@ -279,12 +279,18 @@ async def back_to_main(pilot: Pilot, app: DicomViewerApp) -> None:
     await pilot.pause()
 
 
+#: classes this walk cannot put on screen from files, with where their keys are tested instead
+NOT_WALKED: dict[str, str] = {
+    "ArchiveScreen": "needs a running archive server: its keys are pressed in tests/test_archive_viewer.py",
+}
+
+
 def test_every_class_with_bindings_has_a_way_to_be_focused() -> None:
     classes = ui_classes()
     assert {DicomViewerApp, MainScreen, StudyTree, ImagePane, TagInspector, TagTree, HelpScreen} <= set(
         classes
     )
-    missing = [c.__name__ for c in classes if c not in FOCUS]
+    missing = [c.__name__ for c in classes if c not in FOCUS and c.__name__ not in NOT_WALKED]
     assert not missing, f"classes with BINDINGS the walk does not know how to focus: {missing}"
 
 
@@ -302,6 +308,8 @@ async def test_every_binding_on_real_data(kind: str, error_log: ErrorLog) -> Non
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app)
         for cls in ui_classes():
+            if cls.__name__ in NOT_WALKED:
+                continue
             for binding in bindings_of(cls):
                 for key in binding.key.split(","):
                     if cls is DicomViewerApp and binding.action == "quit":
@@ -349,6 +357,8 @@ def monkey_keys() -> list[str]:
     """Every bound key of the viewer except quitting, plus keys people press anywhere."""
     keys: set[str] = {"escape", "enter", "tab", "shift+tab", "a", "z", "1", "backspace"}
     for cls in ui_classes():
+        if cls.__name__ in NOT_WALKED:
+            continue
         for binding in bindings_of(cls):
             if binding.action not in ("quit", "dismiss") and binding.key != "q":
                 keys.update(binding.key.split(","))

@@ -9,7 +9,13 @@ class DicomViewerError(Exception):
     @property
     def reason(self) -> str:
         """The reason without the file name, for a caller that names the file itself."""
-        return str(self) or type(self).__name__
+        given = self.__dict__.get("_reason")
+        return given if isinstance(given, str) else (str(self) or type(self).__name__)
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        """A subclass may store its own bare reason (e.g. the archive's ``RetrieveIncomplete``)."""
+        self.__dict__["_reason"] = value
 
 
 class NotDicomError(DicomViewerError):

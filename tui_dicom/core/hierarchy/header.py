@@ -558,6 +558,11 @@ def parse_header(buf: bytes, complete: bool) -> HeaderInfo:
     if not sniff(buf[:132] if len(buf) >= 132 else buf):
         raise NotDicomError("not a DICOM file (no DICM marker and no DICOM header)")
     pos, _ts, vrs, little, explicit = parse_meta(buf, complete)
+    meta_class = vrs.get(0x00020002)
+    if meta_class is not None and _ascii(meta_class[1]) == MEDIA_STORAGE_DIRECTORY:
+        # a DICOMDIR: the index reads it through the DICOMDIR reader, never as an image, so its
+        # record sequence (megabytes, item by item) is not walked here
+        return HeaderInfo(**values_from_raw(vrs, little))
     _walk_dataset(buf, pos, little, explicit, complete, vrs)
     return HeaderInfo(**values_from_raw(vrs, little))
 

@@ -1,11 +1,15 @@
 """Turn paths (DICOMDIR roots, folders, ZIP archives, single files) into one :class:`Hierarchy`.
 
-- A folder with a DICOMDIR at its root is read through the DICOMDIR alone
-  (:mod:`tui_dicom.core.hierarchy.dicomdir`); no image file is opened.
+- A folder with a DICOMDIR at its root is read through the DICOMDIR (:mod:`tui_dicom.core.hierarchy.dicomdir`);
+  no listed image file is opened. Files beside it that it does not list are read from their own headers
+  (a partial DICOMDIR must not hide images), and a DICOMDIR that lists no image is not used at all.
 - A folder without one is scanned recursively; every file (with or without extension) is sniffed and
   its header read with the fast reader (:mod:`tui_dicom.core.hierarchy.header`), never its pixel data. Sub-folders
-  that hold their own DICOMDIR are read through it. Symlink loops, dangling links and unreadable files
-  are reported, never fatal. Nothing is ever written to the tree.
+  that hold their own DICOMDIR are read through it. Symbolic links are followed only inside the opened
+  folder. Symlink loops, dangling links, special files and unreadable files are reported, never fatal.
+  Nothing is ever written to the tree.
+- The tree limits of :mod:`tui_dicom.core.limits` (entries per folder, files per tree, DICOMDIR files per
+  tree, records per DICOMDIR, frames per instance) cut the work with one line each; what was read stays.
 - A ZIP archive is indexed in memory: a DICOMDIR inside it is used, other members are sniffed.
 - Several paths merge into one hierarchy; an SOP Instance UID seen twice is listed once (first wins).
 
@@ -21,10 +25,11 @@ import os
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
+from tui_dicom.core import limits
 from tui_dicom.core.dicom.reading import sniff
 from tui_dicom.core.dicom.source import FileRef, NotRegularFile, describe_mode, open_regular
 from tui_dicom.core.errors import DicomViewerError, HeaderError, NotDicomError
@@ -184,6 +189,19 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+def _size_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _within(path: str, root_real: str) -> bool:
+    """True if the real path of ``path`` is ``root_real`` or below it."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
 def _ref_text(ref: FileRef) -> str:
     return ref.path if ref.member is None else f"{ref.path}!{ref.member}"
 
@@ -217,6 +235,8 @@ class Indexer:
         self._phase = "scan"
         self._last_yield = 0.0
         self._last_done = 0
+        #: DICOMDIR files read in the tree being indexed (the ``dicomdir_files`` limit)
+        self._dicomdirs_read = 0
 
     # ------------------------------------------------------------------------------------ collecting
 
@@ -224,6 +244,8 @@ class Indexer:
         return self.cancel is not None and self.cancel.is_set()
 
     def _add(self, ref: FileRef, info: HeaderInfo) -> None:
+        if ref in self._refs_seen:  # only this thread adds: a cheap early exit before the lock
+            return
         instance = info.to_instance(ref, header_read=info.source != "dicomdir")
         with self._lock:
             if ref in self._refs_seen:
@@ -235,6 +257,15 @@ class Indexer:
                 self._sop_seen.add(uid)
             self._refs_seen.add(ref)
             self._instances.append((info, instance))
+
+    def _breathe(self) -> None:
+        """In the viewer, pause the scan for a millisecond every 32 files.
+
+        The scan and the UI share one interpreter lock; on a busy machine a scan that never sleeps
+        leaves the UI thread seconds behind the keyboard. Commands (not progressive) never pause.
+        """
+        if self.progressive and self._done % 32 == 0:
+            time.sleep(0.001)
 
     def _error(self, path: str, reason: str) -> None:
         with self._lock:
@@ -264,7 +295,7 @@ class Indexer:
         self._phase = "done"
         yield IndexProgress(self._done, self._total, "done")
 
-    def _index_path(self, path: str) -> Iterator[IndexProgress]:
+    def _index_path(self, path: str) -> Generator[IndexProgress, None, None]:
         path = os.path.abspath(path)
         try:
             st = os.stat(path)
@@ -311,8 +342,12 @@ class Indexer:
         self._add(ref, info)
         self._done += 1
 
-    def _usable(self, where: str, info: HeaderInfo) -> HeaderInfo | None:
-        """``info`` unless it identifies nothing (e.g. a file cut off inside its meta header)."""
+    def _usable(self, where: str, info: HeaderInfo, size: int | None = None) -> HeaderInfo | None:
+        """``info`` unless it identifies nothing (e.g. a file cut off inside its meta header).
+
+        NumberOfFrames is cut to what a file of ``size`` bytes can hold and to the ``instance_frames``
+        limit (a header claiming 2³¹−1 frames would otherwise make a list of two billion slices).
+        """
         if info.is_directory:
             return info
         if not (info.sop_instance_uid or info.media_storage_sop_instance_uid or info.series_instance_uid):
@@ -320,6 +355,22 @@ class Indexer:
                 where, "header incomplete: no SOP Instance UID or Series Instance UID (truncated file?)"
             )
             return None
+        if info.frames is not None and info.frames > 1:
+            frames = info.frames
+            if size is not None:
+                bounded = dd.frames_bound(frames, size, info.rows, info.columns, info.transfer_syntax_uid)
+                if bounded < frames:
+                    self._error(where, f"claims {frames:,} frames; the file can hold at most {bounded:,}")
+                    frames = bounded
+            most = limits.current().instance_frames
+            if frames > most:
+                flag = limits.option_name("instance_frames")
+                self._error(
+                    where,
+                    f"{frames:,} frames; the first {most:,} are shown (raise with --resource-limit {flag}=N)",
+                )
+                frames = most
+            info.frames = frames
         return info
 
     def _read_file(self, ref: FileRef, *, report_all: bool = False) -> HeaderInfo | None:
@@ -328,9 +379,10 @@ class Indexer:
         try:
             try:
                 with open_regular(ref.path) as fh:
-                    return self._usable(where, read_header_from(fh))
+                    info = read_header_from(fh)
+                    return self._usable(where, info, os.fstat(fh.fileno()).st_size)
             except Unsupported:
-                return self._usable(where, header_from_pydicom(ref))
+                return self._usable(where, header_from_pydicom(ref), _size_of(ref.path))
         except NotDicomError as exc:
             if report_all or not is_obviously_not_dicom(ref.name):
                 self._error(where, str(exc) if "DICOM" in str(exc) else f"not a DICOM file ({exc})")
@@ -347,15 +399,41 @@ class Indexer:
             self._error(where, f"cannot read header ({type(exc).__name__})")
         return None
 
-    def _index_dicomdir(self, path: str) -> Iterator[IndexProgress]:
-        """Read a DICOMDIR; returns (as the generator's value) True if it could be used."""
+    def _index_dicomdir(
+        self, path: str, referenced: set[str] | None = None
+    ) -> Generator[IndexProgress, None, bool]:
+        """Read a DICOMDIR; returns (as the generator's value) True if it could be used.
+
+        Args:
+            path: The DICOMDIR.
+            referenced: When given (a DICOMDIR found in a folder scan), the paths of the files it lists
+                are added to it, and a DICOMDIR that lists no image is not used (its folder is scanned
+                instead, so an empty DICOMDIR cannot hide the images beside it).
+        """
         self._phase = "dicomdir"
         self._total = None
+        most = limits.current().dicomdir_files
+        if self._dicomdirs_read >= most:
+            flag = limits.option_name("dicomdir_files")
+            self._error(
+                path,
+                f"more than {most:,} DICOMDIR files in this tree; not read, its files are scanned "
+                f"(raise with --resource-limit {flag}=N)",
+            )
+            return False
+        self._dicomdirs_read += 1
+        listed: set[str] = set() if referenced is None else referenced
+        before = len(listed)
         try:
             if self.progressive:
-                result = yield from self._walk_dicomdir_progressively(path)
+                result = yield from self._walk_dicomdir_progressively(path, listed)
             else:
-                result = dd.read_dicomdir(path, cancel=self.cancel, on_entry=self._count_entry)
+
+                def on_entry(ref: FileRef, info: HeaderInfo) -> None:
+                    listed.add(ref.path)
+                    self._count_entry(ref, info)
+
+                result = dd.read_dicomdir(path, cancel=self.cancel, on_entry=on_entry)
         except dd.NotADicomdir as exc:
             self._error(path, f"DICOMDIR could not be read ({exc}); its folder is scanned instead")
             return False
@@ -377,13 +455,18 @@ class Indexer:
         progress = self._progress(force=True)
         if progress is not None:
             yield progress
+        if referenced is not None and len(listed) == before and not self._cancelled():
+            self._error(path, "DICOMDIR lists no image; its folder is scanned instead")
+            return False
         return True
 
     def _count_entry(self, ref: FileRef, info: HeaderInfo) -> None:
         self._add(ref, info)
         self._done += 1
 
-    def _walk_dicomdir_progressively(self, path: str) -> Iterator[IndexProgress]:
+    def _walk_dicomdir_progressively(
+        self, path: str, listed: set[str]
+    ) -> Generator[IndexProgress, None, dd.DicomdirResult]:
         """Walk a DICOMDIR in a helper thread, adding entries as they are found.
 
         On a big CD the viewer can show the first series before the walk ends: progress is yielded as
@@ -396,6 +479,7 @@ class Indexer:
         last_series: list[str] = []
 
         def on_entry(ref: FileRef, info: HeaderInfo) -> None:
+            listed.add(ref.path)
             self._add(ref, info)
             self._done += 1
             if first_series_done.is_set():
@@ -431,12 +515,43 @@ class Indexer:
         result: dd.DicomdirResult = box["result"]
         return result
 
+    def _list_folder(self, folder: str) -> list[os.DirEntry[str]] | None:
+        """The entries of ``folder`` sorted by name, at most ``folder_entries`` of them; None if unreadable."""
+        most = limits.current().folder_entries
+        entries: list[os.DirEntry[str]] = []
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if len(entries) >= most:
+                        flag = limits.option_name("folder_entries")
+                        self._error(
+                            folder,
+                            f"more than {most:,} entries; the first {most:,} are scanned "
+                            f"(raise with --resource-limit {flag}=N)",
+                        )
+                        break
+                    entries.append(entry)
+        except OSError as exc:
+            self._error(folder, _os_reason(exc))
+            return None
+        entries.sort(key=lambda e: e.name)
+        return entries
+
     def _index_folder(self, root: str) -> Iterator[IndexProgress]:
-        """Scan ``root`` recursively, reading sub-trees that hold a DICOMDIR through it."""
+        """Scan ``root`` recursively, reading sub-trees that hold a DICOMDIR through it.
+
+        Symbolic links are followed only while they stay inside ``root`` (a link out is refused with
+        a reason, as DICOMDIR File IDs are); each folder lists at most ``folder_entries`` entries and
+        the whole tree scans at most that many files. Progress is yielded while listing, too.
+        """
         files: list[str] = []
         visited: set[tuple[int, int]] = set()
         stack = [root]
+        root_real = os.path.realpath(root)
         failed_dicomdirs: set[str] = set()
+        most_files = limits.current().folder_entries
+        files_capped = False
+        self._dicomdirs_read = 0
         self._phase = "scan"
         while stack:
             if self._cancelled():
@@ -452,25 +567,25 @@ class Indexer:
                 self._error(folder, "symlink loop (this folder was already visited); not followed")
                 continue
             visited.add(key)
-            try:
-                with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                self._error(folder, _os_reason(exc))
+            entries = self._list_folder(folder)
+            if entries is None:
                 continue
             dicomdir = None
             for entry in entries:
                 if dd.normalize_name(entry.name) == "DICOMDIR":
                     try:
-                        if entry.is_file():
+                        if entry.is_file() and (not entry.is_symlink() or _within(entry.path, root_real)):
                             dicomdir = entry.path
                             break
                     except OSError:
                         pass
             if dicomdir is not None and dicomdir not in failed_dicomdirs:
-                used = yield from self._index_dicomdir(dicomdir)
+                referenced: set[str] = set()
+                used = yield from self._index_dicomdir(dicomdir, referenced)
                 self._phase = "scan"
                 if used:
+                    yield from self._scan_beside(folder, referenced)
+                    self._phase = "scan"
                     continue
                 failed_dicomdirs.add(dicomdir)
             subdirs = []
@@ -484,6 +599,11 @@ class Indexer:
                                 self._error(entry.path, "symlink loop")
                             else:
                                 self._error(entry.path, "dangling symbolic link (its target is missing)")
+                            continue
+                        if not _within(entry.path, root_real):
+                            self._error(
+                                entry.path, "symbolic link pointing outside the opened folder; not followed"
+                            )
                             continue
                         import stat as stat_mod
 
@@ -502,7 +622,18 @@ class Indexer:
                         self._error(entry.path, "not a regular file; skipped")
                 except OSError as exc:
                     self._error(entry.path, _os_reason(exc))
+            if len(files) > most_files:
+                del files[most_files:]
+                if not files_capped:
+                    files_capped = True
+                    flag = limits.option_name("folder_entries")
+                    self._error(
+                        root,
+                        f"more than {most_files:,} files in this tree; the first {most_files:,} are scanned "
+                        f"(raise with --resource-limit {flag}=N)",
+                    )
             stack.extend(reversed(subdirs))
+            self._total = self._done + len(files)
             progress = self._progress()
             if progress is not None:
                 yield progress
@@ -514,11 +645,87 @@ class Indexer:
             ref = FileRef(path)
             info = self._read_file(ref)
             self._done += 1
+            self._breathe()
             if info is not None and not info.is_directory:
                 self._add(ref, info)
             progress = self._progress()
             if progress is not None:
                 yield progress
+
+    def _scan_beside(self, folder: str, referenced: set[str]) -> Iterator[IndexProgress]:
+        """Add the DICOM files below a DICOMDIR's folder that it does not list.
+
+        A partial DICOMDIR must not hide the images beside it. Only names: the tree is listed (symbolic
+        links are not followed, nested directory files and obviously non-DICOM names are skipped) and
+        only unlisted files are opened; those that are not DICOM (a CD's viewer program, README,
+        AUTORUN.INF) are ignored without a word, and sub-folders holding their own DICOMDIR are left
+        alone (another file-set). Found images are reported in one line.
+        """
+        found = 0
+        stack = [folder]
+        most = limits.current().folder_entries
+        while stack:
+            if self._cancelled():
+                return
+            current = stack.pop()
+            try:
+                with os.scandir(current) as it:
+                    entries = [entry for _, entry in zip(range(most), it, strict=False)]
+            except OSError:
+                continue
+            if current != folder and any(dd.normalize_name(e.name) == "DICOMDIR" for e in entries):
+                continue  # another file-set with its own DICOMDIR: not this DICOMDIR's business
+            for entry in entries:
+                try:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                except OSError:
+                    continue
+                name = dd.normalize_name(entry.name)
+                if (
+                    entry.path in referenced
+                    or name in ("DICOMDIR", "DIRFILE")
+                    or is_obviously_not_dicom(entry.name)
+                ):
+                    continue
+                info = self._read_quietly(entry.path)
+                if info is None or info.is_directory:
+                    continue
+                ref = FileRef(entry.path)
+                self._add(ref, info)
+                self._done += 1
+                self._breathe()
+                found += 1
+                progress = self._progress()
+                if progress is not None:
+                    yield progress
+        if found:
+            self._error(
+                folder,
+                f"{found:,} DICOM {'file' if found == 1 else 'files'} in the DICOMDIR's folder "
+                f"{'is' if found == 1 else 'are'} not listed in it; read from {'its' if found == 1 else 'their'} own header",
+            )
+
+    def _read_quietly(self, path: str) -> HeaderInfo | None:
+        """The header of ``path`` if it is a usable DICOM file; None without a report otherwise."""
+        try:
+            try:
+                with open_regular(path) as fh:
+                    info = read_header_from(fh)
+                    size: int | None = os.fstat(fh.fileno()).st_size
+            except Unsupported:
+                info = header_from_pydicom(FileRef(path))
+                size = _size_of(path)
+        except Exception:  # noqa: BLE001 - not DICOM, unreadable: a file beside a DICOMDIR, ignored
+            return None
+        if info.is_directory or not (info.sop_instance_uid or info.media_storage_sop_instance_uid):
+            return None
+        return self._usable(path, info, size)
 
     def _index_zip(self, path: str) -> Iterator[IndexProgress]:
         """Index a ZIP archive in memory: through its DICOMDIRs, else member by member."""
@@ -563,10 +770,11 @@ class Indexer:
                 if self._cancelled():
                     return
                 ref = FileRef(path, info.filename)
-                hinfo = self._read_member(zf, ref, info)
+                member_info = self._read_member(zf, ref, info)
                 self._done += 1
-                if hinfo is not None and not hinfo.is_directory:
-                    self._add(ref, hinfo)
+                self._breathe()
+                if member_info is not None and not member_info.is_directory:
+                    self._add(ref, member_info)
                 progress = self._progress()
                 if progress is not None:
                     yield progress
@@ -579,9 +787,10 @@ class Indexer:
         try:
             try:
                 with zf.open(info) as fh:
-                    return self._usable(where, read_header_from(fh, size=info.file_size))
+                    header = read_header_from(cast(BinaryIO, fh), size=info.file_size)
+                    return self._usable(where, header, info.file_size)
             except Unsupported:
-                return self._usable(where, header_from_pydicom(ref))
+                return self._usable(where, header_from_pydicom(ref), info.file_size)
         except NotDicomError as exc:
             if not is_obviously_not_dicom(ref.name):
                 self._error(where, exc.reason)

@@ -67,6 +67,7 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
+        Binding("escape", "stop_indexing", "Stop indexing", show=False),
         Binding("S", "anonymize", "Share a de-identified copy", show=False),
     ]
 
@@ -273,9 +274,12 @@ class MainScreen(Screen[None]):
                 if message.hierarchy.errors:
                     reason += f" ({len(message.hierarchy.errors)} problems; see the tree)"
                 self.query_one(ImagePane).set_message(reason, error=True)
+            if self._index_cancel.is_set():
+                self._status_progress = f"indexing stopped (Esc) after {progress.files_done:,} files"
         else:
-            total = f"/{progress.files_total}" if progress.files_total else ""
-            self._status_progress = f"indexing {progress.files_done}{total} files…"
+            total = f"/{progress.files_total:,}" if progress.files_total else ""
+            what = "records" if progress.phase == "dicomdir" else "files"
+            self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
         self.query_one(StudyTree).update_hierarchy(message.hierarchy)
         if self._series is not None:  # the shown series may have grown
             for series in message.hierarchy.all_series():
@@ -589,12 +593,19 @@ class MainScreen(Screen[None]):
         if self._status_progress:
             parts.append(self._status_progress)
         if self._hierarchy.errors:
-            parts.append(f"{len(self._hierarchy.errors)} problems")
+            parts.append(f"{len(self._hierarchy.errors):,} problems")
         if self.privacy:
             parts.append("PRIVACY")
         self.query_one("#status", Static).update(" │ ".join(parts))
 
     # ------------------------------------------------------------------------------ actions
+
+    def action_stop_indexing(self) -> None:
+        """Stop reading the folder or DICOMDIR (what was found so far stays browsable)."""
+        if not self.index_done and not self._index_cancel.is_set():
+            self._index_cancel.set()
+            self._status_progress = "stopping indexing…"
+            self._update_status()
 
     def action_toggle_annotations(self) -> None:
         """Show or hide the corner annotations."""

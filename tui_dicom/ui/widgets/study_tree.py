@@ -25,6 +25,8 @@ MIN_WIDTH, KEEP_FOR_OTHERS = 20, 30
 WIDTH_STEP = 4
 #: widest the tree grows by itself to fit its labels (fraction of the screen)
 AUTO_FRACTION = 0.3
+#: problems listed in the tree (the rest are counted in one node; ``tui-dicom ls`` lists them all)
+MAX_PROBLEMS_SHOWN = 500
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ class StudyTree(Tree[NodeData]):
         self.guide_depth = 3
         self._node_by_key: dict[Hashable, TreeNode[NodeData]] = {}
         self._problems: TreeNode[NodeData] | None = None
+        self._problems_shown = 0
+        self._problems_more: TreeNode[NodeData] | None = None
         self._hierarchy = Hierarchy()
         self._first_shown = False
         #: which series to select at start (e.g. the one from the first path given); None: the first
@@ -285,21 +289,36 @@ class StudyTree(Tree[NodeData]):
             node.add_leaf(label, NodeData("image", series, i))
 
     def _update_problems(self, errors: list[IndexError_]) -> None:
+        """Show the problems found so far: new ones are appended (the list only grows while indexing),
+        at most :data:`MAX_PROBLEMS_SHOWN` of them, so a folder of 50,000 non-DICOM files costs the tree
+        a bounded amount of work per update instead of rebuilding 50,000 nodes every quarter second."""
         if not errors:
             return
-        label = Text(f"Problems ({len(errors)})", style="bold red")
+        label = Text(f"Problems ({len(errors):,})", style="bold red")
         if self._problems is None:
             self._problems = self.root.add(label, NodeData("problems", None))
+            self._problems_shown = 0
         else:
             self._problems.set_label(label)
-        if len(self._problems.children) != len(errors):
+        if len(errors) < self._problems_shown:  # a new hierarchy with fewer problems: start again
             self._problems.remove_children()
-            for err in errors:
-                # the file name first (a long path would leave nothing else visible); Enter shows all
-                name = err.path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or err.path
-                text = Text(safe_text(name), style="red")
-                text.append(": " + safe_text(err.reason))
-                self._problems.add_leaf(text, NodeData("problem", err))
+            self._problems_shown = 0
+            self._problems_more = None
+        shown = min(len(errors), MAX_PROBLEMS_SHOWN)
+        for err in errors[self._problems_shown : shown]:
+            # the file name first (a long path would leave nothing else visible); Enter shows all
+            name = err.path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or err.path
+            text = Text(safe_text(name), style="red")
+            text.append(": " + safe_text(err.reason))
+            self._problems.add_leaf(text, NodeData("problem", err))
+        self._problems_shown = max(self._problems_shown, shown)
+        hidden = len(errors) - shown
+        if hidden > 0:
+            more = Text(f"… {hidden:,} more (tui-dicom ls lists them all)", style="dim")
+            if self._problems_more is None:
+                self._problems_more = self._problems.add_leaf(more, NodeData("problem", None))
+            else:
+                self._problems_more.set_label(more)
 
     def _show_first_series(self) -> None:
         """Select the first series at start: the first one matching :attr:`preferred`, else the first."""
@@ -366,12 +385,16 @@ class StudyTree(Tree[NodeData]):
     def on_tree_node_selected(self, event: Tree.NodeSelected[NodeData]) -> None:
         """Enter (or a click) on a problem shows its full path and reason."""
         data = event.node.data
-        if data is None or data.kind != "problem" or self._problems is None:
-            return
+        if data is None or data.kind != "problem" or data.obj is None or self._problems is None:
+            return  # (the "… N more" entry has no problem of its own)
         event.stop()
-        errors = [c.data.obj for c in self._problems.children if c.data is not None]
+        errors = [
+            c.data.obj for c in self._problems.children if c.data is not None and c.data.obj is not None
+        ]
         position = next((i for i, e in enumerate(errors, start=1) if e is data.obj), 0)
-        self.post_message(self.ProblemChosen(data.obj, position, len(errors)))
+        self.post_message(
+            self.ProblemChosen(data.obj, position, max(len(errors), len(self._hierarchy.errors)))
+        )
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
         """Images are added when their series is expanded; an expanded study is announced."""
