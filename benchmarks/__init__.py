@@ -9,10 +9,10 @@ Inputs are built from real data (``../shared/data``, pydicom-data) under ``bench
 slices under new UIDs. Nothing is ever written into ``../shared``.
 
 Groups (one module each): ``dicomdir``, ``scan``, ``first_image``, ``step``, ``decode``, ``rss``,
-``dump``, ``archive``. Each exposes ``run(ctx) -> list[Row]``; a subject that does not exist yet (a module still
+``dump``, ``volume``, ``archive``. Each exposes ``run(ctx) -> list[Row]``; a subject that does not exist yet (a module still
 being written) gives rows with ``ours = None`` and ``pass = False`` and a note, never a crash.
 """
 
 from __future__ import annotations
 
-GROUPS = ("dicomdir", "scan", "first_image", "step", "decode", "rss", "dump", "archive")
+GROUPS = ("dicomdir", "scan", "first_image", "step", "decode", "rss", "dump", "volume", "archive")

@@ -26,6 +26,8 @@ SHOTS = [
     ("palette-presets.svg", [DATA / "taichi_mri_cd"], ["ctrl+p", *"preset"], (160, 48)),
     ("privacy.svg", [DATA / "taichi_mri_cd"], ["p"], (160, 48)),
     ("help.svg", [DATA / "ge_ct_head"], ["question_mark"], (120, 40)),
+    ("mpr-ct-tilted.svg", [DATA / "ge_ct_head"], ["P", *["right"] * 12, "down", "down"], (160, 48)),
+    ("compare-taichi.svg", [DATA / "taichi_mri_cd"], ["C", "n", "down"], (160, 48)),
 ]
 
 
@@ -46,6 +48,7 @@ async def shoot(name: str, paths: list[Path], keys: list[str], size: tuple[int, 
             await pilot.press(key)
             await pilot.pause()
         await wait_until(pilot, lambda: app.main.counter_text == app.main.last_displayed.get("slice"), 10)
+        await wait_until(pilot, lambda: bool(getattr(app.screen, "settled", True)), 60)  # MPR, compare
         await asyncio.sleep(0.5)
         await pilot.pause()
         app.save_screenshot(filename=name, path=str(HERE))

@@ -36,8 +36,10 @@ from tui_dicom.core.logging import LOGGER
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.keys import bindings_of
 from tui_dicom.ui.screens.anonymize import AnonymizeDialog
+from tui_dicom.ui.screens.compare import CompareScreen
 from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
+from tui_dicom.ui.screens.mpr import MprScreen
 from tui_dicom.ui.screens.problem import ProblemScreen
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
@@ -127,8 +129,26 @@ async def open_share(pilot: Pilot, app: DicomViewerApp) -> None:
     assert await wait_until(pilot, lambda: isinstance(app.screen, AnonymizeDialog))
 
 
+async def open_mpr(pilot: Pilot, app: DicomViewerApp) -> None:
+    await focus_image(pilot, app)
+    await pilot.press("P")
+    assert await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, MprScreen) and (app.screen.settled or bool(app.screen.reason)),
+        60,
+    )
+
+
+async def open_compare(pilot: Pilot, app: DicomViewerApp) -> None:
+    await focus_image(pilot, app)
+    await pilot.press("C")
+    assert await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.settled, 30)
+
+
 #: how to put each class's bindings in play
 FOCUS: dict[type[DOMNode], Step] = {
+    MprScreen: open_mpr,
+    CompareScreen: open_compare,
     DicomViewerApp: focus_image,
     MainScreen: focus_tree,
     StudyTree: focus_tree,
@@ -179,6 +199,28 @@ for key in ("w", "W", "l", "L", "alt+w", "alt+W", "alt+shift+w", "alt+l", "alt+L
     NO_OP[("ImagePane", key, "colour")] = COLOUR
 
 
+ONE_SERIES = "only one series is open: there is no other series to show"
+AT_FIT = "the picture is at fit: zooming out stops there"
+NOT_A_VOLUME = "this series is not a volume (the screen says why): there is no plane to move or window"
+NO_GEOMETRY = "the series has no slice positions: there is no offset to lock"
+for kind in ("ct", "multiframe", "colour"):
+    NO_OP[("CompareScreen", "n", kind)] = ONE_SERIES
+    NO_OP[("CompareScreen", "N", kind)] = ONE_SERIES
+NO_OP[("CompareScreen", "minus", "*")] = AT_FIT
+NO_OP[("MprScreen", "minus", "*")] = AT_FIT
+NO_OP[("MprScreen", "left_square_bracket", "*")] = "the slab is already thin (0 mm)"
+NO_OP[("MprScreen", "0", "*")] = "the window shown is already the series' own"
+for kind in ("multiframe", "colour"):
+    for key in (
+        *("up", "down", "left", "right", "shift+up", "shift+down", "shift+left", "shift+right"),
+        *("pageup", "k", "pagedown", "j", "d", "w", "W", "l", "L"),
+    ):
+        NO_OP[("MprScreen", key, kind)] = NOT_A_VOLUME
+    NO_OP[("CompareScreen", "o", kind)] = NO_GEOMETRY
+for key in ("down", "j", "up", "k", "pagedown", "pageup", "w", "W", "l", "L"):
+    NO_OP[("CompareScreen", key, "colour")] = SINGLE + "; " + COLOUR
+
+
 def observable(app: DicomViewerApp) -> tuple[Any, ...]:
     """Everything a key may visibly change."""
     main = app.main
@@ -214,6 +256,7 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         sum(1 for node in _nodes(tree) if node.is_expanded),
         getattr(app, "notes_posted", 0),
         app.clipboard,
+        getattr(app.screen, "surface_state", None),  # MPR and compare screens
     )
 
 

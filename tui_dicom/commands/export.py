@@ -98,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tui_dicom.commands.remote import add_connection_arguments
 
     add_connection_arguments(parser)
+    from tui_dicom.commands import export_plane
+
+    export_plane.add_arguments(parser)
 
 
 def _ref_for(path: str) -> FileRef:
@@ -151,10 +154,11 @@ def export_picture(args: argparse.Namespace) -> np.ndarray:
     return render(frame, window, overlays=True, use_voi=use_voi)
 
 
-def write_picture(picture: np.ndarray, out: str, *, force: bool) -> None:
+def write_picture(picture: np.ndarray, out: str, *, force: bool, text: dict[str, str] | None = None) -> None:
     """Write ``picture`` to ``out`` atomically: a temp file beside it, then a rename.
 
-    Never leaves a partial file; refuses to replace an existing file unless ``force``.
+    Never leaves a partial file; refuses to replace an existing file unless ``force``. ``text`` becomes
+    PNG text chunks (a reformatted plane's geometry).
 
     Raises:
         ExportError, OSError: one-line reasons.
@@ -175,7 +179,15 @@ def write_picture(picture: np.ndarray, out: str, *, force: bool) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tui-dicom-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format=fmt)
+            if text and fmt == "PNG":
+                from PIL.PngImagePlugin import PngInfo
+
+                info = PngInfo()
+                for key, value in text.items():
+                    info.add_text(key, value)
+                image.save(fh, format=fmt, pnginfo=info)
+            else:
+                image.save(fh, format=fmt)
             fh.flush()
             os.fsync(fh.fileno())
         if force:
@@ -212,8 +224,20 @@ def run(args: argparse.Namespace) -> int:
             and os.path.samefile(inp.path, args.output)
         ):
             raise ExportError("output is the input file")
-        picture = export_picture(args)
-        write_picture(picture, args.output, force=args.force)
+        if getattr(args, "plane", None):
+            from tui_dicom.commands.export_plane import export_plane
+
+            plane_picture, chunks = export_plane(args)
+            write_picture(plane_picture, args.output, force=args.force, text=chunks)  # type: ignore[arg-type]
+        else:
+            if (
+                getattr(args, "at", None) is not None
+                or getattr(args, "series", None)
+                or getattr(args, "slab", 0)
+            ):
+                raise ExportError("--at, --slab and --series need --plane axial|coronal|sagittal")
+            picture = export_picture(args)
+            write_picture(picture, args.output, force=args.force)
     except ExportError as exc:
         print(f"tui-dicom export: {name}: {exc}", file=sys.stderr)
         return 1

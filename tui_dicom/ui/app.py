@@ -95,6 +95,8 @@ class DicomViewerApp(App[None]):
     def key_groups(self) -> list[tuple[str, type[DOMNode]]]:
         """Where keys work (title) and the class whose BINDINGS hold them, in the order help shows them."""
         from tui_dicom.ui.screens.archive import ArchiveScreen
+        from tui_dicom.ui.screens.compare import CompareScreen
+        from tui_dicom.ui.screens.mpr import MprScreen
         from tui_dicom.ui.widgets.image_pane import ImagePane
         from tui_dicom.ui.widgets.inspector import TagInspector
         from tui_dicom.ui.widgets.study_tree import StudyTree
@@ -109,6 +111,8 @@ class DicomViewerApp(App[None]):
             ("Study tree", StudyTree),
             ("Image", ImagePane),
             ("Tag inspector", TagInspector),
+            ("MPR (P)", MprScreen),
+            ("Compare (C)", CompareScreen),
         ]
 
     def key_catalogue(self) -> list[KeyEntry]:

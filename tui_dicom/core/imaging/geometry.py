@@ -58,6 +58,37 @@ def orientation_labels(
     return labels
 
 
+def _floats(value: Any, count: int) -> tuple[float, ...] | None:
+    """``count`` finite floats from a multi-valued element, else None."""
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == count and all(math.isfinite(v) for v in out) else None
+
+
+def plane_of(ds: Any, frame: int = 0) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """ImagePositionPatient and ImageOrientationPatient of ``frame`` (per-frame functional groups first).
+
+    One lookup for the viewer's annotations and the volume builder, so single-frame files and enhanced
+    multi-frame objects (Plane Position/Orientation macros) are read the same way everywhere.
+    """
+    from tui_dicom.core.imaging.pixels import functional_group
+
+    position = orientation = None
+    item = functional_group(ds, frame, "PlanePositionSequence")
+    if item is not None:
+        position = _floats(item.get("ImagePositionPatient"), 3)
+    item = functional_group(ds, frame, "PlaneOrientationSequence")
+    if item is not None:
+        orientation = _floats(item.get("ImageOrientationPatient"), 6)
+    if position is None:
+        position = _floats(ds.get("ImagePositionPatient"), 3)
+    if orientation is None:
+        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+    return position, orientation
+
+
 def patient_coords(
     position: Sequence[float] | None,
     orientation: Sequence[float] | None,

@@ -119,20 +119,9 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 def _plane(ds: Any, frame: int) -> tuple[Any, Any]:
     """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
-    from tui_dicom.core.imaging.pixels import functional_group
+    from tui_dicom.core.imaging.geometry import plane_of
 
-    position = orientation = None
-    item = functional_group(ds, frame, "PlanePositionSequence")
-    if item is not None:
-        position = _floats(item.get("ImagePositionPatient"), 3)
-    item = functional_group(ds, frame, "PlaneOrientationSequence")
-    if item is not None:
-        orientation = _floats(item.get("ImageOrientationPatient"), 6)
-    if position is None:
-        position = _floats(ds.get("ImagePositionPatient"), 3)
-    if orientation is None:
-        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-    return position, orientation
+    return plane_of(ds, frame)
 
 
 class SliceLoader:

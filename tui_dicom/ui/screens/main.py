@@ -68,6 +68,8 @@ class MainScreen(Screen[None]):
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
         Binding("escape", "stop_indexing", "Stop indexing", show=False),
+        Binding("P", "mpr", "MPR", show=False),
+        Binding("C", "compare", "Compare", show=False),
         Binding("S", "anonymize", "Share a de-identified copy", show=False),
     ]
 
@@ -88,6 +90,7 @@ class MainScreen(Screen[None]):
         self.source_label = source_label or " ".join(paths)
         self.demo_note = demo_note
         self.loader = SliceLoader(cache_mb * 1024**2, decoder=decoder)
+        self.cache_mb = cache_mb
         self._slot: LatestSlot[SliceRequest] = LatestSlot()
         self._hierarchy = Hierarchy()
         self._series: Series | None = None
@@ -861,6 +864,22 @@ class MainScreen(Screen[None]):
             self._update_annotations()
         else:
             self.action_series(direction)
+
+    def action_mpr(self) -> None:
+        """Axial, coronal and sagittal planes of the shown series with a linked crosshair (MPR screen)."""
+        from tui_dicom.ui.screens.mpr import MprScreen
+
+        if self._series is not None:
+            self.app.push_screen(MprScreen(self._series, cache_mb=self.cache_mb))
+
+    def action_compare(self) -> None:
+        """The shown series beside another one, scrolled together by position (compare screen)."""
+        from tui_dicom.ui.screens.compare import CompareScreen
+
+        if self._series is not None:
+            self.app.push_screen(
+                CompareScreen(self._hierarchy.all_series(), self._series, cache_mb=self.cache_mb // 2)
+            )
 
     def action_series(self, direction: int) -> None:
         """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
