@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.pixels import apply_modality_lut
+from pydicom.pixels.processing import apply_modality_lut
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
+from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
+from tui_dicom.ui.widgets.study_tree import StudyTree
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
@@ -65,6 +67,7 @@ async def test_probe_shows_hu_of_known_pixel_as_pydicom_computes() -> None:
         # arrows move the crosshair, not the slice, while the probe is on: one screen cell per press
         assert app.main.counter_text == "15/28"
         lay = app.main.query_one(PictureView).layout_now
+        assert lay is not None
         per_cell = (lay.crop[3] - lay.crop[1]) / lay.cells[2]
         assert per_cell > 2  # a 512² image in fewer than 256 columns
         await pilot.press("right")
@@ -77,7 +80,7 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app, "15/28")
-        await pilot.press("m")  # first point at the centre (256, 256)
+        await pilot.press("m", "m")  # the tool, then the first end at the crosshair (256, 256)
         for _ in range(30):
             await pilot.press("shift+right")
         for _ in range(40):
@@ -86,18 +89,21 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
         ds = pydicom.dcmread(CT / "15.dcm", stop_before_pixels=True)
         sr, sc = (float(v) for v in ds.PixelSpacing)
         expected = math.hypot(40 * sr, 30 * sc)
+        assert app.main._ready is not None
         key = app.main._ready.slice.key
         items = app.main.state.measurements[key]
         assert len(items) == 1 and items[0].text == f"{expected:.1f} mm"
         listing = str(app.main.query_one("#measure-list").render())
         assert f"{expected:.1f} mm" in listing
-        # kept with their slice: gone on the next slice, back on return
+        # kept with their slice: gone on the next slice, back on return; the rows stay reserved meanwhile
+        # (the picture keeps its size while stepping through a measured series)
         await pilot.press("j")
         assert await wait_for_slice(pilot, app, "16/28")
-        assert not app.main.query_one("#measure-list").display
+        assert "mm" not in str(app.main.query_one("#measure-list").render())
+        assert app.main.query_one("#measure-list").display
         await pilot.press("k")
         assert await wait_for_slice(pilot, app, "15/28")
-        assert app.main.query_one("#measure-list").display
+        assert f"{expected:.1f} mm" in str(app.main.query_one("#measure-list").render())
         await pilot.press("x")
         assert key not in app.main.state.measurements
 
@@ -108,13 +114,14 @@ async def test_rectangle_roi_statistics_in_hu() -> None:
         await ready(pilot, app, "15/28")
         ds = pydicom.dcmread(CT / "15.dcm")
         hu = apply_modality_lut(ds.pixel_array, ds).astype(float)
-        await pilot.press("R")
+        await pilot.press("R", "R")
         for _ in range(4):
             await pilot.press("shift+right")
         for _ in range(3):
             await pilot.press("shift+down")
         await pilot.press("R")
         block = hu[256:260, 256:261]
+        assert app.main._ready is not None
         text = app.main.state.measurements[app.main._ready.slice.key][0].text
         assert f"mean {block.mean():.1f} HU" in text and f"min {block.min():.0f}" in text
         sr, sc = (float(v) for v in ds.PixelSpacing)
@@ -139,9 +146,13 @@ async def test_zoom_one_to_one_shows_expected_crop() -> None:
         assert (left + right) / 2 == pytest.approx(256, abs=1) and (top + bottom) / 2 == pytest.approx(
             256, abs=1
         )
-        assert "Zoom 1:1" in " ".join(" ".join(r) for r in app.main.query_one("#ann-bottom").lines)
+        bar = app.main.query_one("#ann-bottom", AnnotationBar)
+        assert "Zoom 1:1" in " ".join(" ".join(r) for r in bar.lines)
         await pilot.press("equals_sign")
-        assert await wait_until(pilot, lambda: not picture.layout_now.view.one_to_one)
+        assert await wait_until(
+            pilot, lambda: picture.layout_now is not None and not picture.layout_now.view.one_to_one
+        )
+        assert picture.layout_now is not None
         assert picture.layout_now.crop == pytest.approx((0, 0, 512, 512))
 
 
@@ -183,20 +194,28 @@ async def test_next_series_key_moves_tree_and_image() -> None:
         await pilot.press("n")
         assert await wait_until(pilot, lambda: app.main._series is not first)
         second = app.main._series
-        assert second is not None and second.series_number != first.series_number
-        tree_node = app.main.query_one("#tree").cursor_node
-        assert await wait_until(pilot, lambda: app.main.query_one("#tree").cursor_node.data.obj is second)
+        assert first is not None and second is not None and second.series_number != first.series_number
+        tree = app.main.query_one("#tree", StudyTree)
+
+        def tree_on_second() -> bool:
+            node = tree.cursor_node
+            return node is not None and node.data is not None and node.data.obj is second
+
+        assert await wait_until(pilot, tree_on_second)
         await pilot.press("N")
         assert await wait_until(
-            pilot, lambda: app.main._series.series_instance_uid == first.series_instance_uid
+            pilot,
+            lambda: (
+                app.main._series is not None
+                and app.main._series.series_instance_uid == first.series_instance_uid
+            ),
         )
-        del tree_node
 
 
 async def test_inspector_search_next_match_copy_and_varying() -> None:
     app = make_app(CT)
     copied: list[str] = []
-    app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign,assignment]
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app)
         inspector = app.main.query_one(TagInspector)

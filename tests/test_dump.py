@@ -541,5 +541,8 @@ def test_truncated_pixel_data_dumps_the_header_and_says_so() -> None:
     lines = proc.stdout.decode().splitlines()
     assert proc.returncode == 1
     assert "(0028,0008) IS NumberOfFrames  10  # 2" in lines
-    assert lines[-1] == "# Pixel Data not shown: the file ends inside it (truncated)"
-    assert proc.stderr.decode() == f"tui-dicom dump: {path}: truncated: the file ends inside its pixel data\n"
+    assert lines[-1] == "# Pixel Data not shown: it cannot be read (the file is truncated or damaged there)"
+    assert (
+        proc.stderr.decode()
+        == f"tui-dicom dump: {path}: truncated or damaged: the pixel data cannot be read\n"
+    )

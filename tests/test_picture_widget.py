@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
@@ -59,7 +60,9 @@ async def test_halfblock_frame_matches_the_picture() -> None:
         # the lazily built Rich segments cover exactly the width
         assert sum(len(s.text) for s in strips[y]) == view.size.width
         # image coordinates of the picture's centre cell are near the image centre
-        row, col = view.image_coords(x + w // 2, y + h // 2)
+        centre = view.image_coords(x + w // 2, y + h // 2)
+        assert centre is not None
+        row, col = centre
         assert abs(row - 32) < 3 and abs(col - 48) < 3
         assert view.image_coords(0, 0) is None or x == 0
 
@@ -151,7 +154,9 @@ async def test_on_shown_runs_with_the_picture_and_is_never_dropped() -> None:
         view = app.query_one(PictureView)
         calls: list[tuple[str, object]] = []
         view.show("a", _picture(1), on_shown=lambda: calls.append(("a", view.layout_now)))
-        view.show("b", _picture(2), on_shown=lambda: calls.append(("b", view._frame.request.key)))
+        view.show(
+            "b", _picture(2), on_shown=lambda: calls.append(("b", view._frame and view._frame.request.key))
+        )
         await _wait_displayed(app, pilot)
         assert [c[0] for c in calls] == ["a", "b"]
         assert calls[1][1] == "b"  # ran when the newest picture was installed
@@ -167,7 +172,7 @@ async def test_kitty_step_over_the_same_cells_repaints_only_the_placement_line()
         view.show("a", _picture(1))
         await _wait_displayed(app, pilot)
         await pilot.pause(0.05)
-        regions: list[object] = []
+        regions: list[tuple[Region, ...]] = []
         real_refresh = view.refresh
 
         def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -179,3 +184,63 @@ async def test_kitty_step_over_the_same_cells_repaints_only_the_placement_line()
         await _wait_displayed(app, pilot, 2)
         x, y, w, _h = app.displayed[-1].region_cells
         assert regions and all(len(r) == 1 and r[0].height == 1 and r[0].y == y for r in regions[:1])
+
+
+async def test_sixel_larger_than_the_terminal_limit_is_scaled_down_and_said() -> None:
+    """xterm drops a sixel bigger than its maxGraphicSize (1000x1000 by default) without a word."""
+    for source in ("terminal", "assumed"):
+        app = _App("sixel")
+        app.info = TerminalInfo(
+            renderer="sixel", reason="sixel: test", sixel_max_px=(600, 400), sixel_max_source=source
+        )
+        async with app.run_test(size=(150, 50)) as pilot:
+            view = app.query_one(PictureView)
+            view.show("big", _picture(7))
+            await _wait_displayed(app, pilot)
+            x, y, w, h = app.displayed[-1].region_cells
+            text = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+            raster = re.search(r'q"1;1;(\d+);(\d+)', text)
+            assert raster is not None
+            assert int(raster.group(1)) <= 600 and int(raster.group(2)) <= 400
+            assert (w * 10, h * 20) == (int(raster.group(1)), int(raster.group(2)))
+            # centred in the pane, not in its corner
+            assert x > 0 and y > 0
+            assert "600×400" in view.size_note and view.size_note in view.renderer_description
+            assert ("did not say" in view.size_note) == (source == "assumed")
+    # a picture that fits says nothing
+    app = _App("sixel")
+    async with app.run_test(size=(40, 15)) as pilot:
+        view = app.query_one(PictureView)
+        view.show("small", _picture(8))
+        await _wait_displayed(app, pilot)
+        assert view.size_note == "" and view.renderer_description == "sixel: test"
+
+
+async def test_kitty_picture_gives_way_to_a_notification_over_it() -> None:
+    """Kitty pictures are placed over the text layer (z=0): while a toast covers the picture, the
+    half-block twin is drawn instead, so the toast is readable; then the picture comes back."""
+    app = _App("kitty")
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
+        view = app.query_one(PictureView)
+        view.show("a", _picture(3))
+        await _wait_displayed(app, pilot)
+        first = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+        assert "a=p" in first and "z=0" in first
+        app.notify("a notification over the picture", timeout=30)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            lines = view.render_lines(view.region.reset_offset)
+            if not any(isinstance(s, FrameStrip) for s in lines):
+                break
+        else:
+            raise AssertionError("the kitty picture stayed over the notification")
+        assert all("a=p" not in seg.text for s in lines for seg in s)
+        app.clear_notifications()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            text = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+            if "a=p" in text:
+                break
+        else:
+            raise AssertionError("the kitty picture did not come back")
+        assert "a=t" not in text  # placed again, not sent again

@@ -365,7 +365,16 @@ def _read(ref: FileRef, need_pixels: bool) -> tuple[object, int | None, bool]:
             stop = False
         else:
             skipped = size
-    ds = read_dataset(ref, stop_before_pixels=stop)
+    from tui_dicom.core.errors import DicomViewerError
+
+    try:
+        ds = read_dataset(ref, stop_before_pixels=stop)
+    except DicomViewerError:
+        if stop:
+            raise
+        # the pixel data (or what follows it) cannot be read: the header alone may still be (if not,
+        # its own error is the one reported)
+        return read_dataset(ref, stop_before_pixels=True), None, True
     if not stop and len(ds) == 0:
         # pydicom keeps nothing of a dataset whose last sequence has no end (encapsulated pixel data
         # cut short): the header before the pixel data is intact, so show it and say what is missing
@@ -438,8 +447,8 @@ def _with_pydicom(
             )
         )
         if cut_short:
-            lines.append("# Pixel Data not shown: the file ends inside it (truncated)")
-            err.write(f"{PROG}: {ref.display}: truncated: the file ends inside its pixel data\n")
+            lines.append("# Pixel Data not shown: it cannot be read (the file is truncated or damaged there)")
+            err.write(f"{PROG}: {ref.display}: truncated or damaged: the pixel data cannot be read\n")
             return _Dumped(lines=lines, failed=True)
         return _Dumped(lines=lines)
     except Exception as exc:  # noqa: BLE001 - a value that breaks formatting: name the file, go on

@@ -78,7 +78,11 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
             code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
             raise NotRegularFile(code, f"{kind}, not a regular file", os.fspath(path))
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")  # noqa: SIM115 - caller closes
+        raw = io.FileIO(fd, "rb", closefd=True)
+        # opened from a descriptor, the file's name would be that number; readers (pydicom's error
+        # messages among them) expect the path
+        raw.name = os.fspath(path)
+        return io.BufferedReader(raw)
     except BaseException:
         os.close(fd)
         raise

@@ -670,7 +670,17 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
     extent: EncapsulatedExtent | None = None
     if ds is None:
         read_whole = file_size(ref) <= INLINE_FILE_BYTES
-        ds = read_dataset(ref, stop_before_pixels=not read_whole)
+        try:
+            ds = read_dataset(ref, stop_before_pixels=not read_whole)
+        except DicomViewerError:
+            if not read_whole:
+                raise
+            # a file cut inside encapsulated pixel data may fail to read whole: its header still reads
+            header = read_dataset(ref, stop_before_pixels=True)
+            extent = encapsulated_extent(ref) if "Rows" in header else None
+            if extent is None or not extent.truncated:
+                raise
+            ds = header
     has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
     if not has_pixels and read_whole and len(ds) == 0:
         # pydicom keeps nothing of a dataset whose last sequence has no end: encapsulated pixel data

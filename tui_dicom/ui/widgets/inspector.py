@@ -6,6 +6,8 @@ matches, ``y`` copies the selected value with OSC 52, ``V`` shows only the tags 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -79,6 +81,19 @@ class TagTree(Tree[int]):
     ]
 
 
+def clipboard_feedback(value: str, name: str, env: Mapping[str, str] | None = None) -> str:
+    """What ``y`` says: what was sent, not that the clipboard changed.
+
+    OSC 52 asks the terminal to set its clipboard; the app cannot know whether it did (many terminals
+    ask first or refuse, and tmux forwards it only with ``set -g set-clipboard on``).
+    """
+    env = os.environ if env is None else env
+    text = f"Sent {len(value)} chars of {safe_text(name)} to the clipboard (OSC 52)"
+    if env.get("TMUX"):
+        text += "; inside tmux it reaches the terminal only with: set -g set-clipboard on"
+    return text
+
+
 class TagInspector(Vertical):
     """Rows of :class:`tui_dicom.core.inspector.tags.TagRow` shown as a tree, with a filter."""
 
@@ -131,7 +146,7 @@ class TagInspector(Vertical):
         self.query_one("#tag-filter", Input).display = False
 
     @property
-    def tree(self) -> TagTree:
+    def tree(self) -> TagTree:  # type: ignore[override]  # our TagTree, not the DOM tree view
         """The tree widget."""
         return self.query_one("#tag-tree", TagTree)
 
@@ -305,7 +320,7 @@ class TagInspector(Vertical):
         row = rows[node.data]
         value = MASK if self.privacy and is_identifying(row.tag) else safe_text(row.value)
         self.app.copy_to_clipboard(value)
-        self.notify(f"Copied {safe_text(row.keyword or hex(row.tag))}", markup=False, timeout=2)
+        self.notify(clipboard_feedback(value, row.keyword or hex(row.tag)), markup=False, timeout=4)
 
     def action_toggle_varying(self) -> None:
         """Toggle "only tags that vary in this series"."""
