@@ -5,6 +5,10 @@ answers the start-up queries at once. The time is taken from just before ``fork`
 of the first output burst that carries the half-block picture (hundreds of ``▀``/``▄`` glyphs); the
 ``TUI_DICOM_LAYOUT_JSON`` file the viewer writes once a picture is displayed confirms it.
 The reference is the floor every start pays: a Python process that only imports the viewer.
+
+On a single CT file the same start is compared with pydcmview's (the ``bench`` extra) in the same pty
+size: its first picture is the first burst carrying hundreds of half-block glyphs too (textual-image
+draws half-cells when the terminal offers neither sixel nor kitty graphics). Goal: ≤ 0.9× pydcmview.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from benchmarks.common import (
     process_time,
     ratio,
     tui_dicom_cmd,
+    venv_script,
     viewer_missing,
 )
 from benchmarks.ptyrun import PtyApp
 
 GOAL_S = 1.0
 GOAL_GROWTH = 1.1
+GOAL_VS_PYDCMVIEW = 0.9
 
 
 def first_image_seconds(root: Path, layout: Path, limit: float = 60.0) -> float:
@@ -57,8 +63,67 @@ def first_image_seconds(root: Path, layout: Path, limit: float = 60.0) -> float:
     return t
 
 
+def picture_seconds(cmd: list[str], limit: float = 60.0) -> float:
+    """One start of ``cmd`` in the pty; seconds from process start to its first half-block picture.
+
+    Raises:
+        RuntimeError: no picture within ``limit`` seconds.
+    """
+    app = PtyApp(cmd)
+    with app:
+        app.wait_for(lambda: app.first_picture_time() is not None, limit)
+        app.wait_quiet(time.perf_counter() - 0.01, 0.3, 3.0)  # let the picture's burst finish
+        t = app.first_picture_time()
+    if t is None:
+        raise RuntimeError(f"no half-block picture from {Path(cmd[0]).name}")
+    return t
+
+
+def single_file_rows(ctx: Context) -> list[Row]:
+    """Start → first picture of one CT file: ours against pydcmview, interleaved in one run."""
+    label = "[first image] start → first picture, one CT file (half-block, pty)"
+    goal = f"≤ {GOAL_VS_PYDCMVIEW}× pydcmview"
+    try:
+        path = str(inputs.ct_sources()[0])
+    except Missing as exc:
+        return [Row(label, "s", None, "pydcmview, same file and pty", None, None, goal, False, str(exc))]
+    note = viewer_missing()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-first1-")
+    layout = Path(tmp.name) / "layout.json"
+    subjects = {} if note else {"ours": lambda: first_image_seconds(Path(path), layout)}
+    pdv = venv_script("pydcmview")
+    if pdv:
+        subjects["pydcmview"] = lambda: picture_seconds([pdv, path])
+    else:
+        note = (note + "; " if note else "") + "pydcmview is not installed (pip install '.[bench]')"
+    try:
+        res = interleaved(subjects, ctx.runs)
+    finally:
+        tmp.cleanup()
+    ours, ref = median(res.get("ours", [])), median(res.get("pydcmview", []))
+    r = ratio(ours, ref)
+    return [
+        Row(
+            label,
+            "s",
+            ours,
+            "pydcmview, same file and pty",
+            ref,
+            r,
+            goal,
+            at_most(r, GOAL_VS_PYDCMVIEW),
+            note,
+        )
+    ]
+
+
 def run(ctx: Context) -> list[Row]:
     """Measure the group; returns its rows."""
+    return [*single_file_rows(ctx), *cd_rows(ctx)]
+
+
+def cd_rows(ctx: Context) -> list[Row]:
+    """Start → first picture on a 2,000- and a 10,000-image CD."""
     small_n, big_n = ctx.size(2000, 200), ctx.size(10000, 600)
     label = "[first image] start → first picture (half-block, pty)"
     try:

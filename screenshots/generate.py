@@ -1,8 +1,10 @@
-"""Regenerate screenshots/*.svg from real data with a pinned renderer (half-block, truecolor).
+"""Regenerate screenshots/*.svg from real data with a pinned renderer (half-block, truecolor), then the
+PNG screenshots of real terminals (xterm with sixel, kitty) with :mod:`terminal_shots`.
 
-    python screenshots/generate.py
+    python screenshots/generate.py            (--svg-only: skip the real terminals)
 
-Needs the shared real-data folder beside the repository (``../shared/data``) and pydicom-data.
+Needs the shared real-data folder beside the repository (``../shared/data``) and pydicom-data; the PNGs
+also need Xvfb, xterm, kitty, xdotool and ImageMagick (see terminal_shots.py).
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ def main() -> int:
     os.environ.setdefault("COLORTERM", "truecolor")
     for name, paths, keys, size in SHOTS:
         asyncio.run(shoot(name, paths, keys, size))
-    return 0
+    if "--svg-only" in sys.argv[1:]:
+        return 0
+    sys.path.insert(0, str(HERE))
+    import terminal_shots
+
+    return terminal_shots.main()
 
 
 if __name__ == "__main__":

@@ -263,6 +263,82 @@ print("PYDICOM", "pydicom" in sys.modules)
 """
 
 
+_PROBE_IMPORTS = """
+import sys
+before = set(sys.modules)
+from tui_dicom.cli import main
+code = main(["dump", *sys.argv[1:]])
+print("NEW", code, " ".join(sorted(set(sys.modules) - before)))
+"""
+
+#: what ``dump FILE`` must not import (issue: start like dcmdump): each costs milliseconds of start-up.
+#: The viewer's stack, the pixel pipeline, pydicom (the quick reader reads the common file), and the
+#: standard modules the dump path was freed of: argparse's help formatter is sized without shutil,
+#: the dump's own records are hand-written, the types are for mypy only (no typing), logging is set up
+#: only when pydicom may run, ZIP support only for ZIPs, and no ``dataclasses`` (with inspect, ast, dis
+#: and tokenize): the records on the path, the resource budget's ``Limits`` among them, are hand-written.
+_DUMP_MUST_NOT_IMPORT = (
+    "textual",
+    "rich",
+    "textual_image",
+    "numpy",
+    "pydicom",
+    "PIL",
+    "tui_dicom.ui",
+    "tui_dicom.commands.view",
+    "tui_dicom.core.imaging.pixels",
+    "tui_dicom.core.hierarchy.index",
+    "typing",
+    "dataclasses",
+    "inspect",
+    "ast",
+    "threading",
+    "logging",
+    "zipfile",
+    "shutil",
+    "bz2",
+    "lzma",
+    "json",
+    "contextlib",
+    "datetime",
+    "platform",
+    "pathlib",
+)
+
+
+@pytest.mark.parametrize("tags", [[], ["-t", "PatientID"]], ids=["full", "one-tag"])
+def test_dump_import_budget(tags: list[str], tmp_path: Path) -> None:
+    # a real CT slice with private tags (the private dictionary is consulted too); CT_small otherwise
+    ct = REPO.parent / "shared" / "data" / "ge_ct_head" / "01.dcm"
+    path = str(ct) if ct.is_file() else str(CT_SMALL)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}  # the first run builds the dictionary cache
+    for _ in range(2):  # ... and the second reads it: neither may pull in a heavy module
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE_IMPORTS, path, *tags],
+            capture_output=True,
+            cwd=REPO,
+            timeout=60,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        line = proc.stdout.decode().splitlines()[-1]
+        assert line.startswith("NEW 0 "), line
+        new = line.split()[2:]
+        heavy = sorted(
+            m for m in new if m.split(".")[0] in _DUMP_MUST_NOT_IMPORT or m in _DUMP_MUST_NOT_IMPORT
+        )
+        heavy += sorted(
+            m for m in new if any(m.startswith(h + ".") for h in _DUMP_MUST_NOT_IMPORT if "." in h)
+        )
+        assert heavy == [], f"dump FILE imported {heavy}"
+        assert "tui_dicom.core.inspector.quickdump" in new  # the quick reader did the work
+    if ct.is_file():  # it has private elements: both dictionaries were needed, and cached
+        assert sorted(p.name.split("-")[1] for p in (tmp_path / "tui-dicom").iterdir()) == [
+            "private",
+            "public",
+        ]
+
+
 def test_dump_of_a_plain_file_does_not_import_pydicom() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE_PYDICOM, CT_SMALL], capture_output=True, cwd=REPO, timeout=60

@@ -39,7 +39,7 @@ def test_place_scales_to_cells_and_crops() -> None:
         "c": "40",
         "r": "20",
         "C": "1",
-        "z": "-1",
+        "z": "0",
         "q": "2",
         "x": "10",
         "y": "20",

@@ -156,9 +156,7 @@ async def test_on_shown_runs_with_the_picture_and_is_never_dropped() -> None:
         calls: list[tuple[str, object]] = []
         view.show("a", _picture(1), on_shown=lambda: calls.append(("a", view.layout_now)))
         view.show(
-            "b",
-            _picture(2),
-            on_shown=lambda: calls.append(("b", view._frame.request.key if view._frame else None)),
+            "b", _picture(2), on_shown=lambda: calls.append(("b", view._frame and view._frame.request.key))
         )
         await _wait_displayed(app, pilot)
         assert [c[0] for c in calls] == ["a", "b"]
@@ -187,3 +185,63 @@ async def test_kitty_step_over_the_same_cells_repaints_only_the_placement_line()
         await _wait_displayed(app, pilot, 2)
         x, y, w, _h = app.displayed[-1].region_cells
         assert regions and all(len(r) == 1 and r[0].height == 1 and r[0].y == y for r in regions[:1])
+
+
+async def test_sixel_larger_than_the_terminal_limit_is_scaled_down_and_said() -> None:
+    """xterm drops a sixel bigger than its maxGraphicSize (1000x1000 by default) without a word."""
+    for source in ("terminal", "assumed"):
+        app = _App("sixel")
+        app.info = TerminalInfo(
+            renderer="sixel", reason="sixel: test", sixel_max_px=(600, 400), sixel_max_source=source
+        )
+        async with app.run_test(size=(150, 50)) as pilot:
+            view = app.query_one(PictureView)
+            view.show("big", _picture(7))
+            await _wait_displayed(app, pilot)
+            x, y, w, h = app.displayed[-1].region_cells
+            text = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+            raster = re.search(r'q"1;1;(\d+);(\d+)', text)
+            assert raster is not None
+            assert int(raster.group(1)) <= 600 and int(raster.group(2)) <= 400
+            assert (w * 10, h * 20) == (int(raster.group(1)), int(raster.group(2)))
+            # centred in the pane, not in its corner
+            assert x > 0 and y > 0
+            assert "600×400" in view.size_note and view.size_note in view.renderer_description
+            assert ("did not say" in view.size_note) == (source == "assumed")
+    # a picture that fits says nothing
+    app = _App("sixel")
+    async with app.run_test(size=(40, 15)) as pilot:
+        view = app.query_one(PictureView)
+        view.show("small", _picture(8))
+        await _wait_displayed(app, pilot)
+        assert view.size_note == "" and view.renderer_description == "sixel: test"
+
+
+async def test_kitty_picture_gives_way_to_a_notification_over_it() -> None:
+    """Kitty pictures are placed over the text layer (z=0): while a toast covers the picture, the
+    half-block twin is drawn instead, so the toast is readable; then the picture comes back."""
+    app = _App("kitty")
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
+        view = app.query_one(PictureView)
+        view.show("a", _picture(3))
+        await _wait_displayed(app, pilot)
+        first = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+        assert "a=p" in first and "z=0" in first
+        app.notify("a notification over the picture", timeout=30)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            lines = view.render_lines(view.region.reset_offset)
+            if not any(isinstance(s, FrameStrip) for s in lines):
+                break
+        else:
+            raise AssertionError("the kitty picture stayed over the notification")
+        assert all("a=p" not in seg.text for s in lines for seg in s)
+        app.clear_notifications()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            text = "".join(s.render(app.console) for s in view.render_lines(view.region.reset_offset))
+            if "a=p" in text:
+                break
+        else:
+            raise AssertionError("the kitty picture did not come back")
+        assert "a=t" not in text  # placed again, not sent again

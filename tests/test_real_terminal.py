@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any  # parsed JSON
+from typing import Any
 
 import pytest
 
@@ -40,7 +40,13 @@ def _command(renderer: str | None) -> tuple[list[str], str]:
 
 
 def _shoot(
-    tmp_path: Path, term: str, renderer: str | None, *, tmux: bool = False, tmux_conf: str | None = None
+    tmp_path: Path,
+    term: str,
+    renderer: str | None,
+    *,
+    tmux: bool = False,
+    tmux_conf: str | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if shutil.which(term) is None:
         pytest.skip(f"{term} not installed")
@@ -65,6 +71,16 @@ def _shoot(
         "--out",
         str(shot),
     ]
+    if size is not None:
+        cols, rows = size
+        argv += [
+            "--cols",
+            str(cols),
+            "--rows",
+            str(rows),
+            "--screen",
+            f"{cols * 10 + 100}x{rows * 20 + 100}x24",
+        ]
     if tmux:
         argv.append("--tmux")
     if tmux_conf:
@@ -109,6 +125,18 @@ def test_xterm_sixel_is_graphics(tmp_path: Path, renderer: str | None) -> None:
     _slice_after_keys(lay)
 
 
+def test_big_xterm_keeps_the_sixel_under_its_limit(tmp_path: Path) -> None:
+    """330x60 cells of 10x20 px: the fitted picture would be 1140 px high, over xterm's default
+    maxGraphicSize (1000x1000), which xterm drops without a word. The viewer asks (XTSMGRAPHICS) and
+    fits the picture under the limit."""
+    lay, verdict = _shoot(tmp_path, "xterm", None, size=(330, 60))
+    assert lay["renderer"] == "sixel"
+    _x, _y, w, h = lay["region_cells"]
+    assert w * 10 <= 1000 and h * 20 <= 1000 and h >= 45, lay
+    assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
+    _slice_after_keys(lay)
+
+
 def test_xterm_halfblock_is_cells(tmp_path: Path) -> None:
     lay, verdict = _shoot(tmp_path, "xterm", "halfblock")
     assert lay["renderer"] == "halfblock"
@@ -148,3 +176,34 @@ def test_kitty_through_tmux_passthrough_is_graphics(tmp_path: Path) -> None:
     assert lay["renderer"] == "kitty"
     assert verdict["verdict"] == "graphics" and verdict["corr_full"] >= 0.95, verdict
     _slice_after_keys(lay)
+
+
+def _ui_background(shot: Path, lay: dict[str, Any]) -> tuple[float, float, float]:
+    """Mean colour of a blank stretch of the study tree (left column, rows 30-40: no text there)."""
+    import numpy as np
+    from PIL import Image
+
+    cw, ch = lay["cell_px"]
+    img = Image.open(shot).convert("RGB")
+    box = (2 * cw, 30 * ch, 20 * cw, 40 * ch)
+    r, g, b = np.asarray(img.crop(box), dtype=float).reshape(-1, 3).mean(axis=0)
+    return float(r), float(g), float(b)
+
+
+def test_kitty_picture_keeps_the_ui_colours(tmp_path: Path) -> None:
+    """kitty 0.26 under software GL tinted every cell background maroon (and kept stale glyphs) as soon
+    as an image was placed under the text (z < 0). The UI around the picture must keep the theme's
+    neutral dark background: compare with the same screen drawn by xterm."""
+    try:
+        lay, verdict = _shoot(tmp_path, "kitty", "kitty")
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"kitty did not start under Xvfb: {exc.stderr[-300:]!r}")
+    assert verdict["verdict"] == "graphics", verdict
+    r, g, b = _ui_background(tmp_path / "kitty.png", lay)
+    print("kitty tree background", (r, g, b))
+    assert max(r, g, b) - min(r, g, b) <= 8, f"tinted UI background {(r, g, b)}"
+    xterm_dir = tmp_path / "xterm"
+    xterm_dir.mkdir()
+    xlay, _ = _shoot(xterm_dir, "xterm", "halfblock")
+    xr, xg, xb = _ui_background(xterm_dir / "xterm.png", xlay)
+    assert abs(r - xr) <= 10 and abs(g - xg) <= 10 and abs(b - xb) <= 10, ((r, g, b), (xr, xg, xb))

@@ -89,3 +89,21 @@ def test_shapes_are_drawn_in_colour_at_the_right_place() -> None:
 def test_tiny_pane_is_empty() -> None:
     lay = layout((100, 100), 1.0, (0, 0), (10, 20), View())
     assert lay.empty and compose(np.zeros((100, 100), np.uint8), lay).size == 0
+
+
+def test_layout_under_a_size_limit_is_centred_and_flagged() -> None:
+    from tui_dicom.core.graphics.layout import layout as _layout
+
+    free = _layout((512, 512), 1.0, (330, 57), (10, 20))
+    assert free.target_px == (1140, 1140) and not free.limited
+    capped = _layout((512, 512), 1.0, (330, 57), (10, 20), max_px=(1000, 1000))
+    assert capped.limited and capped.target_px[0] <= 1000 and capped.target_px[1] <= 1000
+    x, y, w, h = capped.cells
+    assert abs((x + w / 2) - 330 / 2) <= 1 and abs((y + h / 2) - 57 / 2) <= 1
+    # the mapping from cells to image still holds: the centre cell is the image centre
+    r, c = capped.cell_to_image(x + w // 2, y + h // 2)  # type: ignore[misc]
+    assert abs(r - 256) < 6 and abs(c - 256) < 6
+    # under the limit nothing changes
+    assert _layout((512, 512), 1.0, (80, 24), (10, 20), max_px=(1000, 1000)) == _layout(
+        (512, 512), 1.0, (80, 24), (10, 20)
+    )

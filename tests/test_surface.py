@@ -40,6 +40,7 @@ from tui_dicom.ui.screens.compare import CompareScreen
 from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
 from tui_dicom.ui.screens.mpr import MprScreen
+from tui_dicom.ui.screens.problem import ProblemScreen
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector, TagTree
@@ -114,6 +115,14 @@ async def open_help(pilot: Pilot, app: DicomViewerApp) -> None:
     assert await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
+async def open_problem(pilot: Pilot, app: DicomViewerApp) -> None:
+    from tui_dicom.core.hierarchy.model import IndexError_
+
+    await focus_tree(pilot, app)
+    app.push_screen(ProblemScreen(IndexError_("CD/IMAGES/IM000042", "header incomplete"), 1, 1))
+    assert await wait_until(pilot, lambda: isinstance(app.screen, ProblemScreen))
+
+
 async def open_share(pilot: Pilot, app: DicomViewerApp) -> None:
     await focus_image(pilot, app)
     await pilot.press("S")
@@ -147,6 +156,7 @@ FOCUS: dict[type[DOMNode], Step] = {
     TagInspector: focus_tags,
     TagTree: focus_tags,
     HelpScreen: open_help,
+    ProblemScreen: open_problem,
     AnonymizeDialog: open_share,
 }
 
@@ -164,7 +174,8 @@ def keys_then(*keys: str) -> Step:
 
 #: keys pressed first (with the class focused) so that the walked key has something to act on
 SETUP: dict[str, Step] = {
-    "screen.delete_measurement": keys_then("m", "shift+right", "shift+right", "m"),
+    "screen.delete_measurement": keys_then("m", "m", "shift+right", "shift+right", "m"),
+    "screen.cancel_measurement": keys_then("m"),
     "screen.fit": keys_then("plus"),
     "screen.reset_view": keys_then("plus", "r"),
     "screen.arrow('left')": keys_then("c"),
@@ -226,6 +237,7 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         state.view,
         state.crosshair,
         state.pending,
+        state.tool,
         tuple((k, tuple(v)) for k, v in state.measurements.items()),
         state.cine,
         state.cine_fps,
@@ -240,6 +252,7 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         inspector.varying_only,
         inspector.tag_tree.cursor_line,
         tree.cursor_line,
+        tree.user_width,
         sum(1 for node in _nodes(tree) if node.is_expanded),
         getattr(app, "notes_posted", 0),
         app.clipboard,
@@ -300,7 +313,7 @@ async def back_to_main(pilot: Pilot, app: DicomViewerApp) -> None:
     if main.state.cine:
         main._stop_cine()
     main.state.crosshair = None
-    main.state.pending = None
+    main.state.cancel()
     inspector = main.query_one(TagInspector)
     if inspector.filter_text:
         inspector.action_clear_search()

@@ -91,3 +91,28 @@ def test_crosshair_stays_inside_image() -> None:
     st = PaneState()
     st.move_crosshair(-100, 500, (64, 64))
     assert st.crosshair == (0, 63)
+
+
+def test_measuring_gestures_press_drag_release_click_click_and_cancel() -> None:
+    sp = Spacing(1.0, 1.0, "PixelSpacing")
+    st = PaneState()
+    assert st.press((1, 1), "k", FakeFrame(), sp) is None and st.pending is None  # no tool: nothing
+    st.arm("line")
+    assert st.measuring and st.readout_visible and st.pending is None
+    assert st.press((0, 0), "k", FakeFrame(), sp) is None and st.pending == ("line", (0, 0))
+    assert st.drag_to((3, 4)) and st.shapes("k")[0].kind == "line"  # the preview follows the pointer
+    m = st.release((3, 4), "k", FakeFrame(), sp)
+    assert m is not None and m.text == "5.0 mm" and not st.measuring
+    # click, click: the release on the first end waits for the second click
+    st.arm("line")
+    st.press((0, 0), "k", FakeFrame(), sp)
+    assert st.release((0, 0), "k", FakeFrame(), sp) is None and st.pending == ("line", (0, 0))
+    assert st.press((0, 0), "k", FakeFrame(), sp) is None  # the same pixel: never 0.0 mm
+    m = st.press((6, 8), "k", FakeFrame(), sp)
+    assert m is not None and m.text == "10.0 mm"
+    assert st.release((6, 9), "k", FakeFrame(), sp) is None  # the second click's release does nothing
+    # Esc
+    st.arm("rect")
+    st.press((0, 0), "k", FakeFrame(), sp)
+    assert st.cancel() and not st.measuring and not st.cancel()
+    assert len(st.measurements["k"]) == 2

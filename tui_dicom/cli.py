@@ -23,6 +23,38 @@ COMMANDS = {
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized without ``shutil``.
+
+    argparse builds a formatter on every ``add_argument`` (to check the metavar), and the stock one
+    imports ``shutil`` (with ``bz2``, ``lzma`` and ``fnmatch``) for the terminal width: milliseconds
+    that ``tui-dicom dump FILE`` should not spend. The width is found the way ``shutil`` finds it.
+    """
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    """Terminal width as :func:`shutil.get_terminal_size` gives it: $COLUMNS, then stdout's size, then 80."""
+    import os
+
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", metavar="FILE", help="write full tracebacks of errors to FILE")
     parser.add_argument(
@@ -53,7 +85,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         _add_common(parser)
         return parser
     module = importlib.import_module(COMMANDS[command])
-    parser = argparse.ArgumentParser(prog=f"tui-dicom {command}", description=module.__doc__)
+    parser = argparse.ArgumentParser(
+        prog=f"tui-dicom {command}", description=module.__doc__, formatter_class=_Formatter
+    )
     module.add_arguments(parser)
     _add_common(parser)
     return parser
@@ -87,15 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
         return int(exc.code or 0)
     from tui_dicom.core import limits
-    from tui_dicom.core.logging import setup_log
 
     try:
         limits.configure(getattr(args, "resource_limit", []) or [])
     except ValueError as exc:
         print(f"tui-dicom: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_log(getattr(args, "log", None))
-    if command is None:
+    module = importlib.import_module(COMMANDS[command]) if command is not None else None
+    if getattr(args, "log", None) or not getattr(module, "LAZY_LOG", False):
+        # a command with LAZY_LOG sets up the (silent) log itself once it needs it: `dump FILE` usually
+        # never touches pydicom, and ``logging`` costs more at import than the quick dump of a file
+        from tui_dicom.core.logging import setup_log
+
+        setup_log(getattr(args, "log", None))
+    if module is None:
         from tui_dicom.commands import view
 
         try:
@@ -107,7 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(view.crash_line(exc, write_crash_log("tui-dicom crashed", exc)), file=sys.stderr)
             return view.EXIT_CRASH
-    module = importlib.import_module(COMMANDS[command])
     try:
         return int(module.run(args))
     except KeyboardInterrupt:

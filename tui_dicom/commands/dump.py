@@ -17,21 +17,29 @@ Exit status: 0 ok, 1 some file could not be read or a -t tag matched nothing in 
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
 
 from tui_dicom.core.dicom.source import FileRef, access_problem
 from tui_dicom.core.safe import safe_path, safe_text
 
+#: the dump path imports as little as it can (``tui-dicom dump FILE`` must start like a native tool):
+#: ``typing``, ``dataclasses``, ``zipfile`` and ``contextlib`` cost milliseconds each, so the types are
+#: for the type checker only and ZIP support is imported when a path is not a plain DICOM file.
+#: ``tests/test_dump.py`` keeps the set of modules imported by ``dump FILE`` in check.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import TextIO
+
     from tui_dicom.core.inspector.tags import TagPath, TagRow
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+#: :mod:`tui_dicom.cli` leaves the silent log (pydicom's and the archive libraries' loggers, Python
+#: warnings) to :func:`_setup_log`, called before anything here can reach pydicom: the quick path of a
+#: plain file never does, and needs no ``logging`` at all
+LAZY_LOG = True
 #: files up to this size are read with their pixel data (summarised); bigger ones headers only
 PIXEL_READ_LIMIT = 64 * 1024**2
 #: display values in a full dump are cut after this many characters
@@ -92,28 +100,62 @@ def fetch_remote(paths: Sequence[str], args: argparse.Namespace, err: TextIO) ->
     return out
 
 
-@dataclass
 class _Target:
     """One instance to dump; ``error`` set when it was found unusable while indexing."""
 
-    ref: FileRef
-    error: str | None = None
+    __slots__ = ("ref", "error")
+
+    def __init__(self, ref: FileRef, error: str | None = None) -> None:
+        self.ref = ref
+        self.error = error
 
 
-@dataclass
 class _Dumped:
     """What one file gave: the lines of a full dump, or for each -t query its matches (each as rows)."""
 
-    lines: list[str] = field(default_factory=list)
-    found: list[list[list[TagRow]]] = field(default_factory=list)
-    #: matches per query when ``found`` is not kept (--json)
-    counts: list[int] | None = None
-    #: the file was shown only in part (the reason is on stderr already): exit 1
-    failed: bool = False
+    __slots__ = ("lines", "found", "counts", "failed")
+
+    def __init__(
+        self,
+        lines: list[str] | None = None,
+        found: list[list[list[TagRow]]] | None = None,
+        counts: list[int] | None = None,
+        failed: bool = False,
+    ) -> None:
+        self.lines: list[str] = lines if lines is not None else []
+        self.found: list[list[list[TagRow]]] = found if found is not None else []
+        #: matches per query when ``found`` is not kept (--json)
+        self.counts = counts
+        #: the file was shown only in part (the reason is on stderr already): exit 1
+        self.failed = failed
 
     def match_counts(self) -> list[int]:
         """How many elements each query matched."""
         return self.counts if self.counts is not None else [len(m) for m in self.found]
+
+
+_log_ready = False
+
+
+def _setup_log() -> None:
+    """Route library logs and warnings to the (silent) log, once: before pydicom or a network library runs."""
+    global _log_ready
+    if not _log_ready:
+        from tui_dicom.core.logging import setup_log
+
+        setup_log(None)
+        _log_ready = True
+
+
+def _plain_file(path: str) -> bool:
+    """True for a local Part 10 file (the quick path's case: no pydicom, no index, no archive)."""
+    from tui_dicom.core.dicom.source import open_regular
+
+    try:
+        with open_regular(path) as fh:  # a FIFO or device is not opened for real: never blocks
+            return fh.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
 
 
 def _is_container(path: str) -> bool:
@@ -125,6 +167,8 @@ def _is_container(path: str) -> bool:
 
     if os.path.isdir(path):
         return True
+    if _plain_file(path):  # a Part 10 file: no need to load ZIP support to know
+        return False
     return is_zip(path)
 
 
@@ -369,6 +413,7 @@ def _with_pydicom(
 
     Returns None after writing the reason to ``err`` when the file cannot be read or shown.
     """
+    _setup_log()
     from tui_dicom.core.errors import DicomViewerError
     from tui_dicom.core.inspector.tags import to_dicom_json
     from tui_dicom.core.logging import log_exception
@@ -445,6 +490,8 @@ def dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"{PROG}: {problem}\n")
         return EXIT_USAGE
     values = bool(getattr(args, "values", False))
+    if not all(_plain_file(p) for p in args.paths):
+        _setup_log()  # a folder, ZIP, remote address or odd file: the index or pydicom will run
 
     local = fetch_remote(args.paths, args, err)
     if local is None:
@@ -524,8 +571,10 @@ def _try_quick(ref: FileRef, queries: list[TagPath], args: argparse.Namespace, c
 def run(args: argparse.Namespace) -> int:
     """Entry point used by :mod:`tui_dicom.cli`: dump to stdout, quietly stop on a closed pipe."""
     out = sys.stdout
-    with contextlib.suppress(AttributeError, ValueError):
+    try:  # noqa: SIM105 - contextlib is not imported on the dump path (start-up time)
         out.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        pass
     try:
         code = dump(args, out, sys.stderr)
         out.flush()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import TYPE_CHECKING
 
+#: ``typing`` is for the type checker only: ``tui-dicom dump`` imports this module and must start fast
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tui_dicom.core.archive.address import ArchiveAddress
     from tui_dicom.core.archive.query import QueryFilters

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         label = archive.address.display
         paths = []
     problems = [(p, access_problem(p)) for p in paths]
-    if any(exc is not None for _p, exc in problems):
+    if any(err is not None for _p, err in problems):
         for p, err in problems:
             if err is not None:
                 reason = "no such file or directory" if isinstance(err, FileNotFoundError) else err.strerror
@@ -157,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
 
         renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
         terminal = detect(
-            timeout=args.query_timeout, override=None if renderer == "auto" else renderer, colors=args.colors
+            timeout=args.query_timeout,
+            override=None if renderer == "auto" else renderer,
+            colors=args.colors,
+            keep_quiet=True,
         )
         terminal = dataclasses.replace(terminal, sixel_max_bytes=max(20, args.sixel_kb) * 1000)
     except ImportError:
@@ -166,25 +169,51 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
     # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
-    with own_terminal_output(), restore_terminal_on_signals():
-        app = DicomViewerApp(
-            paths,
-            terminal=terminal,
-            cache_mb=max(16, args.cache_mb),
-            source_label=label,
-            demo_note=demo_note,
-            archive=archive,
-        )
-        try:
-            app.run()
-        finally:
-            from tui_dicom.core.imaging import sandbox
+    tty_attrs = terminal.tty_attrs if terminal is not None else None
+    try:
+        with own_terminal_output(), restore_terminal_on_signals(modes=tty_attrs):
+            app = DicomViewerApp(
+                paths,
+                terminal=terminal,
+                cache_mb=max(16, args.cache_mb),
+                source_label=label,
+                demo_note=demo_note,
+                archive=archive,
+            )
+            _filter_replies(app, terminal)
+            try:
+                app.run()
+            finally:
+                from tui_dicom.core.imaging import sandbox
 
-            sandbox.shutdown()  # a decode still running in the child must not keep us waiting
+                sandbox.shutdown()  # a decode still running in the child must not keep us waiting
+    finally:
+        from tui_dicom.core.graphics.terminal import restore_tty
+
+        restore_tty(tty_attrs)
     if app.crash is not None:
         print(crash_line(app.crash, app.crash_log), file=sys.stderr)
         return EXIT_CRASH
     return 0
+
+
+def _filter_replies(app: Any, terminal: Any) -> None:
+    """Let the app read the terminal through the reply filter (answers are never keys).
+
+    Late answers to the start-up queries are dropped whenever they arrive, and on exit the app waits
+    for the ones still on their way. POSIX terminals only (Textual's Linux driver).
+    """
+    if terminal is None or sys.platform == "win32" or not terminal.queried:
+        return
+    from tui_dicom.ui.driver import ReplySession, make_driver
+
+    session = ReplySession(
+        queried=True,
+        da1_outstanding=0 if terminal.answered else 1,
+        asked_at=terminal.asked_at,
+        tty_attrs=terminal.tty_attrs,
+    )
+    app.driver_class = make_driver(session)
 
 
 #: exit status after an internal error (BSD sysexits EX_SOFTWARE)

@@ -16,14 +16,71 @@ the error base class, so every subsystem may use it.
 
 from __future__ import annotations
 
-import dataclasses
+import _thread
 import os
-import re
-import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 
 from tui_dicom.core.errors import DicomViewerError
+
+# Every command imports this module, ``tui-dicom dump FILE`` among them, which must start like a native
+# tool: ``dataclasses`` (with inspect, ast, dis, tokenize), ``typing``, ``threading`` and ``re`` cost
+# more at import than the quick dump of a file. :func:`_record` gives :class:`Limits` the frozen
+# dataclass behaviour it needs (and tells the type checker so through ``dataclass_transform``).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_kwargs: object) -> Callable[[Callable[..., object]], Callable[..., object]]:
+        return lambda fn: fn
+
+
+@dataclass_transform(frozen_default=True)
+def _record(cls: type) -> type:
+    """Make ``cls`` a frozen record of its annotated fields (with their defaults): init, eq, hash, repr."""
+    names = tuple(cls.__annotations__)
+    defaults = {name: cls.__dict__[name] for name in names}
+
+    def __init__(self: object, **values: object) -> None:
+        unknown = set(values) - set(names)
+        if unknown:
+            raise TypeError(f"{cls.__name__}() got unexpected keyword arguments {sorted(unknown)}")
+        for name in names:
+            object.__setattr__(self, name, values.get(name, defaults[name]))
+
+    def __setattr__(self: object, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def key(self: object) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in names)
+
+    def __eq__(self: object, other: object) -> bool:
+        return key(self) == key(other) if other.__class__ is self.__class__ else NotImplemented
+
+    def __repr__(self: object) -> str:
+        return f"{cls.__name__}(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in names) + ")"
+
+    def __hash__(self: object) -> int:
+        return hash(key(self))
+
+    def __reduce__(self: object) -> tuple[object, ...]:
+        return (_rebuild, (cls, dict(zip(names, key(self), strict=True))))
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__setattr__ = __setattr__  # type: ignore[assignment]
+    cls.__delattr__ = __setattr__  # type: ignore[assignment]
+    cls.__eq__ = __eq__  # type: ignore[assignment]
+    cls.__hash__ = __hash__  # type: ignore[assignment]
+    cls.__repr__ = __repr__  # type: ignore[assignment]
+    cls.__reduce__ = __reduce__  # type: ignore[assignment]
+    cls._fields = names  # type: ignore[attr-defined]
+    return cls
+
+
+def _rebuild(cls: type, values: dict[str, object]) -> object:
+    """Unpickle a record (decoder child processes get the limits pickled)."""
+    return cls(**values)
+
 
 #: environment variable read at start-up (and inherited by decoder child processes)
 ENV_VAR = "TUI_DICOM_LIMITS"
@@ -31,7 +88,7 @@ ENV_VAR = "TUI_DICOM_LIMITS"
 _KIB, _MIB, _GIB = 1024, 1024**2, 1024**3
 
 
-@dataclass(frozen=True)
+@_record
 class Limits:
     """The resource budget. Each field is one dimension; ``--resource-limit NAME=VALUE`` names it with dashes."""
 
@@ -73,6 +130,9 @@ class Limits:
     # -- end of the tree section ---------------------------------------------------------------------
 
 
+#: the fields of :class:`Limits`, in order
+_FIELDS: tuple[str, ...] = Limits._fields  # type: ignore[attr-defined]
+
 #: help text per field, shown by ``--resource-limit`` and in error hints
 DESCRIPTIONS: dict[str, str] = {
     "file_bytes": "bytes read from one file or ZIP member",
@@ -92,7 +152,7 @@ DESCRIPTIONS: dict[str, str] = {
 
 _BYTE_FIELDS = {"file_bytes", "element_bytes", "frame_bytes", "inflated_bytes", "decode_memory"}
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _current = Limits()
 
 
@@ -170,6 +230,8 @@ _SUFFIX = {"": 1, "k": _KIB, "kb": _KIB, "m": _MIB, "mb": _MIB, "g": _GIB, "gb":
 
 
 def _parse_value(name: str, text: str) -> int | float:
+    import re
+
     match = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if match is None:
         raise ValueError(f"limit {option_name(name)}: {text!r} is not a number")
@@ -193,7 +255,7 @@ def parse_spec(items: Iterable[str], base: Limits | None = None) -> Limits:
     Raises:
         ValueError: an unknown name or a value that is not a positive number; the message says which.
     """
-    names = {f.name for f in dataclasses.fields(Limits)}
+    names = set(_FIELDS)
     changes: dict[str, int | float] = {}
     for item in items:
         for part in item.split(","):
@@ -206,16 +268,17 @@ def parse_spec(items: Iterable[str], base: Limits | None = None) -> Limits:
                 known = ", ".join(option_name(n) for n in sorted(names))
                 raise ValueError(f"unknown limit {key.strip()!r} (known: {known})")
             changes[name] = _parse_value(name, text)
-    return dataclasses.replace(base if base is not None else current(), **changes)  # type: ignore[arg-type]
+    start = base if base is not None else current()
+    return Limits(**{**{n: getattr(start, n) for n in _FIELDS}, **changes})
 
 
 def format_spec(limits: Limits) -> str:
     """``limits`` as a ``TUI_DICOM_LIMITS`` string (only fields that differ from the defaults)."""
     default = Limits()
     parts = [
-        f"{option_name(f.name)}={getattr(limits, f.name)}"
-        for f in dataclasses.fields(Limits)
-        if getattr(limits, f.name) != getattr(default, f.name)
+        f"{option_name(name)}={getattr(limits, name)}"
+        for name in _FIELDS
+        if getattr(limits, name) != getattr(default, name)
     ]
     return ",".join(parts)
 

@@ -7,12 +7,9 @@ the ``--log`` file, or without one in a crash log of its own under ``$XDG_STATE_
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
-import platform
 import sys
-import traceback
 
 LOGGER = logging.getLogger("tui_dicom")
 LOGGER.addHandler(logging.NullHandler())
@@ -69,6 +66,10 @@ def write_crash_log(message: str, error: BaseException) -> str:
     With ``--log`` the traceback goes to that file (with everything logged before it); otherwise to a
     new ``crash-YYYYMMDD-HHMMSS-PID.log`` in :func:`state_dir` (made private to the user).
     """
+    import datetime  # only a crash needs these three: they are not imported on every start
+    import platform
+    import traceback
+
     from tui_dicom import __version__
 
     if _LOG_PATH:

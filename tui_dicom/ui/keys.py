@@ -54,8 +54,14 @@ PANE_KEYS: list[Binding] = [
 MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
     ("wheel", "Next / previous slice"),
     ("ctrl+wheel", "Zoom in / out"),
-    ("left click", "Focus the image; with the probe on, put it there (and a measurement's point)"),
-    ("mouse move", "With the probe on, the probe follows the pointer"),
+    ("left click", "Focus the image; with the probe on, put it there"),
+    (
+        "left press-drag-release",
+        "After m / R / E: measure from where the button went down to where it came up",
+    ),
+    ("left click, click", "After m / R / E: measure between the two clicks (Esc cancels)"),
+    ("mouse move", "With the probe on, the probe follows the pointer (and a measurement's second end)"),
+    ("drag the tree's right border", "Make the tree wider or narrower"),
     ("right-drag, ctrl+left-drag", "Window: horizontal changes the width, vertical the level"),
     ("middle-drag", "Pan"),
     ("click a pane", "Focus the tree, the image or the tags"),

@@ -35,8 +35,7 @@ def own_terminal_output() -> Iterator[None]:
         encoding=getattr(original, "encoding", None) or "utf-8",
         errors=getattr(original, "errors", None) or "backslashreplace",
     )
-    # typeshed marks sys.__stderr__ Final; replacing it for the duration is this function's purpose
-    sys.__stderr__ = stream  # type: ignore[misc]
+    sys.__stderr__ = stream  # type: ignore[misc]  # Textual writes frames to sys.__stderr__
     try:
         yield
     finally:
@@ -54,13 +53,16 @@ RESTORE_SEQUENCE = (
 
 
 @contextlib.contextmanager
-def restore_terminal_on_signals(signals: tuple[int, ...] | None = None) -> Iterator[None]:
+def restore_terminal_on_signals(
+    signals: tuple[int, ...] | None = None, modes: Any | None = None
+) -> Iterator[None]:
     """While the block runs, SIGTERM and SIGHUP restore the terminal before the process ends.
 
     Textual restores the terminal when it exits normally, but a ``kill`` ended the process with
     the alternate screen, a hidden cursor and mouse reporting left on. The handler stops the decoder
     child, writes :data:`RESTORE_SEQUENCE` to the app's output, puts back the terminal modes saved
-    when the block started, and exits with 128 + the signal number.
+    when the block started (or ``modes``: the settings from before the start-up queries, which leave
+    echo off until the app reads the terminal), and exits with 128 + the signal number.
     """
     import signal
 
@@ -74,7 +76,7 @@ def restore_terminal_on_signals(signals: tuple[int, ...] | None = None) -> Itera
         for candidate in (0, 1, 2):
             if os.isatty(candidate):
                 tty_fd = candidate
-                saved_modes = termios.tcgetattr(candidate)
+                saved_modes = modes if modes is not None else termios.tcgetattr(candidate)
                 break
     except (ImportError, OSError):
         saved_modes = None

@@ -13,13 +13,16 @@ import os
 import struct
 import warnings
 import zlib
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.errors import HeaderError, NotDicomError
 
+#: ``typing`` is for the type checker only: ``tui-dicom dump`` must start fast
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from pydicom.dataset import FileDataset
 
 DEFLATED = "1.2.840.10008.1.2.1.99"

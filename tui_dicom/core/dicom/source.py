@@ -8,18 +8,22 @@ reason instead of blocking forever on a FIFO or reading gigabytes from ``/dev/ze
 
 from __future__ import annotations
 
+import _thread
 import errno
 import io
 import os
 import stat
-import threading
-import zipfile
-import zlib
-from dataclasses import dataclass
-from typing import BinaryIO
 
 from tui_dicom.core import limits
 from tui_dicom.core.safe import safe_path
+
+#: ``zipfile`` (with bz2, lzma, shutil), ``dataclasses`` and ``typing`` cost milliseconds at import, and
+#: ``tui-dicom dump FILE`` must start fast: ZIP support is imported when a ZIP is opened, and the types
+#: are for the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import zipfile
+    from typing import BinaryIO
 
 
 class NotRegularFile(OSError):
@@ -74,7 +78,11 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
             code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
             raise NotRegularFile(code, f"{kind}, not a regular file", os.fspath(path))
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")  # noqa: SIM115 - caller closes
+        raw = io.FileIO(fd, "rb", closefd=True)
+        # opened from a descriptor, the file's name would be that number; readers (pydicom's error
+        # messages among them) expect the path
+        raw.name = os.fspath(path)
+        return io.BufferedReader(raw)
     except BaseException:
         os.close(fd)
         raise
@@ -84,6 +92,8 @@ def is_zip(path: str) -> bool:
     """True if ``path`` is a regular file holding a ZIP archive (never blocks, never raises)."""
     try:
         with open_regular(path) as fh:
+            import zipfile
+
             return zipfile.is_zipfile(fh)
     except OSError:
         return False
@@ -114,12 +124,63 @@ def read_bounded(fh: BinaryIO, limit: int, what: str) -> bytes:
     return data
 
 
-@dataclass(frozen=True, order=True)
 class FileRef:
-    """A file on disk (``member is None``) or a member of the ZIP archive at ``path``."""
+    """A file on disk (``member is None``) or a member of the ZIP archive at ``path``.
 
+    Immutable, hashable and ordered by ``(path, member)`` like a frozen, ordered dataclass; written
+    out by hand because ``dataclasses`` alone costs more to import than the whole quick dump.
+    """
+
+    __slots__ = ("path", "member")
     path: str
-    member: str | None = None
+    member: str | None
+
+    def __init__(self, path: str, member: str | None = None) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "member", member)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[str, str | None]:
+        return (self.path, self.member)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __lt__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: FileRef) -> bool:
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() >= other._key()
+
+    def __repr__(self) -> str:
+        return f"FileRef(path={self.path!r}, member={self.member!r})"
+
+    def __reduce__(self) -> tuple[type[FileRef], tuple[str, str | None]]:
+        return (FileRef, self._key())
 
     @property
     def display(self) -> str:
@@ -137,12 +198,14 @@ class FileRef:
         return self.display
 
 
-_zip_lock = threading.Lock()
+_zip_lock = _thread.allocate_lock()
 _zip_cache: dict[str, zipfile.ZipFile] = {}
 
 
 def open_zip(path: str) -> zipfile.ZipFile:
     """Return a shared, read-only :class:`zipfile.ZipFile` for ``path``."""
+    import zipfile
+
     with _zip_lock:
         zf = _zip_cache.get(path)
         if zf is None:
@@ -160,6 +223,9 @@ def open_ref(ref: FileRef) -> BinaryIO:
     """
     if ref.member is None:
         return open_regular(ref.path)
+    import zipfile
+    import zlib
+
     zf = open_zip(ref.path)
     cap = limits.current().file_bytes
     with _zip_lock:

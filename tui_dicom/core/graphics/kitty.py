@@ -5,8 +5,11 @@ chunks of 4096 bytes, quietly (``q=2``: the terminal sends no replies that could
 app's input). They are then shown with *direct placements* at the cursor (``a=p``), scaled by the
 terminal to ``c`` x ``r`` cells and optionally cropped to a source rectangle (``x,y,w,h``), which is
 what makes zoom and pan cost a few dozen bytes. Direct placement works in kitty 0.26 (Unicode
-placeholders need 0.28+). ``C=1`` keeps the cursor where it is; ``z=-1`` draws the image under
-text, so text drawn over the image area (notifications) stays readable.
+placeholders need 0.28+). ``C=1`` keeps the cursor where it is. Placements use ``z=0`` (over the
+text layer of their own blank cells): kitty 0.26 drawing any image with a negative z-index under
+software OpenGL tinted the whole window's cell backgrounds (a maroon UI) and left stale glyphs
+under new ones; the app does not draw text over a kitty picture (it shows half-block cells while a
+notification covers the picture).
 
 Inside tmux (with ``allow-passthrough on``) each command is wrapped as ``ESC Ptmux; ... ESC \\``
 with every ESC doubled. Pure Python + Pillow.
@@ -140,7 +143,7 @@ def place(
     rows: int,
     *,
     source: tuple[int, int, int, int] | None = None,
-    z: int = -1,
+    z: int = 0,
     tmux: bool = False,
     at: tuple[int, int] | None = None,
 ) -> str:
@@ -154,7 +157,8 @@ def place(
         cols: width in cells.
         rows: height in cells.
         source: optional crop of the uploaded image ``(x, y, w, h)`` in its pixels.
-        z: z-index (negative: under text).
+        z: z-index (0: over the cell's text layer; negative values under text break kitty 0.26's
+            colours under software OpenGL, see the module docstring).
         tmux: wrap for tmux passthrough.
         at: with ``tmux``, the absolute 0-based (column, row) on the outer terminal. tmux does not move
             the outer cursor in step with passthrough data, so the cursor is saved, moved there and

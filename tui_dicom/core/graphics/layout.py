@@ -19,7 +19,7 @@ pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``; ``int()`` of a coordinate is th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -79,6 +79,8 @@ class Layout:
         cell_px: terminal cell size in screen pixels ``(w, h)``.
         sub_px: output pixels per cell ``(w, h)`` (cell_px for graphics, (1, 2) for half-block).
         target_px: size of the picture to encode ``(w, h)`` = cells w/h times sub_px.
+        limited: the picture was made smaller than the pane allows to stay under ``max_px`` (the
+            terminal's largest graphic).
     """
 
     image_shape: tuple[int, int]
@@ -89,6 +91,7 @@ class Layout:
     cell_px: tuple[int, int]
     sub_px: tuple[int, int]
     target_px: tuple[int, int]
+    limited: bool = False
 
     @property
     def empty(self) -> bool:
@@ -173,8 +176,13 @@ def layout(
     view: View = View(),
     *,
     sub_px: tuple[int, int] | None = None,
+    max_px: tuple[int, int] | None = None,
 ) -> Layout:
     """Compute where a picture goes in a pane.
+
+    With ``max_px`` (the largest picture the terminal draws: xterm drops a bigger sixel without a
+    word) a picture that would be larger is laid out in the biggest whole-cell box under that size,
+    centred in the pane, and the layout says ``limited``.
 
     Args:
         image_shape: shape of the picture array (rows, cols[, channels]).
@@ -183,10 +191,34 @@ def layout(
         cell_px: terminal cell size in pixels ``(w, h)``.
         view: zoom / pan / rotation / flips.
         sub_px: output pixels per cell; None = ``cell_px`` (graphics), ``(1, 2)`` for half-block.
+        max_px: the largest picture ``(w, h)`` in output pixels, or None.
 
     Returns:
         The :class:`Layout`.
     """
+    lay = _layout(image_shape, pixel_aspect, pane_cells, cell_px, view, sub_px)
+    if max_px is None or (lay.target_px[0] <= max_px[0] and lay.target_px[1] <= max_px[1]):
+        return lay
+    sw, sh = lay.sub_px
+    box = (
+        min(pane_cells[0], max(1, max_px[0] // max(1, sw))),
+        min(pane_cells[1], max(1, max_px[1] // max(1, sh))),
+    )
+    small = _layout(image_shape, pixel_aspect, box, cell_px, view, sub_px)
+    x, y, w, h = small.cells
+    dx, dy = (pane_cells[0] - box[0]) // 2, (pane_cells[1] - box[1]) // 2
+    return replace(small, cells=(x + dx, y + dy, w, h), limited=True)
+
+
+def _layout(
+    image_shape: tuple[int, ...],
+    pixel_aspect: float,
+    pane_cells: tuple[int, int],
+    cell_px: tuple[int, int],
+    view: View,
+    sub_px: tuple[int, int] | None,
+) -> Layout:
+    """:func:`layout` without a size limit."""
     ih, iw = int(image_shape[0]), int(image_shape[1])
     cw, ch = max(1, int(cell_px[0])), max(1, int(cell_px[1]))
     sub = (cw, ch) if sub_px is None else (int(sub_px[0]), int(sub_px[1]))

@@ -8,7 +8,13 @@ enough for an SSH round trip). Queries:
 * kitty graphics ``a=q`` -> ``OK``: kitty graphics protocol;
 * ``CSI 16 t`` -> cell size in pixels (fallback: ``TIOCGWINSZ`` pixel size / cells, then 10x20);
 * ``CSI ? 2026 $ p`` -> DEC mode 2026, synchronized output;
+* ``CSI ? 2 ; 1 ; 0 S`` (XTSMGRAPHICS) -> the largest sixel picture the terminal draws (xterm drops
+  bigger ones without a word; its default is 1000x1000, assumed when the terminal does not say);
 * ``CSI c`` (DA1) -> attribute 4 means sixel.
+
+Answers that arrive after the timeout (a slow link) are removed from the app's input for the whole
+session by :mod:`.replies`; :class:`TerminalInfo` says whether DA1 was answered in time so the app
+can wait for the rest on exit.
 
 Inside tmux the queries reach tmux, not the terminal, so tmux is asked instead:
 ``display -p '#{client_cell_width}x#{client_cell_height}'`` (the real cell size; tmux 3.3a reports
@@ -29,7 +35,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tui_dicom.core.graphics import kitty as kitty_cmd
 
@@ -37,6 +44,8 @@ RENDERERS = ("auto", "kitty", "sixel", "halfblock", "unicode")
 COLOR_MODES = ("auto", "truecolor", "256")
 ENV_RENDERER = "TUI_DICOM_RENDERER"
 DEFAULT_CELL = (10, 20)
+#: the largest sixel assumed when the terminal does not say (xterm's default ``maxGraphicSize``)
+DEFAULT_SIXEL_MAX_PX = (1000, 1000)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,19 @@ class TerminalInfo:
     cell_px_source: str = "default"
     #: wire budget of one sixel picture (bytes): bigger pictures get fewer grey levels (``--sixel-kb``)
     sixel_max_bytes: int = 200_000
+    #: the largest sixel picture ``(w, h)`` in pixels the terminal draws (XTSMGRAPHICS)
+    sixel_max_px: tuple[int, int] = DEFAULT_SIXEL_MAX_PX
+    #: "terminal" (it answered XTSMGRAPHICS) or "assumed" (:data:`DEFAULT_SIXEL_MAX_PX`)
+    sixel_max_source: str = "assumed"
+    #: the terminal was asked at start-up
+    queried: bool = False
+    #: its DA1 answer (the last one) arrived within the timeout
+    answered: bool = False
+    #: ``time.monotonic()`` when the queries were sent
+    asked_at: float = 0.0
+    #: the terminal's settings before the queries when :func:`detect` left echo off for the app (so
+    #: late answers are not echoed before the app reads them); the app restores these on exit
+    tty_attrs: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -83,14 +105,16 @@ class Replies:
     cell_px: tuple[int, int] | None = None
     sync: bool | None = None
     da1: tuple[int, ...] | None = None
+    sixel_max_px: tuple[int, int] | None = None
 
 
 _KITTY = re.compile(rb"\x1b_Gi=31;([^\x1b]*)\x1b\\")
 _CELL = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
 _DECRPM = re.compile(rb"\x1b\[\?2026;(\d)\$y")
 _DA1 = re.compile(rb"\x1b\[\?([\d;]*)c")
+_XTSMGRAPHICS = re.compile(rb"\x1b\[\?2;0;(\d+);(\d+)S")
 
-QUERIES = kitty_cmd.query(31) + "\x1b[16t" + "\x1b[?2026$p" + "\x1b[c"
+QUERIES = kitty_cmd.query(31) + "\x1b[16t" + "\x1b[?2026$p" + "\x1b[?2;1;0S" + "\x1b[c"
 
 
 def parse_replies(data: bytes) -> Replies:
@@ -111,6 +135,9 @@ def parse_replies(data: bytes) -> Replies:
     m = _DECRPM.search(data)
     if m:
         rep.sync = m.group(1) in (b"1", b"2", b"3")
+    m = _XTSMGRAPHICS.search(data)
+    if m and int(m.group(1)) > 0 and int(m.group(2)) > 0:
+        rep.sixel_max_px = (int(m.group(1)), int(m.group(2)))
     m = _DA1.search(data)
     if m:
         rep.da1 = tuple(int(p) for p in m.group(1).split(b";") if p)
@@ -136,8 +163,19 @@ def query_terminal(fd: int, timeout: float) -> bytes:
     return buf
 
 
-def _query_tty(path: str, timeout: float) -> bytes | None:
-    """Open the controlling terminal, query it in raw mode, restore it. None if impossible."""
+def _query_tty(path: str, timeout: float, *, keep_quiet: bool = False) -> tuple[bytes, Any] | None:
+    """Open the controlling terminal, query it in raw mode. None if impossible.
+
+    Args:
+        path: the terminal device.
+        timeout: seconds to wait for the answers.
+        keep_quiet: leave echo and line mode off afterwards (answers arriving before the app reads
+            the terminal are then not echoed on the screen); the caller restores the settings
+            returned.
+
+    Returns:
+        ``(answers, settings before the query or None when they were restored)``.
+    """
     import termios
 
     try:
@@ -152,11 +190,35 @@ def _query_tty(path: str, timeout: float) -> bytes | None:
         new[6][termios.VTIME] = 0
         termios.tcsetattr(fd, termios.TCSANOW, new)
         try:
-            return query_terminal(fd, timeout)
+            answers = query_terminal(fd, timeout)
         finally:
-            termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+            if not keep_quiet:
+                termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+        if keep_quiet:
+            new[6][termios.VMIN] = 1  # blocking reads again, still no echo
+            termios.tcsetattr(fd, termios.TCSANOW, new)
+            return answers, old
+        return answers, None
     except (OSError, termios.error):
         return None
+    finally:
+        os.close(fd)
+
+
+def restore_tty(attrs: Any, tty_path: str = "/dev/tty") -> None:
+    """Put back terminal settings saved by :func:`detect` (``TerminalInfo.tty_attrs``); never raises."""
+    if attrs is None:
+        return
+    import termios
+
+    try:
+        fd = os.open(tty_path, os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    except (OSError, termios.error):
+        pass
     finally:
         os.close(fd)
 
@@ -310,6 +372,10 @@ def choose(
         sixel=sixel,
         cell_px_source=source,
         tmux_offset=_pane_offset(tmux) if tmux is not None else (0, 0),
+        sixel_max_px=rep.sixel_max_px or DEFAULT_SIXEL_MAX_PX,
+        sixel_max_source="terminal" if rep.sixel_max_px else "assumed",
+        queried=replies is not None,
+        answered=rep.da1 is not None,
     )
 
 
@@ -320,6 +386,7 @@ def detect(
     colors: str = "auto",
     env: dict[str, str] | None = None,
     tty_path: str = "/dev/tty",
+    keep_quiet: bool = False,
 ) -> TerminalInfo:
     """Detect the terminal once, before ``App.run()`` (Textual reads stdin afterwards).
 
@@ -329,6 +396,8 @@ def detect(
         colors: ``--colors`` value: "auto", "truecolor" or "256".
         env: environment (default ``os.environ``); ``TUI_DICOM_RENDERER`` is read from it.
         tty_path: the terminal device to query.
+        keep_quiet: leave echo off after asking (the app reads the terminal next and restores
+            ``TerminalInfo.tty_attrs`` on exit), so late answers are never echoed.
 
     Returns:
         The :class:`TerminalInfo`; never raises for terminal problems.
@@ -352,9 +421,12 @@ def detect(
     replies: Replies | None = None
     ioctl_cell = None
     tmux = None
+    asked_at = time.monotonic()
+    saved = None
     if interactive:
-        raw = _query_tty(tty_path, timeout)
-        replies = parse_replies(raw) if raw is not None else None
+        got = _query_tty(tty_path, timeout, keep_quiet=keep_quiet)
+        replies = parse_replies(got[0]) if got is not None else None
+        saved = got[1] if got is not None else None
         try:
             ioctl_cell = _ioctl_cell(sys.stdout.fileno())
         except (ValueError, OSError):
@@ -362,6 +434,7 @@ def detect(
         if in_tmux:
             tmux = _tmux_facts()
     info = choose(replies, env=env, tmux=tmux, ioctl_cell=ioctl_cell, timeout=timeout, colors=colors)
+    info = replace(info, asked_at=asked_at, tty_attrs=saved)
     if forced is not None:
         src = "--renderer" if override and override != "auto" else ENV_RENDERER
         name = {"halfblock": "half-block"}.get(forced, forced)

@@ -21,8 +21,6 @@ import io
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
 
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
@@ -42,6 +40,11 @@ from tui_dicom.core.inspector.tags import (
 
 __all__ = ["Fallback", "QuickFile", "parse", "read_rows", "select_rows", "subtree"]
 from tui_dicom.core.safe import safe_text
+
+#: ``typing`` is for the type checker only (``tui-dicom dump`` must start fast)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 UNDEFINED = 0xFFFFFFFF
 ITEM_END = 0xFFFEE00D
@@ -110,36 +113,57 @@ class _PastEnd(Fallback):
     """The parse ran past the end of the bytes read: more of the file may be needed (or it is cut short)."""
 
 
-@dataclass
 class _Elem:
-    """One element as read: its VR as pydicom would report it, and where its value is."""
+    """One element as read: its VR as pydicom would report it, and where its value is.
 
-    tag: int
-    vr: str
-    length: int  # as declared in the file (UNDEFINED for undefined length)
-    value: bytes | None = None  # None for sequences and for values not loaded (pixel data)
-    size: int = 0  # bytes of the value (for pixel data whose bytes are not kept)
-    items: list[_Dataset] | None = None
+    These three records are plain slotted classes, not dataclasses: importing ``dataclasses`` costs
+    more than reading a whole header, and this module is the fast path of ``tui-dicom dump``.
+    """
+
+    __slots__ = ("tag", "vr", "length", "value", "size", "items")
+
+    def __init__(
+        self,
+        tag: int,
+        vr: str,
+        length: int,
+        value: bytes | None = None,
+        size: int = 0,
+        items: list[_Dataset] | None = None,
+    ) -> None:
+        self.tag = tag
+        self.vr = vr
+        self.length = length  # as declared in the file (UNDEFINED for undefined length)
+        self.value = value  # None for sequences and for values not loaded (pixel data)
+        self.size = size  # bytes of the value (for pixel data whose bytes are not kept)
+        self.items = items
 
 
-@dataclass
 class _Dataset:
     """A dataset or sequence item: elements by tag, its parent and its character set."""
 
-    elems: dict[int, _Elem] = field(default_factory=dict)
-    parent: _Dataset | None = None
-    encoding: str = "iso8859"
-    creators: dict[int, str] = field(default_factory=dict)  # creator tag -> creator string
-    ordered: bool = True  # the elements were read in tag order (no sorting needed)
-    stopped_early: bool = False  # the top-level parse stopped before the end of the bytes (at pixel data)
+    __slots__ = ("elems", "parent", "encoding", "creators", "ordered", "stopped_early")
+
+    def __init__(self, parent: _Dataset | None = None, encoding: str = "iso8859") -> None:
+        self.elems: dict[int, _Elem] = {}
+        self.parent = parent
+        self.encoding = encoding
+        self.creators: dict[int, str] = {}  # creator tag -> creator string
+        self.ordered = True  # the elements were read in tag order (no sorting needed)
+        self.stopped_early = False  # the top-level parse stopped before the end of the bytes (at pixel data)
 
 
-@dataclass
 class QuickFile:
     """What :func:`read_rows` found: the rows, and which top-level tags are file meta."""
 
-    rows: list[TagRow]
-    meta_tags: frozenset[int]
+    __slots__ = ("rows", "meta_tags")
+
+    def __init__(self, rows: list[TagRow], meta_tags: frozenset[int]) -> None:
+        self.rows = rows
+        self.meta_tags = meta_tags
+
+    def __repr__(self) -> str:
+        return f"QuickFile(rows=<{len(self.rows)} rows>, meta_tags={sorted(self.meta_tags)!r})"
 
 
 # ------------------------------------------------------------------------------------------- parsing

@@ -15,17 +15,20 @@ any number of sequence levels (``*.ReferencedSOPInstanceUID``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tui_dicom.core.dicom.reading import RAW_LENGTHS_ATTR
 from tui_dicom.core.safe import safe_text
 
+#: ``typing`` costs milliseconds at import and ``tui-dicom dump`` must start fast: its names are
+#: needed by the type checker only (annotations are strings here), so it is imported for mypy alone.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
-    from pydicom.dataelem import DataElement, RawDataElement
+    from typing import Any, Protocol
+
+    from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset
 
 #: default cut for display values (characters before escaping)
@@ -42,8 +45,55 @@ _UNDEFINED = 0xFFFFFFFF
 #: attribute of a dataset read by :func:`tui_dicom.core.dicom.reading.read_dataset`: {tag: length in the file}
 
 
-@dataclass(frozen=True)
-class TagRow:
+class _Frozen:
+    """Value semantics of a frozen dataclass (equality, hash, repr, no assignment) for the records below.
+
+    Written out instead of ``@dataclass(frozen=True)``: ``dataclasses`` (with ``inspect``, ``ast``,
+    ``dis`` and ``tokenize``) and generating each class's methods cost more at import than the whole
+    quick dump of a file, and ``tui-dicom dump`` must start like a native tool. ``_fields`` lists the
+    fields in order; ``_hidden`` the ones left out of ``repr``.
+    """
+
+    _fields: tuple[str, ...] = ()
+    _hidden: frozenset[str] = frozenset()
+
+    def _init(self, values: dict[str, object]) -> None:
+        self.__dict__.update(values)
+
+    def _values(self) -> tuple[object, ...]:
+        d = self.__dict__
+        return tuple(d[name] for name in self._fields)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Frozen) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={self.__dict__[n]!r}" for n in self._fields if n not in self._hidden)
+        return f"{self.__class__.__qualname__}({shown})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (self.__class__, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[_Frozen], values: dict[str, object]) -> _Frozen:
+    """Unpickle a record (its ``__init__`` is bypassed, as ``__setattr__`` refuses)."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
+class TagRow(_Frozen):
     """One line of the inspector: an element, or an item of a sequence.
 
     Attributes:
@@ -66,6 +116,20 @@ class TagRow:
             an item), None at the top level.
     """
 
+    _fields = (
+        "tag",
+        "path",
+        "depth",
+        "vr",
+        "keyword",
+        "name",
+        "value",
+        "length",
+        "is_sequence",
+        "is_item",
+        "private_creator",
+        "parent",
+    )
     tag: int
     path: tuple[int, ...]
     depth: int
@@ -74,10 +138,42 @@ class TagRow:
     name: str
     value: str
     length: int | None
-    is_sequence: bool = False
-    is_item: bool = False
-    private_creator: str = ""
-    parent: int | None = None
+    is_sequence: bool
+    is_item: bool
+    private_creator: str
+    parent: int | None
+
+    def __init__(
+        self,
+        tag: int,
+        path: tuple[int, ...],
+        depth: int,
+        vr: str,
+        keyword: str,
+        name: str,
+        value: str,
+        length: int | None,
+        is_sequence: bool = False,
+        is_item: bool = False,
+        private_creator: str = "",
+        parent: int | None = None,
+    ) -> None:
+        self._init(
+            {
+                "tag": tag,
+                "path": path,
+                "depth": depth,
+                "vr": vr,
+                "keyword": keyword,
+                "name": name,
+                "value": value,
+                "length": length,
+                "is_sequence": is_sequence,
+                "is_item": is_item,
+                "private_creator": private_creator,
+                "parent": parent,
+            }
+        )
 
     @property
     def tag_text(self) -> str:
@@ -94,23 +190,29 @@ class TagQueryError(ValueError):
     """A tag query that cannot be parsed; ``str()`` says why."""
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(_Frozen):
     """One step of a :class:`TagPath`: a tag (None: ``*``, any number of levels) and an item index.
 
     ``item`` None means every item of the sequence.
     """
 
+    _fields = ("tag", "item")
     tag: int | None
-    item: int | None = None
+    item: int | None
+
+    def __init__(self, tag: int | None, item: int | None = None) -> None:
+        self._init({"tag": tag, "item": item})
 
 
-@dataclass(frozen=True)
-class TagPath:
+class TagPath(_Frozen):
     """A parsed tag query: steps from the top level down, plus the original text."""
 
+    _fields = ("steps", "text")
     steps: tuple[Step, ...]
     text: str
+
+    def __init__(self, steps: tuple[Step, ...], text: str) -> None:
+        self._init({"steps": steps, "text": text})
 
     @property
     def is_simple(self) -> bool:
@@ -118,13 +220,17 @@ class TagPath:
         return len(self.steps) == 1 and self.steps[0].tag is not None
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(_Frozen):
     """An element found by :func:`select`, its path, and the dataset that holds it."""
 
+    _fields = ("path", "element", "dataset")
+    _hidden = frozenset({"element", "dataset"})
     path: tuple[int, ...]
-    element: DataElement = field(repr=False)
-    dataset: Dataset = field(repr=False)
+    element: DataElement
+    dataset: Dataset
+
+    def __init__(self, path: tuple[int, ...], element: DataElement, dataset: Dataset) -> None:
+        self._init({"path": path, "element": element, "dataset": dataset})
 
     @property
     def depth(self) -> int:
@@ -393,9 +499,9 @@ def _encoded_length(elem: DataElement, encodings: Any) -> int | None:
 # ------------------------------------------------------------------------------------------------ rows
 
 
-#: rows are made by the hundred thousand for a big sequence: a frozen dataclass's ``__init__`` sets each
-#: of the twelve fields through ``object.__setattr__``, three times slower than filling ``__dict__``
-#: directly (what :func:`element_row` and :func:`item_row` do; every field is set, as ``__init__`` would)
+#: rows are made by the hundred thousand for a big sequence: going through ``__init__`` costs a call and a
+#: dict more than filling ``__dict__`` directly (what :func:`element_row` and :func:`item_row` do; every
+#: field is set, as ``__init__`` would)
 _new_row = object.__new__
 
 
@@ -453,21 +559,23 @@ def item_row(path: tuple[int, ...], depth: int, index: int, count: int, parent: 
     return row
 
 
-class RowSource(Protocol):
-    """How :func:`walk_rows` reads one kind of dataset: pydicom's (here) or the quick reader's.
+if TYPE_CHECKING:
 
-    Everything about how a value is shown lives behind :meth:`element`; the order of rows, items,
-    private creators, nesting and ``max_depth`` live in :func:`walk_rows`, once for both readers.
-    """
+    class RowSource(Protocol):
+        """How :func:`walk_rows` reads one kind of dataset: pydicom's (here) or the quick reader's.
 
-    def tags(self, ds: Any) -> Sequence[int]:
-        """The tags of ``ds`` in ascending order."""
+        Everything about how a value is shown lives behind :meth:`element`; the order of rows, items,
+        private creators, nesting and ``max_depth`` live in :func:`walk_rows`, once for both readers.
+        """
 
-    def creator(self, ds: Any, tag: int) -> str:
-        """The value of the private creator element ``tag`` of ``ds`` (``""`` if it has none)."""
+        def tags(self, ds: Any) -> Sequence[int]:
+            """The tags of ``ds`` in ascending order."""
 
-    def element(self, ds: Any, tag: int) -> tuple[str, str, int | None, Sequence[Any] | None]:
-        """``(VR, display value, length, items)`` of element ``tag``; items only for a sequence."""
+        def creator(self, ds: Any, tag: int) -> str:
+            """The value of the private creator element ``tag`` of ``ds`` (``""`` if it has none)."""
+
+        def element(self, ds: Any, tag: int) -> tuple[str, str, int | None, Sequence[Any] | None]:
+            """``(VR, display value, length, items)`` of element ``tag``; items only for a sequence."""
 
 
 def walk_rows(
@@ -545,8 +653,7 @@ class _PydicomSource:
         try:
             elem = ds.get_item(tag)  # unconverted (raw) elements still know their length in the file
             if type(elem).__name__ == "RawDataElement":
-                # pydicom's overload types get_item(tag) as DataElement; unconverted it is the raw one
-                raw_length = cast("RawDataElement", elem).length
+                raw_length = elem.length
                 elem = ds[tag]
             else:  # converted already: read_dataset noted the lengths in the file
                 raw_length = (ds.__dict__.get(RAW_LENGTHS_ATTR) or {}).get(tag)
@@ -932,5 +1039,7 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufef
 
 def json_text(obj: Any, *, indent: int | None = 2) -> str:
     """Serialise ``obj`` as JSON that is inert in a terminal (controls, DEL, C1, bidi as ``\\uXXXX``)."""
+    import json
+
     text = json.dumps(obj, ensure_ascii=False, indent=indent)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

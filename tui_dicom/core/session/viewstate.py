@@ -8,7 +8,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from tui_dicom.core.graphics.layout import Shape, View
+from tui_dicom.core.graphics.layout import Shape, ShapeKind, View
 from tui_dicom.core.imaging.geometry import Spacing, length, nice_step, roi_stats
 
 ZOOM_STEP = 1.25
@@ -28,6 +28,11 @@ def screen_to_image(view: View, d_row: float, d_col: float) -> tuple[float, floa
     for _ in range(view.rotation % 4):  # undo clockwise quarter turns
         dr, dc = -dc, dr
     return dr, dc
+
+
+def _shape_kind(kind: str) -> ShapeKind:
+    """The overlay that draws a measurement of ``kind``."""
+    return "rect" if kind == "rect" else "ellipse" if kind == "ellipse" else "line"
 
 
 def cell_step(
@@ -83,6 +88,13 @@ class PaneState:
     view: View = field(default_factory=View)
     crosshair: tuple[int, int] | None = None
     pending: tuple[MeasureKind, tuple[int, int]] | None = None  # a measurement waiting for its second point
+    #: the measuring tool chosen ("line", "rect", "ellipse") waiting for its first point
+    tool: MeasureKind | None = None
+    #: where the pointer is while a measurement waits for its second point (drawn as a preview)
+    preview: tuple[int, int] | None = None
+    #: the pending point was put down by the mouse press of the gesture still going on (a release
+    #: elsewhere completes the measurement: press-drag-release)
+    pressed: bool = False
     measurements: dict[Hashable, list[Measurement]] = field(default_factory=dict)
     cine: bool = False
     cine_fps: float = 10.0
@@ -181,18 +193,101 @@ class PaneState:
         self.window = None
         self.invert = False
 
+    # Measuring works as in radiology viewers: choose a tool (``arm``), then either press, drag and
+    # release, or click at both ends, or (keyboard) move the crosshair and place each end (``place``).
+    @property
+    def measuring(self) -> bool:
+        """A tool is chosen or a measurement waits for its second point."""
+        return self.tool is not None or self.pending is not None
+
+    @property
+    def readout_visible(self) -> bool:
+        """The probe / measurement rows are needed: kept while measuring, probing, or once the series
+        has measurements, so the picture does not move under the pointer when they fill in."""
+        return self.crosshair is not None or self.measuring or bool(self.measurements)
+
+    def arm(self, kind: MeasureKind) -> None:
+        """Choose the tool ``kind``: the next points placed measure it (a measurement in progress is
+        dropped)."""
+        self.tool, self.pending, self.preview, self.pressed = kind, None, None, False
+
+    def cancel(self) -> bool:
+        """Drop the tool and any measurement in progress; True if there was one."""
+        had = self.measuring
+        self.tool, self.pending, self.preview, self.pressed = None, None, None, False
+        return had
+
+    def place(
+        self, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+    ) -> Measurement | None:
+        """Put down the next end of the measurement at ``point`` (a click or a key).
+
+        The first end starts it; the second completes it unless it is the same pixel as the first
+        (a zero-length measurement is never made: the end is ignored).
+
+        Returns:
+            The completed measurement, or None (started, ignored, or no tool).
+        """
+        self.pressed = False
+        if self.pending is not None:
+            kind, start = self.pending
+            if point == start:
+                return None
+            return self._complete(kind, start, point, key, frame, spacing)
+        if self.tool is not None:
+            self.pending, self.preview = (self.tool, point), None
+        return None
+
+    def press(
+        self, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+    ) -> Measurement | None:
+        """The mouse button went down at ``point``: the first end (a drag may follow) or the second."""
+        first = self.pending is None
+        result = self.place(point, key, frame, spacing)
+        self.pressed = first and self.pending is not None
+        return result
+
+    def drag_to(self, point: tuple[int, int]) -> bool:
+        """The pointer moved to ``point`` while a measurement waits: preview it; True if changed."""
+        if self.pending is None or point == self.preview:
+            return False
+        self.preview = point
+        return True
+
+    def release(
+        self, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+    ) -> Measurement | None:
+        """The mouse button went up: a drag from the first end completes here; a click (released on
+        the first end) waits for the second click."""
+        if not self.pressed or self.pending is None:
+            return None
+        self.pressed = False
+        if point == self.pending[1]:
+            return None
+        kind, start = self.pending
+        return self._complete(kind, start, point, key, frame, spacing)
+
+    def _complete(
+        self,
+        kind: MeasureKind,
+        start: tuple[int, int],
+        end: tuple[int, int],
+        key: Hashable,
+        frame: Any,
+        spacing: Spacing,
+    ) -> Measurement:
+        result = measure(kind, start, end, frame, spacing)
+        self.measurements.setdefault(key, []).append(result)
+        self.tool, self.pending, self.preview, self.pressed = None, None, None, False
+        return result
+
     def place_point(
         self, kind: MeasureKind, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
     ) -> Measurement | None:
-        """First call starts a measurement of ``kind`` at ``point``; the second completes it."""
+        """Keyboard measuring in one call: choose ``kind`` if needed, then place an end at ``point``."""
         if self.pending is None or self.pending[0] != kind:
-            self.pending = (kind, point)
-            return None
-        start = self.pending[1]
-        self.pending = None
-        result = measure(kind, start, point, frame, spacing)
-        self.measurements.setdefault(key, []).append(result)
-        return result
+            self.arm(kind)
+        return self.place(point, key, frame, spacing)
 
     def delete_last(self, key: Hashable) -> Measurement | None:
         """Delete the most recent measurement of the slice ``key``."""
@@ -208,9 +303,12 @@ class PaneState:
         """What to draw on the slice ``key``: its measurements, a pending point, the crosshair."""
         out: list[Shape] = []
         for i, m in enumerate(self.measurements.get(key, ()), start=1):
-            out.append(Shape(m.kind, (m.p1, m.p2), MEASURE_COLOUR, f"{i}"))
+            out.append(Shape(_shape_kind(m.kind), (m.p1, m.p2), MEASURE_COLOUR, f"{i}"))
         if self.pending is not None:
-            out.append(Shape("point", (self.pending[1],), PENDING_COLOUR))
+            kind, start = self.pending
+            if self.preview is not None and self.preview != start:
+                out.append(Shape(_shape_kind(kind), (start, self.preview), PENDING_COLOUR))
+            out.append(Shape("point", (start,), PENDING_COLOUR))
         if self.crosshair is not None:
             out.append(Shape("cross", (self.crosshair,), CROSS_COLOUR))
         return tuple(out)

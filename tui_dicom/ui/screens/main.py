@@ -124,6 +124,7 @@ class MainScreen(Screen[None]):
         self.last_displayed: dict[str, Any] = {}
         self.index_done = False
         self._sized = False
+        self._size_note = ""
         #: a series was shown already (the first one, chosen at start, takes the focus to the image)
         self._opened = False
 
@@ -308,6 +309,12 @@ class MainScreen(Screen[None]):
     def _slice_chosen(self, message: StudyTree.SliceChosen) -> None:
         self._set_series(message.series, index=message.index)
 
+    @on(StudyTree.ProblemChosen)
+    def _problem_chosen(self, message: StudyTree.ProblemChosen) -> None:
+        from tui_dicom.ui.screens.problem import ProblemScreen
+
+        self.app.push_screen(ProblemScreen(message.problem, message.position, message.total))
+
     def _set_series(self, series: Series, index: int | None = None, keep_slice: bool = False) -> None:
         same = self._series is not None and self._series.series_instance_uid == series.series_instance_uid
         current = self._slices[self._index] if (same and self._slices) else None
@@ -426,6 +433,9 @@ class MainScreen(Screen[None]):
             aspect = 1.0
         key = ready.slice.key
         pane = self.query_one(ImagePane)
+        # the probe / measurement rows appear with the key that starts probing or measuring, never
+        # during a mouse gesture: the picture does not move under the pointer
+        pane.reserve_readout(self.state.readout_visible)
 
         def texts() -> None:
             pane.set_measurements(
@@ -483,6 +493,9 @@ class MainScreen(Screen[None]):
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
+        if message.picture_view.size_note != self._size_note:  # scaled down for the terminal, or no more
+            self._size_note = message.picture_view.size_note
+            self._update_status()
         if not self._slices:
             return
         # the picture's key is (slice key, window, invert, overlays): find the slice it shows
@@ -898,25 +911,65 @@ class MainScreen(Screen[None]):
             self.state.crosshair = (rows // 2, cols // 2)
         self._redraw()
 
-    def action_measure(self, kind: MeasureKind) -> None:
-        """Place a point of a measurement of ``kind`` (line, rect, ellipse) at the crosshair."""
+    _TOOL_NAMES: ClassVar[dict[str, str]] = {
+        "line": "Length",
+        "rect": "Rectangle ROI",
+        "ellipse": "Ellipse ROI",
+    }
+
+    def _measure_context(self) -> tuple[Any, Any, Any] | None:
+        """(slice key, frame, spacing) of the picture shown, for measuring; None without one."""
         if self._ready is None:
-            return
-        if self.state.crosshair is None:
-            self.action_probe()
-        point = self.state.crosshair
-        assert point is not None
+            return None
         spacing = self._current_info.get("spacing")
         if spacing is None:
             from tui_dicom.core.imaging.geometry import Spacing
 
             spacing = Spacing(None, None, "")
-        result = self.state.place_point(kind, point, self._ready.slice.key, self._ready.frame, spacing)
-        if result is None:
-            self.notify(f"{kind}: first point set; move the crosshair and press the key again", timeout=3)
-        elif spacing.warning and kind == "line":
-            self.notify(spacing.warning, severity="warning", timeout=5)
+        return self._ready.slice.key, self._ready.frame, spacing
+
+    def action_measure(self, kind: MeasureKind) -> None:
+        """``m``/``R``/``E``: choose the measuring tool (line, rect, ellipse); pressed again, put an end
+        down at the crosshair. With the mouse: press-drag-release or click at both ends."""
+        context = self._measure_context()
+        if context is None:
+            return
+        name = self._TOOL_NAMES.get(kind, kind)
+        if self.state.tool != kind and (self.state.pending is None or self.state.pending[0] != kind):
+            self.state.arm(kind)
+            if self.state.crosshair is None and self._ready is not None:
+                rows, cols = self._ready.frame.stored.shape[:2]
+                self.state.crosshair = (rows // 2, cols // 2)
+            key = {"line": "m", "rect": "R", "ellipse": "E"}.get(kind, "")
+            self.notify(
+                f"{name}: drag on the image, or click at both ends (keys: move the crosshair, {key} "
+                "at each end); Esc cancels",
+                timeout=5,
+                markup=False,
+            )
+        else:
+            point = self.state.crosshair
+            if point is None:
+                return
+            before = self.state.pending
+            self._measured(self.state.place(point, *context))
+            if before is not None and self.state.pending == before:
+                self.notify("Move the crosshair (arrows or mouse) to the other end first", timeout=3)
         self._redraw()
+
+    def _measured(self, result: Any) -> None:
+        """A measurement was completed: warn when its length is uncalibrated."""
+        if result is None:
+            return
+        spacing = self._current_info.get("spacing")
+        if result.kind == "line" and spacing is not None and spacing.warning:
+            self.notify(spacing.warning, severity="warning", timeout=5)
+
+    def action_cancel_measurement(self) -> None:
+        """Esc: drop the measuring tool and a measurement in progress."""
+        if self.state.cancel():
+            self.notify("Measurement cancelled", timeout=2)
+            self._redraw()
 
     def action_delete_measurement(self) -> None:
         """Delete the last measurement of the slice shown."""
@@ -976,24 +1029,48 @@ class MainScreen(Screen[None]):
         self._drag_window = self._shown_window
         self._drag_view = self.state.view
         pixel = self._pixel(message.image)
-        if message.button != 1 or message.ctrl or pixel is None:
+        context = self._measure_context()
+        if message.button != 1 or message.ctrl or pixel is None or context is None:
             return
-        self.state.crosshair = pixel
-        if self.state.pending is not None:
-            self.action_measure(self.state.pending[0])
-        else:
+        if self.state.measuring:  # an end of the measurement goes where the pointer is
+            self._measured(self.state.press(pixel, *context))
+            if self.state.crosshair is not None:
+                self.state.crosshair = pixel
+            self._redraw()
+        elif self.state.crosshair is not None:
+            self.state.crosshair = pixel
+            self._redraw()
+
+    @on(PictureView.Released)
+    def _mouse_released(self, message: PictureView.Released) -> None:
+        pixel = self._pixel(message.image)
+        context = self._measure_context()
+        if message.button == 1 and pixel is not None and context is not None and self.state.pressed:
+            self._measured(self.state.release(pixel, *context))
             self._redraw()
 
     @on(PictureView.Hovered)
     def _mouse_hovered(self, message: PictureView.Hovered) -> None:
         pixel = self._pixel(message.image)
-        if self.state.crosshair is not None and pixel is not None and pixel != self.state.crosshair:
+        if pixel is None:
+            return
+        changed = self.state.drag_to(pixel)
+        if self.state.crosshair is not None and pixel != self.state.crosshair:
             self.state.crosshair = pixel
+            changed = True
+        if changed:
             self._redraw()
 
     @on(PictureView.Dragged)
     def _mouse_dragged(self, message: PictureView.Dragged) -> None:
         dx, dy = message.delta_cells
+        pixel = self._pixel(message.image)
+        if message.button == 1 and not message.ctrl and self.state.pending is not None:
+            if pixel is not None and self.state.drag_to(pixel):  # the measurement follows the pointer
+                if self.state.crosshair is not None:
+                    self.state.crosshair = pixel
+                self._redraw()
+            return
         if message.button == 3 or (message.button == 1 and message.ctrl):
             start = self._drag_window or self._shown_window
             if start is None:

@@ -19,6 +19,8 @@ from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.picture import PictureView
 
 PRESET_NAMES = list(PRESETS)[:9]
+#: rows kept for the measurement list while measuring (the newest measurements are listed)
+MEASURE_ROWS = 3
 
 
 class ImagePane(Vertical, can_focus=True):
@@ -102,6 +104,7 @@ class ImagePane(Vertical, can_focus=True):
         Binding("R", "screen.measure('rect')", "Rectangle ROI", show=False),
         Binding("E", "screen.measure('ellipse')", "Ellipse ROI", show=False),
         Binding("x,delete", "screen.delete_measurement", "Delete the slice's last measurement", show=False),
+        Binding("escape", "screen.cancel_measurement", "Cancel the measurement in progress", show=False),
     ]
 
     @dataclass
@@ -128,6 +131,7 @@ class ImagePane(Vertical, can_focus=True):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._texts: dict[str, str] = {}
+        self._reserved = False
 
     def on_mount(self) -> None:
         """No message, probe line or measurement list until there is one."""
@@ -137,7 +141,7 @@ class ImagePane(Vertical, can_focus=True):
     def _set_static(self, wid: str, text: str, style: str) -> None:
         """Update a Static only when its text changes (an update costs a layout pass)."""
         box = self.query_one(wid, Static)
-        visible = bool(text)
+        visible = bool(text) or (self._reserved and wid in ("#probe-line", "#measure-list"))
         if box.display != visible:
             box.display = visible
         if self._texts.get(wid) != text:
@@ -149,8 +153,31 @@ class ImagePane(Vertical, can_focus=True):
         self._set_static("#probe-line", text or "", "green")
 
     def set_measurements(self, lines: list[str]) -> None:
-        """The measurements of the current slice, one per line (empty hides the list)."""
+        """The measurements of the current slice, one per line (empty hides the list unless reserved;
+        while reserved the newest :data:`MEASURE_ROWS` are listed)."""
+        if self._reserved:
+            lines = lines[-MEASURE_ROWS:]
         self._set_static("#measure-list", "\n".join(lines), "yellow")
+
+    def reserve_readout(self, reserve: bool) -> None:
+        """Keep the probe row and :data:`MEASURE_ROWS` measurement rows on screen, filled or not.
+
+        While measuring, a probe line or a measurement appearing below the picture would shrink it
+        and move it under the pointer; with the rows reserved (from the key that starts measuring)
+        the picture stays put.
+        """
+        if reserve == self._reserved:
+            return
+        self._reserved = reserve
+        box = self.query_one("#measure-list", Static)
+        box.styles.height = MEASURE_ROWS if reserve else "auto"
+        for wid, style in (("#probe-line", "green"), ("#measure-list", "yellow")):
+            self._set_static(wid, self._texts.get(wid, ""), style)
+
+    @property
+    def readout_reserved(self) -> bool:
+        """True while the probe and measurement rows are kept (see :meth:`reserve_readout`)."""
+        return self._reserved
 
     @property
     def picture(self) -> PictureView:

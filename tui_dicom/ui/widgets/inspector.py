@@ -6,6 +6,8 @@ matches, ``y`` copies the selected value with OSC 52, ``V`` shows only the tags 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -78,6 +80,19 @@ class TagTree(Tree[int]):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+
+def clipboard_feedback(value: str, name: str, env: Mapping[str, str] | None = None) -> str:
+    """What ``y`` says: what was sent, not that the clipboard changed.
+
+    OSC 52 asks the terminal to set its clipboard; the app cannot know whether it did (many terminals
+    ask first or refuse, and tmux forwards it only with ``set -g set-clipboard on``).
+    """
+    env = os.environ if env is None else env
+    text = f"Sent {len(value)} chars of {safe_text(name)} to the clipboard (OSC 52)"
+    if env.get("TMUX"):
+        text += "; inside tmux it reaches the terminal only with: set -g set-clipboard on"
+    return text
 
 
 class TagInspector(Vertical):
@@ -306,7 +321,7 @@ class TagInspector(Vertical):
         row = rows[node.data]
         value = MASK if self.privacy and is_identifying(row.tag) else safe_text(row.value)
         self.app.copy_to_clipboard(value)
-        self.notify(f"Copied {safe_text(row.keyword or hex(row.tag))}", markup=False, timeout=2)
+        self.notify(clipboard_feedback(value, row.keyword or hex(row.tag)), markup=False, timeout=4)
 
     def action_toggle_varying(self) -> None:
         """Toggle "only tags that vary in this series"."""

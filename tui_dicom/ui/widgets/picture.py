@@ -24,7 +24,8 @@ How it works:
 * Sixel: the cells under the picture emit nothing (cursor forward), so repainting them never
   erases the image; the picture never reaches the screen's last row (xterm would scroll).
 * Kitty: each picture is transmitted once per image id (PNG, native size when there are no
-  overlays) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan); placements
+  overlays; placed at z=0, over its own blank cells, and replaced by its half-block twin while a
+  notification covers it) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan); placements
   are deleted when the screen goes behind a modal, when hidden and on unmount; images evicted from
   the id LRU are freed.
 """
@@ -472,10 +473,25 @@ class PictureView(Widget, can_focus=False):
 
     @property
     def renderer_description(self) -> str:
-        """The renderer and why it was chosen, e.g. ``sixel: terminal reports sixel in DA1``."""
+        """The renderer and why it was chosen, e.g. ``sixel: terminal reports sixel in DA1``, and
+        :attr:`size_note` when the picture on screen was made smaller for the terminal."""
         if self.renderer == self.terminal.renderer or (self.terminal.renderer == "unicode"):
-            return self.terminal.reason
-        return f"{self.renderer}: set by the app"
+            text = self.terminal.reason
+        else:
+            text = f"{self.renderer}: set by the app"
+        note = self.size_note
+        return f"{text}; {note}" if note else text
+
+    @property
+    def size_note(self) -> str:
+        """Why the picture on screen is smaller than the pane allows ("" when it is not)."""
+        frame = self._frame
+        if frame is None or not frame.layout.limited:
+            return ""
+        w, h = self.terminal.sixel_max_px
+        if self.terminal.sixel_max_source == "terminal":
+            return f"picture scaled down to the terminal's largest sixel ({w}×{h} px)"
+        return f"picture scaled down to {w}×{h} px: the terminal did not say its largest sixel"
 
     @property
     def layout_now(self) -> Layout | None:
@@ -589,7 +605,7 @@ class PictureView(Widget, can_focus=False):
             (w, h),
             renderer,
             self.terminal.colors,
-            self.terminal.cell_px,
+            (self.terminal.cell_px[0], self.terminal.cell_px[1]),
             self._bottom_reserve(),
             self._background(),
         )
@@ -662,7 +678,9 @@ class PictureView(Widget, can_focus=False):
             shown = compose(picture, lay, req.shapes)
             hb = halfblock.encode(shown, req.colors)
             return Frame(req, lay, shown, hb, None, 0)
-        lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view)
+        # xterm drops a sixel bigger than its maxGraphicSize without a word: stay under it
+        max_px = self.terminal.sixel_max_px if req.renderer == "sixel" else None
+        lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view, max_px=max_px)
         # half-block twin at the same cells (for modal backgrounds and screenshots)
         hb_lay = Layout(
             lay.image_shape,
@@ -847,6 +865,10 @@ class PictureView(Widget, can_focus=False):
                 if overlap != self._overlap:
                     self._overlap = overlap
                     self.call_after_refresh(self.refresh)
+                if overlap and frame.request.renderer == "kitty":
+                    # a kitty picture is drawn over the text layer: while a notification covers it,
+                    # show its half-block twin so the notification stays readable
+                    lines = frame.plain_strips(self._kitty_unplace())
         return [line.crop(crop.x, crop.right) for line in lines[crop.y : crop.bottom]]
 
     def render(self) -> RenderResult:  # pragma: no cover - render_lines is overridden

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
@@ -18,6 +19,12 @@ from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.keys import PANE_KEYS
 
 MASK = "***"
+#: narrowest tree, and the columns always left for the image and the tags
+MIN_WIDTH, KEEP_FOR_OTHERS = 20, 30
+#: columns per press of ``<`` / ``>``
+WIDTH_STEP = 4
+#: widest the tree grows by itself to fit its labels (fraction of the screen)
+AUTO_FRACTION = 0.3
 #: problems listed in the tree (the rest are counted in one node; ``tui-dicom ls`` lists them all)
 MAX_PROBLEMS_SHOWN = 500
 
@@ -63,6 +70,11 @@ def series_label(series: Series) -> Text:
     return Text(safe_text(series.label()))
 
 
+def _cells(label: str | Text) -> int:
+    """Terminal columns of a node label."""
+    return label.cell_len if isinstance(label, Text) else Text(label).cell_len
+
+
 class StudyTree(Tree[NodeData]):
     """Tree over the hierarchy. Posts :class:`SeriesChosen` / :class:`SliceChosen` when highlighted."""
 
@@ -70,6 +82,8 @@ class StudyTree(Tree[NodeData]):
         *PANE_KEYS,
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        Binding("greater_than_sign", "resize(4)", "Wider tree (or drag its border)", show=False),
+        Binding("less_than_sign", "resize(-4)", "Narrower tree", show=False),
     ]
 
     privacy: reactive[bool] = reactive(False)
@@ -91,6 +105,17 @@ class StudyTree(Tree[NodeData]):
         """The slice index within the series."""
 
     @dataclass
+    class ProblemChosen(Message):
+        """A problem entry was selected (Enter or click): show its full path and reason."""
+
+        problem: IndexError_
+        """The problem."""
+        position: int
+        """1-based position among the problems."""
+        total: int
+        """How many problems there are."""
+
+    @dataclass
     class StudyExpanded(Message):
         """A study node was expanded (an archive queries its series then)."""
 
@@ -99,6 +124,10 @@ class StudyTree(Tree[NodeData]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("DICOM", data=NodeData("root", None), **kwargs)
+        #: width chosen by the user (keys or dragging the border); None: fit the labels
+        self.user_width: int | None = None
+        self._auto_width: int | None = None
+        self._dragging = False
         self.show_root = False
         self.guide_depth = 3
         self._node_by_key: dict[Hashable, TreeNode[NodeData]] = {}
@@ -166,8 +195,81 @@ class StudyTree(Tree[NodeData]):
                     if se_node.is_expanded:
                         self._fill_images(se_node)
         self._update_problems(hierarchy.errors)
+        self._fit_width()
         if not self._first_shown:
             self._show_first_series()
+
+    # -------------------------------------------------------------------------------- width
+
+    def _width_limits(self) -> tuple[int, int]:
+        try:
+            screen_width = self.screen.size.width
+        except Exception:  # noqa: BLE001 - not on a screen yet
+            screen_width = 0
+        return MIN_WIDTH, max(MIN_WIDTH, (screen_width or 120) - KEEP_FOR_OTHERS)
+
+    def set_width(self, cells: int) -> None:
+        """Make the tree ``cells`` columns wide (border included), within the screen; the user's choice."""
+        low, high = self._width_limits()
+        self.user_width = min(max(int(cells), low), high)
+        self.styles.max_width = high  # the stylesheet's fraction of the screen no longer applies
+        self.styles.width = self.user_width
+
+    def action_resize(self, delta: int) -> None:
+        """``>`` / ``<``: widen or narrow the tree."""
+        self.set_width(self.outer_size.width + delta)
+
+    def _fit_width(self) -> None:
+        """Until the user picks a width: wide enough for the patient, study and series labels (patient
+        IDs are not cut), up to :data:`AUTO_FRACTION` of the screen. Grows only, so the picture beside
+        it does not jump back and forth while the index fills."""
+        if self.user_width is not None:
+            return
+        widest = 0
+        for p_node in self.root.children:
+            if p_node.data is None or p_node.data.kind != "patient":
+                continue
+            widest = max(widest, _cells(p_node.label) + 2)
+            for s_node in p_node.children:
+                widest = max(widest, _cells(s_node.label) + 2 + self.guide_depth)
+                for se_node in s_node.children:
+                    widest = max(widest, _cells(se_node.label) + 2 + 2 * self.guide_depth)
+        try:
+            screen_width = self.screen.size.width
+        except Exception:  # noqa: BLE001 - not on a screen yet
+            return
+        want = min(widest + 3, int(screen_width * AUTO_FRACTION))  # + scrollbar and border
+        if want > self.outer_size.width and want != self._auto_width:
+            self._auto_width = want
+            self.styles.width = want
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        """A press on the tree's right border starts resizing it."""
+        if event.button == 1 and event.screen_x >= self.region.right - 1:
+            self._dragging = True
+            self.capture_mouse()
+            event.stop()
+            event.prevent_default()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        """Dragging the border: the tree ends where the pointer is."""
+        if self._dragging:
+            self.set_width(int(event.screen_x) - self.region.x + 1)
+            event.stop()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        """End of a border drag."""
+        if self._dragging:
+            self._dragging = False
+            self.release_mouse()
+            event.stop()
+            event.prevent_default()
+
+    def on_click(self, event: events.Click) -> None:
+        """A click that ended a border drag selects no node."""
+        if event.screen_x >= self.region.right - 1:
+            event.stop()
+            event.prevent_default()
 
     def _fill_images(self, node: TreeNode[NodeData]) -> None:
         series: Series = node.data.obj  # type: ignore[union-attr]
@@ -204,7 +306,9 @@ class StudyTree(Tree[NodeData]):
             self._problems_more = None
         shown = min(len(errors), MAX_PROBLEMS_SHOWN)
         for err in errors[self._problems_shown : shown]:
-            text = Text(safe_text(err.path), style="red")
+            # the file name first (a long path would leave nothing else visible); Enter shows all
+            name = err.path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or err.path
+            text = Text(safe_text(name), style="red")
             text.append(": " + safe_text(err.reason))
             self._problems.add_leaf(text, NodeData("problem", err))
         self._problems_shown = max(self._problems_shown, shown)
@@ -277,6 +381,20 @@ class StudyTree(Tree[NodeData]):
             self.post_message(self.SeriesChosen(data.obj))
         elif data.kind == "image":
             self.post_message(self.SliceChosen(data.obj, data.index))
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeData]) -> None:
+        """Enter (or a click) on a problem shows its full path and reason."""
+        data = event.node.data
+        if data is None or data.kind != "problem" or data.obj is None or self._problems is None:
+            return  # (the "… N more" entry has no problem of its own)
+        event.stop()
+        errors = [
+            c.data.obj for c in self._problems.children if c.data is not None and c.data.obj is not None
+        ]
+        position = next((i for i, e in enumerate(errors, start=1) if e is data.obj), 0)
+        self.post_message(
+            self.ProblemChosen(data.obj, position, max(len(errors), len(self._hierarchy.errors)))
+        )
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
         """Images are added when their series is expanded; an expanded study is announced."""

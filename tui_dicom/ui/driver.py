@@ -1,0 +1,177 @@
+"""The terminal driver: Textual's Linux driver with terminal answers filtered out of the keys.
+
+Textual reads the terminal in its driver's input thread and feeds the text to its key parser, which
+turns anything it does not know (``ESC [ ? 6 2 ; 4 c``, a late answer to the start-up queries) into
+key presses. :class:`ReplyFilteringDriver` runs the same loop with a
+:class:`~tui_dicom.core.graphics.replies.ReplyFilter` between the read and the parser, for the whole
+session. On exit it asks once more (DA1) and waits until that answer arrives, so every answer still
+on its way is read and dropped before the terminal goes back to the shell (where it would be echoed as
+``^[[?62;4c``).
+
+This is the only module that relies on Textual internals: the input loop mirrors
+``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes ``fileno``, ``exit_event`` and
+``_debug`` and the private ``textual._xterm_parser.XTermParser``. ``tests/test_reply_filter.py``
+checks those against the installed Textual and fails loudly when they change.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import threading
+import time
+from codecs import getincrementaldecoder
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual._parser import ParseError
+from textual._xterm_parser import XTermParser
+from textual.drivers.linux_driver import LinuxDriver
+
+from tui_dicom.core.graphics.replies import ReplyFilter
+
+#: the query sent at exit: every terminal answers DA1, and answers in order
+FENCE_QUERY = "\x1b[c"
+#: longest wait at exit for answers to the start-up queries that never arrived during the session
+FENCE_TIMEOUT_LATE = 4.0
+#: longest wait at exit when every start-up answer arrived (one round trip)
+FENCE_TIMEOUT = 1.0
+
+
+@dataclass
+class ReplySession:
+    """What the start-up queries left open, shared between start-up and the driver.
+
+    Attributes:
+        queried: the terminal was asked at start-up (no fence at exit otherwise).
+        da1_outstanding: DA1 answers asked for at start-up but not read then (1 when it timed out).
+        asked_at: ``time.monotonic()`` when the start-up queries were sent.
+        tty_attrs: the terminal settings from before start-up (echo was left off so that late
+            answers are not echoed): what the driver restores on exit.
+        filter: the reply filter of the session.
+    """
+
+    queried: bool = False
+    da1_outstanding: int = 0
+    asked_at: float = 0.0
+    tty_attrs: Any = None
+    #: seconds from asking to the start-up DA1 answer when it came late (the link's round trip)
+    late_round_trip: float | None = None
+    filter: ReplyFilter = field(default_factory=ReplyFilter)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def note_reply(self, _reply: str) -> None:
+        """Note the round trip of a late start-up answer; wake whoever waits (called per answer)."""
+        with self._changed:
+            if self.late_round_trip is None and self.da1_outstanding and self.filter.da1_seen == 1:
+                self.late_round_trip = time.monotonic() - self.asked_at
+            self._changed.notify_all()
+
+    def wait_da1(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` DA1 answers went by in total; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.filter.da1_seen < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+
+def make_driver(session: ReplySession) -> type[LinuxDriver]:
+    """A driver class bound to ``session`` (for ``App.driver_class``)."""
+
+    class _Driver(ReplyFilteringDriver):
+        reply_session = session
+
+    return _Driver
+
+
+class ReplyFilteringDriver(LinuxDriver):
+    """Textual's Linux driver, with terminal answers removed from the input for the whole session."""
+
+    reply_session: ReplySession = ReplySession()
+
+    def __init__(self, app: Any, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        session = self.reply_session
+        session.filter.on_reply = session.note_reply
+        self._fenced = False
+
+    def start_application_mode(self) -> None:
+        """Textual's start; on exit restore the settings from before the start-up queries."""
+        super().start_application_mode()  # type: ignore[no-untyped-call]
+        if self.reply_session.tty_attrs is not None:
+            self.attrs_before = self.reply_session.tty_attrs
+
+    def run_input_thread(self) -> None:
+        """Wait for input, drop terminal answers, feed the rest to Textual's parser."""
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        fileno = self.fileno
+        parser = XTermParser(self._debug)
+        feed = parser.feed
+        tick = parser.tick
+        replies = self.reply_session.filter
+        decode = getincrementaldecoder("utf-8")(errors="replace").decode
+
+        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+            for _key, mask in ready:
+                if mask & selectors.EVENT_READ:
+                    data = os.read(fileno, 4096)
+                    if not data:
+                        break
+                    text = replies.feed(decode(data, final=final), time.monotonic())
+                    if text:
+                        for event in feed(text):
+                            self.process_message(event)
+            held = replies.flush(time.monotonic())
+            if held:
+                for event in feed(held):
+                    self.process_message(event)
+            for event in tick():
+                self.process_message(event)
+
+        try:
+            while not self.exit_event.is_set():
+                process(selector.select(0.05 if replies.holding else 0.1))
+            selector.unregister(fileno)
+            process(selector.select(0.1), final=True)
+        finally:
+            selector.close()
+            try:
+                for _event in feed(""):
+                    pass
+            except (EOFError, ParseError):
+                pass
+
+    def disable_input(self) -> None:
+        """Before input stops: ask DA1 once more and read until its answer (every answer before it).
+
+        Without this, answers still on their way when the app quits reach the shell.
+        """
+        session = self.reply_session
+        if session.queried and not self._fenced and not self.exit_event.is_set() and self.input_tty:
+            self._fenced = True
+            # the session's filter has seen every DA1 answer since start-up: the late start-up ones
+            # and then the fence's
+            target = session.da1_outstanding + 1
+            timeout = FENCE_TIMEOUT
+            if session.late_round_trip is not None:  # a slow link: wait for its round trip
+                timeout = min(FENCE_TIMEOUT_LATE, max(FENCE_TIMEOUT, 1.5 * session.late_round_trip + 0.2))
+            if session.filter.da1_seen < session.da1_outstanding:
+                # a start-up answer is still on its way, or never comes (a terminal that does not
+                # answer DA1): wait for a slow link, not longer than FENCE_TIMEOUT_LATE after asking
+                age = time.monotonic() - session.asked_at
+                timeout = min(FENCE_TIMEOUT_LATE, max(FENCE_TIMEOUT, FENCE_TIMEOUT_LATE - age))
+            try:
+                self.write(FENCE_QUERY)
+            except AssertionError:  # not in application mode
+                pass
+            else:
+                session.wait_da1(target, timeout)
+        super().disable_input()
+
+
+__all__ = ["FENCE_QUERY", "ReplyFilteringDriver", "ReplySession", "make_driver"]
