@@ -68,7 +68,7 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_privacy", "Privacy"),
         Binding("t", "toggle_inspector", "Tags panel"),
         Binding("slash", "search_tags", "Search tags", show=False),
-        Binding("escape", "stop_indexing", "Stop indexing", show=False),
+        Binding("escape", "stop_indexing", "Stop indexing / back to the image", show=False),
         Binding("P", "mpr", "MPR", show=False),
         Binding("C", "compare", "Compare", show=False),
         Binding("S", "anonymize", "Share a de-identified copy", show=False),
@@ -607,11 +607,14 @@ class MainScreen(Screen[None]):
     # ------------------------------------------------------------------------------ actions
 
     def action_stop_indexing(self) -> None:
-        """Stop reading the folder or DICOMDIR (what was found so far stays browsable)."""
+        """Stop reading the folder or DICOMDIR (what was found so far stays browsable); once everything
+        is read, Esc takes the focus back to the image, as it leaves a panel in other viewers."""
         if not self.index_done and not self._index_cancel.is_set():
             self._index_cancel.set()
             self._status_progress = "stopping indexing…"
             self._update_status()
+        elif self.index_done:
+            self.query_one(ImagePane).focus()
 
     def action_toggle_annotations(self) -> None:
         """Show or hide the corner annotations."""
