@@ -299,7 +299,8 @@ _DUMP_MUST_NOT_IMPORT = (
     "bz2",
     "lzma",
     "json",
-    "contextlib",
+    # (contextlib is not listed: importlib.util, which finds pydicom's dictionary files without importing
+    # pydicom, needs it; an editable install loads it at start-up anyway, a regular one does not)
     "datetime",
     "platform",
     "pathlib",
