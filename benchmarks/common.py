@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shutil
@@ -67,8 +68,12 @@ class Row:
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
+    """``value`` to ``digits`` decimals, but never fewer than 3 significant digits (a 0.021 s figure
+    rounded to 0.02 would make its ratio look 5 % off)."""
     if value is None:
         return None
+    if value != 0 and math.isfinite(value):
+        digits = max(digits, 2 - math.floor(math.log10(abs(value))))
     return round(float(value), digits)
 
 
