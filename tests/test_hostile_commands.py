@@ -68,21 +68,6 @@ class Run:
         )
 
 
-#: Runs the command and writes its own CPU time and peak RSS to argv[1]. A process started straight
-#: from pytest reports the peak RSS of pytest itself (Linux records the parent's high-water mark when
-#: the child execs), which after the viewer tests is hundreds of MB: a small launcher in between
-#: leaves only its own ~15 MB in the figure.
-_LAUNCH = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[2:])
-_pid, status, usage = os.wait4(proc.pid, 0)
-with open(sys.argv[1], "w") as fh:
-    fh.write(f"{usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"""
-
-
 def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HANG_S) -> Run:
     """Run ``python -m tui_dicom ARGS`` and measure it (CPU time, peak RSS) with ``os.wait4``."""
     cmd = [sys.executable, "-m", "tui_dicom", *args]
@@ -94,7 +79,7 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HA
     ):
         measured = Path(tmp) / "usage"
         proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, str(measured), *cmd],
+            [sys.executable, "-c", hostile_corpus.MEASURING_LAUNCHER, str(measured), *cmd],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,

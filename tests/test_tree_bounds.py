@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hostile_corpus  # noqa: E402
 from dicomdir_gen import Layout, tiny_dicom, write_dicomdir, write_flat_dicomdir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,22 +53,6 @@ class Run:
         return f"{' '.join(self.args)}: exit {self.code}, cpu {self.cpu_s:.2f} s, rss {self.rss_mb:.0f} MB; {tail}"
 
 
-#: Runs the command and writes its own CPU time and peak RSS to argv[1]. Started straight from pytest, a
-#: command would report pytest's own peak RSS (Linux keeps the parent's high-water mark across exec),
-#: hundreds of MB late in a run: a small launcher in between leaves only its own ~15 MB in the figure. It
-#: ignores Ctrl+C itself (the test interrupts the whole process group) and gives it back to the command.
-_LAUNCH = """
-import os, signal, subprocess, sys
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-proc = subprocess.Popen(sys.argv[2:], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-_pid, status, usage = os.wait4(proc.pid, 0)
-with open(sys.argv[1], "w") as fh:
-    fh.write(f"{usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"""
-
-
 def run_cli(
     *args: str,
     timeout: float = HANG_S,
@@ -89,7 +74,7 @@ def run_cli(
     ):
         measured = Path(tmp) / "usage"
         proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, str(measured), *cmd],
+            [sys.executable, "-c", hostile_corpus.MEASURING_LAUNCHER, str(measured), *cmd],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
