@@ -1,4 +1,8 @@
-"""Thread-safe LRU caches bounded in bytes, and a latest-only request slot for the slice loader."""
+"""Thread-safe LRU caches bounded in bytes (or in entries), and a latest-only request slot.
+
+The slice loader, the picture widget's encoded frames and cell styles, and the kitty image ids all
+use these two types: one eviction rule and one "newest request wins" rule for the whole viewer.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
+def one(_value: object) -> int:
+    """A ``size_of`` that counts entries: ``ByteLRU(n, size_of=one)`` keeps the ``n`` most recent."""
+    return 1
+
+
 def _default_size(value: object) -> int:
     nbytes = getattr(value, "nbytes", None)
     return int(nbytes) if isinstance(nbytes, int) else 1
@@ -20,11 +29,19 @@ class ByteLRU(Generic[V]):
     """An LRU mapping whose values' total size (``value.nbytes`` by default) stays under ``max_bytes``.
 
     A single value larger than the bound is not stored. All methods are safe to call from any thread.
+    ``on_evict(key, value)`` is called for each value pushed out by :meth:`put` (after the lock is
+    released, in the putting thread), e.g. to free a kitty image the terminal holds for an evicted id.
     """
 
-    def __init__(self, max_bytes: int, size_of: Callable[[V], int] = _default_size) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        size_of: Callable[[V], int] = _default_size,
+        on_evict: Callable[[Hashable, V], None] | None = None,
+    ) -> None:
         self.max_bytes = max(0, int(max_bytes))
         self._size_of = size_of
+        self._on_evict = on_evict
         self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -57,20 +74,35 @@ class ByteLRU(Generic[V]):
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value``, evicting least recently used values to stay under the bound."""
         size = max(0, int(self._size_of(value)))
+        evicted: list[tuple[Hashable, V]] = []
         with self._lock:
             old = self._data.pop(key, None)
             if old is not None:
                 self._bytes -= old[1]
-            if size > self.max_bytes:
-                return
-            self._data[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes and self._data:
-                _k, (_v, s) = self._data.popitem(last=False)
-                self._bytes -= s
+            if size <= self.max_bytes:
+                self._data[key] = (value, size)
+                self._bytes += size
+                while self._bytes > self.max_bytes and self._data:
+                    k, (v, s) = self._data.popitem(last=False)
+                    self._bytes -= s
+                    evicted.append((k, v))
+        if self._on_evict is not None:
+            for k, v in evicted:
+                self._on_evict(k, v)
+
+    def peek(self, key: Hashable) -> V | None:
+        """Return the value for ``key`` without marking it used or counting a hit or miss."""
+        with self._lock:
+            item = self._data.get(key)
+            return None if item is None else item[0]
+
+    def values(self) -> list[V]:
+        """The cached values, least recently used first (a snapshot)."""
+        with self._lock:
+            return [v for v, _s in self._data.values()]
 
     def clear(self) -> None:
-        """Drop everything."""
+        """Drop everything (``on_evict`` is not called: the caller knows what it clears)."""
         with self._lock:
             self._data.clear()
             self._bytes = 0

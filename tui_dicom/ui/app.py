@@ -72,11 +72,7 @@ class DicomViewerApp(App[None]):
         sandbox.shutdown()
 
     def on_mount(self) -> None:
-        """Show the main screen."""
-        from tui_dicom.ui.widgets import picture
-
-        if self.terminal_info is not None:
-            picture.set_terminal(self.terminal_info)
+        """Show the main screen (picture widgets take :attr:`terminal_info` when they mount)."""
         if self.archive is not None:
             from tui_dicom.ui.screens.archive import ArchiveScreen
 

@@ -8,10 +8,20 @@ session. On exit it asks once more (DA1) and waits until that answer arrives, so
 on its way is read and dropped before the terminal goes back to the shell (where it would be echoed as
 ``^[[?62;4c``).
 
-This is the only module that relies on Textual internals: the input loop mirrors
-``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes ``fileno``, ``exit_event`` and
-``_debug`` and the private ``textual._xterm_parser.XTermParser``. ``tests/test_reply_filter.py``
-checks those against the installed Textual and fails loudly when they change.
+This is the only module that relies on Textual internals:
+
+* the input loop mirrors ``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes
+  ``fileno``, ``exit_event`` and ``_debug`` and the private ``textual._xterm_parser.XTermParser``
+  (checked by ``tests/test_reply_filter.py``);
+* :class:`LazyStrip` replaces ``Strip._segments`` (the slot every Strip method reads) with a
+  property, so a picture line's Rich segments are built only when Textual needs them;
+* :func:`write_now` writes through ``App._driver`` outside a refresh (kitty deletions that must
+  happen even when nothing is repainted);
+* :func:`widgets_over` reads ``Screen._compositor.visible_widgets`` (front to back) to find what
+  covers a widget.
+
+``tests/test_textual_internals.py`` checks the last three against the installed Textual and fails
+loudly when they change.
 """
 
 from __future__ import annotations
@@ -24,9 +34,13 @@ from codecs import getincrementaldecoder
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.segment import Segment
 from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
+from textual.app import App
 from textual.drivers.linux_driver import LinuxDriver
+from textual.strip import Strip
+from textual.widget import Widget
 
 from tui_dicom.core.graphics.replies import ReplyFilter
 
@@ -174,4 +188,71 @@ class ReplyFilteringDriver(LinuxDriver):
         super().disable_input()
 
 
-__all__ = ["FENCE_QUERY", "ReplyFilteringDriver", "ReplySession", "make_driver"]
+# ------------------------------------------------------------------------------ drawing internals
+
+
+class LazyStrip(Strip):
+    """A Strip whose segments are built on first use by :meth:`build_segments`.
+
+    Textual's Strip keeps its segments in the ``_segments`` slot and every method reads it; this
+    class puts a property there. Subclasses override :meth:`render` to write pre-encoded text, so
+    the segments are built only when Textual restyles or screenshots the line.
+    """
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, cell_length: int) -> None:
+        self._lazy: list[Segment] | None = None
+        super().__init__((), cell_length)
+
+    def build_segments(self) -> list[Segment]:
+        """The line as Rich segments (called at most once, when Textual needs them)."""
+        raise NotImplementedError
+
+    @property
+    def _segments(self) -> list[Segment]:
+        if self._lazy is None:
+            self._lazy = self.build_segments()
+        return self._lazy
+
+    @_segments.setter
+    def _segments(self, value: list[Segment]) -> None:
+        self._lazy = list(value) if value else None
+
+
+def write_now(app: App[Any], text: str) -> None:
+    """Write ``text`` to the terminal at once (not in a refresh); nothing when headless or not running."""
+    driver = getattr(app, "_driver", None)
+    if text and driver is not None and not app.is_headless:
+        driver.write(text)
+        driver.flush()
+
+
+def widgets_over(widget: Widget) -> frozenset[int]:
+    """Ids of the widgets drawn over ``widget`` (toasts, tooltips), not its ancestors; empty off screen."""
+    try:
+        visible = widget.screen._compositor.visible_widgets
+    except Exception:  # noqa: BLE001 - not on a screen
+        return frozenset()
+    mine = visible.get(widget)
+    if mine is None:
+        return frozenset()
+    region = mine[0]
+    found: list[int] = []
+    for other in visible:  # front to back
+        if other is widget:
+            return frozenset(found)
+        if other not in widget.ancestors and visible[other][0].overlaps(region):
+            found.append(id(other))
+    return frozenset()
+
+
+__all__ = [
+    "FENCE_QUERY",
+    "LazyStrip",
+    "ReplyFilteringDriver",
+    "ReplySession",
+    "make_driver",
+    "widgets_over",
+    "write_now",
+]

@@ -1,13 +1,21 @@
-"""PictureView: a picture in the terminal as half-block cells, kitty graphics or sixel.
+"""PictureView: a picture in the terminal as half-block cells, kitty graphics or sixel (the widget).
 
 Usage::
 
     from tui_dicom.core.graphics.terminal import detect
-    from tui_dicom.ui.widgets import picture
-    info = detect()                      # once, before App.run()
-    picture.set_terminal(info)           # default for every PictureView (or PictureView(terminal=info))
+    info = detect()                              # once, before App.run()
+    view = PictureView(terminal=info)            # or: the app's ``terminal_info`` when mounted
     ...
     view.show(key, uint8_array, pixel_aspect=1.0, view=View(), shapes=())
+
+The work is in the pure core; this module only ties it to Textual:
+
+* :mod:`tui_dicom.core.graphics.frames` encodes a :class:`FrameRequest` (picture, view, pane size,
+  renderer, colours) into an :class:`EncodedFrame` that writes any cell range of any line;
+* :mod:`tui_dicom.core.graphics.placements` knows which kitty images the terminal holds, what is
+  placed and what to free;
+* :mod:`tui_dicom.core.cache` holds the encoded frames and cell styles (LRU) and the latest-only
+  request slot.
 
 How it works:
 
@@ -16,30 +24,28 @@ How it works:
   queued); results land in a small LRU keyed by (key, view, shapes, pane size, renderer, colours,
   cell size) and are drawn by the next refresh.
 * The widget overrides ``render_lines`` and returns :class:`FrameStrip` objects. Their
-  ``render()`` emits pre-encoded escape sequences (compact SGR half-blocks, or the sixel/kitty
-  payload at the picture's first cell), so the graphics travel through Textual's own writer inside
-  its synchronized-output bracket. Their segments (used when the screen is behind a modal, for
-  SVG screenshots, or when Textual has to re-style a strip) are the same picture as ordinary
-  half-block segments, built lazily.
+  ``render()`` emits the frame's pre-encoded escape sequences (compact SGR half-blocks, or the
+  sixel/kitty payload at the picture's first cell), so the graphics travel through Textual's own
+  writer inside its synchronized-output bracket. Their segments (used when the screen is behind a
+  modal, for SVG screenshots, or when Textual has to re-style a strip) are the same picture as
+  ordinary half-block segments, built lazily.
 * Sixel: the cells under the picture emit nothing (cursor forward), so repainting them never
   erases the image; the picture never reaches the screen's last row (xterm would scroll).
 * Kitty: each picture is transmitted once per image id (PNG, native size when there are no
   overlays; placed at z=0, over its own blank cells, and replaced by its half-block twin while a
-  notification covers it) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan); placements
-  are deleted when the screen goes behind a modal, when hidden and on unmount; images evicted from
-  the id LRU are freed.
+  notification covers it) and then only placed (``c``/``r`` scaling, ``x,y,w,h`` crop for zoom/pan);
+  placements are deleted when the screen goes behind a modal, when hidden and on unmount; images
+  evicted from the id LRU are freed.
+
+Textual internals (lazy strip segments, writing outside a refresh, what covers the widget) are
+used only through :mod:`tui_dicom.ui.driver`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
-import random
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,205 +60,105 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_dicom.core.graphics import halfblock, kitty, sixel
-from tui_dicom.core.graphics.layout import Layout, Shape, View, compose, layout, orient
+from tui_dicom.core.cache import ByteLRU, LatestSlot, one
+from tui_dicom.core.graphics import halfblock
+from tui_dicom.core.graphics.frames import EncodedFrame, FrameRequest, KittyPicture, encode
+from tui_dicom.core.graphics.layout import Layout, Shape, View
+from tui_dicom.core.graphics.placements import KittyImages
 from tui_dicom.core.graphics.terminal import TerminalInfo
+from tui_dicom.ui.driver import LazyStrip, widgets_over, write_now
 
-_DEFAULT_TERMINAL = TerminalInfo()
 _DEFAULT_VIEW = View()
-_NULL = Style()
-ESC7, ESC8 = "\x1b7", "\x1b8"
+
+#: the encoded frame type (kept under its old name: tests and screens read ``.request``/``.layout``)
+Frame = EncodedFrame
 
 
-def set_terminal(info: TerminalInfo) -> None:
-    """Set the :class:`TerminalInfo` that new PictureViews use (call once, after ``detect()``)."""
-    global _DEFAULT_TERMINAL
-    _DEFAULT_TERMINAL = info
+# ---------------------------------------------------------------------------------------------- strips
+
+#: Rich styles of half-block cells by (fg key, bg key, colour mode), shared by every PictureView
+_STYLES: ByteLRU[Style] = ByteLRU(20000, size_of=one)
 
 
-def get_terminal() -> TerminalInfo:
-    """The TerminalInfo new PictureViews use by default."""
-    return _DEFAULT_TERMINAL
-
-
-# ---------------------------------------------------------------------------------------------- frames
-
-
-@dataclass(frozen=True)
-class _Request:
-    """One ``show`` call, plus everything the encoding depends on."""
-
-    seq: int
-    key: Hashable
-    picture: np.ndarray = field(compare=False, hash=False)
-    pixel_aspect: float
-    view: View
-    shapes: tuple[Shape, ...]
-    size: tuple[int, int]
-    renderer: str
-    colors: str
-    cell_px: tuple[int, int]
-    bottom_reserve: int
-    background: tuple[int, int, int]
-
-    def cache_key(self) -> tuple[Any, ...]:
-        """Everything the encoded frame depends on."""
-        return (
-            self.key,
-            self.pixel_aspect,
-            self.view,
-            self.shapes,
-            self.size,
-            self.renderer,
-            self.colors,
-            self.cell_px,
-            self.bottom_reserve,
-            self.background,
-        )
-
-
-_STYLE_CACHE: OrderedDict[tuple[int, int, str], Style] = OrderedDict()
-_STYLE_LOCK = threading.Lock()
-
-
-def _style(fg: int, bg: int, frame: halfblock.HalfBlockFrame) -> Style:
+def _style(fg: int, bg: int, hb: halfblock.HalfBlockFrame) -> Style:
     """A cached Rich style for a half-block cell (colour keys as in :mod:`halfblock`)."""
-    k = (fg, bg, frame.colors)
-    with _STYLE_LOCK:
-        s = _STYLE_CACHE.get(k)
-        if s is not None:
-            _STYLE_CACHE.move_to_end(k)
-            return s
-    if frame.colors == "256":
-        s = Style(color=RichColor.from_ansi(fg), bgcolor=RichColor.from_ansi(bg))
-    else:
-        s = Style(color=RichColor.from_rgb(*frame.rgb(fg)), bgcolor=RichColor.from_rgb(*frame.rgb(bg)))
-    with _STYLE_LOCK:
-        _STYLE_CACHE[k] = s
-        while len(_STYLE_CACHE) > 20000:
-            _STYLE_CACHE.popitem(last=False)
+    k = (fg, bg, hb.colors)
+    s = _STYLES.get(k)
+    if s is None:
+        if hb.colors == "256":
+            s = Style(color=RichColor.from_ansi(fg), bgcolor=RichColor.from_ansi(bg))
+        else:
+            s = Style(color=RichColor.from_rgb(*hb.rgb(fg)), bgcolor=RichColor.from_rgb(*hb.rgb(bg)))
+        _STYLES.put(k, s)
     return s
 
 
-class Frame:
-    """An encoded picture for a pane of ``size`` cells; renders any cell range of any line."""
+def _blank_style(frame: EncodedFrame) -> Style:
+    return Style(bgcolor=RichColor.from_rgb(*frame.request.background))
 
-    def __init__(
-        self,
-        request: _Request,
-        lay: Layout,
-        shown: np.ndarray,
-        hb: halfblock.HalfBlockFrame,
-        payload: Callable[[], str] | None,
-        payload_bytes: int,
-    ) -> None:
-        self.request = request
-        self.layout = lay
-        self.shown = shown
-        self.hb = hb
-        self.payload = payload
-        self.payload_bytes = payload_bytes
-        self.width, self.height = request.size
-        r, g, b = request.background
-        self._blank_sgr = (
-            f"\x1b[48;2;{r};{g};{b}m"
-            if request.colors == "truecolor"
-            else (f"\x1b[48;5;{int(halfblock.quantize_256(np.array([[[r, g, b]]], np.uint8))[0, 0])}m")
-        )
-        self._blank_style = Style(bgcolor=RichColor.from_rgb(r, g, b))
 
-    # -- terminal sequences
-    def _blank(self, n: int) -> str:
-        return f"{self._blank_sgr}{' ' * n}\x1b[0m" if n > 0 else ""
-
-    def render_line(self, y: int, start: int, end: int) -> str:
-        """Escape sequences for cells ``[start, end)`` of line ``y``."""
-        ix, iy, iw, ih = self.layout.cells
-        if not (iy <= y < iy + ih) or end <= ix or start >= ix + iw:
-            return self._blank(end - start)
-        a, b = max(start, ix), min(end, ix + iw)
-        out = [self._blank(ix - start) if start < ix else ""]
-        renderer = self.request.renderer
-        if renderer == "sixel":
-            if y == iy and a == ix and self.payload is not None:
-                out.append(ESC7 + self.payload() + ESC8)
-            out.append(f"\x1b[{b - a}C")
-        elif renderer == "kitty":
-            if y == iy and a == ix and self.payload is not None:
-                out.append(self.payload())
-            out.append(self._blank(b - a))
-        else:
-            out.append(self.hb.encode(y - iy, a - ix, b - ix))
-        if end > ix + iw:
-            out.append(self._blank(end - (ix + iw)))
-        return "".join(out)
-
-    # -- Rich segments (modal background, screenshots, any Textual restyling)
-    def segments(self, y: int, start: int, end: int) -> list[Segment]:
-        """Ordinary half-block segments for cells ``[start, end)`` of line ``y``."""
-        ix, iy, iw, ih = self.layout.cells
-        if not (iy <= y < iy + ih) or end <= ix or start >= ix + iw:
-            return [Segment(" " * (end - start), self._blank_style)] if end > start else []
-        a, b = max(start, ix), min(end, ix + iw)
-        segs: list[Segment] = []
-        if start < ix:
-            segs.append(Segment(" " * (ix - start), self._blank_style))
-        top = self.hb.top[y - iy, a - ix : b - ix].tolist()
-        bottom = self.hb.bottom[y - iy, a - ix : b - ix].tolist()
-        run_key: tuple[int, int] | None = None
-        n = 0
-        for key in zip(top, bottom, strict=True):
-            if key == run_key:
-                n += 1
-                continue
-            if run_key is not None:
-                segs.append(Segment(halfblock.UPPER * n, _style(run_key[0], run_key[1], self.hb)))
-            run_key, n = key, 1
+def segments(frame: EncodedFrame, y: int, start: int, end: int) -> list[Segment]:
+    """Ordinary half-block segments for cells ``[start, end)`` of line ``y`` (modal background,
+    screenshots, any Textual restyling)."""
+    ix, iy, iw, ih = frame.layout.cells
+    if not (iy <= y < iy + ih) or end <= ix or start >= ix + iw:
+        return [Segment(" " * (end - start), _blank_style(frame))] if end > start else []
+    a, b = max(start, ix), min(end, ix + iw)
+    segs: list[Segment] = []
+    if start < ix:
+        segs.append(Segment(" " * (ix - start), _blank_style(frame)))
+    hb = frame.hb
+    top = hb.top[y - iy, a - ix : b - ix].tolist()
+    bottom = hb.bottom[y - iy, a - ix : b - ix].tolist()
+    run_key: tuple[int, int] | None = None
+    n = 0
+    for key in zip(top, bottom, strict=True):
+        if key == run_key:
+            n += 1
+            continue
         if run_key is not None:
-            segs.append(Segment(halfblock.UPPER * n, _style(run_key[0], run_key[1], self.hb)))
-        if end > ix + iw:
-            segs.append(Segment(" " * (end - ix - iw), self._blank_style))
-        return segs
-
-    def strips(self) -> list[Strip]:
-        """One :class:`FrameStrip` per line of the pane."""
-        return [FrameStrip(self, y, 0, self.width) for y in range(self.height)]
-
-    def plain_strips(self, prefix: str = "") -> list[Strip]:
-        """Ordinary Strips (no payload); ``prefix`` is emitted as a control segment on the first line."""
-        out = [Strip(self.segments(y, 0, self.width), self.width) for y in range(self.height)]
-        if prefix and out:
-            out[0] = Strip([Segment(prefix, None, ((ControlType.BELL,),))] + list(out[0]), self.width)
-        return out
+            segs.append(Segment(halfblock.UPPER * n, _style(run_key[0], run_key[1], hb)))
+        run_key, n = key, 1
+    if run_key is not None:
+        segs.append(Segment(halfblock.UPPER * n, _style(run_key[0], run_key[1], hb)))
+    if end > ix + iw:
+        segs.append(Segment(" " * (end - ix - iw), _blank_style(frame)))
+    return segs
 
 
-class FrameStrip(Strip):
-    """A Strip that renders straight from a :class:`Frame` (compact SGR / graphics payload).
+def frame_strips(frame: EncodedFrame) -> list[Strip]:
+    """One :class:`FrameStrip` per line of the pane."""
+    return [FrameStrip(frame, y, 0, frame.width) for y in range(frame.height)]
+
+
+def plain_strips(frame: EncodedFrame, prefix: str = "") -> list[Strip]:
+    """Ordinary Strips (no payload); ``prefix`` is emitted as a control segment on the first line."""
+    out = [Strip(segments(frame, y, 0, frame.width), frame.width) for y in range(frame.height)]
+    if prefix and out:
+        out[0] = Strip([Segment(prefix, None, ((ControlType.BELL,),))] + list(out[0]), frame.width)
+    return out
+
+
+class FrameStrip(LazyStrip):
+    """A Strip that renders straight from an :class:`EncodedFrame` (compact SGR / graphics payload).
 
     Cropping and dividing return FrameStrips of the sub-range, so Textual's compositor can cut the
-    line around overlapping widgets and each piece is still self-contained. Its ``_segments`` are
-    built only when Textual needs segments (restyling, background screens, screenshots).
+    line around overlapping widgets and each piece is still self-contained. Its segments are built
+    only when Textual needs segments (restyling, background screens, screenshots).
     """
 
-    __slots__ = ("_frame", "_y", "_x0", "_x1", "_lazy")
+    __slots__ = ("_frame", "_y", "_x0", "_x1")
 
-    def __init__(self, frame: Frame, y: int, x0: int, x1: int) -> None:
+    def __init__(self, frame: EncodedFrame, y: int, x0: int, x1: int) -> None:
         self._frame = frame
         self._y = y
         self._x0 = x0
         self._x1 = x1
-        self._lazy: list[Segment] | None = None
-        super().__init__((), x1 - x0)
+        super().__init__(x1 - x0)
 
-    @property
-    def _segments(self) -> list[Segment]:
-        if self._lazy is None:
-            self._lazy = self._frame.segments(self._y, self._x0, self._x1)
-        return self._lazy
-
-    @_segments.setter
-    def _segments(self, value: list[Segment]) -> None:
-        self._lazy = list(value) if value else None
+    def build_segments(self) -> list[Segment]:
+        """The piece as half-block segments."""
+        return segments(self._frame, self._y, self._x0, self._x1)
 
     def crop(self, start: int, end: int | None = None) -> Strip:
         """Crop to cells ``[start, end)`` (still a FrameStrip)."""
@@ -280,36 +186,6 @@ class FrameStrip(Strip):
     def render(self, console: Any) -> str:
         """The pre-encoded escape sequences of this piece of the line."""
         return self._frame.render_line(self._y, self._x0, self._x1)
-
-
-# ---------------------------------------------------------------------------------------------- kitty ids
-
-
-class _KittyImages:
-    """Image ids of transmitted pictures (LRU); knows what has been sent and what to free."""
-
-    def __init__(self, limit: int = 48) -> None:
-        self.limit = limit
-        self.ids: OrderedDict[Hashable, int] = OrderedDict()
-        self.sent: set[int] = set()
-        self._next = itertools.count(random.randint(1 << 20, 1 << 30))
-        self.placement_id = random.randint(1, 1 << 20)
-        self.freed: list[int] = []
-
-    def id_for(self, key: Hashable) -> int:
-        """The id for a picture key (allocating one and evicting the oldest if needed)."""
-        iid = self.ids.get(key)
-        if iid is None:
-            iid = next(self._next)
-            self.ids[key] = iid
-            while len(self.ids) > self.limit:
-                _, old = self.ids.popitem(last=False)
-                if old in self.sent:
-                    self.sent.discard(old)
-                    self.freed.append(old)
-        else:
-            self.ids.move_to_end(key)
-        return iid
 
 
 # ---------------------------------------------------------------------------------------------- widget
@@ -447,29 +323,41 @@ class PictureView(Widget, can_focus=False):
         cache_frames: int = 12,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.terminal = terminal or get_terminal()
-        self.set_reactive(
-            PictureView.renderer,
-            "halfblock" if self.terminal.renderer == "unicode" else self.terminal.renderer,
-        )
+        #: the terminal was given by whoever built the widget (else the app's is taken when mounted)
+        self._terminal_given = terminal is not None
+        self._terminal = TerminalInfo()
+        self._kitty = KittyImages()
+        self.terminal = terminal or TerminalInfo()
         self._seq = itertools.count(1)
         self._request: tuple[Hashable, np.ndarray, float, View, tuple[Shape, ...]] | None = None
         #: callbacks of :meth:`show` waiting for their picture to be installed (run in order)
         self._on_shown: list[Callable[[], None]] = []
         self._latest_seq = 0
         self._busy = False
-        self._pending: _Request | None = None
-        self._frame: Frame | None = None
+        #: the newest request that arrived while the encoder was busy (older ones are replaced)
+        self._pending: LatestSlot[FrameRequest] = LatestSlot()
+        self._frame: EncodedFrame | None = None
         self._strips: list[Strip] = []
-        self._announced: Frame | None = None
-        self._cache: OrderedDict[tuple[Any, ...], Frame] = OrderedDict()
-        self._cache_frames = cache_frames
-        self._kitty = _KittyImages()
-        self._kitty_placed: int | None = None
+        self._announced: EncodedFrame | None = None
+        self._cache: ByteLRU[EncodedFrame] = ByteLRU(cache_frames, size_of=one)
         self._overlap: frozenset[int] = frozenset()
         self._drag_start: tuple[int, int] | None = None
         self._drag_image: tuple[float, float] | None = None
         self.error: str | None = None
+
+    @property
+    def terminal(self) -> TerminalInfo:
+        """The terminal's graphics capabilities (renderer, colours, cell size, sixel limits, tmux).
+
+        Setting it picks the terminal's renderer and forgets the kitty images of the old one.
+        """
+        return self._terminal
+
+    @terminal.setter
+    def terminal(self, info: TerminalInfo) -> None:
+        self._terminal = info
+        self._kitty = KittyImages(tmux=info.tmux)
+        self.set_reactive(PictureView.renderer, "halfblock" if info.renderer == "unicode" else info.renderer)
 
     @property
     def renderer_description(self) -> str:
@@ -557,7 +445,11 @@ class PictureView(Widget, can_focus=False):
         self._schedule()
 
     def on_mount(self) -> None:
-        """Encode whatever was requested before mounting."""
+        """Take the app's terminal if none was given; encode whatever was requested before mounting."""
+        if not self._terminal_given:
+            info = getattr(self.app, "terminal_info", None)
+            if isinstance(info, TerminalInfo):
+                self.terminal = info
         self._schedule()
 
     def on_hide(self) -> None:
@@ -587,7 +479,7 @@ class PictureView(Widget, can_focus=False):
         bg = self.styles.background
         return (bg.r, bg.g, bg.b) if bg.a > 0 else (0, 0, 0)
 
-    def _make_request(self) -> _Request | None:
+    def _make_request(self) -> FrameRequest | None:
         if self._request is None or not self.is_mounted:
             return None
         w, h = self.content_size
@@ -595,7 +487,7 @@ class PictureView(Widget, can_focus=False):
             return None
         key, picture, aspect, view, shapes = self._request
         renderer = "halfblock" if self.renderer == "unicode" else self.renderer
-        return _Request(
+        return FrameRequest(
             next(self._seq),
             key,
             picture,
@@ -618,15 +510,14 @@ class PictureView(Widget, can_focus=False):
         self._latest_seq = req.seq
         cached = self._cache.get(req.cache_key())
         if cached is not None:
-            self._cache.move_to_end(req.cache_key())
             self._install(cached)
             return
         if self._busy:
-            self._pending = req
+            self._pending.put(req)
             return
         self._start(req)
 
-    def _start(self, req: _Request) -> None:
+    def _start(self, req: FrameRequest) -> None:
         self._busy = True
         self.run_worker(
             lambda: self._encode_thread(req),
@@ -636,9 +527,9 @@ class PictureView(Widget, can_focus=False):
             exclusive=False,
         )
 
-    def _encode_thread(self, req: _Request) -> None:
+    def _encode_thread(self, req: FrameRequest) -> None:
         try:
-            frame: Frame | Exception = self._encode(req)
+            frame: EncodedFrame | Exception = encode(req, self.terminal, self._kitty_sequences)
         except Exception as exc:  # noqa: BLE001 - reported in the pane and the log
             from tui_dicom.core.logging import log_exception
 
@@ -647,7 +538,7 @@ class PictureView(Widget, can_focus=False):
         with contextlib.suppress(RuntimeError):  # the app closed meanwhile
             self.app.call_from_thread(self._encoded, req, frame)
 
-    def _encoded(self, req: _Request, frame: Frame | Exception) -> None:
+    def _encoded(self, req: FrameRequest, frame: EncodedFrame | Exception) -> None:
         self._busy = False
         if isinstance(frame, Exception):
             self.error = f"cannot draw the picture: {frame}"
@@ -655,74 +546,19 @@ class PictureView(Widget, can_focus=False):
                 self._run_on_shown()
         else:
             self.error = None
-            self._cache[req.cache_key()] = frame
-            while len(self._cache) > self._cache_frames:
-                self._cache.popitem(last=False)
+            self._cache.put(req.cache_key(), frame)
             if req.seq == self._latest_seq:
                 self._install(frame)
-        pending, self._pending = self._pending, None
+        pending = self._pending.take(0)
         if pending is not None and pending.seq == self._latest_seq:
-            if pending.cache_key() in self._cache:
-                self._install(self._cache[pending.cache_key()])
+            cached = self._cache.get(pending.cache_key())
+            if cached is not None:
+                self._install(cached)
             else:
                 self._start(pending)
 
-    def _encode(self, req: _Request) -> Frame:
-        """Compose and encode in a worker thread (no widget access)."""
-        w, h = req.size
-        pane = (w, max(0, h - req.bottom_reserve))
-        picture = req.picture
-        hb_lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view, sub_px=(1, 2))
-        if req.renderer == "halfblock":
-            lay = hb_lay
-            shown = compose(picture, lay, req.shapes)
-            hb = halfblock.encode(shown, req.colors)
-            return Frame(req, lay, shown, hb, None, 0)
-        # xterm drops a sixel bigger than its maxGraphicSize without a word: stay under it
-        max_px = self.terminal.sixel_max_px if req.renderer == "sixel" else None
-        lay = layout(picture.shape, req.pixel_aspect, pane, req.cell_px, req.view, max_px=max_px)
-        # half-block twin at the same cells (for modal backgrounds and screenshots)
-        hb_lay = Layout(
-            lay.image_shape,
-            lay.oriented_shape,
-            lay.view,
-            lay.crop,
-            lay.cells,
-            lay.cell_px,
-            (1, 2),
-            (lay.cells[2], lay.cells[3] * 2),
-        )
-        hb = halfblock.encode(compose(picture, hb_lay, req.shapes), req.colors)
-        if lay.empty:
-            return Frame(req, lay, np.zeros((0, 0), np.uint8), hb, None, 0)
-        if req.renderer == "sixel":
-            shown = compose(picture, lay, req.shapes)
-            data = sixel.encode(shown, max_bytes=self.terminal.sixel_max_bytes).decode("ascii")
-            return Frame(req, lay, shown, hb, lambda: data, len(data))
-        # kitty: transmit the oriented picture at native size once; place a crop of it
-        if req.shapes:
-            shown = compose(picture, lay, req.shapes)
-            content = hashlib.sha1(shown.tobytes()).hexdigest()
-            image_key: Hashable = ("composed", req.key, content)
-            source = None
-            native = shown
-        else:
-            native = np.ascontiguousarray(orient(picture, req.view))
-            image_key = ("native", req.key, req.view.rotation % 4, req.view.flip_h, req.view.flip_v)
-            top, left, bottom, right = lay.crop
-            x0, y0 = int(round(left)), int(round(top))
-            x1, y1 = max(x0 + 1, int(round(right))), max(y0 + 1, int(round(bottom)))
-            source = (
-                None
-                if (x0, y0, x1, y1) == (0, 0, native.shape[1], native.shape[0])
-                else (x0, y0, x1 - x0, y1 - y0)
-            )
-            shown = native[y0:y1, x0:x1]
-        png = kitty.png_bytes(native)
-        return Frame(req, lay, shown, hb, _KittyPayload(self, image_key, png, source, lay), len(png) * 4 // 3)
-
     # ------------------------------------------------------------------ drawing
-    def _install(self, frame: Frame) -> None:
+    def _install(self, frame: EncodedFrame) -> None:
         """Make ``frame`` the one on screen, repaint what changed and run the :meth:`show` callbacks.
 
         Kitty and sixel pictures are drawn entirely from the first line of the picture (the other
@@ -731,7 +567,7 @@ class PictureView(Widget, can_focus=False):
         """
         old = self._frame
         self._frame = frame
-        self._strips = frame.strips()
+        self._strips = frame_strips(frame)
         if self._same_cells(old, frame):
             x, y, w, _h = frame.layout.cells
             self.refresh(Region(x, y, w, 1))
@@ -741,7 +577,7 @@ class PictureView(Widget, can_focus=False):
             self.call_after_refresh(self._announce, frame)
         self._run_on_shown()
 
-    def _same_cells(self, old: Frame | None, new: Frame) -> bool:
+    def _same_cells(self, old: EncodedFrame | None, new: EncodedFrame) -> bool:
         """True if ``new`` is a graphics frame drawn over exactly the text cells of ``old``."""
         if old is None or old is new or new.request.renderer == "halfblock":
             return False
@@ -756,7 +592,7 @@ class PictureView(Widget, can_focus=False):
         except Exception:  # noqa: BLE001 - no screen
             return False
 
-    def _announce(self, frame: Frame) -> None:
+    def _announce(self, frame: EncodedFrame) -> None:
         if self._frame is not frame:
             return
         self._announced = frame
@@ -774,70 +610,27 @@ class PictureView(Widget, can_focus=False):
             )
         )
 
-    def _kitty_sequences(
-        self, image_key: Hashable, png: bytes, source: tuple[int, int, int, int] | None, lay: Layout
-    ) -> str:
-        """Transmit (first time only) and place a kitty image; free evicted images."""
-        tmux = self.terminal.tmux
-        iid = self._kitty.id_for(image_key)
-        out = [kitty.delete_image(old, tmux=tmux) for old in self._kitty.freed]
-        self._kitty.freed.clear()
-        if iid not in self._kitty.sent:
-            out.append(kitty.transmit(iid, png, tmux=tmux))
-            self._kitty.sent.add(iid)
-        if self._kitty_placed is not None and self._kitty_placed != iid:
-            out.append(kitty.delete_placement(self._kitty_placed, self._kitty.placement_id, tmux=tmux))
+    def _kitty_sequences(self, pic: KittyPicture) -> str:
+        """Transmit (first time only) and place a kitty picture; free evicted images (at write time)."""
         at = None
-        if tmux:
+        if self.terminal.tmux:  # inside tmux the cursor is not where the pane's cell is
             ox, oy = self.terminal.tmux_offset
             region = self.region
-            at = (ox + region.x + lay.cells[0], oy + region.y + lay.cells[1])
-        out.append(
-            kitty.place(
-                iid, self._kitty.placement_id, lay.cells[2], lay.cells[3], source=source, tmux=tmux, at=at
-            )
-        )
-        self._kitty_placed = iid
-        return "".join(out)
+            at = (ox + region.x + pic.cells[0], oy + region.y + pic.cells[1])
+        return self._kitty.show(pic, at)
 
     def _kitty_unplace(self) -> str:
-        if self._kitty_placed is None:
-            return ""
-        seq = kitty.delete_placement(self._kitty_placed, self._kitty.placement_id, tmux=self.terminal.tmux)
-        self._kitty_placed = None
-        return seq
+        return self._kitty.unplace()
 
     def _remove_graphics(self, free: bool = False) -> None:
         """Delete kitty placements (and images if ``free``) right now through the driver."""
-        seq = self._kitty_unplace()
-        if free:
-            seq += "".join(kitty.delete_image(i, tmux=self.terminal.tmux) for i in self._kitty.sent)
-            self._kitty.sent.clear()
-            self._kitty.ids.clear()
-        driver = getattr(self.app, "_driver", None) if self.is_attached else None
-        if seq and driver is not None and not self.app.is_headless:
-            driver.write(seq)
-            driver.flush()
+        seq = self._kitty.free_all() if free else self._kitty.unplace()
+        if seq and self.is_attached:
+            write_now(self.app, seq)
 
     def _overlapping(self) -> frozenset[int]:
         """Ids of widgets drawn over this one (toasts, tooltips), to repaint when they change."""
-        try:
-            compositor = self.screen._compositor
-            mine = compositor.visible_widgets.get(self)
-        except Exception:  # noqa: BLE001 - not on a screen
-            return frozenset()
-        if mine is None:
-            return frozenset()
-        region = mine[0]
-        found = []
-        seen_self = False
-        for widget in compositor.visible_widgets:  # front to back
-            if widget is self:
-                seen_self = True
-                break
-            if widget not in self.ancestors and compositor.visible_widgets[widget][0].overlaps(region):
-                found.append(id(widget))
-        return frozenset(found) if seen_self else frozenset()
+        return widgets_over(self)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """Our pre-encoded strips (or ordinary ones when the screen is behind a modal)."""
@@ -857,7 +650,7 @@ class PictureView(Widget, can_focus=False):
         except Exception:  # noqa: BLE001 - no screen
             active = False
         if not active:
-            lines = frame.plain_strips(self._kitty_unplace())
+            lines = plain_strips(frame, self._kitty_unplace())
         else:
             lines = self._strips
             if frame.request.renderer != "halfblock":
@@ -868,7 +661,7 @@ class PictureView(Widget, can_focus=False):
                 if overlap and frame.request.renderer == "kitty":
                     # a kitty picture is drawn over the text layer: while a notification covers it,
                     # show its half-block twin so the notification stays readable
-                    lines = frame.plain_strips(self._kitty_unplace())
+                    lines = plain_strips(frame, self._kitty_unplace())
         return [line.crop(crop.x, crop.right) for line in lines[crop.y : crop.bottom]]
 
     def render(self) -> RenderResult:  # pragma: no cover - render_lines is overridden
@@ -918,21 +711,4 @@ class PictureView(Widget, can_focus=False):
         event.stop()
 
 
-class _KittyPayload:
-    """Lazily builds the kitty sequences when the strip is actually written (transmit once)."""
-
-    def __init__(
-        self,
-        view: PictureView,
-        image_key: Hashable,
-        png: bytes,
-        source: tuple[int, int, int, int] | None,
-        lay: Layout,
-    ) -> None:
-        self.view, self.image_key, self.png, self.source, self.layout = view, image_key, png, source, lay
-
-    def __call__(self) -> str:
-        return self.view._kitty_sequences(self.image_key, self.png, self.source, self.layout)
-
-
-__all__ = ["FrameStrip", "PictureView", "get_terminal", "set_terminal"]
+__all__ = ["FrameStrip", "PictureView"]

@@ -1,0 +1,107 @@
+"""Canary for the Textual internals the picture widget uses through ``tui_dicom/ui/driver.py``.
+
+Each test fails loudly, naming the internal, when the installed Textual changes it: then update
+``tui_dicom/ui/driver.py`` (the only module that may use them). The driver's input-loop internals
+are checked in ``test_reply_filter.py``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from rich.segment import Segment
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+from textual.widgets import Label, Static
+
+from tui_dicom.ui.driver import LazyStrip, widgets_over, write_now
+
+
+class _Lazy(LazyStrip):
+    def __init__(self, text: str) -> None:
+        self.built = 0
+        self._text = text
+        super().__init__(len(text))
+
+    def build_segments(self) -> list[Segment]:
+        self.built += 1
+        return [Segment(self._text)]
+
+
+def test_strip_keeps_its_segments_in_the_segments_slot() -> None:
+    """``LazyStrip`` puts a property on ``Strip._segments``: Strip must still set and read it."""
+    assert "_segments" in Strip.__slots__, "Strip no longer has a _segments slot"
+    assert "self._segments = list(segments)" in inspect.getsource(Strip.__init__)
+    for method in (Strip.__iter__, Strip.crop, Strip.divide, Strip.apply_style):
+        assert "self._segments" in inspect.getsource(method), (
+            f"Strip.{method.__name__} no longer reads _segments"
+        )
+
+
+def test_lazy_strip_builds_segments_only_when_textual_needs_them() -> None:
+    strip = _Lazy("abcdef")
+    assert strip.built == 0 and strip.cell_length == 6  # constructing does not build
+    assert "".join(s.text for s in strip) == "abcdef" and strip.built == 1
+    assert strip.crop(1, 3).text == "bc"  # Strip's own crop works on the built segments
+    assert [p.text for p in strip.divide([2, 6])] == ["ab", "cdef"]
+    assert strip.built == 1  # built once
+
+
+def test_app_driver_is_where_write_now_writes() -> None:
+    """``write_now`` uses ``App._driver`` with ``write`` and ``flush`` and skips headless apps."""
+    assert "self._driver" in inspect.getsource(App.__init__), "App no longer has _driver"
+    from textual.driver import Driver
+
+    assert callable(Driver.write) and callable(Driver.flush)
+
+    written: list[str] = []
+
+    class _FakeDriver:
+        def write(self, text: str) -> None:
+            written.append(text)
+
+        def flush(self) -> None:
+            written.append("<flush>")
+
+    class _Probe(App[None]):
+        @property
+        def is_headless(self) -> bool:
+            return False
+
+    app = _Probe()
+    app._driver = _FakeDriver()  # type: ignore[assignment]
+    write_now(app, "\x1b_Ga=d\x1b\\")
+    assert written == ["\x1b_Ga=d\x1b\\", "<flush>"]
+    app._driver = None
+    write_now(app, "more")  # not running: nothing, no error
+    assert written == ["\x1b_Ga=d\x1b\\", "<flush>"]
+
+
+async def test_compositor_lists_visible_widgets_front_to_back() -> None:
+    """``widgets_over`` reads ``Screen._compositor.visible_widgets``: a notification over a widget is
+    found, and nothing is found once it is gone."""
+
+    class _App(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("x" * 2000, id="under")
+            yield Label("status")
+
+    app = _App()
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
+        under = app.query_one("#under", Static)
+        visible: Any = app.screen._compositor.visible_widgets
+        assert under in visible and isinstance(visible[under], tuple), "visible_widgets changed shape"
+        assert widgets_over(under) == frozenset()
+        app.notify("over the widget", timeout=30)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if widgets_over(under):
+                break
+        assert widgets_over(under), "a notification over the widget was not found in visible_widgets"
+        app.clear_notifications()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if not widgets_over(under):
+                break
+        assert widgets_over(under) == frozenset()
