@@ -11,6 +11,7 @@ slices under new UIDs. Nothing is ever written into ``../shared``.
 Groups (one module each): ``dicomdir``, ``scan``, ``first_image``, ``step``, ``decode``, ``rss``,
 ``dump``, ``volume``, ``archive``. Each exposes ``run(ctx) -> list[Row]``; a subject that does not exist yet (a module still
 being written) gives rows with ``ours = None`` and ``pass = False`` and a note, never a crash.
+``picture_demo`` is not a group: it is a manual bench (the picture widget alone in a real terminal).
 """
 
 from __future__ import annotations

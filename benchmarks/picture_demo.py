@@ -1,6 +1,9 @@
-"""Manual test bench for PictureView (not part of the product API).
+"""Manual bench for PictureView: the picture widget alone, in a tiny app (not part of the package).
 
-    python -m tui_dicom.ui.picture_demo [--renderer R] [--colors C] FILE_OR_DIR...
+    python -m benchmarks.picture_demo [--renderer R] [--colors C] FILE_OR_DIR...
+
+Used by hand to look at a renderer in a real terminal (kitty, xterm, mlterm, tmux) without the viewer
+around it. Not one of the benchmark groups (``python -m benchmarks`` does not run it).
 
 Shows PNG/JPEG files or DICOM files (windowed with their first WindowCenter/Width, else min/max),
 Up/Down step through them, ``+``/``-`` zoom, ``r`` rotate, ``h`` flip, ``m`` toggles a demo overlay,

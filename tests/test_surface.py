@@ -63,9 +63,6 @@ DATASETS: dict[str, Path | None] = {
     "colour": DATA_STORE / "US1_UNCR.dcm" if DATA_STORE else None,
 }
 
-#: modules of tui_dicom.ui that are not part of the viewer (a development demo of the picture widget)
-NOT_THE_APP = {"tui_dicom.ui.picture_demo"}
-
 Pilot = Any
 Step = Callable[[Pilot, DicomViewerApp], Awaitable[None]]
 
@@ -76,8 +73,6 @@ def ui_classes() -> list[type[DOMNode]]:
 
     found: list[type[DOMNode]] = []
     for info in pkgutil.walk_packages(ui.__path__, "tui_dicom.ui."):
-        if info.name in NOT_THE_APP:
-            continue
         module = importlib.import_module(info.name)
         for obj in vars(module).values():
             if (
