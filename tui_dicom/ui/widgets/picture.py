@@ -339,7 +339,8 @@ class PictureView(Widget, can_focus=False):
         self._frame: EncodedFrame | None = None
         self._strips: list[Strip] = []
         self._announced: EncodedFrame | None = None
-        self._cache: ByteLRU[EncodedFrame] = ByteLRU(cache_frames, size_of=one)
+        #: encoded frames with their strips (built once per frame, reused whenever it is shown again)
+        self._cache: ByteLRU[tuple[EncodedFrame, list[Strip]]] = ByteLRU(cache_frames, size_of=one)
         self._overlap: frozenset[int] = frozenset()
         self._drag_start: tuple[int, int] | None = None
         self._drag_image: tuple[float, float] | None = None
@@ -510,7 +511,7 @@ class PictureView(Widget, can_focus=False):
         self._latest_seq = req.seq
         cached = self._cache.get(req.cache_key())
         if cached is not None:
-            self._install(cached)
+            self._install(*cached)
             return
         if self._busy:
             self._pending.put(req)
@@ -546,19 +547,20 @@ class PictureView(Widget, can_focus=False):
                 self._run_on_shown()
         else:
             self.error = None
-            self._cache.put(req.cache_key(), frame)
+            entry = (frame, frame_strips(frame))
+            self._cache.put(req.cache_key(), entry)
             if req.seq == self._latest_seq:
-                self._install(frame)
+                self._install(*entry)
         pending = self._pending.take(0)
         if pending is not None and pending.seq == self._latest_seq:
             cached = self._cache.get(pending.cache_key())
             if cached is not None:
-                self._install(cached)
+                self._install(*cached)
             else:
                 self._start(pending)
 
     # ------------------------------------------------------------------ drawing
-    def _install(self, frame: EncodedFrame) -> None:
+    def _install(self, frame: EncodedFrame, strips: list[Strip]) -> None:
         """Make ``frame`` the one on screen, repaint what changed and run the :meth:`show` callbacks.
 
         Kitty and sixel pictures are drawn entirely from the first line of the picture (the other
@@ -567,7 +569,7 @@ class PictureView(Widget, can_focus=False):
         """
         old = self._frame
         self._frame = frame
-        self._strips = frame_strips(frame)
+        self._strips = strips
         if self._same_cells(old, frame):
             x, y, w, _h = frame.layout.cells
             self.refresh(Region(x, y, w, 1))
