@@ -217,6 +217,33 @@ class PtyApp:
                 return end - self.t_start
         return None
 
+    # ------------------------------------------------------------------------------------ CPU
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, every thread) used so far by the app and its child processes.
+
+        Read from ``/proc/PID/stat`` of the app and of every live descendant (a decoder child
+        process counts as the app's work). Clock-tick resolution (10 ms): take deltas over several
+        steps.
+        """
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        todo, seen = [self.pid], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen or pid <= 0:
+                continue
+            seen.add(pid)
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as fh:
+                        todo.extend(int(c) for c in fh.read().split())
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / tick
+
     # ------------------------------------------------------------------------------------ keys
     def press(self, key: bytes, *, quiet: float = 0.25, limit: float = 10.0) -> Step:
         """Send ``key`` and wait until the output has been quiet for ``quiet`` s; what arrived meanwhile."""

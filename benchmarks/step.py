@@ -41,6 +41,12 @@ DOWN, UP, TAB = b"\x1b[B", b"\x1b[A", b"\t"
 GAP = 0.6
 #: renderer -> (new KB goal, cached KB goal, ms goal)
 GOALS = {"halfblock": (90.0, 90.0, 30.0), "kitty": (70.0, 1.0, 40.0), "sixel": (200.0, 200.0, 150.0)}
+#: renderer -> (new, cached) CPU ms per step goal (issue 18), None: reported only
+CPU_GOALS: dict[str, tuple[float | None, float | None]] = {
+    "halfblock": (20.0, 20.0),
+    "kitty": (None, 10.0),
+    "sixel": (None, None),
+}
 
 
 def measure_renderer(
@@ -61,7 +67,7 @@ def measure_renderer(
         sixel=renderer == "sixel",
         kitty=renderer == "kitty",
     )
-    out: dict = {"new": [], "cached": []}
+    out: dict = {"new": [], "cached": [], "cpu_ms": {}, "idle_cpu_ms": None}
     with app:
         if not app.wait_for(layout.exists, 30.0):
             raise RuntimeError(f"{renderer}: no picture displayed within 30 s (no layout file)")
@@ -69,7 +75,12 @@ def measure_renderer(
         start_slice = json.loads(layout.read_text(encoding="utf-8")).get("slice")
         if focus:
             app.press(focus, quiet=0.4)
+        # what the app burns doing nothing over one step's time (timers, input polling): the baseline
+        cpu0 = app.cpu_seconds()
+        time.sleep(gap * presses)
+        out["idle_cpu_ms"] = (app.cpu_seconds() - cpu0) * 1000 / presses
         for phase, key in (("new", DOWN), ("cached", UP)):
+            cpu0 = app.cpu_seconds()
             for _ in range(presses):
                 t0 = time.perf_counter()
                 step = app.press(key)
@@ -81,6 +92,8 @@ def measure_renderer(
                 rest = gap - (time.perf_counter() - t0)
                 if rest > 0:
                     time.sleep(rest)
+            # all threads (and child processes) together, over the whole step period incl. idle
+            out["cpu_ms"][phase] = (app.cpu_seconds() - cpu0) * 1000 / presses
             if phase == "new":
                 now = json.loads(layout.read_text(encoding="utf-8")).get("slice")
                 if now == start_slice:
@@ -261,6 +274,26 @@ def run(ctx: Context) -> list[Row]:
                             note,
                         )
                     )
+                cpu_goal = CPU_GOALS[renderer][0 if phase == "new slice" else 1]
+                cpu = res["cpu_ms"].get("new" if phase == "new slice" else "cached") if res else None
+                idle = res["idle_cpu_ms"] if res else None
+                rows.append(
+                    Row(
+                        f"[step] {label}, {phase}"
+                        + (", already sent" if renderer == "kitty" and phase == "cached slice" else "")
+                        + ", CPU per step (all threads)",
+                        "ms",
+                        cpu,
+                        "the same app idle over the same time",
+                        idle,
+                        ratio(cpu, idle),
+                        f"≤ {cpu_goal:g} ms" if cpu_goal is not None else "reported",
+                        at_most(cpu, cpu_goal) if cpu_goal is not None else cpu is not None,
+                        note
+                        or f"process CPU (utime + stime, /proc) over {presses} steps / {presses}, "
+                        f"each step {GAP if not ctx.quick else 0.4:g} s including its idle time",
+                    )
+                )
     finally:
         tmp_dir.cleanup()
     return rows
