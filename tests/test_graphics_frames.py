@@ -90,3 +90,13 @@ def test_kitty_images_transmit_once_place_always_and_free_the_evicted() -> None:
     assert "a=d" in off and images.unplace() == ""
     gone = images.free_all()
     assert gone.count("d=I") == 2 and not images.sent
+
+
+def test_graphics_twin_is_encoded_lazily_and_the_same_as_half_block() -> None:
+    """A kitty/sixel frame's half-block twin skips the row text (drawn only behind modals and toasts);
+    what it draws when asked equals a fully encoded half-block picture."""
+    frame = encode(_request("kitty"), TerminalInfo(renderer="kitty"), lambda pic: "")
+    assert frame.hb.lines == []
+    picture = np.random.default_rng(3).integers(0, 256, (20, 30), dtype=np.uint8)
+    lazy, full = halfblock.encode(picture, "truecolor", text=False), halfblock.encode(picture, "truecolor")
+    assert [lazy.encode(r) for r in range(lazy.rows)] == full.lines and len(full.lines) == 10

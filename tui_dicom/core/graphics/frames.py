@@ -178,7 +178,7 @@ def encode(
         (1, 2),
         (lay.cells[2], lay.cells[3] * 2),
     )
-    hb = halfblock.encode(compose(picture, hb_lay, req.shapes), req.colors)
+    hb = halfblock.encode(compose(picture, hb_lay, req.shapes), req.colors, text=False)
     if lay.empty:
         return EncodedFrame(req, lay, np.zeros((0, 0), np.uint8), hb, None, 0)
     if req.renderer == "sixel":

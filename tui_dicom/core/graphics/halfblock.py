@@ -200,7 +200,7 @@ def colour_keys(picture: np.ndarray, colors: str) -> np.ndarray:
     return (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
 
 
-def encode(picture: np.ndarray, colors: str = "truecolor") -> HalfBlockFrame:
+def encode(picture: np.ndarray, colors: str = "truecolor", *, text: bool = True) -> HalfBlockFrame:
     """Encode a uint8 picture (``HxW`` grey or ``HxWx3``) whose height is 2 pixels per text row.
 
     An odd last pixel row is paired with black.
@@ -208,6 +208,9 @@ def encode(picture: np.ndarray, colors: str = "truecolor") -> HalfBlockFrame:
     Args:
         picture: the composed picture (``target_px`` of a half-block layout).
         colors: "truecolor" or "256".
+        text: also encode every row's text now (``lines``). A kitty or sixel frame's half-block twin
+            is drawn only behind a modal or a notification, from its colour keys: it skips this, which
+            is most of the encoding's CPU; :meth:`HalfBlockFrame.encode` then encodes a row when asked.
 
     Returns:
         The encoded frame.
@@ -218,5 +221,5 @@ def encode(picture: np.ndarray, colors: str = "truecolor") -> HalfBlockFrame:
     if keys.shape[0] % 2:
         keys = np.concatenate([keys, np.zeros((1, keys.shape[1]), keys.dtype)])
     top, bottom = keys[0::2], keys[1::2]
-    lines = [_encode_row(top[r], bottom[r], colors) for r in range(top.shape[0])]
+    lines = [_encode_row(top[r], bottom[r], colors) for r in range(top.shape[0])] if text else []
     return HalfBlockFrame(top, bottom, colors, lines)
