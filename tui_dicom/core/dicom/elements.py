@@ -208,6 +208,10 @@ def iter_items(
     ``length`` is the sequence's (:data:`UNDEFINED` or a byte count); an undefined-length item's end
     is found by skipping its elements and is where its delimiter starts. Walk an item's own elements
     with :func:`iter_elements` over ``buf[value_offset:value_end]``.
+
+    Raises:
+        Unsupported: something else than an item, or an item longer than its sequence;
+            NeedMore: see :func:`need`.
     """
     if vr == b"UN" and length == UNDEFINED:
         little, explicit = True, False
@@ -223,6 +227,10 @@ def iter_items(
             yield vpos, after - 8
             pos = after
         else:
+            if end is not None and vpos + ilen > end:
+                raise Unsupported(f"item at offset {pos} runs past its sequence")
+            if vpos + ilen > len(buf):
+                need(buf, vpos + ilen, complete)
             yield vpos, vpos + ilen
             pos = vpos + ilen
 
