@@ -47,6 +47,13 @@ SEQ_END = 0xFFFEE0DD
 #: sequences nested deeper than this are refused (pydicom recurses; hostile files nest thousands deep)
 MAX_DEPTH = 64
 
+#: the transfer syntaxes that say how the dataset itself is encoded (PS3.5 section 10 and annex A);
+#: every other one (the compressed pixel syntaxes) is explicit VR little endian
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
 #: every VR of the standard (PS3.5 table 6.2-1), as the two bytes found in the file
 KNOWN_VRS = frozenset(
     b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
@@ -86,6 +93,16 @@ class NeedMore(Exception):
     def __init__(self, needed: int) -> None:
         super().__init__(needed)
         self.needed = needed
+
+
+def syntax_encoding(transfer_syntax: str) -> tuple[bool, bool]:
+    """``(little_endian, explicit_vr)`` of the dataset of a transfer syntax.
+
+    Deflated datasets are explicit VR little endian once inflated: whether a reader inflates them
+    (or hands them to pydicom) is the caller's decision. A new transfer syntax that changes how the
+    dataset is encoded goes here, for every fast reader at once.
+    """
+    return transfer_syntax != EXPLICIT_BE, transfer_syntax != IMPLICIT_LE
 
 
 def need(buf: bytes, end: int, complete: bool) -> None:

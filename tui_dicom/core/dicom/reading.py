@@ -15,7 +15,7 @@ import warnings
 import zlib
 
 from tui_dicom.core import limits
-from tui_dicom.core.dicom.elements import IMPLICIT, KNOWN_VRS, meta_transfer_syntax
+from tui_dicom.core.dicom.elements import DEFLATED, IMPLICIT, KNOWN_VRS, meta_transfer_syntax
 from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.errors import HeaderError, NotDicomError
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import FileDataset
 
-DEFLATED = "1.2.840.10008.1.2.1.99"
 # A deflated dataset may inflate to ``limits.current().inflated_bytes``. pydicom holds the inflated
 # stream and a copy of each value at once, so peak memory is about twice that plus the interpreter:
 # 128 MB keeps a file just under the cap within 500 MB of RSS (256 MB did not: ~580 MB).

@@ -40,8 +40,12 @@ from typing import IO, Any, Protocol
 
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.elements import (
+    DEFLATED,
     EXPLICIT,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
     IMPLICIT,
+    IMPLICIT_LE,
     ITEM_END,
     KNOWN_VRS,
     LONG_VRS,
@@ -305,7 +309,7 @@ class _StreamRecords:
             complete = self._eof
             try:
                 pos, ts, _meta, little, explicit = hdr.parse_meta(buf, complete)
-                if ts == hdr.DEFLATED:
+                if ts == DEFLATED:
                     raise Unsupported("deflated DICOMDIR")
                 root_first: int | None = None
                 while True:
@@ -750,7 +754,7 @@ def frames_bound(frames: int, size: int, rows: int | None, columns: int | None, 
     Native pixel data needs at least one bit per pixel; every encapsulated (or deflated) frame needs at
     least an 8-byte item header. A header claiming 2³¹−1 frames in a small file is cut to this.
     """
-    native = transfer_syntax in ("", hdr.IMPLICIT_LE, hdr.EXPLICIT_LE, hdr.EXPLICIT_BE)
+    native = transfer_syntax in ("", IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE)
     most = size * 8 // (rows * columns) if native and rows and columns else size // 8
     return max(1, min(frames, most))
 

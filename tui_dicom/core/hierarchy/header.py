@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.dicom.elements import (
+    DEFLATED,
     EXPLICIT,
     IMPLICIT,
     KNOWN_VRS,
@@ -38,6 +39,7 @@ from tui_dicom.core.dicom.elements import (
     need,
     read_meta,
     skip_sequence,
+    syntax_encoding,
 )
 from tui_dicom.core.dicom.elements import NeedMore as NeedMore  # re-exported: the callers' exceptions
 from tui_dicom.core.dicom.elements import Unsupported as Unsupported
@@ -49,10 +51,6 @@ from tui_dicom.core.hierarchy.model import Instance, Vec3
 if TYPE_CHECKING:
     from typing import IO
 
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED = "1.2.840.10008.1.2.1.99"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 PIXEL_DATA = 0x7FE00010
@@ -307,11 +305,8 @@ def _dataset_encoding(buf: bytes, pos: int, ts: str, complete: bool) -> tuple[bo
     """(little_endian, explicit_vr) for the dataset starting at ``pos``."""
     if ts == DEFLATED:
         raise Unsupported("deflated dataset")
-    little = ts != EXPLICIT_BE
-    if ts == IMPLICIT_LE:
-        explicit = False
-    elif ts:
-        explicit = True
+    if ts:
+        little, explicit = syntax_encoding(ts)
     else:  # no meta: guess from the first element
         need(buf, pos + 8, complete)
         group_le = U16[True](buf, pos)[0]

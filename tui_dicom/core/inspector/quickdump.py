@@ -25,6 +25,7 @@ from collections.abc import Callable
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.dicom.elements import (
+    DEFLATED,
     ITEM_END,
     MAX_DEPTH,
     SEQ_END,
@@ -36,6 +37,7 @@ from tui_dicom.core.dicom.elements import (
     NeedMore,
     Unsupported,
     element_header,
+    syntax_encoding,
 )
 from tui_dicom.core.dicom.elements import VR_NAMES as _VRS
 from tui_dicom.core.dicom.source import FileRef, open_ref
@@ -62,9 +64,6 @@ if TYPE_CHECKING:
 
 PIXEL_DATA = 0x7FE00010
 CHARSET = 0x00080005
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED = "1.2.840.10008.1.2.1.99"
 #: bytes per value of the binary VRs shown as one number per value
 _VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
@@ -589,8 +588,7 @@ def parse(buf: Any, *, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bo
     ts = _ascii_value(meta.elems.get(0x00020010))
     if not ts or ts == DEFLATED:
         raise Fallback("no transfer syntax, or a deflated dataset")
-    little = ts != EXPLICIT_BE
-    explicit = ts != IMPLICIT_LE
+    little, explicit = syntax_encoding(ts)
     if pos + 6 <= len(buf):  # pydicom trusts the bytes over the declared syntax: so must we, or fall back
         vr = bytes(buf[pos + 4 : pos + 6])
         if (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90) != explicit:
