@@ -20,8 +20,8 @@ the elements of one dataset by the ``dataset_elements`` limit.
 
 The readers whose per-element cost matters (a 2,000-file scan reads ~200,000 elements, a million-record
 DICOMDIR ten million) unroll the header decoding in their loops with the unpackers and VR sets below:
-a Python call per element measured 13 % (scan) and 21 % (DICOMDIR) slower (``ARCHITECTURE.md``). Everything
-else calls :func:`element_header`.
+a Python call per element measured 13 % (scan) and 21 % (DICOMDIR) slower (``ARCHITECTURE.md``).
+Everything else calls :func:`element_header`.
 
 This module imports only ``struct`` and the limits: ``tui-dicom dump`` loads it at start-up.
 """
@@ -56,7 +56,8 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 
 #: every VR of the standard (PS3.5 table 6.2-1), as the two bytes found in the file
 KNOWN_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV "
+    b"OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
 )
 #: explicit-VR VRs with two reserved bytes and a 32-bit length (PS3.5 table 7.1-1)
 LONG_VRS = frozenset(
