@@ -212,6 +212,12 @@ def test_deflate_check_reads_the_meta_group() -> None:
     uid = b"1.2.840.10008.1.2.1.99\x00"
     assert not is_deflated(buf[:4096] + uid)
     assert is_deflated(b"\x00" * 200 + uid)
+    # a second Transfer Syntax UID: pydicom keeps the last one, so must the check
+    pos, _meta = el.read_meta(buf)
+    second = _element(0x00020010, "UI", uid, True, True)
+    twice = buf[:pos] + second + buf[pos:]
+    assert el.meta_transfer_syntax(twice[:4096]) == "1.2.840.10008.1.2.1.99"
+    assert is_deflated(twice[:4096])
 
 
 # -------------------------------------------------------------------------------- synthetic datasets
