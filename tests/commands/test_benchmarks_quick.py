@@ -10,7 +10,7 @@ from typing import Any  # parsed JSON
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROW_KEYS = {"name", "unit", "ours", "reference", "reference_value", "ratio", "goal", "pass"}
 GROUP_WORDS = ("[dicomdir]", "[scan]", "[first image]", "[step]", "[decode]", "[rss]", "[dump]", "[archive]")
 

@@ -17,7 +17,7 @@ from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.imaging.pixels import decode_frame
 from tui_dicom.core.imaging.windowing import PRESETS, Window, default_window, render
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _file(name: str) -> str:

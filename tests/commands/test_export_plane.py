@@ -17,7 +17,7 @@ from PIL import Image
 
 import tui_dicom.cli as cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TUI_DICOM_TEST_DATA") or REPO.parent / "shared" / "data")
 GRAD = np.array([3.0, -2.0, 5.0])
 ROWS, COLS, SPACING, STEP, N = 16, 20, (0.8, 0.6), 2.0, 10

@@ -12,7 +12,7 @@ derandomized (a fixed seed), so a run is reproducible and takes well under a min
 A longer local run: set ``TUI_DICOM_FUZZ_EXAMPLES`` to the total you want and, for fresh inputs on
 every run, ``TUI_DICOM_FUZZ_RANDOM=1``::
 
-    TUI_DICOM_FUZZ_EXAMPLES=200000 TUI_DICOM_FUZZ_RANDOM=1 pytest tests/test_fuzz.py -x -q
+    TUI_DICOM_FUZZ_EXAMPLES=200000 TUI_DICOM_FUZZ_RANDOM=1 pytest tests/hostile/test_fuzz.py -x -q
 
 A failure prints the shrunk mutation (seed file, byte edits, cut) so it can be turned into a corpus
 case in ``tests/hostile_corpus.py``.
@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hostile_corpus  # noqa: E402
 
 from tui_dicom.core.dicom.source import FileRef  # noqa: E402
@@ -39,7 +39,7 @@ from tui_dicom.core.errors import DicomViewerError  # noqa: E402
 
 TOTAL = int(os.environ.get("TUI_DICOM_FUZZ_EXAMPLES", "2000"))
 RANDOM = os.environ.get("TUI_DICOM_FUZZ_RANDOM", "") not in ("", "0")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def budget(share: float) -> settings:

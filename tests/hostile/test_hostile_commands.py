@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import contextlib
 
 import hostile_corpus  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CPU_LIMIT_S = 5.0
 RSS_LIMIT_MB = 500.0
 HANG_S = 60.0

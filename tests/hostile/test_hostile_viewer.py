@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 
     from tui_dicom.ui.app import DicomViewerApp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hostile_corpus  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------------------- an audit hook on open
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hostile_corpus  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 has_ls = (REPO / "tui_dicom" / "commands" / "ls.py").exists()
 
 OSC52 = "\x1b]52;c;SU5KRUNURUQ=\x07"  # "INJECTED" into the clipboard

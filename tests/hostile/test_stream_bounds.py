@@ -23,14 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hostile_corpus  # noqa: E402
 
 from tui_dicom.core import limits
 from tui_dicom.core.errors import PixelDataError
 from tui_dicom.core.imaging import sandbox, streams
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SEEDS = {
     "jpeg": "SC_rgb_jpeg_dcmtk.dcm",
     "jpeg_lossless": "SC_rgb_jpeg_gdcm.dcm",

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hostile_corpus  # noqa: E402
 from dicomdir_gen import Layout, tiny_dicom, write_dicomdir, write_flat_dicomdir  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CPU_LIMIT_S = 10.0
 RSS_LIMIT_MB = 500.0
 HANG_S = 60.0

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 DCMJ2PNM = shutil.which("dcmj2pnm")
 DCML2PNM = shutil.which("dcml2pnm")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 JPEG_LS = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
 J2K = {

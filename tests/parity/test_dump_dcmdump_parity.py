@@ -27,7 +27,7 @@ import pytest
 from tui_dicom.commands import dump as dump_cmd
 
 DCMDUMP = shutil.which("dcmdump")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 #: (file name, tag) or (None, tag) for every file -> reason why our value differs from dcmdump's.
 KNOWN: dict[tuple[str | None, int], str] = {}

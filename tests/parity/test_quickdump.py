@@ -227,7 +227,7 @@ def test_elements_out_of_order_are_shown_sorted_like_pydicom(tmp_path: Path) -> 
     decides something: a character set or private creator read late, a repeated tag."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import hostile_corpus
 
     wide = tmp_path / "wide.dcm"
@@ -263,7 +263,7 @@ def test_elements_out_of_order_are_shown_sorted_like_pydicom(tmp_path: Path) -> 
 def test_every_hostile_corpus_file_falls_back_or_gives_the_pydicom_rows(tmp_path: Path) -> None:
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import hostile_corpus
 
     try:

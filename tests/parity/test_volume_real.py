@@ -25,7 +25,7 @@ from tui_dicom.core.imaging.geometry import plane_of, spacing_of
 from tui_dicom.core.imaging.pixels import decode_frame
 from tui_dicom.core.volume import NotAVolume, Plane, Volume, build_volume, sample_plane
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TUI_DICOM_TEST_DATA") or REPO.parent / "shared" / "data")
 GE = DATA / "ge_ct_head"
 PHILIPS = DATA / "dcm_qa_ct" / "In" / "Philips"

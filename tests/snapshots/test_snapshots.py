@@ -1,6 +1,6 @@
 """Snapshot tests of the layout (pytest-textual-snapshot), with the half-block renderer pinned.
 
-Update the baselines after an intended UI change with ``pytest tests/test_snapshots.py --snapshot-update``
+Update the baselines after an intended UI change with ``pytest tests/snapshots/test_snapshots.py --snapshot-update``
 and look at the report before committing them.
 """
 
@@ -19,7 +19,7 @@ from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.inspector import TagInspector
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
 TAICHI = SHARED / "taichi_mri_cd"
 pytestmark = pytest.mark.skipif(

@@ -21,7 +21,7 @@ from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.main import MainScreen
 from tui_dicom.ui.testing import wait_for_index
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CT = REPO.parent / "shared" / "data" / "ge_ct_head"
 needs_ct = pytest.mark.skipif(not CT.is_dir(), reason=f"real data not found: {CT}")
 

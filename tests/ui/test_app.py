@@ -21,7 +21,7 @@ from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.study_tree import StudyTree
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
 TAICHI = SHARED / "taichi_mri_cd"
 NIH_GE = SHARED / "dcm_qa_nih" / "In" / "20180918GE"

@@ -20,7 +20,7 @@ from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
 from tui_dicom.ui.widgets.study_tree import StudyTree
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
 TAICHI = SHARED / "taichi_mri_cd"
 pytestmark = pytest.mark.skipif(

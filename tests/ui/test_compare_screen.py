@@ -16,7 +16,7 @@ from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.picture import PictureView
 
 SHARED = Path(
-    os.environ.get("TUI_DICOM_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    os.environ.get("TUI_DICOM_TEST_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"
 )
 CD = SHARED / "taichi_mri_cd"
 needs_cd = pytest.mark.skipif(not CD.is_dir(), reason=f"real data not found: {CD}")

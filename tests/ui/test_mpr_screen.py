@@ -15,7 +15,7 @@ from tui_dicom.ui.screens.mpr import MprScreen
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 
 SHARED = Path(
-    os.environ.get("TUI_DICOM_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    os.environ.get("TUI_DICOM_TEST_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"
 )
 CT = SHARED / "ge_ct_head"
 needs_ct = pytest.mark.skipif(not CT.is_dir(), reason=f"real data not found: {CT}")

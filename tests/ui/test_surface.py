@@ -46,7 +46,7 @@ from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector, TagTree
 from tui_dicom.ui.widgets.study_tree import StudyTree
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 try:
     import data_store
@@ -324,7 +324,7 @@ async def back_to_main(pilot: Pilot, app: DicomViewerApp) -> None:
 
 #: classes this walk cannot put on screen from files, with where their keys are tested instead
 NOT_WALKED: dict[str, str] = {
-    "ArchiveScreen": "needs a running archive server: its keys are pressed in tests/test_archive_viewer.py",
+    "ArchiveScreen": "needs a running archive server: its keys are pressed in tests/archive/test_archive_viewer.py",
 }
 
 

@@ -16,7 +16,7 @@ from tui_dicom.ui.screens.problem import ProblemScreen
 from tui_dicom.ui.testing import wait_for_index, wait_until
 from tui_dicom.ui.widgets.study_tree import MIN_WIDTH, StudyTree
 
-TAICHI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "taichi_mri_cd"
+TAICHI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "taichi_mri_cd"
 CT = Path(str(get_testdata_file("CT_small.dcm", download=False)))
 
 

@@ -17,7 +17,7 @@ from tui_dicom.ui.screens.main import MainScreen
 from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CT = SHARED / "ge_ct_head"
 needs_ct = pytest.mark.skipif(not CT.is_dir(), reason=f"real data not found: {CT}")
 

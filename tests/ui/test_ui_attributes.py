@@ -17,7 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Tree
 
-UI = Path(__file__).resolve().parents[1] / "tui_dicom" / "ui"
+UI = Path(__file__).resolve().parents[2] / "tui_dicom" / "ui"
 #: public Textual settings that widgets are meant to assign
 ALLOWED = {"title", "sub_title", "show_root", "guide_depth", "display", "visible", "styles", "tooltip"}
 CLASSES = {

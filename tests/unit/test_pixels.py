@@ -24,7 +24,7 @@ from tui_dicom.core.errors import PixelDataError, UnsupportedTransferSyntax
 from tui_dicom.core.imaging import pixels
 from tui_dicom.core.imaging.pixels import PixelInfo, decode_frame
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _pydicom_file(name: str) -> str:

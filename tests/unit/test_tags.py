@@ -28,7 +28,7 @@ from tui_dicom.core.inspector.tags import (
     with_ancestors,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GE_CT = SHARED / "ge_ct_head"
 
 

@@ -29,7 +29,7 @@ from tui_dicom.core.imaging.windowing import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack needs Python 3.11
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 class FrameExtras(TypedDict, total=False):

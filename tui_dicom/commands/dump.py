@@ -27,7 +27,7 @@ from tui_dicom.core.safe import safe_path, safe_text
 #: the dump path imports as little as it can (``tui-dicom dump FILE`` must start like a native tool):
 #: ``typing``, ``dataclasses``, ``zipfile`` and ``contextlib`` cost milliseconds each, so the types are
 #: for the type checker only and ZIP support is imported when a path is not a plain DICOM file.
-#: ``tests/test_dump.py`` keeps the set of modules imported by ``dump FILE`` in check.
+#: ``tests/commands/test_dump.py`` keeps the set of modules imported by ``dump FILE`` in check.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse

@@ -10,7 +10,7 @@ on its way is read and dropped before the terminal goes back to the shell (where
 
 This is the only module that relies on Textual internals: the input loop mirrors
 ``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes ``fileno``, ``exit_event`` and
-``_debug`` and the private ``textual._xterm_parser.XTermParser``. ``tests/test_reply_filter.py``
+``_debug`` and the private ``textual._xterm_parser.XTermParser``. ``tests/terminal/test_reply_filter.py``
 checks those against the installed Textual and fails loudly when they change.
 """
 
