@@ -1,4 +1,8 @@
-"""Helpers for driving the app headless (pilot tests and the screenshot script)."""
+"""Waits for driving the app headless: the pilot tests and ``screenshots/generate.py``.
+
+They live with the tests, not in the package (nothing a user runs needs them); the screenshot script puts
+``tests/`` on ``sys.path`` to import them.
+"""
 
 from __future__ import annotations
 

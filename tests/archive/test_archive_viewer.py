@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from conftest import PYDICOM_FILES, SHARED_DATA
 from orthanc import OrthancServer
+from pilot import wait_until
 
 from tui_dicom.core.archive.address import parse_address
 from tui_dicom.core.archive.browse import ArchiveSession
@@ -19,7 +20,6 @@ from tui_dicom.core.archive.query import QueryFilters
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.archive import ArchiveScreen
-from tui_dicom.ui.testing import wait_until
 from tui_dicom.ui.widgets.archive_bar import ArchiveBar
 from tui_dicom.ui.widgets.study_tree import StudyTree
 

@@ -141,7 +141,7 @@ async def test_viewer_survives_the_corpus_folder(tmp_path: Path) -> None:
 
 
 async def test_viewer_survives_links_fifo_and_loops(tmp_path: Path) -> None:
-    from tui_dicom.ui.testing import wait_for_slice
+    from pilot import wait_for_slice
 
     links = hostile_corpus.build_links_folder(tmp_path / "links")
     app = make_app(links.root)
@@ -236,7 +236,7 @@ async def test_viewer_survives_the_bounds_corpus(tmp_path: Path) -> None:
     """The resource-budget corpus and special files in one folder: indexing ends (the FIFO and the
     device links never block it), each series shows a picture or its one-line reason, and the viewer
     is still running and quits on ``q``."""
-    from tui_dicom.ui.testing import wait_for_index
+    from pilot import wait_for_index
 
     folder = tmp_path / "bounds"
     try:

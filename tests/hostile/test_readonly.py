@@ -157,9 +157,10 @@ def test_export_refuses_to_overwrite_without_force(source: Path, tmp_path: Path)
 async def test_viewer_session_leaves_the_source_untouched(
     source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pilot import wait_for_index, wait_for_slice
+
     from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.testing import wait_for_index, wait_for_slice
 
     before = snapshot(source)
     monkeypatch.chdir(source)

@@ -441,7 +441,8 @@ def _make_app(*paths: Path) -> object:
 @pytest.mark.slow
 def test_viewer_stays_responsive_on_a_huge_folder(non_dicom_folder: Path) -> None:
     """100,000 non-DICOM files: progress shows, keys work while indexing, Esc stops the scan, q quits."""
-    from tui_dicom.ui.testing import wait_until
+    from pilot import wait_until
+
     from tui_dicom.ui.widgets.inspector import TagInspector
 
     async def scenario() -> None:
@@ -468,7 +469,7 @@ def test_viewer_stays_responsive_on_a_huge_folder(non_dicom_folder: Path) -> Non
 def test_viewer_on_a_dicomdir_naming_fifos_and_a_huge_frame_count(tmp_path: Path) -> None:
     """The FIFO CD and a 2³¹−1-frame file: the index finishes, problems are listed, the real image is
     shown, and q quits at once."""
-    from tui_dicom.ui.testing import wait_for_index, wait_until
+    from pilot import wait_for_index, wait_until
 
     root = _fifo_cd(tmp_path)
     lying = tiny_dicom(tmp_path / "lying.dcm", UID + "31", frames=2**31 - 1)

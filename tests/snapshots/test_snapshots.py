@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 from textual.app import App
 from textual.pilot import Pilot
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.inspector import TagInspector
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from pilot import wait_for_index
 
 from tui_dicom.commands.view import EXIT_CRASH
 from tui_dicom.core import logging as tlog
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.main import MainScreen
-from tui_dicom.ui.testing import wait_for_index
 
 REPO = Path(__file__).resolve().parents[2]
 CT = REPO.parent / "shared" / "data" / "ge_ct_head"

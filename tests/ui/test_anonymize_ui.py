@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pydicom
+from pilot import wait_for_index, wait_for_slice, wait_until
 from pydicom.fileset import FileSet
 from textual.widgets import Checkbox, Input, RadioButton, Static
 
@@ -14,7 +15,6 @@ from tui_dicom.core.deid.engine import SECOND_OPINION
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.anonymize import AnonymizeDialog
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 
 
 def _folder(tmp_path: Path) -> Path:

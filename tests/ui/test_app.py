@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.core.imaging.pixels import Frame
 from tui_dicom.core.session.slice_loader import Decoder
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 from pydicom.pixels.processing import apply_modality_lut
 from textual.pilot import Pilot
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.annotations import AnnotationBar
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from pilot import wait_for_index, wait_for_slice
 
 from tui_dicom.cli import main
 from tui_dicom.commands.view import demo_paths
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.core.hierarchy.index import build_index
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice
 
 
 def test_help_and_version_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:

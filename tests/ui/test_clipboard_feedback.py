@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pilot import wait_for_index, wait_until
 from pydicom.data import get_testdata_file
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_index, wait_until
 from tui_dicom.ui.widgets.inspector import TagInspector, clipboard_feedback
 
 

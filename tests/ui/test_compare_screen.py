@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.core.volume import reference_line
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.compare import CompareScreen, image_plane, slice_centre
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.picture import PictureView
 
 SHARED = Path(

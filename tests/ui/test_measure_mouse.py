@@ -13,11 +13,11 @@ from typing import Any
 
 import pydicom
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 from pydicom.data import get_testdata_file
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.picture import PictureView
 

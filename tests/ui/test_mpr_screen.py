@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.mpr import MprScreen
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 
 SHARED = Path(
     os.environ.get("TUI_DICOM_TEST_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 from textual import events
 from textual.dom import DOMNode
 from textual.geometry import Offset
@@ -41,7 +42,6 @@ from tui_dicom.ui.screens.help import HelpScreen
 from tui_dicom.ui.screens.main import MainScreen
 from tui_dicom.ui.screens.mpr import MprScreen
 from tui_dicom.ui.screens.problem import ProblemScreen
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector, TagTree
 from tui_dicom.ui.widgets.study_tree import StudyTree

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot import wait_for_index, wait_until
 from pydicom.data import get_testdata_file
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens.problem import ProblemScreen
-from tui_dicom.ui.testing import wait_for_index, wait_until
 from tui_dicom.ui.widgets.study_tree import MIN_WIDTH, StudyTree
 
 TAICHI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "taichi_mri_cd"

@@ -8,13 +8,13 @@ import inspect
 from pathlib import Path
 
 import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
 from textual import actions
 
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.keys import ViewerCommands, key_display
 from tui_dicom.ui.screens.main import MainScreen
-from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 from tui_dicom.ui.widgets.image_pane import ImagePane
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
