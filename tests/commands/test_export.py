@@ -121,7 +121,7 @@ def test_not_dicom_and_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_save(self: Image.Image, fp: object, format: str | None = None, **kw: object) -> None:
-        fp.write(b"\x89PNG partial")  # type: ignore[attr-defined]
+        fp.write(b"\x89PNG partial")  # type: ignore[attr-defined]  # export passes a file
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)

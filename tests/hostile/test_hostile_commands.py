@@ -110,7 +110,7 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None, timeout: float = HA
 def run_many(jobs: Sequence[list[str]], **kwargs: object) -> list[Run]:
     """Run several commands two at a time, results in the order given."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda a: run_cli(a, **kwargs), jobs))  # type: ignore[arg-type]
+        return list(pool.map(lambda a: run_cli(a, **kwargs), jobs))  # type: ignore[arg-type]  # run_cli's keywords
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,16 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hostile_corpus  # noqa: E402
 from dicomdir_gen import Layout, tiny_dicom, write_dicomdir, write_flat_dicomdir  # noqa: E402
+
+if TYPE_CHECKING:
+    from tui_dicom.ui.app import DicomViewerApp
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_LIMIT_S = 10.0
@@ -429,7 +433,7 @@ def test_frame_counts_are_bounded(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------- the viewer
 
 
-def _make_app(*paths: Path) -> object:
+def _make_app(*paths: Path) -> DicomViewerApp:
     from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
 
@@ -447,8 +451,8 @@ def test_viewer_stays_responsive_on_a_huge_folder(non_dicom_folder: Path) -> Non
 
     async def scenario() -> None:
         app = _make_app(non_dicom_folder)
-        async with app.run_test(size=(140, 40)) as pilot:  # type: ignore[attr-defined]
-            main = app.main  # type: ignore[attr-defined]
+        async with app.run_test(size=(140, 40)) as pilot:
+            main = app.main
             assert await wait_until(pilot, lambda: "indexing" in main._status_progress, timeout=20)
             inspector = main.query_one(TagInspector)
             shown = inspector.display
@@ -476,8 +480,8 @@ def test_viewer_on_a_dicomdir_naming_fifos_and_a_huge_frame_count(tmp_path: Path
 
     async def scenario() -> None:
         app = _make_app(root, lying)
-        async with app.run_test(size=(140, 40)) as pilot:  # type: ignore[attr-defined]
-            main = app.main  # type: ignore[attr-defined]
+        async with app.run_test(size=(140, 40)) as pilot:
+            main = app.main
             assert await wait_for_index(pilot, app, timeout=20)
             reasons = [e.reason for e in main._hierarchy.errors]
             assert any("names a FIFO (named pipe)" in r for r in reasons), reasons

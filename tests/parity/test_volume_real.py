@@ -49,7 +49,7 @@ def image_plane(path: Path) -> tuple[Plane, np.ndarray, float]:
     position, orientation = plane_of(ds)
     sp = spacing_of(ds)
     assert position is not None and orientation is not None and sp.calibrated
-    plane = Plane.from_image(position, orientation, (sp.row, sp.col), int(ds.Rows), int(ds.Columns))  # type: ignore[arg-type]
+    plane = Plane.from_image(position, orientation, (sp.row, sp.col), int(ds.Rows), int(ds.Columns))  # type: ignore[arg-type]  # calibrated: not None
     return plane, decode_frame(FileRef(str(path))).modality_values(), float(ds.SliceThickness)
 
 

@@ -143,7 +143,7 @@ async def test_driver_input_loop_drops_answers_on_a_pipe() -> None:
     session = ReplySession(queried=True)
     got: list[Any] = []
 
-    class Probe(make_driver(session)):  # type: ignore[misc]
+    class Probe(make_driver(session)):  # type: ignore[misc]  # a base made at run time
         def process_message(self, message: Any) -> None:
             got.append(message)
 

@@ -217,7 +217,7 @@ async def test_next_series_key_moves_tree_and_image() -> None:
 async def test_inspector_search_next_match_copy_and_varying() -> None:
     app = make_app(CT)
     copied: list[str] = []
-    app.copy_to_clipboard = copied.append  # type: ignore[method-assign,assignment]
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign,assignment]  # spy; append takes object
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app)
         inspector = app.main.query_one(TagInspector)

@@ -26,12 +26,12 @@ async def test_y_sends_the_value_and_says_so() -> None:
     app = DicomViewerApp([path], terminal=detect(override="halfblock"))
     sent: list[str] = []
     said: list[str] = []
-    app.copy_to_clipboard = sent.append  # type: ignore[method-assign,assignment]
+    app.copy_to_clipboard = sent.append  # type: ignore[method-assign,assignment]  # spy; append takes object
 
     def notify(message: str, **_kwargs: Any) -> None:
         said.append(message)
 
-    app.notify = notify  # type: ignore[method-assign]
+    app.notify = notify  # type: ignore[method-assign]  # a spy on the instance
     async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app)
         inspector = app.main.query_one(TagInspector)

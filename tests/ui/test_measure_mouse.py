@@ -52,7 +52,7 @@ def _expected_mm(p1: tuple[int, int], p2: tuple[int, int]) -> str:
 
 
 def _cells(picture: PictureView) -> tuple[tuple[int, int], tuple[int, int]]:
-    x, y, w, h = picture.layout_now.cells  # type: ignore[union-attr]
+    x, y, w, h = picture.layout_now.cells  # type: ignore[union-attr]  # laid out: a slice is shown
     return (x + w // 4, y + h // 4), (x + 3 * w // 4, y + 2 * h // 3)
 
 

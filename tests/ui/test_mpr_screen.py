@@ -39,7 +39,7 @@ async def test_mpr_three_linked_planes() -> None:
             pilot, lambda: screen.volume is not None and screen.volume.complete, timeout=60
         )
         await pilot.pause()
-        start = screen.point.copy()  # type: ignore[union-attr]
+        start = screen.point.copy()  # type: ignore[union-attr]  # set once the volume is complete
         planes = screen.planes()
         for plane in planes.values():  # one patient point in all three panes
             row, col, dist = plane.pixel(start)
@@ -98,4 +98,4 @@ async def test_mpr_says_why_a_series_is_not_a_volume(tmp_path: Path) -> None:
         assert await wait_for_slice(pilot, app)
         await pilot.press("P")
         assert await wait_until(pilot, lambda: isinstance(app.screen, MprScreen) and bool(app.screen.reason))
-        assert "a volume needs at least 3" in app.screen.reason  # type: ignore[attr-defined]
+        assert "a volume needs at least 3" in app.screen.reason  # type: ignore[attr-defined]  # MprScreen, waited for

@@ -180,7 +180,7 @@ async def test_kitty_step_over_the_same_cells_repaints_only_the_placement_line()
             regions.append(args)
             return real_refresh(*args, **kwargs)
 
-        view.refresh = spy  # type: ignore[method-assign]
+        view.refresh = spy  # type: ignore[method-assign]  # a spy on the instance
         view.show("b", _picture(2))
         await _wait_displayed(app, pilot, 2)
         x, y, w, _h = app.displayed[-1].region_cells

@@ -265,10 +265,10 @@ def count_notifications(app: DicomViewerApp) -> None:
     original = app.notify
 
     def notify(*args: Any, **kwargs: Any) -> None:
-        app.notes_posted = getattr(app, "notes_posted", 0) + 1  # type: ignore[attr-defined]
+        app.notes_posted = getattr(app, "notes_posted", 0) + 1  # type: ignore[attr-defined]  # test-only counter
         original(*args, **kwargs)
 
-    app.notify = notify  # type: ignore[method-assign]
+    app.notify = notify  # type: ignore[method-assign]  # the counting spy
 
 
 def _nodes(tree: StudyTree) -> list[Any]:

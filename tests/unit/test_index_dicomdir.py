@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -174,10 +175,10 @@ def test_dcmtk_cd_dicomdir_equals_folder_scan(dcmtk_cd: BuiltCD, tmp_path: Path)
     assert quads(via_dicomdir) == pydicom_quads(dcmtk_cd.dicomdir)
 
 
-def _rename_tree(root: Path, rename: object) -> None:
+def _rename_tree(root: Path, rename: Callable[[str], str]) -> None:
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
         for name in filenames + dirnames:
-            new = rename(name)  # type: ignore[operator]
+            new = rename(name)
             if new != name:
                 os.rename(os.path.join(dirpath, name), os.path.join(dirpath, new))
 

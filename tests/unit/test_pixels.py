@@ -121,7 +121,7 @@ def _info(**kw: object) -> PixelInfo:
         transfer_syntax=ExplicitVRLittleEndian,
     )
     base.update(kw)
-    return PixelInfo(**base)  # type: ignore[arg-type]
+    return PixelInfo(**base)  # type: ignore[arg-type]  # base: PixelInfo's fields, mixed types
 
 
 def test_mask_by_hand() -> None:

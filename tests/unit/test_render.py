@@ -101,7 +101,7 @@ def test_layout_under_a_size_limit_is_centred_and_flagged() -> None:
     x, y, w, h = capped.cells
     assert abs((x + w / 2) - 330 / 2) <= 1 and abs((y + h / 2) - 57 / 2) <= 1
     # the mapping from cells to image still holds: the centre cell is the image centre
-    r, c = capped.cell_to_image(x + w // 2, y + h // 2)  # type: ignore[misc]
+    r, c = capped.cell_to_image(x + w // 2, y + h // 2)  # type: ignore[misc]  # the centre cell: not None
     assert abs(r - 256) < 6 and abs(c - 256) < 6
     # under the limit nothing changes
     assert _layout((512, 512), 1.0, (80, 24), (10, 20), max_px=(1000, 1000)) == _layout(

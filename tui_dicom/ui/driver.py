@@ -101,7 +101,7 @@ class ReplyFilteringDriver(LinuxDriver):
 
     def start_application_mode(self) -> None:
         """Textual's start; on exit restore the settings from before the start-up queries."""
-        super().start_application_mode()  # type: ignore[no-untyped-call]
+        super().start_application_mode()  # type: ignore[no-untyped-call]  # untyped in Textual
         if self.reply_session.tty_attrs is not None:
             self.attrs_before = self.reply_session.tty_attrs
 
