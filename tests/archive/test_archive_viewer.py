@@ -64,6 +64,7 @@ def make_app(
     return DicomViewerApp([], terminal=detect(override="halfblock", colors="truecolor"), archive=session)
 
 
+@pytest.mark.slow
 async def test_remote_study_shows_first_slice_before_the_last_instance_arrived(
     orthanc: OrthancServer, ct_study: pydicom.Dataset, slow_cache: None
 ) -> None:
@@ -110,6 +111,7 @@ async def test_escape_cancels_the_retrieve_and_keeps_what_arrived(
         assert screen.counter_text.endswith(f"/{len(screen._slices)}") and len(screen._slices) == arrived
 
 
+@pytest.mark.slow
 async def test_search_box_queries_again(
     orthanc: OrthancServer, ct_study: pydicom.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -113,6 +113,7 @@ def test_depth_and_no_private() -> None:
     assert "GEMS_IDEN_01" not in out and "(0009," not in out
 
 
+@pytest.mark.slow
 def test_charset_values_decoded() -> None:
     path = get_charset_files("chrH31.dcm")[0]
     proc = run_dump(path, "-t", "PatientName")
@@ -209,6 +210,7 @@ def _assert_inert(out: bytes) -> None:
     assert "[bold]loud[/bold] [link=x]click[/link]" in text  # markup printed literally
 
 
+@pytest.mark.slow
 def test_injection_inert_in_a_pipe(hostile_file: Path) -> None:
     proc = run_dump(str(hostile_file))
     assert proc.returncode == 0, proc.stderr
@@ -436,6 +438,7 @@ def _our_elements(text: str) -> list[tuple[int, int, str, str]]:
 
 
 @pytest.mark.skipif(shutil.which("dcmdump") is None, reason="DCMTK's dcmdump is not installed")
+@pytest.mark.slow
 def test_dicomdir_file_is_dumped_itself_like_dcmdump() -> None:
     """Naming the DICOMDIR file dumps the DICOMDIR (its records), element for element as dcmdump does."""
     dicomdir = _dicomdir()

@@ -72,6 +72,7 @@ def test_deflated_file_reads_like_pydicom() -> None:
     assert np.array_equal(ours.pixel_array, theirs.pixel_array)
 
 
+@pytest.mark.slow
 def test_values_and_elements_bounded_before_conversion(tmp_path: Path) -> None:
     path = tmp_path / "many.dcm"
     path.write_bytes(

@@ -42,6 +42,10 @@ RANDOM = os.environ.get("TUI_DICOM_FUZZ_RANDOM", "") not in ("", "0")
 REPO = Path(__file__).resolve().parents[2]
 
 
+# the whole module is slow (measured in the quick loop: hypothesis over the corpus)
+pytestmark = pytest.mark.slow
+
+
 def budget(share: float) -> settings:
     """Hypothesis settings for ``share`` of the total budget: derandomized unless asked otherwise."""
     return settings(

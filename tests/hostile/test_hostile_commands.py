@@ -42,6 +42,10 @@ RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 has_ls = (REPO / "tui_dicom" / "commands" / "ls.py").exists()
 
 
+# the whole module is slow (measured in the quick loop: every command on every corpus file, in measured processes)
+pytestmark = pytest.mark.slow
+
+
 @dataclass
 class Run:
     """The outcome of one command process."""

@@ -33,6 +33,10 @@ _opened: list[str] = []
 _watching = threading.Event()
 
 
+# the whole module is slow (measured in the quick loop: the viewer on the hostile corpora)
+pytestmark = pytest.mark.slow
+
+
 def _audit(event: str, args: tuple[object, ...]) -> None:
     if event == "open" and _watching.is_set() and args and isinstance(args[0], (str, bytes, os.PathLike)):
         _opened.append(os.fsdecode(args[0]))

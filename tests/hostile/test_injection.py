@@ -228,6 +228,7 @@ def _screen_text(data: bytes) -> str:
     return re.sub(r"\x1b[PX^_][^\x1b]*\x1b\\", "", text)  # DCS/SOS/PM/APC (sixel, kitty)
 
 
+@pytest.mark.slow
 def test_viewer_writes_nothing_injected_to_the_terminal(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     _write_hostile(folder)

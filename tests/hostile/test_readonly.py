@@ -99,6 +99,7 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_commands_leave_the_source_untouched(source: Path, tmp_path: Path) -> None:
     before = snapshot(source)
     out = tmp_path / "elsewhere"
@@ -135,6 +136,7 @@ def test_commands_leave_the_source_untouched(source: Path, tmp_path: Path) -> No
     assert not changes, "the source was modified:\n" + "\n".join(changes)
 
 
+@pytest.mark.slow
 def test_export_refuses_to_overwrite_without_force(source: Path, tmp_path: Path) -> None:
     ct = source / "extra" / "CT_small.dcm"
     target = tmp_path / "exists.png"
@@ -154,6 +156,7 @@ def test_export_refuses_to_overwrite_without_force(source: Path, tmp_path: Path)
     assert not diff(before, snapshot(source))
 
 
+@pytest.mark.slow
 async def test_viewer_session_leaves_the_source_untouched(
     source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

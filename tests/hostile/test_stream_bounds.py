@@ -269,6 +269,7 @@ def test_mutated_stream_headers_stay_within_the_budget(
         assert len(lines) == 1 and path.name in lines[0], run.describe()
 
 
+@pytest.mark.slow
 def test_sigterm_restores_the_terminal(tmp_path: Path) -> None:
     """A viewer killed with SIGTERM leaves the alternate screen, shows the cursor and turns mouse
     reporting off before it exits (the bytes it writes last, in a pseudo-terminal)."""

@@ -196,6 +196,7 @@ def test_ctrl_c_stops_a_huge_dicomdir(million: Path) -> None:
     assert "Traceback" not in run.err
 
 
+@pytest.mark.slow
 def test_record_limit_is_adjustable_and_keeps_the_records_before_it(tmp_path: Path) -> None:
     """With --resource-limit dicomdir-records=1000, the records before the limit are shown (988 images: 1,000
     records minus the patient, the study and 10 series records) and one line says where it stopped;
@@ -304,6 +305,7 @@ def test_entries_per_folder_limit(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_many_dicomdirs_in_one_tree(tmp_path: Path) -> None:
     """1,200 CD folders side by side, and 5,000 DICOMDIR files under other names in one folder: the
     DICOMDIR-files limit stops following them with one line each, within the budget."""

@@ -41,6 +41,10 @@ _NUMERIC = {"US", "SS", "UL", "SL", "SV", "UV", "FL", "FD", "DS", "IS", "OF", "O
 _BINARY = {"OB", "OW", "UN", "OL", "OV", "OD", "OF"}
 
 
+# the whole module is slow (measured in the quick loop: 457 files, each through dcmdump and dump)
+pytestmark = pytest.mark.slow
+
+
 def _files() -> list[Path]:
     import pydicom.data
 

@@ -55,6 +55,7 @@ def _pydicom_rows(
         )
 
 
+@pytest.mark.slow
 def test_quick_rows_equal_pydicom_rows_on_every_corpus_file() -> None:
     quick = fallbacks = 0
     reasons: Counter[str] = Counter()
@@ -123,6 +124,7 @@ QUERIES = [
 ]
 
 
+@pytest.mark.slow
 def test_selection_matches_pydicom_select_on_every_quick_file() -> None:
     checked = 0
     for path in FILES:
@@ -260,6 +262,7 @@ def test_elements_out_of_order_are_shown_sorted_like_pydicom(tmp_path: Path) -> 
             )
 
 
+@pytest.mark.slow
 def test_every_hostile_corpus_file_falls_back_or_gives_the_pydicom_rows(tmp_path: Path) -> None:
     import sys
 

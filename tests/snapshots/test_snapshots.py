@@ -67,6 +67,7 @@ def test_narrow_layout_ct_80x24(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=_settled(app))
 
 
+@pytest.mark.slow
 def test_help_screen(snap_compare: SnapCompare) -> None:
     app = _app(CT)
     settle = _settled(app)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pydicom
+import pytest
 from pilot import wait_for_index, wait_for_slice, wait_until
 from pydicom.fileset import FileSet
 from textual.widgets import Checkbox, Input, RadioButton, Static
@@ -27,6 +28,7 @@ def _folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 async def test_share_dialog_exports_the_shown_series(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     app = DicomViewerApp([str(folder)], terminal=detect(override="halfblock"))
@@ -55,6 +57,7 @@ async def test_share_dialog_exports_the_shown_series(tmp_path: Path) -> None:
     assert (out / "DEIDENTIFICATION.txt").is_file()
 
 
+@pytest.mark.slow
 async def test_share_dialog_refuses_an_output_inside_the_input(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     app = DicomViewerApp([str(folder)], terminal=detect(override="halfblock"))

@@ -47,6 +47,7 @@ def top_text(app: DicomViewerApp) -> str:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_start_focuses_the_image_and_shows_middle_slice_of_first_series() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -66,6 +67,7 @@ async def test_start_focuses_the_image_and_shows_middle_slice_of_first_series() 
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_scrolling_keys_move_the_counter_and_the_picture_follows() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -121,6 +123,7 @@ async def test_window_text_follows_keys_and_presets() -> None:
 
 
 @needs_taichi
+@pytest.mark.slow
 async def test_privacy_mode_masks_tree_annotations_and_inspector() -> None:
     app = make_app(TAICHI)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -247,6 +250,7 @@ async def test_ui_stays_responsive_during_a_slow_decode() -> None:
 
 
 @pytest.mark.skipif(not NIH_GE.is_dir(), reason=f"real data not found: {NIH_GE}")
+@pytest.mark.slow
 async def test_cache_stays_under_byte_bound_scrolling_150_slices() -> None:
     app = make_app(NIH_GE, cache_mb=1)
     bound = 1024**2
@@ -269,6 +273,7 @@ async def test_cache_stays_under_byte_bound_scrolling_150_slices() -> None:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_holding_a_key_never_queues_decodes() -> None:
     from tui_dicom.core.imaging.pixels import decode_frame
 
@@ -295,6 +300,7 @@ async def test_holding_a_key_never_queues_decodes() -> None:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_help_lists_every_image_key_and_closes() -> None:
     from tui_dicom.ui.screens.help import HelpScreen
 

@@ -41,6 +41,7 @@ def probe_text(app: DicomViewerApp) -> str:
     return str(app.main.query_one("#probe-line").render())
 
 
+@pytest.mark.slow
 async def test_probe_shows_hu_of_known_pixel_as_pydicom_computes() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -77,6 +78,7 @@ async def test_probe_shows_hu_of_known_pixel_as_pydicom_computes() -> None:
         assert await wait_until(pilot, lambda: not app.main.query_one("#probe-line").display)
 
 
+@pytest.mark.slow
 async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -109,6 +111,7 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
         assert key not in app.main.state.measurements
 
 
+@pytest.mark.slow
 async def test_rectangle_roi_statistics_in_hu() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -129,6 +132,7 @@ async def test_rectangle_roi_statistics_in_hu() -> None:
         assert f"area {20 * sr * sc:.1f} mm²" in text
 
 
+@pytest.mark.slow
 async def test_zoom_one_to_one_shows_expected_crop() -> None:
     app = make_app(CT)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -171,6 +175,7 @@ async def test_rotation_and_flip_update_orientation_labels() -> None:
         assert app.main._orientation["left"] == before["top"]
 
 
+@pytest.mark.slow
 async def test_cine_advances_loops_and_stops() -> None:
     app = make_app(CT)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -187,6 +192,7 @@ async def test_cine_advances_loops_and_stops() -> None:
         assert not app.main.state.cine and app.main._index == stopped_at
 
 
+@pytest.mark.slow
 async def test_next_series_key_moves_tree_and_image() -> None:
     app = make_app(TAICHI)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -214,6 +220,7 @@ async def test_next_series_key_moves_tree_and_image() -> None:
         )
 
 
+@pytest.mark.slow
 async def test_inspector_search_next_match_copy_and_varying() -> None:
     app = make_app(CT)
     copied: list[str] = []

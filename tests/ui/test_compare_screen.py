@@ -23,6 +23,7 @@ needs_cd = pytest.mark.skipif(not CD.is_dir(), reason=f"real data not found: {CD
 
 
 @needs_cd
+@pytest.mark.slow
 async def test_compare_sync_and_reference_lines() -> None:
     app = DicomViewerApp([str(CD)], terminal=detect(override="halfblock"))
     async with app.run_test(size=(160, 45)) as pilot:

@@ -91,6 +91,7 @@ async def test_m_puts_nothing_down_and_press_drag_release_measures_under_the_poi
         assert _expected_mm(p1, p2) in str(app.main.query_one("#measure-list").render())
 
 
+@pytest.mark.slow
 async def test_click_click_measures_and_a_click_on_the_same_pixel_waits() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
@@ -137,6 +138,7 @@ async def test_keyboard_measuring_needs_the_crosshair_to_move() -> None:
 
 
 @pytest.mark.parametrize("kind", ["rect", "ellipse"])
+@pytest.mark.slow
 async def test_roi_by_drag(kind: str) -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:

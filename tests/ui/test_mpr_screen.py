@@ -26,6 +26,7 @@ def make_app(*paths: Path) -> DicomViewerApp:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_mpr_three_linked_planes() -> None:
     app = make_app(CT)
     async with app.run_test(size=(180, 50)) as pilot:

@@ -30,6 +30,7 @@ def _tree_text(app: DicomViewerApp, tree: StudyTree) -> str:
 
 
 @pytest.mark.skipif(not TAICHI.is_dir(), reason=f"real CD not found: {TAICHI}")
+@pytest.mark.slow
 async def test_patient_id_is_not_cut_and_keys_resize_the_tree() -> None:
     app = _app(TAICHI)
     async with app.run_test(size=(400, 50)) as pilot:

@@ -84,6 +84,7 @@ async def test_shift_arrows_pan_the_view_and_the_app_keeps_running() -> None:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_palette_lists_every_viewer_command_with_its_key_and_runs_it() -> None:
     app = make_app(CT)
     async with app.run_test(size=(140, 44)) as pilot:

@@ -89,6 +89,7 @@ def _all_files() -> list[Path]:
     return sorted(p for root in roots if root.is_dir() for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_fast_header_matches_pydicom_on_every_real_file() -> None:
     """For every file in pydicom's test data, pydicom-data and ../shared/data: our header values equal
     pydicom's dcmread values (files pydicom cannot read are skipped; non-DICOM must be refused by both)."""
