@@ -56,6 +56,10 @@ TS_DIR = SHARED_DATA / "dcm_qa_ts" / "In"
 CT_DIR = SHARED_DATA / "ge_ct_head"
 
 
+# the whole module is slow (measured in the quick loop: a real Orthanc: every query over DIMSE and DICOMweb)
+pytestmark = pytest.mark.slow
+
+
 @dataclass
 class Uploaded:
     """What the tests put into the archive, with each file's header as the reference."""

@@ -91,6 +91,7 @@ async def test_remote_study_shows_first_slice_before_the_last_instance_arrived(
         assert not bar.display
 
 
+@pytest.mark.slow
 async def test_escape_cancels_the_retrieve_and_keeps_what_arrived(
     orthanc: OrthancServer, ct_study: pydicom.Dataset, slow_cache: None, tmp_path: Path
 ) -> None:
@@ -129,6 +130,7 @@ async def test_search_box_queries_again(
         assert screen.search_filters().patient_id == ct_study.PatientID
 
 
+@pytest.mark.slow
 async def test_cut_results_are_said_and_paged(
     orthanc: OrthancServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,6 +174,7 @@ async def test_a_failure_is_one_line_in_the_app(
         assert "called AE title 'WRONGAET' not recognised" in shown() and "\n" not in shown().strip()
 
 
+@pytest.mark.slow
 async def test_series_option_opens_on_that_series(
     orthanc: OrthancServer, ct_study: pydicom.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

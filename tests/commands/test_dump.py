@@ -156,6 +156,7 @@ def test_several_files_get_header_lines() -> None:
 # ---------------------------------------------------------------------------------------- exit codes
 
 
+@pytest.mark.slow
 def test_exit_codes(tmp_path: Path) -> None:
     text = tmp_path / "notes.dcm"
     text.write_text("not dicom at all\n")
@@ -185,6 +186,7 @@ def test_broken_pipe_is_quiet() -> None:
 # ---------------------------------------------------------------------------------------------- JSON
 
 
+@pytest.mark.slow
 def test_json_round_trip() -> None:
     proc = run_dump(CT_SMALL, "--json")
     assert proc.returncode == 0
@@ -224,6 +226,7 @@ def test_injection_inert_in_a_pipe(hostile_file: Path) -> None:
         assert raw not in run_dump(str(hostile_file), "--json").stdout
 
 
+@pytest.mark.slow
 def test_injection_inert_on_a_tty(hostile_file: Path) -> None:
     out = run_dump_tty(str(hostile_file))
     _assert_inert(out.replace(b"\r\n", b"\n"))
@@ -513,6 +516,7 @@ def test_a_tag_found_in_no_file_exits_1() -> None:
     assert ok.returncode == 0 and ok.stderr == b""
 
 
+@pytest.mark.slow
 def test_json_of_many_files_carries_each_path() -> None:
     import pydicom
 

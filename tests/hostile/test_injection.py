@@ -104,6 +104,7 @@ def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.slow
 def test_dump_prints_values_and_names_inert(tmp_path: Path) -> None:
     path = _write_hostile(tmp_path / "in")
     proc = _run(["dump", str(path)])
@@ -119,6 +120,7 @@ def test_dump_prints_values_and_names_inert(tmp_path: Path) -> None:
     assert bare.stdout.decode().strip() == "SER\\x1b]52;c;SU5KRUNURUQ=\\x07\\x9b31mC1RED"
 
 
+@pytest.mark.slow
 def test_error_messages_name_hostile_files_inert(tmp_path: Path) -> None:
     _write_hostile(tmp_path / "in")
     bad = tmp_path / "in" / BAD_NAME

@@ -173,6 +173,7 @@ def looping_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     sandbox.shutdown()
 
 
+@pytest.mark.slow
 def test_runaway_decoder_is_stopped_by_its_cpu_limit(looping_child: None) -> None:
     limits.set_limits(limits.Limits(decode_seconds=1.0))
     ds, frame = _first_frame(_seed(SEEDS["j2k"]))

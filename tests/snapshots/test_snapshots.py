@@ -57,6 +57,7 @@ def _settled(app: DicomViewerApp) -> Callable[[Pilot[None]], Awaitable[None]]:
     return run_before
 
 
+@pytest.mark.slow
 def test_wide_layout_taichi_cd(snap_compare: SnapCompare) -> None:
     app = _app(TAICHI)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_settled(app))

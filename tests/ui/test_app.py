@@ -93,6 +93,7 @@ async def test_scrolling_keys_move_the_counter_and_the_picture_follows() -> None
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_window_text_follows_keys_and_presets() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -149,6 +150,7 @@ async def test_privacy_mode_masks_tree_annotations_and_inspector() -> None:
 
 
 @needs_taichi
+@pytest.mark.slow
 async def test_annotations_toggle_and_tree_series_labels() -> None:
     app = make_app(TAICHI)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -167,6 +169,7 @@ async def test_annotations_toggle_and_tree_series_labels() -> None:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_inspector_follows_the_slice() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:

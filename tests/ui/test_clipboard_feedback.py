@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from pilot import wait_for_index, wait_until
 from pydicom.data import get_testdata_file
 
@@ -21,6 +22,7 @@ def test_feedback_names_what_was_sent_and_the_tmux_setting() -> None:
     assert "Copied" not in in_tmux and "set -g set-clipboard on" in in_tmux
 
 
+@pytest.mark.slow
 async def test_y_sends_the_value_and_says_so() -> None:
     path = str(get_testdata_file("CT_small.dcm", download=False))
     app = DicomViewerApp([path], terminal=detect(override="halfblock"))

@@ -68,6 +68,7 @@ async def _settled(pilot: Any, picture: PictureView) -> Any:
     raise AssertionError("the picture never settled")
 
 
+@pytest.mark.slow
 async def test_m_puts_nothing_down_and_press_drag_release_measures_under_the_pointer() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
@@ -111,6 +112,7 @@ async def test_click_click_measures_and_a_click_on_the_same_pixel_waits() -> Non
         assert await _settled(pilot, picture) == placed
 
 
+@pytest.mark.slow
 async def test_escape_cancels_a_measurement_in_progress() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
@@ -127,6 +129,7 @@ async def test_escape_cancels_a_measurement_in_progress() -> None:
         assert not app.main.state.measurements
 
 
+@pytest.mark.slow
 async def test_keyboard_measuring_needs_the_crosshair_to_move() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:

@@ -87,6 +87,7 @@ async def test_mpr_three_linked_planes() -> None:
         assert await wait_until(pilot, lambda: not isinstance(app.screen, MprScreen))
 
 
+@pytest.mark.slow
 async def test_mpr_says_why_a_series_is_not_a_volume(tmp_path: Path) -> None:
     from pydicom.data import get_testdata_file
 

@@ -52,6 +52,7 @@ async def test_patient_id_is_not_cut_and_keys_resize_the_tree() -> None:
         assert tree.outer_size.width == 400 - 30
 
 
+@pytest.mark.slow
 async def test_dragging_the_border_resizes_the_tree() -> None:
     app = _app(CT)
     async with app.run_test(size=(160, 40)) as pilot:
@@ -68,6 +69,7 @@ async def test_dragging_the_border_resizes_the_tree() -> None:
         assert app.mouse_captured is None
 
 
+@pytest.mark.slow
 async def test_a_problem_opens_its_full_path_and_reason(tmp_path: Path) -> None:
     deep = tmp_path / ("a-very-long-folder-name-" * 4) / "and-deeper-still" / "scans"
     deep.mkdir(parents=True)

@@ -62,6 +62,7 @@ def test_keys_are_shown_as_typed() -> None:
 
 
 @needs_ct
+@pytest.mark.slow
 async def test_shift_arrows_pan_the_view_and_the_app_keeps_running() -> None:
     app = make_app(CT)
     async with app.run_test(size=(140, 44)) as pilot:

@@ -8,6 +8,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import pydicom
+import pytest
 from conftest import DICOMDIR_TESTS, PYDICOM_FILES, BuiltCD
 
 from tui_dicom.core.dicom.source import open_ref
@@ -59,6 +60,7 @@ def test_zip_with_dicomdir_equals_the_cd(dcmtk_cd: BuiltCD, tmp_path: Path) -> N
     assert not (tmp_path / "download").exists()  # nothing extracted
 
 
+@pytest.mark.slow
 def test_zip_without_dicomdir_is_sniffed(dcmtk_cd: BuiltCD, tmp_path: Path) -> None:
     archive = _zip_folder(dcmtk_cd.root, tmp_path / "plain.zip", skip={"DICOMDIR"})
     with zipfile.ZipFile(archive, "a") as zf:

@@ -226,6 +226,7 @@ def test_supplemental_palette_colours_only_its_range() -> None:
     assert (out[~inside][:, 0] == out[~inside][:, 2]).all()
 
 
+@pytest.mark.slow
 def test_enhanced_mr_per_frame_rescale_and_window() -> None:
     path = _shared("dcm_qa_enh/In/Philips/IM_0027_fMAP.dcm")
     ds = pydicom.dcmread(path, stop_before_pixels=True)
