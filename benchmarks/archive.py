@@ -159,6 +159,11 @@ def _measure(
     dicom_url = f"dicom://{server.aet}@127.0.0.1:{server.dicom_port}"
     web_url = server.dicomweb_url.replace("://", f"://{server.user}@")
     env = dict(os.environ, TUI_DICOM_PASSWORD=server.password, XDG_CACHE_HOME=str(scratch / "xdg"))
+    # Python children run as from an install, with their modules' bytecode cached (pip compiles it; an
+    # environment with PYTHONDONTWRITEBYTECODE would compile every module from source on every start),
+    # kept in the scratch folder so nothing is written into the repository; the warm-up round fills it
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     os.environ["TUI_DICOM_PASSWORD"] = server.password
     move_port = server.scp_port
 
@@ -208,7 +213,7 @@ def _measure(
 
     def python_floor() -> float:
         """Seconds for a Python that starts and imports requests, nothing else (the WADO-RS floor)."""
-        return _run([sys.executable, "-c", "import requests"])[0]
+        return _run([sys.executable, "-c", "import requests"], env)[0]
 
     def reference(kind: str) -> float:
         out = _fresh_dir(scratch)
