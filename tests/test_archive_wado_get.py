@@ -200,15 +200,13 @@ def test_an_answer_cut_inside_an_instance_keeps_only_whole_ones(
 
     class Handler(BaseHTTPRequestHandler):
         body = full
+        content_type = f'multipart/related; type="application/dicom"; boundary={boundary.decode()}'
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             self.send_response(200)
-            self.send_header(
-                "Content-Type", f'multipart/related; type="application/dicom"; boundary={boundary.decode()}'
-            )
-            self.send_header(
-                "Connection", "close"
-            )  # no length: the end of the answer is the end of the stream
+            self.send_header("Content-Type", self.content_type)
+            # no length: the end of the answer is the end of the stream
+            self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(self.body)
 
@@ -243,6 +241,13 @@ def test_an_answer_cut_inside_an_instance_keeps_only_whole_ones(
         assert _files(tmp_path / "cut") == sorted(k.path for k in kept), (
             "the cut instance left nothing behind"
         )
+
+        # a server may answer one instance as a bare application/dicom body: kept as it is
+        Handler.body, Handler.content_type = originals[1], "application/dicom"
+        single = OutputFolder(tmp_path / "single")
+        got = list(client.retrieve("1.2.3", "4.5.6", single, sop_uid=uids[1]))
+        assert [g.sop_instance_uid for g in got] == [uids[1]]
+        assert got[0].path.read_bytes() == originals[1]
         client.close()
     finally:
         server.shutdown()

@@ -602,7 +602,7 @@ class DicomWebClient:
                     parser.finalize()
                 yield from settle()
                 if parts.current is not None:
-                    error = ArchiveError(f"retrieve from {self.display}: the answer ended inside an instance")
+                    error = ArchiveError(f"the answer from {self.display} ended inside an instance")
         except ArchiveError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - the stream broke: keep what arrived, list the rest
