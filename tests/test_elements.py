@@ -26,7 +26,7 @@ from tui_dicom.core import limits
 from tui_dicom.core.dicom import elements as el
 from tui_dicom.core.dicom.reading import is_deflated
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 SHARED = REPO.parent / "shared" / "data"
 Walk = list[tuple[int, int, str | None, int, int]]
 
