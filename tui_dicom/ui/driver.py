@@ -12,7 +12,7 @@ This is the only module that relies on Textual internals:
 
 * the input loop mirrors ``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes
   ``fileno``, ``exit_event`` and ``_debug`` and the private ``textual._xterm_parser.XTermParser``
-  (checked by ``tests/test_reply_filter.py``);
+  (checked by ``tests/terminal/test_reply_filter.py``);
 * :class:`LazyStrip` replaces ``Strip._segments`` (the slot every Strip method reads) with a
   property, so a picture line's Rich segments are built only when Textual needs them;
 * :func:`write_now` writes through ``App._driver`` outside a refresh (kitty deletions that must
@@ -115,7 +115,7 @@ class ReplyFilteringDriver(LinuxDriver):
 
     def start_application_mode(self) -> None:
         """Textual's start; on exit restore the settings from before the start-up queries."""
-        super().start_application_mode()  # type: ignore[no-untyped-call]
+        super().start_application_mode()  # type: ignore[no-untyped-call]  # untyped in Textual
         if self.reply_session.tty_attrs is not None:
             self.attrs_before = self.reply_session.tty_attrs
 
