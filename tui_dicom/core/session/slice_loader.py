@@ -25,11 +25,12 @@ from tui_dicom.core.safe import safe_text
 
 if TYPE_CHECKING:
     import numpy as np
+    from pydicom.dataset import Dataset
 
     from tui_dicom.core.imaging.pixels import Frame
     from tui_dicom.core.imaging.windowing import FileWindow, Window
 
-Decoder = Callable[[FileRef, int, Any], "Frame"]
+Decoder = Callable[[FileRef, int, "Dataset | None"], "Frame"]
 """``decoder(ref, frame, header_dataset) -> Frame``; the default is ``pixels.decode_frame``."""
 
 
@@ -149,14 +150,6 @@ def slice_info(ds: Any, frame: int = 0) -> SliceInfo:
     )
 
 
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return out if len(out) == n else None
-
-
 def _plane(ds: Any, frame: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
     from tui_dicom.core.imaging.geometry import plane_of
@@ -172,7 +165,7 @@ class SliceLoader:
         self.pictures: ByteLRU[np.ndarray] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
         # outside --cache-mb, small and bounded: headers of recent instances (~55 KB each for a CT slice,
         # counted as 64 KB) and their inspector rows (~360 bytes a row, counted as 400)
-        self.headers: ByteLRU[Any] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
+        self.headers: ByteLRU[Dataset] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
         self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
         self._decoder = decoder
 
@@ -181,7 +174,7 @@ class SliceLoader:
         """Bytes held by the frame and picture caches."""
         return self.frames.nbytes + self.pictures.nbytes
 
-    def header(self, ref: FileRef) -> Any:
+    def header(self, ref: FileRef) -> Dataset:
         """The header dataset of ``ref`` (no pixel data), cached."""
         ds = self.headers.get(ref)
         if ds is None:
@@ -191,7 +184,7 @@ class SliceLoader:
             self.headers.put(ref, ds)
         return ds
 
-    def tag_rows(self, ref: FileRef, header: Any) -> list[TagRow]:
+    def tag_rows(self, ref: FileRef, header: Dataset) -> list[TagRow]:
         """The inspector rows of ``header`` (the header of ``ref``), cached per file."""
         rows = self.rows.get(ref)
         if rows is None:
