@@ -179,7 +179,8 @@ async def test_cine_advances_loops_and_stops() -> None:
         assert await wait_for_slice(pilot, app, "28/28")
         await pilot.press("space")
         assert app.main.viewer.pane.cine
-        assert await wait_until(pilot, lambda: app.main.viewer.slice_index not in (27,), 5)  # looped to the start
+        # looped to the start
+        assert await wait_until(pilot, lambda: app.main.viewer.slice_index not in (27,), 5)
         assert await wait_until(pilot, lambda: app.main.viewer.slice_index >= 2, 5)
         await pilot.press("space")
         stopped_at = app.main.viewer.slice_index

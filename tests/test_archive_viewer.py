@@ -107,7 +107,10 @@ async def test_escape_cancels_the_retrieve_and_keeps_what_arrived(
         assert "cancelled" in note
         kept = list((tmp_path / "cache" / "tui-dicom").rglob("*.dcm"))
         assert len(kept) >= arrived
-        assert screen.counter_text.endswith(f"/{len(screen.viewer.slices)}") and len(screen.viewer.slices) == arrived
+        assert (
+            screen.counter_text.endswith(f"/{len(screen.viewer.slices)}")
+            and len(screen.viewer.slices) == arrived
+        )
 
 
 async def test_search_box_queries_again(
