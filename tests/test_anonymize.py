@@ -23,6 +23,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -392,6 +393,63 @@ def test_dicomdir_reads_with_dcmdump_and_fileset(basic_export: Export) -> None:
     for instance in fs:
         parts = Path(instance.FileID).parts
         assert all(re.fullmatch(r"[A-Z0-9_]{1,8}", p) for p in parts), parts
+    assert _empty_type1_keys(dicomdir) == {}
+
+
+#: record keys of Type 1 in PS3.3 F.5 (PATIENT, STUDY, SERIES, IMAGE) that the profile can empty
+DIRECTORY_TYPE1 = {
+    "PATIENT": ("PatientID",),
+    "STUDY": ("StudyDate", "StudyTime", "StudyID"),
+    "SERIES": ("Modality", "SeriesInstanceUID", "SeriesNumber"),
+    "IMAGE": ("InstanceNumber",),
+}
+
+
+def _empty_type1_keys(dicomdir: Path) -> dict[tuple[str, str], int]:
+    """(record type, keyword) → how many records have that Type 1 key missing or empty."""
+    empty: dict[tuple[str, str], int] = {}
+    for record in pydicom.dcmread(dicomdir).DirectoryRecordSequence:
+        for keyword in DIRECTORY_TYPE1.get(record.DirectoryRecordType, ()):
+            value = record.get(keyword, None)
+            if value is None or not str(value).strip():  # IS 0 is a value
+                key = (record.DirectoryRecordType, keyword)
+                empty[key] = empty.get(key, 0) + 1
+    return empty
+
+
+def test_dicomdir_records_keep_type1_keys_the_files_lack(tmp_path: Path) -> None:
+    """A file with no date left gets Study Date/Time from the next date it has (as DCMTK's ``dcmmkdir +I``
+    does), else a fixed dummy (not the export date); missing Study ID, Series and Instance Number are
+    numbered — a DICOMDIR record never has an empty Type 1 key."""
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = pydicom.dcmread(_testfile("CT_small.dcm"))
+    ds.save_as(src / "IM1")
+    ds.SOPInstanceUID = ds.SOPInstanceUID + ".2"
+    ds.StudyInstanceUID = ds.StudyInstanceUID + ".2"
+    for element in ds:
+        if element.VR in ("DA", "TM", "DT"):
+            element.value = ""
+    del ds.SeriesNumber, ds.InstanceNumber
+    ds.save_as(src / "IM2")
+    out = tmp_path / "OUT"
+    args = ["anonymize", str(src), "--secret", "s", "-q", "--allow-burned-in"]
+    assert main([*args, "-o", str(out), "--shift-days", "-10"]) == 0
+    assert _empty_type1_keys(out / "DICOMDIR") == {}
+    records = pydicom.dcmread(out / "DICOMDIR").DirectoryRecordSequence
+    dates = sorted((str(r.StudyDate), str(r.StudyTime)) for r in records if r.DirectoryRecordType == "STUDY")
+    shifted = (date.fromisoformat(str(pydicom.dcmread(src / "IM1").StudyDate)) - timedelta(days=10)).strftime(
+        "%Y%m%d"
+    )
+    assert [d for d, _ in dates] == ["19000101", shifted]
+    bare = tmp_path / "BARE"
+    assert main([*args, "--profile", "basic", "-o", str(bare)]) == 0
+    assert _empty_type1_keys(bare / "DICOMDIR") == {}
+    bare_records = pydicom.dcmread(bare / "DICOMDIR").DirectoryRecordSequence
+    study_ids = {str(r.StudyID) for r in bare_records if r.DirectoryRecordType == "STUDY"}
+    assert len(study_ids) == 2, "one Study ID per study, each with a value"
+    numbers = [str(r.SeriesNumber) for r in bare_records if r.DirectoryRecordType == "SERIES"]
+    assert len(numbers) == 2 and all(numbers), "IM2 lost its Series Number; the record numbers it"
 
 
 @pytest.mark.slow
