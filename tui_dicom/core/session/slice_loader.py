@@ -127,7 +127,7 @@ _TEXT_KEYWORDS = (
 )
 
 
-def slice_info(ds: Any, frame: int = 0) -> SliceInfo:
+def slice_info(ds: Dataset | None, frame: int = 0) -> SliceInfo:
     """Per-slice values the annotations show, from a header dataset (missing ones are left empty)."""
     if ds is None:
         return SliceInfo()
@@ -150,7 +150,7 @@ def slice_info(ds: Any, frame: int = 0) -> SliceInfo:
     )
 
 
-def _plane(ds: Any, frame: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+def _plane(ds: Dataset, frame: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
     from tui_dicom.core.imaging.geometry import plane_of
 
