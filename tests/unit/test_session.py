@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from conftest import SHARED_DATA
 from pydicom.data import get_testdata_file
 from pydicom.pixels.processing import apply_modality_lut
 
@@ -22,8 +23,7 @@ from tui_dicom.core.session.slice_loader import SliceLoader
 from tui_dicom.core.session.viewer import PREFETCH, Change, ViewerSession
 from tui_dicom.core.session.viewstate import ZOOM_STEP
 
-REPO = Path(__file__).resolve().parents[1]
-CT = REPO.parent / "shared" / "data" / "ge_ct_head"
+CT = SHARED_DATA / "ge_ct_head"
 CT_SMALL = Path(str(get_testdata_file("CT_small.dcm", download=False)))
 MR_SMALL = Path(str(get_testdata_file("MR_small.dcm", download=False)))
 needs_ct = pytest.mark.skipif(not CT.is_dir(), reason=f"real data not found: {CT}")
