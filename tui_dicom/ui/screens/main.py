@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_dicom.core.cache import LatestSlot
@@ -34,17 +34,26 @@ from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
 from tui_dicom.core.session.viewstate import MeasureKind, PaneState
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
-from tui_dicom.ui.screens.anonymize import AnonymizeDialog
+from tui_dicom.ui.widgets.footer import ViewerFooter
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
 from tui_dicom.ui.widgets.study_tree import MASK, StudyTree, fmt_date
 
 PREFETCH = 6
+#: what the loader thread imports before its first request (see :func:`_run_loader`)
+_LOADER_MODULES = (
+    "tui_dicom.core.dicom.reading",
+    "tui_dicom.core.imaging.pixels",
+    "tui_dicom.core.imaging.windowing",
+    "tui_dicom.core.inspector.tags",
+)
 #: screen direction (rows, columns) of each arrow key
 _ARROWS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
+#: seconds after mount when the key footer appears even if no picture came (nothing to show, a slow CD)
+FOOTER_LATEST = 1.0
 
 
 def _fmt_mm(value: float) -> str:
@@ -139,7 +148,8 @@ class MainScreen(Screen[None]):
                 yield ImagePane(id="image")
                 yield TagInspector(id="inspector")
         yield Static("", id="status")
-        yield Footer()
+        # its keys appear with the first picture, not before it (see ViewerFooter)
+        yield ViewerFooter(held=True)
 
     def on_mount(self) -> None:
         """Start indexing and the loader; the tree has focus until the first series is shown."""
@@ -155,6 +165,11 @@ class MainScreen(Screen[None]):
             self._run_layout_writer()
         if self.demo_note:
             self.notify(self.demo_note, title="Demo", markup=False, timeout=8)
+        self.set_timer(FOOTER_LATEST, self._release_footer)
+
+    def _release_footer(self) -> None:
+        """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
+        self.query_one(ViewerFooter).release()
 
     def _from_first_path(self, series: Series) -> bool:
         """True if ``series`` comes from the first path given: that is what the user pointed at first."""
@@ -203,6 +218,12 @@ class MainScreen(Screen[None]):
     def _run_loader(self) -> None:
         worker = get_current_worker()
         slot = self._slot
+        # the first picture needs pydicom, numpy and the decoders: import them now, while the layout
+        # settles and the index reads the first header, not after the first request (an archive's
+        # network client may import requests meanwhile: pydicom then imports it too)
+        from tui_dicom.core.dicom.preload import warm_up
+
+        warm_up(_LOADER_MODULES, hide_downloader=bool(self.paths))
         while not worker.is_cancelled and not slot.closed:
             req = slot.take(0.25)
             if req is None:
@@ -286,8 +307,15 @@ class MainScreen(Screen[None]):
             total = f"/{progress.files_total:,}" if progress.files_total else ""
             what = "records" if progress.phase == "dicomdir" else "files"
             self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
-        self.query_one(StudyTree).update_hierarchy(message.hierarchy)
-        if self._series is not None:  # the shown series may have grown
+        tree = self.query_one(StudyTree)
+        tree.update_hierarchy(message.hierarchy)
+        if self._series is None and not self._opened:
+            # the series the tree will select at start: its picture is decoded while the tree expands
+            # and highlights it (its SeriesChosen then finds the series already shown)
+            first = tree.first_series()
+            if first is not None:
+                self._set_series(first)
+        elif self._series is not None:  # the shown series may have grown
             for series in message.hierarchy.all_series():
                 if series.series_instance_uid == self._series.series_instance_uid:
                     self._set_series(series, keep_slice=True)
@@ -300,7 +328,13 @@ class MainScreen(Screen[None]):
     def _series_chosen(self, message: StudyTree.SeriesChosen) -> None:
         first = not self._opened
         self._opened = True
-        self._set_series(message.series)
+        started = (
+            first
+            and self._series is not None
+            and self._series.series_instance_uid == message.series.series_instance_uid
+        )
+        # the start-up series was requested when the index found it: keep its slice and request
+        self._set_series(message.series, keep_slice=started)
         if first and self._from_first_path(message.series) and isinstance(self.focused, StudyTree):
             # the user pointed at this: arrows and keys go to the image (Tab back to the tree)
             self.query_one(ImagePane).focus()
@@ -473,6 +507,7 @@ class MainScreen(Screen[None]):
         ):
             return
         self._shown_seq = message.seq
+        self._release_footer()
         self._show_tags(message.slice, message.rows, message.header_error)
         self._current_info = {}
         self.query_one(ImagePane).set_message(
@@ -493,6 +528,7 @@ class MainScreen(Screen[None]):
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
+        self._release_footer()
         if message.picture_view.size_note != self._size_note:  # scaled down for the terminal, or no more
             self._size_note = message.picture_view.size_note
             self._update_status()
@@ -645,6 +681,8 @@ class MainScreen(Screen[None]):
         if self._series is None:
             self.notify("Choose a series first", timeout=3)
             return
+        from tui_dicom.ui.screens.anonymize import AnonymizeDialog  # de-identification loads on use
+
         self.app.push_screen(AnonymizeDialog(self._series, self._series_context[1], self.paths))
 
     def action_search_tags(self) -> None:
