@@ -52,8 +52,8 @@ _LOADER_MODULES = (
 _ARROWS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
-#: seconds after mount when the key footer appears even if no picture came (nothing to show, a slow CD)
-FOOTER_LATEST = 1.0
+#: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
+FOOTER_LATEST = 3.0
 
 
 def _fmt_mm(value: float) -> str:
@@ -296,6 +296,8 @@ class MainScreen(Screen[None]):
         if progress.phase == "done":
             self.index_done = True
             self._status_progress = ""
+            if self._series is None:  # nothing to show: the keys need not wait for a picture
+                self._release_footer()
             if not message.hierarchy.patients:
                 reason = "no DICOM images found"
                 if message.hierarchy.errors:
@@ -442,8 +444,12 @@ class MainScreen(Screen[None]):
         self.query_one(ImagePane).set_message(None)
 
         def texts() -> None:
-            # with the picture, in the same screen update: tag values, counter and annotations
-            self._show_tags(message.slice, message.rows, message.header_error)
+            # with the picture, in the same screen update: tag values, counter and annotations; only the
+            # first picture goes out alone, its hundred tag rows in the update right after it
+            if self._header_ref is None:
+                self.call_after_refresh(self._show_tags, message.slice, message.rows, message.header_error)
+            else:
+                self._show_tags(message.slice, message.rows, message.header_error)
             self._update_annotations()
 
         self._redraw(texts)
