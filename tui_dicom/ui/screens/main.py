@@ -218,9 +218,9 @@ class MainScreen(Screen[None]):
     def _run_loader(self) -> None:
         worker = get_current_worker()
         slot = self._slot
-        # the first picture needs pydicom, numpy and the decoders: import them now, while the layout
-        # settles and the index reads the first header, not after the first request (an archive's
-        # network client may import requests meanwhile: pydicom then imports it too)
+        # the first picture needs pydicom, numpy and the decoders: import them before the first request
+        # (the command line imported pydicom already; an app started otherwise, e.g. in tests, or an
+        # archive, whose network client may import requests meanwhile: pydicom then imports it too)
         from tui_dicom.core.dicom.preload import warm_up
 
         warm_up(_LOADER_MODULES, hide_downloader=bool(self.paths))
@@ -296,8 +296,6 @@ class MainScreen(Screen[None]):
         if progress.phase == "done":
             self.index_done = True
             self._status_progress = ""
-            if self._series is None:  # nothing to show: the keys need not wait for a picture
-                self._release_footer()
             if not message.hierarchy.patients:
                 reason = "no DICOM images found"
                 if message.hierarchy.errors:
@@ -322,6 +320,8 @@ class MainScreen(Screen[None]):
                 if series.series_instance_uid == self._series.series_instance_uid:
                     self._set_series(series, keep_slice=True)
                     break
+        if self.index_done and self._series is None:  # nothing to show: the keys need not wait
+            self._release_footer()
         self._update_status()
 
     # ------------------------------------------------------------------------------ tree → slices
