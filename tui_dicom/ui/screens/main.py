@@ -169,7 +169,8 @@ class MainScreen(Screen[None]):
 
     def _release_footer(self) -> None:
         """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
-        self.query_one(ViewerFooter).release()
+        for footer in self.query(ViewerFooter):  # none in a subclass that composes its own
+            footer.release()
 
     def _from_first_path(self, series: Series) -> bool:
         """True if ``series`` comes from the first path given: that is what the user pointed at first."""
@@ -218,12 +219,14 @@ class MainScreen(Screen[None]):
     def _run_loader(self) -> None:
         worker = get_current_worker()
         slot = self._slot
-        # the first picture needs pydicom, numpy and the decoders: import them before the first request
-        # (the command line imported pydicom already; an app started otherwise, e.g. in tests, or an
-        # archive, whose network client may import requests meanwhile: pydicom then imports it too)
-        from tui_dicom.core.dicom.preload import warm_up
+        if self.paths:
+            # the first picture needs pydicom, numpy and the decoders: import them before the first
+            # request (the command line imported pydicom already; not an app started otherwise, e.g. in
+            # tests). Not for an archive: its network client imports pydicom in its own thread now, and
+            # two threads importing the same modules at once can fail with a deadlock error in one
+            from tui_dicom.core.dicom.preload import warm_up
 
-        warm_up(_LOADER_MODULES, hide_downloader=bool(self.paths))
+            warm_up(_LOADER_MODULES)
         while not worker.is_cancelled and not slot.closed:
             req = slot.take(0.25)
             if req is None:
@@ -309,9 +312,10 @@ class MainScreen(Screen[None]):
             self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
         tree = self.query_one(StudyTree)
         tree.update_hierarchy(message.hierarchy)
-        if self._series is None and not self._opened:
+        if self._series is None and not self._opened and self.paths:
             # the series the tree will select at start: its picture is decoded while the tree expands
-            # and highlights it (its SeriesChosen then finds the series already shown)
+            # and highlights it (its SeriesChosen then finds the series already shown); local files
+            # only (an archive retrieves a series when the tree chooses it)
             first = tree.first_series()
             if first is not None:
                 self._set_series(first)
