@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: The pilot waits (``tests/pilot.py``) live with the tests, outside the package that ships.
+TESTS = HERE.parent / "tests"
 DATA = HERE.parent.parent / "shared" / "data"
 
 SHOTS = [
@@ -33,9 +35,12 @@ SHOTS = [
 
 async def shoot(name: str, paths: list[Path], keys: list[str], size: tuple[int, int]) -> None:
     """Run the app headless, press ``keys``, save an SVG screenshot."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    from pilot import wait_for_index, wait_for_slice, wait_until
+
     from tui_dicom.core.graphics.terminal import detect
     from tui_dicom.ui.app import DicomViewerApp
-    from tui_dicom.ui.testing import wait_for_index, wait_for_slice, wait_until
 
     terminal = detect(override="halfblock", colors="truecolor")
     app = DicomViewerApp(

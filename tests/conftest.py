@@ -9,6 +9,14 @@ Data locations (module constants, ``None``/missing folders make the tests that n
 
 Skip markers: ``needs_shared(*names)``, ``needs_tool(name)``, ``needs_data_store``.
 
+Tiers: every test lives in a folder of ``tests/`` (``unit``, ``commands``, ``ui``, ``snapshots``,
+``terminal``, ``parity``, ``hostile``, ``archive``) and gets that folder's marker here, so
+``-m "ui or snapshots"`` picks tiers; the ``terminal`` folder's marker is the ``terminal`` marker the quick
+loop (``-m "not slow and not terminal"``) leaves out. A test file left directly in ``tests/`` runs
+untiered, with a warning. Shared helpers (this file, ``bundled``, ``dicomdir_gen``,
+``hostile_corpus``, ``orthanc``, ``pilot``) stay at ``tests/``, which pytest puts on ``sys.path`` for this
+conftest, so every tier imports them by name.
+
 Fixtures:
 
 - ``orthanc`` (session): a real Orthanc archive (Debian's ``/usr/sbin/Orthanc``) on free loopback ports,
@@ -27,6 +35,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +45,10 @@ import pytest
 from orthanc import OrthancServer
 from orthanc import available as orthanc_available
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+#: The tier folders of ``tests/``; each one's name is also its marker (registered in pyproject.toml).
+TIERS = ("unit", "commands", "ui", "snapshots", "terminal", "parity", "hostile", "archive")
 PYDICOM_DATA = Path(pydicom.data.__file__).resolve().parent
 PYDICOM_FILES = PYDICOM_DATA / "test_files"
 PYDICOM_CHARSETS = PYDICOM_DATA / "charset_files"
@@ -143,3 +155,29 @@ def orthanc() -> Iterator[OrthancServer]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, from the folder it lives in (``tests/TIER/test_x.py``).
+
+    A test file left directly in ``tests/`` (or in an unknown folder) still runs, untiered, with a
+    collection warning naming it: move it into its tier (ARCHITECTURE.md, "Tests").
+    """
+    stray = set()
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # a test outside tests/ (given on the command line): no tier
+            continue
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        else:
+            stray.add(str(item.path.resolve().relative_to(REPO)))
+    if stray:
+        warnings.warn(
+            pytest.PytestCollectionWarning(
+                f"tests outside the tier folders of tests/ ({', '.join(TIERS)}), so without a tier marker: "
+                + ", ".join(sorted(stray))
+            ),
+            stacklevel=1,
+        )

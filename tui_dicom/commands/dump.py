@@ -27,7 +27,7 @@ from tui_dicom.core.safe import safe_path, safe_text
 #: the dump path imports as little as it can (``tui-dicom dump FILE`` must start like a native tool):
 #: ``typing``, ``dataclasses``, ``zipfile`` and ``contextlib`` cost milliseconds each, so the types are
 #: for the type checker only and ZIP support is imported when a path is not a plain DICOM file.
-#: ``tests/test_dump.py`` keeps the set of modules imported by ``dump FILE`` in check.
+#: ``tests/commands/test_dump.py`` keeps the set of modules imported by ``dump FILE`` in check.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -260,7 +260,7 @@ def full_dump_lines(
 
     meta = getattr(ds, "file_meta", None)
     rows = tag_rows(
-        ds,  # type: ignore[arg-type]
+        ds,  # type: ignore[arg-type]  # a pydicom Dataset, typed object (no import on this path)
         include_private=include_private,
         max_depth=max_depth,
         max_value_chars=DUMP_MAX_VALUE_CHARS,
@@ -290,7 +290,7 @@ def _selected(ds: object, queries: list[TagPath], args: argparse.Namespace, cut:
     from tui_dicom.core.inspector.tags import tag_rows
 
     rows = tag_rows(
-        ds,  # type: ignore[arg-type]
+        ds,  # type: ignore[arg-type]  # a pydicom Dataset, typed object (no import on this path)
         include_private=not args.no_private,
         max_value_chars=DUMP_MAX_VALUE_CHARS if cut else None,
     )
@@ -396,8 +396,8 @@ def _json_filter(ds: object, queries: list[TagPath]) -> object:
     picked = Dataset()
     for query in queries:
         tag = query.steps[0].tag
-        if tag is not None and tag in ds:  # type: ignore[operator]
-            picked.add(ds[tag])  # type: ignore[index]
+        if tag is not None and tag in ds:  # type: ignore[operator]  # ds: a Dataset
+            picked.add(ds[tag])  # type: ignore[index]  # ds: a Dataset
     return picked
 
 
@@ -436,8 +436,9 @@ def _with_pydicom(
     try:
         if args.json:
             source = _json_filter(ds, queries) if queries else ds
+            # source: a Dataset, typed object on this path
             json_docs.append((_raw_path(ref), to_dicom_json(source, include_private=not args.no_private)))  # type: ignore[arg-type]
-            counts = [int(q.steps[0].tag in source) for q in queries]  # type: ignore[operator]
+            counts = [int(q.steps[0].tag in source) for q in queries]  # type: ignore[operator]  # a Dataset
             return _Dumped(counts=counts)
         if queries:
             return _selected(ds, queries, args, cut)
@@ -572,7 +573,7 @@ def run(args: argparse.Namespace) -> int:
     """Entry point used by :mod:`tui_dicom.cli`: dump to stdout, quietly stop on a closed pipe."""
     out = sys.stdout
     try:  # noqa: SIM105 - contextlib is not imported on the dump path (start-up time)
-        out.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        out.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]  # TextIO: AttributeError caught
     except (AttributeError, ValueError):
         pass
     try:

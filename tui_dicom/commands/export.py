@@ -246,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
             from tui_dicom.commands.export_plane import export_plane
 
             plane_picture, chunks = export_plane(args)
+            # export_plane types its picture object (numpy is imported lazily there): a uint8 array
             write_picture(plane_picture, args.output, force=args.force, text=chunks)  # type: ignore[arg-type]
         else:
             if (

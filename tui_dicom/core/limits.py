@@ -66,6 +66,8 @@ def _record(cls: type) -> type:
     def __reduce__(self: object) -> tuple[object, ...]:
         return (_rebuild, (cls, dict(zip(names, key(self), strict=True))))
 
+    # a hand-made dataclass (see above): mypy refuses assigning to a method (misc) and checks each function
+    # against object's own signature (assignment); typed callers see dataclass_transform's view instead
     cls.__init__ = __init__  # type: ignore[misc]
     cls.__setattr__ = __setattr__  # type: ignore[assignment]
     cls.__delattr__ = __setattr__  # type: ignore[assignment]
@@ -131,7 +133,7 @@ class Limits:
 
 
 #: the fields of :class:`Limits`, in order
-_FIELDS: tuple[str, ...] = Limits._fields  # type: ignore[attr-defined]
+_FIELDS: tuple[str, ...] = Limits._fields  # type: ignore[attr-defined]  # set by the decorator
 
 #: help text per field, shown by ``--resource-limit`` and in error hints
 DESCRIPTIONS: dict[str, str] = {

@@ -10,7 +10,7 @@ on its way is read and dropped before the terminal goes back to the shell (where
 
 This is the only module that relies on Textual internals: the input loop mirrors
 ``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes ``fileno``, ``exit_event`` and
-``_debug`` and the private ``textual._xterm_parser.XTermParser``. ``tests/test_reply_filter.py``
+``_debug`` and the private ``textual._xterm_parser.XTermParser``. ``tests/terminal/test_reply_filter.py``
 checks those against the installed Textual and fails loudly when they change.
 """
 
@@ -101,7 +101,7 @@ class ReplyFilteringDriver(LinuxDriver):
 
     def start_application_mode(self) -> None:
         """Textual's start; on exit restore the settings from before the start-up queries."""
-        super().start_application_mode()  # type: ignore[no-untyped-call]
+        super().start_application_mode()  # type: ignore[no-untyped-call]  # untyped in Textual
         if self.reply_session.tty_attrs is not None:
             self.attrs_before = self.reply_session.tty_attrs
 

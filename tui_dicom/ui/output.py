@@ -35,11 +35,11 @@ def own_terminal_output() -> Iterator[None]:
         encoding=getattr(original, "encoding", None) or "utf-8",
         errors=getattr(original, "errors", None) or "backslashreplace",
     )
-    sys.__stderr__ = stream  # type: ignore[misc]  # Textual writes frames to sys.__stderr__
+    sys.__stderr__ = stream  # type: ignore[misc]  # Final in typeshed; Textual writes frames to it
     try:
         yield
     finally:
-        sys.__stderr__ = original  # type: ignore[misc]
+        sys.__stderr__ = original  # type: ignore[misc]  # Final in typeshed: put back
         with contextlib.suppress(OSError, ValueError):
             stream.close()
 

@@ -9,7 +9,10 @@ archive cannot make us write outside the cache.
 
 The bound is in bytes (``--cache-mb``): after each stored file the least recently used files are
 removed until the total fits, except those of the pinned series (the one being shown or retrieved).
-Files are written to a temporary name and renamed, so a reader never sees half a file.
+Files are written to a temporary name and renamed, so a reader never sees half a file: whole, with
+:func:`write_file`, or while they arrive, with :class:`StagedFile` (its temporary name is in the
+destination's :meth:`staging_dir`, on the same file system, because the final name is known only once
+the file's header has been read).
 """
 
 from __future__ import annotations
@@ -89,6 +92,10 @@ class DiskCache:
         """Where an instance is (or will be) in the cache."""
         return self.series_dir(study_uid, series_uid) / (uid_name(sop_uid) + ".dcm")
 
+    def staging_dir(self) -> Path:
+        """Where files being received are written before they are renamed (this archive's folder)."""
+        return self.dir
+
     def pin(self, study_uid: str, series_uid: str) -> None:
         """Keep this series while it is shown or retrieved (replaces the previous pin)."""
         with self._lock:
@@ -138,6 +145,10 @@ class OutputFolder:
         """Where an instance goes in the folder."""
         return self.root / uid_name(series_uid) / (uid_name(sop_uid) + ".dcm")
 
+    def staging_dir(self) -> Path:
+        """Where files being received are written before they are renamed (the folder itself)."""
+        return self.root
+
     def stored(self, path: Path, nbytes: int) -> None:
         """Remember what was written (for the summary)."""
         self.files.append(path)
@@ -160,3 +171,56 @@ def write_file(path: Path, chunks: list[bytes] | tuple[bytes, ...]) -> int:
             tmp.unlink()
         raise
     return size
+
+
+_staged_count = 0
+_staged_lock = threading.Lock()
+
+
+class StagedFile:
+    """A file written while it arrives, under a temporary name, and renamed into place when complete.
+
+    For streamed retrieves: the bytes go to disk as they come (nothing held in memory), and the final
+    name, which depends on the UIDs inside the file, is chosen once it is complete. The temporary name
+    holds ``.part-`` so a cache scan removes what a killed process left.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        global _staged_count
+        with _staged_lock:
+            _staged_count += 1
+            count = _staged_count
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.tmp = folder / f".incoming.part-{os.getpid()}-{threading.get_ident()}-{count}"
+        self.size = 0
+        self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data`` (all of it: ``os.write`` may write less, so loop)."""
+        if self._fd is None:
+            raise ValueError("write to a closed StagedFile")
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            self.size += n
+
+    def close(self) -> None:
+        """Close the temporary file (it stays until :meth:`commit` or :meth:`discard`)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def commit(self, path: Path) -> int:
+        """Rename the complete file to ``path`` (its folder made private if new); returns its size."""
+        self.close()
+        if not path.parent.is_dir():
+            _private_dir(path.parent)
+        os.replace(self.tmp, path)
+        return self.size
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (an incomplete or unwanted part)."""
+        self.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()

@@ -154,6 +154,10 @@ class Destination(Protocol):
         """Called after a file was written completely."""
         ...
 
+    def staging_dir(self) -> Path:
+        """A folder inside the destination, on its file system, for files still being received."""
+        ...
+
 
 class ArchiveClient(Protocol):
     """What both protocols offer. Every call blocks: run it in a worker thread."""

@@ -201,7 +201,35 @@ def _cd_patient_node_class() -> type[RecordNode]:
     return CdPatientNode
 
 
-def _records(ds: Dataset, patient_node: type[RecordNode]) -> RecordNode:
+#: STUDY record keys of Type 1 (PS3.3 F.5) that the profile may empty (Z), each with the attributes of
+#: the (already de-identified) file tried in turn, as DCMTK's ``dcmmkdir +I`` does, and a fixed dummy
+#: for when none has a value: 1900-01-01 00:00, not the export date, so that two exports agree.
+_STUDY_TYPE1: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("StudyDate", ("SeriesDate", "AcquisitionDate", "ContentDate"), "19000101"),
+    ("StudyTime", ("SeriesTime", "AcquisitionTime", "ContentTime"), "000000"),
+)
+
+
+class _Inventions:
+    """Numbers for record keys of Type 1 that a file leaves empty (the bare profile empties Study ID;
+    some files have no Series or Instance Number), one per study/series/instance of this export, as
+    DCMTK's ``dcmmkdir +I`` invents them: a DICOMDIR with an empty Type 1 key is not valid."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[str, str], int] = {}
+        self._counts: dict[str, int] = {}
+
+    def number(self, kind: str, key: str, scope: str = "") -> int:
+        """The same number for the same ``key`` of ``kind``; numbered 1, 2, ... within ``scope``."""
+        found = self._numbers.get((kind, key))
+        if found is None:
+            counter = f"{kind}\0{scope}"
+            found = self._counts[counter] = self._counts.get(counter, 0) + 1
+            self._numbers[(kind, key)] = found
+        return found
+
+
+def _records(ds: Dataset, patient_node: type[RecordNode], invent: _Inventions) -> RecordNode:
     """PATIENT → STUDY → SERIES → leaf directory records for ``ds`` (PS3.3 F.5); returns the leaf."""
     import pydicom.fileset
     from pydicom.dataset import Dataset as _Dataset
@@ -224,13 +252,24 @@ def _records(ds: Dataset, patient_node: type[RecordNode]) -> RecordNode:
         return rec
 
     patient = patient_node(record("PATIENT", ["PatientName", "PatientID"]))
-    study = RecordNode(
-        record(
-            "STUDY",
-            ["StudyDate", "StudyTime", "StudyDescription", "StudyInstanceUID", "StudyID", "AccessionNumber"],
-        )
+    study_record = record(
+        "STUDY",
+        ["StudyDate", "StudyTime", "StudyDescription", "StudyInstanceUID", "StudyID", "AccessionNumber"],
     )
-    series = RecordNode(record("SERIES", ["Modality", "SeriesInstanceUID", "SeriesNumber"]))
+    for keyword, alternatives, dummy in _STUDY_TYPE1:
+        if not str(study_record.get(keyword, "") or ""):
+            found = (str(ds.get(kw, "") or "") for kw in alternatives)
+            setattr(study_record, keyword, next((v for v in found if v), dummy))
+    study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+    if not str(study_record.get("StudyID", "") or ""):
+        study_record.StudyID = f"STUDY{invent.number('study', study_uid)}"
+    study = RecordNode(study_record)
+    series_record = record("SERIES", ["Modality", "SeriesInstanceUID", "SeriesNumber"])
+    if not str(series_record.get("Modality", "") or ""):
+        series_record.Modality = "OT"
+    if series_record.get("SeriesNumber", None) in (None, ""):
+        series_record.SeriesNumber = invent.number("series", series_uid, study_uid)
+    series = RecordNode(series_record)
     kind = leaf_type_of(ds)
     try:
         leaf_record = DIRECTORY_RECORDERS[kind](ds)
@@ -239,6 +278,8 @@ def _records(ds: Dataset, patient_node: type[RecordNode]) -> RecordNode:
         if "InstanceNumber" in ds:
             leaf_record.InstanceNumber = ds.InstanceNumber
     leaf_record.DirectoryRecordType = kind
+    if kind == "IMAGE" and leaf_record.get("InstanceNumber", None) in (None, ""):
+        leaf_record.InstanceNumber = invent.number("instance", str(ds.SOPInstanceUID), series_uid)
     leaf_record.ReferencedSOPClassUIDInFile = ds.SOPClassUID
     leaf_record.ReferencedSOPInstanceUIDInFile = ds.SOPInstanceUID
     leaf_record.ReferencedTransferSyntaxUIDInFile = ds.file_meta.TransferSyntaxUID
@@ -411,6 +452,7 @@ class Exporter:
         fs = FileSet()
         fs.ID = "DEIDENTIFIED"
         node_class = _cd_patient_node_class()
+        invent = _Inventions()
         seen: set[str] = set()
         patients: set[str] = set()
         studies: set[str] = set()
@@ -434,7 +476,7 @@ class Exporter:
                 if chosen:
                     _note_clean_pixel_data(ds)
                     result.masked += 1
-                _add(fs, ds, _records(ds, node_class))
+                _add(fs, ds, _records(ds, node_class, invent))
             except (DeidError, DicomViewerError) as exc:
                 result.dropped.append(Dropped(ref, ref.display, str(exc)))
                 continue

@@ -1,2 +1,3 @@
-"""DICOM bytes: sources (files, ZIP members), the dictionary, character sets, dataset reading and the
-dump reader. Depends only on the core's utilities (errors, safe, logging, cache)."""
+"""DICOM bytes: sources (files, ZIP members), the element reader every fast reader decodes with, the
+dictionary, character sets and dataset reading. Depends only on the core's utilities (errors, safe,
+logging, cache, limits)."""

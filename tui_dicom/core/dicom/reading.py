@@ -15,6 +15,7 @@ import warnings
 import zlib
 
 from tui_dicom.core import limits
+from tui_dicom.core.dicom.elements import DEFLATED, IMPLICIT, KNOWN_VRS, meta_transfer_syntax
 from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.errors import HeaderError, NotDicomError
 
@@ -25,47 +26,10 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import FileDataset
 
-DEFLATED = "1.2.840.10008.1.2.1.99"
 # A deflated dataset may inflate to ``limits.current().inflated_bytes``. pydicom holds the inflated
 # stream and a copy of each value at once, so peak memory is about twice that plus the interpreter:
 # 128 MB keeps a file just under the cap within 500 MB of RSS (256 MB did not: ~580 MB).
 _SNIFF_GROUPS = {0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
-_VRS = {
-    b"AE",
-    b"AS",
-    b"AT",
-    b"CS",
-    b"DA",
-    b"DS",
-    b"DT",
-    b"FL",
-    b"FD",
-    b"IS",
-    b"LO",
-    b"LT",
-    b"OB",
-    b"OD",
-    b"OF",
-    b"OL",
-    b"OV",
-    b"OW",
-    b"PN",
-    b"SH",
-    b"SL",
-    b"SQ",
-    b"SS",
-    b"ST",
-    b"SV",
-    b"TM",
-    b"UC",
-    b"UI",
-    b"UL",
-    b"UN",
-    b"UR",
-    b"US",
-    b"UT",
-    b"UV",
-}
 
 
 def sniff(prefix: bytes) -> bool:
@@ -78,16 +42,28 @@ def sniff(prefix: bytes) -> bool:
         return True
     if len(prefix) < 8:
         return False
-    for fmt in ("<HH", ">HH"):
-        group, elem = struct.unpack_from(fmt, prefix, 0)
+    for little in (True, False):
+        group, elem, length = IMPLICIT[little](prefix, 0)
         if group in _SNIFF_GROUPS and elem <= 0x0100:
-            vr = prefix[4:6]
-            if vr in _VRS:
+            if prefix[4:6] in KNOWN_VRS:  # explicit VR
                 return True
-            (length,) = struct.unpack_from(fmt[0] + "I", prefix, 4)
             if length < 1024:  # implicit VR: a small first value
                 return True
     return False
+
+
+def is_deflated(head: bytes) -> bool:
+    """True if the file whose first bytes are ``head`` has a deflated dataset, so it must be inflated
+    by :func:`_inflate` (bounded), never by pydicom.
+
+    The file meta group says so (its Transfer Syntax UID, read with the element reader). When the meta
+    group cannot be read within ``head`` (no DICM marker, malformed, or longer), the UID anywhere in
+    ``head`` counts: pydicom may still find it, and its own inflation has no bound.
+    """
+    ts = meta_transfer_syntax(head)
+    if ts is None:
+        return DEFLATED.encode() in head
+    return ts == DEFLATED
 
 
 def _inflate(fh: BinaryIO, ref: FileRef) -> io.BytesIO:
@@ -271,7 +247,7 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
             raise NotDicomError("not a DICOM file (no DICM marker and no DICOM header)")
         if len(head) == 132 and head[128:132] == b"DICM":
             raise HeaderError("file ends right after the DICM marker")
-        deflated = DEFLATED.encode() in head
+        deflated = is_deflated(head)
         fh.seek(0)
         try:
             with warnings.catch_warnings():

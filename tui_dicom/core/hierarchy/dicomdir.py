@@ -1,8 +1,8 @@
 """Read a DICOMDIR (on disk or inside a ZIP) into index entries, without opening any image file.
 
 pydicom's ``FileSet`` needs ~1.1 s for a 2,000-image DICOMDIR and gives up on the whole CD when one
-record is bad. This module walks the Directory Record Sequence itself with the ``struct`` walker of
-:mod:`tui_dicom.core.hierarchy.header` (explicit/implicit VR, little/big endian), follows the record offsets
+record is bad. This module walks the Directory Record Sequence itself with the program's element reader,
+:mod:`tui_dicom.core.dicom.elements` (explicit/implicit VR, little/big endian), follows the record offsets
 (``OffsetOfTheNextDirectoryRecord`` / ``OffsetOfReferencedLowerLevelDirectoryEntity``), and recovers
 records the offsets do not reach by their order in the file.
 
@@ -39,10 +39,30 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from tui_dicom.core import limits
+from tui_dicom.core.dicom.elements import (
+    DEFLATED,
+    EXPLICIT,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    IMPLICIT,
+    IMPLICIT_LE,
+    ITEM_END,
+    KNOWN_VRS,
+    LONG_VRS,
+    U16,
+    U32,
+    UNDEFINED,
+    NeedMore,
+    Unsupported,
+    ascii_value,
+    element_header,
+    skip_sequence,
+)
+from tui_dicom.core.dicom.elements import need as need_bytes
 from tui_dicom.core.dicom.source import FileRef, describe_mode, open_regular
 from tui_dicom.core.errors import RefusedPath
 from tui_dicom.core.hierarchy import header as hdr
-from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported
+from tui_dicom.core.hierarchy.header import HeaderInfo
 from tui_dicom.core.hierarchy.model import IndexError_
 
 #: records naming a missing file listed one by one per DICOMDIR; the rest are counted in one line
@@ -121,9 +141,9 @@ class DicomdirResult:
 
 def _u(raw: bytes, little: bool) -> int:
     if len(raw) >= 4:
-        return int(struct.unpack_from("<I" if little else ">I", raw)[0])
+        return int(U32[little](raw)[0])
     if len(raw) >= 2:
-        return int(struct.unpack_from("<H" if little else ">H", raw)[0])
+        return int(U16[little](raw)[0])
     return 0
 
 
@@ -133,7 +153,8 @@ def _parse_item(
     """Collect the wanted elements of one record item; ``end`` None means undefined length.
 
     The hot loop of a big DICOMDIR (a million records are ten million elements): module lookups are
-    bound to locals once per item.
+    bound to locals once per item, and the element headers are decoded here with the element reader's
+    unpackers and VR sets rather than by a call per element (see :mod:`tui_dicom.core.dicom.elements`).
 
     Returns:
         ``(raw values, offset after the item)``.
@@ -141,13 +162,13 @@ def _parse_item(
     raw: dict[int, tuple[bytes, bytes]] = {}
     n = len(buf)
     limit = n if end is None else min(end, n)
-    head = hdr._S_EXPLICIT[little] if explicit else hdr._S_IMPLICIT[little]
-    u32 = hdr._S_U32[little]
-    long_vrs = hdr.LONG_VRS
-    known = hdr._KNOWN_VRS
+    head = EXPLICIT[little] if explicit else IMPLICIT[little]
+    u32 = U32[little]
+    long_vrs = LONG_VRS
+    known = KNOWN_VRS
     keep = _KEEP
-    item_end = hdr.ITEM_END
-    undefined = hdr.UNDEFINED
+    item_end = ITEM_END
+    undefined = UNDEFINED
     while pos + 8 <= limit:
         if explicit:
             group, elem, vr, length = head(buf, pos)
@@ -170,10 +191,7 @@ def _parse_item(
         if tag == item_end:
             return raw, vpos
         if length == undefined:
-            if vr == b"UN":
-                pos = hdr.skip_sequence(buf, vpos, True, False, True)
-            else:
-                pos = hdr.skip_sequence(buf, vpos, little, explicit, True)
+            pos = skip_sequence(buf, vpos, little, explicit, True, 0, vr)
             continue
         pos = vpos + length
         if pos > n:
@@ -185,14 +203,11 @@ def _parse_item(
     return raw, end
 
 
-_U32 = {True: struct.Struct("<I").unpack_from, False: struct.Struct(">I").unpack_from}
-
-
 def _make_record(offset: int, raw: dict[int, tuple[bytes, bytes]], end: int, little: bool) -> Record:
     link = raw.get(_NEXT)
-    next_ = (_U32[little](link[1])[0] if len(link[1]) == 4 else _u(link[1], little)) if link else 0
+    next_ = (U32[little](link[1])[0] if len(link[1]) == 4 else _u(link[1], little)) if link else 0
     link = raw.get(_LOWER)
-    lower = (_U32[little](link[1])[0] if len(link[1]) == 4 else _u(link[1], little)) if link else 0
+    lower = (U32[little](link[1])[0] if len(link[1]) == 4 else _u(link[1], little)) if link else 0
     flag = raw.get(_IN_USE)
     kind = raw.get(_TYPE)
     return Record(
@@ -294,31 +309,29 @@ class _StreamRecords:
             complete = self._eof
             try:
                 pos, ts, _meta, little, explicit = hdr.parse_meta(buf, complete)
-                if ts == hdr.DEFLATED:
+                if ts == DEFLATED:
                     raise Unsupported("deflated DICOMDIR")
                 root_first: int | None = None
                 while True:
                     if pos + 8 > len(buf):
                         if complete:
                             raise NotADicomdir("no Directory Record Sequence")
-                        raise hdr.NeedMore(pos + 12)
-                    tag, vr, vpos, length = hdr.element_header(buf, pos, little, explicit, complete)
+                        raise NeedMore(pos + 12)
+                    tag, vr, length, vpos = element_header(buf, pos, little, explicit, complete)
                     if tag == _RECORD_SEQ:
                         self.seq_start = vpos
-                        self.seq_end = None if length == hdr.UNDEFINED else vpos + length
+                        self.seq_end = None if length == UNDEFINED else vpos + length
                         break
                     if tag > _RECORD_SEQ:
                         raise NotADicomdir("no Directory Record Sequence")
-                    if length == hdr.UNDEFINED:
-                        pos = hdr.skip_sequence(
-                            buf, vpos, True if vr == b"UN" else little, explicit and vr != b"UN", complete
-                        )
+                    if length == UNDEFINED:
+                        pos = skip_sequence(buf, vpos, little, explicit, complete, 0, vr)
                         continue
                     if tag == _ROOT_FIRST:
-                        hdr._need(buf, vpos + length, complete)
+                        need_bytes(buf, vpos + length, complete)
                         root_first = _u(buf[vpos : vpos + length], little)
                     pos = vpos + length
-            except hdr.NeedMore:
+            except NeedMore:
                 if need >= MAX_FALLBACK_BYTES:
                     raise Unsupported("the elements before the records are too large") from None
                 need *= 4
@@ -350,11 +363,11 @@ class _StreamRecords:
                     return ""
                 pos = found + 8
             while pos + 8 <= len(buf):
-                tag, _vr, vpos, length = hdr.element_header(buf, pos, self.little, self.explicit, True)
-                if length == hdr.UNDEFINED or tag > 0x00080005:
+                tag, _vr, length, vpos = element_header(buf, pos, self.little, self.explicit, True)
+                if length == UNDEFINED or tag > 0x00080005:
                     return ""
                 if tag == 0x00080005:
-                    return hdr._ascii(buf[vpos : vpos + length])
+                    return ascii_value(buf[vpos : vpos + length])
                 pos = vpos + length
         except (Unsupported, struct.error, IndexError, ValueError, OSError, _OutOfOrder):
             return ""
@@ -377,11 +390,11 @@ class _StreamRecords:
             pos = offset - base
             if pos + 8 > len(buf):
                 return None
-            tag_group, tag_elem, length = hdr._S_IMPLICIT[little](buf, pos)
+            tag_group, tag_elem, length = IMPLICIT[little](buf, pos)
             if tag_group != 0xFFFE or tag_elem != 0xE000:
                 return None
             try:
-                if length != hdr.UNDEFINED:
+                if length != UNDEFINED:
                     if length + 8 > MAX_RECORD_BYTES:
                         raise Unsupported(f"the record at offset {offset} is larger than 16 MB")
                     if pos + 8 + length > len(buf) and not self._eof:
@@ -413,7 +426,7 @@ class _StreamRecords:
             at = pos - base
             if at + 8 > len(buf):
                 return
-            group, elem, _length = hdr._S_IMPLICIT[self.little](buf, at)
+            group, elem, _length = IMPLICIT[self.little](buf, at)
             if group == 0xFFFE and elem == 0xE0DD:
                 return
             rec = self.record_at(pos)
@@ -699,14 +712,14 @@ class ZipResolver:
 
 def _record_values(rec: Record, little: bool, default_charset: str) -> dict[str, Any]:
     raw = {t: v for t, v in rec.raw.items() if t in hdr.WANTED_TAGS}
-    charset = hdr._ascii(raw[0x00080005][1]) if 0x00080005 in raw else default_charset
+    charset = ascii_value(raw[0x00080005][1]) if 0x00080005 in raw else default_charset
     values = hdr.values_from_raw(raw, little, charset)
     if _REF_INSTANCE in rec.raw:
-        values["sop_instance_uid"] = hdr._ascii(rec.raw[_REF_INSTANCE][1])
+        values["sop_instance_uid"] = ascii_value(rec.raw[_REF_INSTANCE][1])
     if _REF_CLASS in rec.raw:
-        values["sop_class_uid"] = hdr._ascii(rec.raw[_REF_CLASS][1])
+        values["sop_class_uid"] = ascii_value(rec.raw[_REF_CLASS][1])
     if _REF_TS in rec.raw:
-        values["transfer_syntax_uid"] = hdr._ascii(rec.raw[_REF_TS][1])
+        values["transfer_syntax_uid"] = ascii_value(rec.raw[_REF_TS][1])
     values.pop("specific_character_set", None)
     return values
 
@@ -741,7 +754,7 @@ def frames_bound(frames: int, size: int, rows: int | None, columns: int | None, 
     Native pixel data needs at least one bit per pixel; every encapsulated (or deflated) frame needs at
     least an 8-byte item header. A header claiming 2³¹−1 frames in a small file is cut to this.
     """
-    native = transfer_syntax in ("", hdr.IMPLICIT_LE, hdr.EXPLICIT_LE, hdr.EXPLICIT_BE)
+    native = transfer_syntax in ("", IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE)
     most = size * 8 // (rows * columns) if native and rows and columns else size // 8
     return max(1, min(frames, most))
 

@@ -11,7 +11,8 @@ deflated datasets, malformed encodings, and enhanced multi-frame objects whose p
 live in the functional group sequences. Either way the result is a :class:`HeaderInfo` whose text
 is decoded with SpecificCharacterSet the way pydicom decodes it.
 
-The element walker (:func:`iter_elements`, :func:`skip_sequence`) is shared with the DICOMDIR reader.
+Elements are decoded with the program's one element reader, :mod:`tui_dicom.core.dicom.elements`
+(its unpackers and VR sets in the hot loop, its sequence skipping and file meta reading as they are).
 """
 
 from __future__ import annotations
@@ -20,12 +21,28 @@ import contextlib
 import functools
 import math
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
+from tui_dicom.core.dicom.elements import (
+    DEFLATED,
+    EXPLICIT,
+    IMPLICIT,
+    KNOWN_VRS,
+    LONG_VRS,
+    U16,
+    U32,
+    UNDEFINED,
+    ascii_value,
+    need,
+    read_meta,
+    skip_sequence,
+    syntax_encoding,
+)
+from tui_dicom.core.dicom.elements import NeedMore as NeedMore  # re-exported: the callers' exceptions
+from tui_dicom.core.dicom.elements import Unsupported as Unsupported
 from tui_dicom.core.dicom.reading import sniff
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import HeaderError, NotDicomError
@@ -34,24 +51,11 @@ from tui_dicom.core.hierarchy.model import Instance, Vec3
 if TYPE_CHECKING:
     from typing import IO
 
-UNDEFINED = 0xFFFFFFFF
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED = "1.2.840.10008.1.2.1.99"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
-#: explicit-VR VRs with a 2-byte reserved field and a 4-byte length
-LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
-)
-ITEM = 0xFFFEE000
-ITEM_END = 0xFFFEE00D
-SEQ_END = 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
 PER_FRAME_FG = 0x52009230
 SHARED_FG = 0x52009229
-MAX_DEPTH = 64
 FIRST_READ = 16 * 1024
 MAX_HEADER_BYTES = 64 * 1024**2
 
@@ -91,18 +95,6 @@ _WANTED: dict[int, tuple[str, str]] = {
 WANTED_TAGS = frozenset(_WANTED)
 #: Python codecs for the character sets that need no ISO 2022 handling (others go through pydicom)
 _SIMPLE_CHARSETS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
-
-
-class Unsupported(Exception):
-    """The fast reader cannot handle this file; use pydicom instead."""
-
-
-class NeedMore(Exception):
-    """The buffer ends before the header does; ``needed`` bytes are required."""
-
-    def __init__(self, needed: int) -> None:
-        super().__init__(needed)
-        self.needed = needed
 
 
 @dataclass
@@ -174,98 +166,6 @@ class HeaderInfo:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(HeaderInfo))
-
-# ---------------------------------------------------------------------------------------------- walker
-
-
-def _need(buf: bytes, end: int, complete: bool) -> None:
-    if end > len(buf):
-        if complete:
-            raise Unsupported("truncated header")
-        raise NeedMore(end)
-
-
-def element_header(
-    buf: bytes, pos: int, little: bool, explicit: bool, complete: bool
-) -> tuple[int, bytes, int, int]:
-    """Parse the element header at ``pos``.
-
-    Returns:
-        ``(tag, vr, value_offset, length)``; ``vr`` is ``b""`` for implicit VR and item tags.
-    """
-    _need(buf, pos + 8, complete)
-    if little:
-        group, elem = struct.unpack_from("<HH", buf, pos)
-    else:
-        group, elem = struct.unpack_from(">HH", buf, pos)
-    tag = group << 16 | elem
-    if group == 0xFFFE or not explicit:
-        (length,) = struct.unpack_from("<I" if little else ">I", buf, pos + 4)
-        return tag, b"", pos + 8, length
-    vr = buf[pos + 4 : pos + 6]
-    if vr in LONG_VRS:
-        _need(buf, pos + 12, complete)
-        (length,) = struct.unpack_from("<I" if little else ">I", buf, pos + 8)
-        return tag, vr, pos + 12, length
-    if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
-        raise Unsupported(f"invalid VR at offset {pos}")
-    (length,) = struct.unpack_from("<H" if little else ">H", buf, pos + 6)
-    return tag, vr, pos + 8, length
-
-
-def skip_sequence(buf: bytes, pos: int, little: bool, explicit: bool, complete: bool, depth: int = 0) -> int:
-    """Skip an undefined-length sequence (or encapsulated value) whose items start at ``pos``.
-
-    Returns:
-        The offset just after the sequence delimiter.
-    """
-    if depth > MAX_DEPTH:
-        raise Unsupported("sequences nested too deeply")
-    while True:
-        tag, _vr, vpos, length = element_header(buf, pos, little, False, complete)
-        if tag == SEQ_END:
-            return vpos
-        if tag != ITEM:
-            raise Unsupported(f"unexpected tag {tag:08X} in a sequence")
-        if length != UNDEFINED:
-            pos = vpos + length
-            continue
-        pos = vpos
-        while True:
-            tag, vr, vpos, length = element_header(buf, pos, little, explicit, complete)
-            if tag == ITEM_END:
-                pos = vpos
-                break
-            if length == UNDEFINED:
-                if vr == b"UN":  # UN with undefined length holds implicit VR little endian items
-                    pos = skip_sequence(buf, vpos, True, False, complete, depth + 1)
-                else:
-                    pos = skip_sequence(buf, vpos, little, explicit, complete, depth + 1)
-            else:
-                pos = vpos + length
-
-
-def iter_elements(
-    buf: bytes, pos: int, end: int, little: bool, explicit: bool, complete: bool = True
-) -> Iterator[tuple[int, bytes, int, int]]:
-    """Yield ``(tag, vr, value_offset, length)`` for each element in ``buf[pos:end]``.
-
-    Undefined-length values are skipped (their ``length`` is reported as ``UNDEFINED`` and the
-    caller must not read them); the walk continues after their delimiter.
-    """
-    while pos < end:
-        if end - pos < 8:
-            break  # trailing padding
-        tag, vr, vpos, length = element_header(buf, pos, little, explicit, complete)
-        yield tag, vr, vpos, length
-        if length == UNDEFINED:
-            if vr == b"UN":
-                pos = skip_sequence(buf, vpos, True, False, complete)
-            else:
-                pos = skip_sequence(buf, vpos, little, explicit, complete)
-        else:
-            pos = vpos + length
-
 
 # ---------------------------------------------------------------------------------------------- values
 
@@ -345,10 +245,6 @@ def _decode_extended(raw: bytes, encodings: list[str], person_name: bool) -> str
     return decode_bytes(raw, encodings, {0x5C, 0x09, 0x0A, 0x0C, 0x0D})
 
 
-def _ascii(raw: bytes) -> str:
-    return raw.decode("latin_1").rstrip("\x00 ")
-
-
 def _parse_int(text: str) -> int | None:
     text = text.split("\\")[0].strip()
     if not text:
@@ -380,18 +276,18 @@ def _convert(kind: str, raw: bytes, vr: bytes, little: bool, encodings: list[str
     if len(raw) > 2 * _MAX_VALUES and raw.count(b"\\") >= _MAX_VALUES:
         raise Unsupported("more values than the element_values limit")  # pydicom's path names the limit
     if kind == "ui" or kind == "cs":
-        return _ascii(raw)
+        return ascii_value(raw)
     if kind == "text":
         return decode_text(raw, encodings)
     if kind == "pn":
         return decode_text(raw, encodings, person_name=True)
     if kind == "us":
         if vr in (b"US", b"", b"SS", b"UN", b"OW", b"OB") and len(raw) >= 2:
-            return struct.unpack_from("<H" if little else ">H", raw)[0]
+            return U16[little](raw)[0]
         if vr == b"IS":
-            return _parse_int(_ascii(raw))
+            return _parse_int(ascii_value(raw))
         return None
-    text = _ascii(raw)
+    text = ascii_value(raw)
     if kind == "is":
         return _parse_int(text)
     if kind == "ds":
@@ -409,14 +305,11 @@ def _dataset_encoding(buf: bytes, pos: int, ts: str, complete: bool) -> tuple[bo
     """(little_endian, explicit_vr) for the dataset starting at ``pos``."""
     if ts == DEFLATED:
         raise Unsupported("deflated dataset")
-    little = ts != EXPLICIT_BE
-    if ts == IMPLICIT_LE:
-        explicit = False
-    elif ts:
-        explicit = True
+    if ts:
+        little, explicit = syntax_encoding(ts)
     else:  # no meta: guess from the first element
-        _need(buf, pos + 8, complete)
-        group_le = struct.unpack_from("<H", buf, pos)[0]
+        need(buf, pos + 8, complete)
+        group_le = U16[True](buf, pos)[0]
         little = group_le < 0x0100 or group_le == 0xFFFE
         explicit = True
     # Trust the bytes over the declared syntax (pydicom does the same): a VR must be two letters.
@@ -428,24 +321,16 @@ def _dataset_encoding(buf: bytes, pos: int, ts: str, complete: bool) -> tuple[bo
     return little, explicit
 
 
-_KNOWN_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
-)
-_S_EXPLICIT = {True: struct.Struct("<HH2sH").unpack_from, False: struct.Struct(">HH2sH").unpack_from}
-_S_IMPLICIT = {True: struct.Struct("<HHI").unpack_from, False: struct.Struct(">HHI").unpack_from}
-_S_U32 = {True: struct.Struct("<I").unpack_from, False: struct.Struct(">I").unpack_from}
-
-
 def _walk_dataset(
     buf: bytes, pos: int, little: bool, explicit: bool, complete: bool, vrs: dict[int, tuple[bytes, bytes]]
 ) -> None:
     """The hot loop: collect wanted top-level elements of the dataset at ``pos`` into ``vrs``."""
     n = len(buf)
-    head = _S_EXPLICIT[little] if explicit else _S_IMPLICIT[little]
-    u32 = _S_U32[little]
+    head = EXPLICIT[little] if explicit else IMPLICIT[little]
+    u32 = U32[little]
     wanted = WANTED_TAGS
     long_vrs = LONG_VRS
-    known = _KNOWN_VRS
+    known = KNOWN_VRS
     frames_seen = 0
     has_position = False
     while True:
@@ -477,18 +362,15 @@ def _walk_dataset(
             if group == 0x5200 and (elem == 0x9230 or elem == 0x9229):
                 raise Unsupported("enhanced multi-frame: positions live in functional groups")
         if length == UNDEFINED:
-            if vr == b"UN":
-                pos = skip_sequence(buf, vpos, True, False, complete)
-            else:
-                pos = skip_sequence(buf, vpos, little, explicit, complete)
+            pos = skip_sequence(buf, vpos, little, explicit, complete, 0, vr)
             continue
         end = vpos + length
         tag = group << 16 | elem
         if tag in wanted:
-            _need(buf, end, complete)
+            need(buf, end, complete)
             vrs[tag] = (vr, buf[vpos:end])
             if tag == 0x00280008:
-                frames_seen = _parse_int(_ascii(buf[vpos:end])) or 0
+                frames_seen = _parse_int(ascii_value(buf[vpos:end])) or 0
             elif tag == 0x00200032:
                 has_position = True
         pos = end
@@ -501,26 +383,9 @@ def parse_meta(buf: bytes, complete: bool) -> tuple[int, str, dict[int, tuple[by
         ``(dataset_offset, transfer_syntax_uid, meta_values, little_endian, explicit_vr)``;
         ``meta_values`` maps wanted group-2 tags to ``(vr, raw bytes)``.
     """
-    vrs: dict[int, tuple[bytes, bytes]] = {}
-    pos = 0
-    ts = ""
-    if len(buf) >= 132 and buf[128:132] == b"DICM":
-        pos = 132
-        # file meta: always explicit VR little endian
-        while True:
-            _need(buf, pos + 8, complete)
-            group = struct.unpack_from("<H", buf, pos)[0]
-            if group != 0x0002:
-                break
-            tag, vr, vpos, length = element_header(buf, pos, True, True, complete)
-            if length == UNDEFINED:
-                raise Unsupported("undefined length in file meta")
-            _need(buf, vpos + length, complete)
-            if tag in WANTED_TAGS:
-                vrs[tag] = (vr, buf[vpos : vpos + length])
-            pos = vpos + length
-        if 0x00020010 in vrs:
-            ts = _ascii(vrs[0x00020010][1])
+    pos, meta = read_meta(buf, complete)
+    vrs = {tag: value for tag, value in meta.items() if tag in WANTED_TAGS}
+    ts = ascii_value(vrs[0x00020010][1]) if 0x00020010 in vrs else ""
     little, explicit = _dataset_encoding(buf, pos, ts, complete)
     return pos, ts, vrs, little, explicit
 
@@ -536,7 +401,7 @@ def values_from_raw(
         charset: SpecificCharacterSet to decode with; None: take it from ``vrs``.
     """
     if charset is None:
-        charset = _ascii(vrs[0x00080005][1]) if 0x00080005 in vrs else ""
+        charset = ascii_value(vrs[0x00080005][1]) if 0x00080005 in vrs else ""
     encodings = python_encodings(charset)
     values: dict[str, Any] = {}
     for tag, (vr, raw) in vrs.items():
@@ -559,7 +424,7 @@ def parse_header(buf: bytes, complete: bool) -> HeaderInfo:
         raise NotDicomError("not a DICOM file (no DICM marker and no DICOM header)")
     pos, _ts, vrs, little, explicit = parse_meta(buf, complete)
     meta_class = vrs.get(0x00020002)
-    if meta_class is not None and _ascii(meta_class[1]) == MEDIA_STORAGE_DIRECTORY:
+    if meta_class is not None and ascii_value(meta_class[1]) == MEDIA_STORAGE_DIRECTORY:
         # a DICOMDIR: the index reads it through the DICOMDIR reader, never as an image, so its
         # record sequence (megabytes, item by item) is not walked here
         return HeaderInfo(**values_from_raw(vrs, little))
@@ -604,7 +469,7 @@ def _value_from_pydicom(kind: str, value: Any) -> Any:
         if isinstance(value, (list, MultiValue)):
             return "\\".join(str(v) for v in value)
         if isinstance(value, bytes):
-            return _ascii(value)
+            return ascii_value(value)
         return str(value)
     if kind == "us":
         if isinstance(value, (list, MultiValue)):

@@ -169,7 +169,7 @@ def length(p1: tuple[float, float], p2: tuple[float, float], spacing: Spacing) -
     """Distance between two pixel positions, in mm when calibrated, else in pixels."""
     dr, dc = p2[0] - p1[0], p2[1] - p1[1]
     if spacing.calibrated:
-        return math.hypot(dr * spacing.row, dc * spacing.col)  # type: ignore[operator]
+        return math.hypot(dr * spacing.row, dc * spacing.col)  # type: ignore[operator]  # calibrated: floats
     return math.hypot(dr, dc)
 
 
@@ -220,7 +220,7 @@ def roi_stats(
         return None
     sel = values[mask].astype(np.float64)
     if spacing.calibrated:
-        area, unit = n * spacing.row * spacing.col, "mm²"  # type: ignore[operator]
+        area, unit = n * spacing.row * spacing.col, "mm²"  # type: ignore[operator]  # calibrated: floats
     else:
         area, unit = float(n), "px²"
     return RoiStats(float(sel.mean()), float(sel.std()), float(sel.min()), float(sel.max()), area, n, unit)

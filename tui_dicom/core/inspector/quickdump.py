@@ -24,6 +24,22 @@ from collections.abc import Callable
 
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
+from tui_dicom.core.dicom.elements import (
+    DEFLATED,
+    ITEM_END,
+    MAX_DEPTH,
+    SEQ_END,
+    SHORT_VR_NAMES,
+    SHORT_VRS,
+    TAG,
+    U16,
+    UNDEFINED,
+    NeedMore,
+    Unsupported,
+    element_header,
+    syntax_encoding,
+)
+from tui_dicom.core.dicom.elements import VR_NAMES as _VRS
 from tui_dicom.core.dicom.source import FileRef, open_ref
 from tui_dicom.core.inspector.tags import (
     BINARY_VRS,
@@ -46,56 +62,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
-UNDEFINED = 0xFFFFFFFF
-ITEM_END = 0xFFFEE00D
-SEQ_END = 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
 CHARSET = 0x00080005
-MAX_DEPTH = 64
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED = "1.2.840.10008.1.2.1.99"
 #: bytes per value of the binary VRs shown as one number per value
 _VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
-_VRS = frozenset(
-    [
-        "AE",
-        "AS",
-        "AT",
-        "CS",
-        "DA",
-        "DS",
-        "DT",
-        "FL",
-        "FD",
-        "IS",
-        "LO",
-        "LT",
-        "OB",
-        "OD",
-        "OF",
-        "OL",
-        "OV",
-        "OW",
-        "PN",
-        "SH",
-        "SL",
-        "SQ",
-        "SS",
-        "ST",
-        "SV",
-        "TM",
-        "UC",
-        "UI",
-        "UL",
-        "UN",
-        "UR",
-        "US",
-        "UT",
-        "UV",
-    ]
-)
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on backslash, not stripped
 _TEXT = frozenset({"SH", "LO", "UC"})  # character set, split, each stripped of trailing spaces/NULs
@@ -177,31 +147,24 @@ class _Reader:
         self.n = len(buf)
         self.little = little
         self.explicit = explicit
-        order = "<" if little else ">"
-        self.u16x2 = struct.Struct(order + "HH").unpack_from
-        self.u16 = struct.Struct(order + "H").unpack_from
-        self.u32 = struct.Struct(order + "I").unpack_from
+        self.u16x2 = TAG[little]
+        self.u16 = U16[little]
         budget = limits.current()
         # over budget: pydicom's path (read_dataset) refuses with the limit named
         self.max_elements = budget.dataset_elements
         self.max_values = budget.element_values
 
     def header(self, pos: int) -> tuple[int, str | None, int, int]:
-        """``(tag, vr or None, value offset, length)`` of the element at ``pos``."""
-        if pos + 8 > self.n:
-            raise _PastEnd("element header runs past the end of the file")
-        group, elem = self.u16x2(self.buf, pos)
-        tag = group << 16 | elem
-        if group == 0xFFFE or not self.explicit:
-            return tag, None, pos + 8, self.u32(self.buf, pos + 4)[0]
-        vr = bytes(self.buf[pos + 4 : pos + 6]).decode("latin-1")
-        if vr not in _VRS:
-            raise Fallback(f"unknown VR {vr!r} at offset {pos}")
-        if vr in _LONG_VRS:
-            if pos + 12 > self.n:
-                raise _PastEnd("element header runs past the end of the file")
-            return tag, vr, pos + 12, self.u32(self.buf, pos + 8)[0]
-        return tag, vr, pos + 8, self.u16(self.buf, pos + 6)[0]
+        """``(tag, vr or None, value offset, length)`` of the element at ``pos`` (the element reader's)."""
+        try:
+            tag, vr, length, vpos = element_header(
+                self.buf, pos, self.little, self.explicit, False, SHORT_VRS
+            )
+        except NeedMore:
+            raise _PastEnd("element header runs past the end of the file") from None
+        except Unsupported as exc:
+            raise Fallback(str(exc)) from None
+        return tag, vr.decode("latin-1") if vr else None, vpos, length
 
     def dataset(
         self,
@@ -233,9 +196,10 @@ class _Reader:
                 return pos
             tag = group << 16 | elem
             if explicit and group != 0xFFFE and pos + 8 <= limit:
-                # the common element, read here rather than by self.header(): a call per element counts
+                # the common element (a standard VR with a 16-bit length), read here rather than by
+                # self.header(): a call per element counts
                 vr = self.buf[pos + 4 : pos + 6].decode("latin-1")
-                if vr not in _LONG_VRS and vr in _VRS:
+                if vr in SHORT_VR_NAMES:
                     vpos, length = pos + 8, u16(self.buf, pos + 6)[0]
                 else:
                     tag, vr, vpos, length = self.header(pos)
@@ -624,13 +588,12 @@ def parse(buf: Any, *, stop_before_pixels: bool) -> tuple[_Dataset, _Dataset, bo
     ts = _ascii_value(meta.elems.get(0x00020010))
     if not ts or ts == DEFLATED:
         raise Fallback("no transfer syntax, or a deflated dataset")
-    little = ts != EXPLICIT_BE
-    explicit = ts != IMPLICIT_LE
+    little, explicit = syntax_encoding(ts)
     if pos + 6 <= len(buf):  # pydicom trusts the bytes over the declared syntax: so must we, or fall back
         vr = bytes(buf[pos + 4 : pos + 6])
         if (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90) != explicit:
             raise Fallback("transfer syntax does not match the encoding")
-        if struct.unpack_from("<H" if little else ">H", buf, pos)[0] < 0x0008:
+        if U16[little](buf, pos)[0] < 0x0008:
             raise Fallback("dataset starts with a group pydicom may read in the other byte order")
     data = _Dataset()
     reader = _Reader(buf, little, explicit)

@@ -125,7 +125,7 @@ def geometry_of(ref: FileRef, ds: Any, frame: int) -> SliceGeometry:
         frame=frame,
         position=position,
         orientation=orientation,
-        spacing=(sp.row, sp.col) if sp.calibrated else None,  # type: ignore[arg-type]
+        spacing=(sp.row, sp.col) if sp.calibrated else None,  # type: ignore[arg-type]  # calibrated: floats
         rows=_int(ds.get("Rows")) or 0,
         columns=_int(ds.get("Columns")) or 0,
         samples=_int(ds.get("SamplesPerPixel")) or 1,
@@ -255,7 +255,7 @@ def plan_volume(
     stack = axis / along
     t = (pos - pos[0]) @ stack
     off_line = np.linalg.norm((pos - pos[0]) - np.outer(t, stack), axis=1)
-    sp_row, sp_col = geoms[0].spacing  # type: ignore[misc]
+    sp_row, sp_col = geoms[0].spacing  # type: ignore[misc]  # checked calibrated above
     if float(off_line.max()) > 0.5 * min(sp_row, sp_col) + 0.05:
         raise NotAVolume(
             f"slice positions are not on one line (up to {off_line.max():.1f} mm off): "
@@ -279,7 +279,7 @@ def plan_volume(
         whole = bool(np.all(np.abs(ratios[big] - np.rint(ratios[big])) < 0.1)) if big.size else False
         numbered = all(n is not None for n in numbers)
         number_gap = numbered and any(
-            abs(int(numbers[i + 1]) - int(numbers[i])) > 1  # type: ignore[arg-type]
+            abs(int(numbers[i + 1]) - int(numbers[i])) > 1  # type: ignore[arg-type]  # numbered: no None
             for i in big
         )
         if big.size and others_regular and (whole or number_gap):

@@ -48,6 +48,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("tui-dicom — keys (Esc closes)", style="bold"))
             yield Static(bindings_table(self._groups))
 
+    # Screen.action_dismiss is async and takes the screen's result type; the help has no result
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         """Close the help."""
         self.dismiss(result)

@@ -178,14 +178,14 @@ class StudyTree(Tree[NodeData]):
             key=lambda p: ("P", p.patient_id, p.patient_name),
             make=lambda p: (patient_label(p, self.privacy), NodeData("patient", p), True),
         ):
-            patient: Patient = p_node.data.obj  # type: ignore[union-attr]
+            patient: Patient = p_node.data.obj  # type: ignore[union-attr]  # made with NodeData
             for s_node in self._sync(
                 p_node,
                 patient.studies,
                 key=lambda s: ("S", s.study_instance_uid),
                 make=lambda s: (study_label(s), NodeData("study", s), True),
             ):
-                study: Study = s_node.data.obj  # type: ignore[union-attr]
+                study: Study = s_node.data.obj  # type: ignore[union-attr]  # made with NodeData
                 for se_node in self._sync(
                     s_node,
                     study.series,
@@ -272,7 +272,7 @@ class StudyTree(Tree[NodeData]):
             event.prevent_default()
 
     def _fill_images(self, node: TreeNode[NodeData]) -> None:
-        series: Series = node.data.obj  # type: ignore[union-attr]
+        series: Series = node.data.obj  # type: ignore[union-attr]  # a series node's data
         slices = series.slices()
         if len(node.children) == len(slices) and all(
             c.data is not None and c.data.obj is series for c in node.children
