@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 _PROBE = r"""
 import asyncio, json, sys
+sys.path.insert(0, sys.argv[2])  # the tests' pilot helpers
+from pilot import wait_for_slice
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_slice
 
 async def main() -> None:
     app = DicomViewerApp([sys.argv[1]])
@@ -57,7 +58,11 @@ def start_modules() -> set[str]:
     path = get_testdata_file("CT_small.dcm", download=False)
     assert path is not None
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, "-c", _PROBE, str(path), str(REPO / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pilot import wait_for_slice, wait_until
 from pydicom.data import get_testdata_file
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,7 +12,6 @@ from textual.widgets import Button
 from textual.widgets._footer import FooterKey
 
 from tui_dicom.ui.app import DicomViewerApp
-from tui_dicom.ui.testing import wait_for_slice, wait_until
 from tui_dicom.ui.widgets.footer import ViewerFooter
 
 
