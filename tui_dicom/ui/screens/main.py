@@ -22,7 +22,7 @@ from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_dicom.core.cache import LatestSlot
@@ -36,7 +36,7 @@ from tui_dicom.core.session.viewer import PREFETCH, Change, MeasureOutcome, View
 from tui_dicom.core.session.viewstate import MeasureKind, cell_step
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
-from tui_dicom.ui.screens.anonymize import AnonymizeDialog
+from tui_dicom.ui.widgets.footer import ViewerFooter
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
@@ -48,8 +48,17 @@ if TYPE_CHECKING:
     from tui_dicom.core.dicom.source import FileRef
     from tui_dicom.core.imaging.windowing import Window
 
+#: what the loader thread imports before its first request (see :func:`_run_loader`)
+_LOADER_MODULES = (
+    "tui_dicom.core.dicom.reading",
+    "tui_dicom.core.imaging.pixels",
+    "tui_dicom.core.imaging.windowing",
+    "tui_dicom.core.inspector.tags",
+)
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
+#: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
+FOOTER_LATEST = 3.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,8 @@ class MainScreen(Screen[None]):
                 yield ImagePane(id="image")
                 yield TagInspector(id="inspector")
         yield Static("", id="status")
-        yield Footer()
+        # its keys appear with the first picture, not before it (see ViewerFooter)
+        yield ViewerFooter(held=True)
 
     def on_mount(self) -> None:
         """Start indexing and the loader; the tree has focus until the first series is shown."""
@@ -164,6 +174,12 @@ class MainScreen(Screen[None]):
             self._run_layout_writer()
         if self.demo_note:
             self.notify(self.demo_note, title="Demo", markup=False, timeout=8)
+        self.set_timer(FOOTER_LATEST, self._release_footer)
+
+    def _release_footer(self) -> None:
+        """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
+        for footer in self.query(ViewerFooter):  # none in a subclass that composes its own
+            footer.release()
 
     def _from_first_path(self, series: Series) -> bool:
         """True if ``series`` comes from the first path given: that is what the user pointed at first."""
@@ -212,6 +228,14 @@ class MainScreen(Screen[None]):
     def _run_loader(self) -> None:
         worker = get_current_worker()
         slot = self._slot
+        if self.paths:
+            # the first picture needs pydicom, numpy and the decoders: import them before the first
+            # request (the command line imported pydicom already; not an app started otherwise, e.g. in
+            # tests). Not for an archive: its network client imports pydicom in its own thread now, and
+            # two threads importing the same modules at once can fail with a deadlock error in one
+            from tui_dicom.core.dicom.preload import warm_up
+
+            warm_up(_LOADER_MODULES)
         while not worker.is_cancelled and not slot.closed:
             req = slot.take(0.25)
             if req is None:
@@ -295,11 +319,21 @@ class MainScreen(Screen[None]):
             total = f"/{progress.files_total:,}" if progress.files_total else ""
             what = "records" if progress.phase == "dicomdir" else "files"
             self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
-        self.query_one(StudyTree).update_hierarchy(message.hierarchy)
-        if self.viewer.series is not None:  # the shown series may have grown
+        tree = self.query_one(StudyTree)
+        tree.update_hierarchy(message.hierarchy)
+        if self.viewer.series is None and not self._opened and self.paths:
+            # the series the tree will select at start: its picture is decoded while the tree expands
+            # and highlights it (its SeriesChosen then finds the series already shown); local files
+            # only (an archive retrieves a series when the tree chooses it)
+            first = tree.first_series()
+            if first is not None:
+                self._set_series(first)
+        elif self.viewer.series is not None:  # the shown series may have grown
             grown = self.viewer.find_series(self.viewer.series.series_instance_uid)
             if grown is not None:
                 self._set_series(grown, keep_slice=True)
+        if self.index_done and self.viewer.series is None:  # nothing to show: the keys need not wait
+            self._release_footer()
         self._update_status()
 
     # ------------------------------------------------------------------------------ tree → slices
@@ -308,7 +342,13 @@ class MainScreen(Screen[None]):
     def _series_chosen(self, message: StudyTree.SeriesChosen) -> None:
         first = not self._opened
         self._opened = True
-        self._set_series(message.series)
+        started = (
+            first
+            and self.viewer.series is not None
+            and self.viewer.series.series_instance_uid == message.series.series_instance_uid
+        )
+        # the start-up series was requested when the index found it: keep its slice and request
+        self._set_series(message.series, keep_slice=started)
         if first and self._from_first_path(message.series) and isinstance(self.focused, StudyTree):
             # the user pointed at this: arrows and keys go to the image (Tab back to the tree)
             self.query_one(ImagePane).focus()
@@ -385,8 +425,12 @@ class MainScreen(Screen[None]):
         self.query_one(ImagePane).set_message(None)
 
         def texts() -> None:
-            # with the picture, in the same screen update: tag values, counter and annotations
-            self._show_tags(message.slice, message.rows, message.header_error)
+            # with the picture, in the same screen update: tag values, counter and annotations; only the
+            # first picture goes out alone, its hundred tag rows in the update right after it
+            if self._header_ref is None:
+                self.call_after_refresh(self._show_tags, message.slice, message.rows, message.header_error)
+            else:
+                self._show_tags(message.slice, message.rows, message.header_error)
             self._update_annotations()
 
         self._redraw(texts)
@@ -435,6 +479,7 @@ class MainScreen(Screen[None]):
         """Show why the slice cannot be displayed; its tags stay available."""
         if not self.viewer.reject(message.seq, message.slice):
             return
+        self._release_footer()
         self._show_tags(message.slice, message.rows, message.header_error)
         self.query_one(ImagePane).set_message(
             f"{message.slice.instance.ref.display}\n{message.reason}", error=True
@@ -455,6 +500,7 @@ class MainScreen(Screen[None]):
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
+        self._release_footer()
         if message.picture_view.size_note != self._size_note:  # scaled down for the terminal, or no more
             self._size_note = message.picture_view.size_note
             self._update_status()
@@ -607,6 +653,8 @@ class MainScreen(Screen[None]):
         if self.viewer.series is None:
             self.notify("Choose a series first", timeout=3)
             return
+        from tui_dicom.ui.screens.anonymize import AnonymizeDialog  # de-identification loads on use
+
         self.app.push_screen(AnonymizeDialog(self.viewer.series, self.viewer.context[1], self.paths))
 
     def action_search_tags(self) -> None:

@@ -347,8 +347,19 @@ class StudyTree(Tree[NodeData]):
             else:
                 self._problems_more.set_label(more)
 
-    def _show_first_series(self) -> None:
-        """Select the first series at start: the first one matching :attr:`preferred`, else the first."""
+    def first_series(self) -> Series | None:
+        """The series :meth:`_show_first_series` selects at start (None while the tree has none), so the
+        screen can ask for its picture before the tree has expanded and highlighted it."""
+        chosen = self._first_series_nodes()
+        if chosen is None or chosen[2].data is None:
+            return None
+        series: Series = chosen[2].data.obj
+        return series
+
+    def _first_series_nodes(
+        self,
+    ) -> tuple[TreeNode[NodeData], TreeNode[NodeData], TreeNode[NodeData]] | None:
+        """(patient, study, series) nodes of the first series matching :attr:`preferred`, else the first."""
         chosen = None
         for p_node in self.root.children:
             if p_node.data is None or p_node.data.kind != "patient":
@@ -371,6 +382,11 @@ class StudyTree(Tree[NodeData]):
             else:
                 continue
             break
+        return chosen
+
+    def _show_first_series(self) -> None:
+        """Select the first series at start: the first one matching :attr:`preferred`, else the first."""
+        chosen = self._first_series_nodes()
         if chosen is None:
             return
         p_node, s_node, se_node = chosen
