@@ -353,8 +353,7 @@ class StudyTree(Tree[NodeData]):
         chosen = self._first_series_nodes()
         if chosen is None or chosen[2].data is None:
             return None
-        series: Series = chosen[2].data.obj
-        return series
+        return chosen[2].data.series
 
     def _first_series_nodes(
         self,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = r"""
 import asyncio, json, sys
