@@ -40,7 +40,7 @@ async def shown(pilot, app, counter, timeout):
             last = main.last_displayed
         except LookupError:
             last = None
-        if last and last.get("slice") == counter and main.counter_text == counter:
+        if last is not None and last.slice == counter and main.counter_text == counter:
             return True
         await asyncio.sleep(0.002)
     return False
@@ -73,8 +73,8 @@ async def main():
             app._driver.send_message(key)
             await asyncio.sleep(REPEAT)
             last = app.main.last_displayed
-            if last:
-                seen.add(last.get("slice"))
+            if last is not None:
+                seen.add(last.slice)
         if not await shown(pilot, app, f"{n}/{n}", 60):
             raise SystemExit(f"the last slice was not displayed: {app.main.counter_text!r}")
         await pilot.press("q")

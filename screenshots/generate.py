@@ -52,7 +52,13 @@ async def shoot(name: str, paths: list[Path], keys: list[str], size: tuple[int, 
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
-        await wait_until(pilot, lambda: app.main.counter_text == app.main.last_displayed.get("slice"), 10)
+        await wait_until(
+            pilot,
+            lambda: (
+                app.main.last_displayed is not None and app.main.counter_text == app.main.last_displayed.slice
+            ),
+            10,
+        )
         await wait_until(pilot, lambda: bool(getattr(app.screen, "settled", True)), 60)  # MPR, compare
         await asyncio.sleep(0.5)
         await pilot.pause()

@@ -39,11 +39,11 @@ async def wait_for_slice(
         except LookupError:
             return False
         last = main.last_displayed
-        if not last:
+        if last is None:
             return False
-        if counter is not None and last.get("slice") != counter:
+        if counter is not None and last.slice != counter:
             return False
-        return main.counter_text == last.get("slice")
+        return main.counter_text == last.slice
 
     ok = await wait_until(pilot, shown, timeout)
     await pilot.pause()

@@ -71,7 +71,7 @@ async def test_remote_study_shows_first_slice_before_the_last_instance_arrived(
     app = make_app(orthanc, ct_study.StudyInstanceUID)
     async with app.run_test(size=(160, 48)) as pilot:
         # polled every ~20 ms: far shorter than the 150 ms each instance takes to arrive
-        assert await wait_until(pilot, lambda: bool(app.main.last_displayed), timeout=30), (
+        assert await wait_until(pilot, lambda: app.main.last_displayed is not None, timeout=30), (
             "no slice displayed"
         )
         screen = app.main
@@ -97,7 +97,7 @@ async def test_escape_cancels_the_retrieve_and_keeps_what_arrived(
 ) -> None:
     app = make_app(orthanc, ct_study.StudyInstanceUID)
     async with app.run_test(size=(160, 48)) as pilot:
-        assert await wait_until(pilot, lambda: bool(app.main.last_displayed), timeout=30)
+        assert await wait_until(pilot, lambda: app.main.last_displayed is not None, timeout=30)
         screen = app.main
         assert isinstance(screen, ArchiveScreen)
         await pilot.press("escape")
@@ -109,7 +109,10 @@ async def test_escape_cancels_the_retrieve_and_keeps_what_arrived(
         assert "cancelled" in note
         kept = list((tmp_path / "cache" / "tui-dicom").rglob("*.dcm"))
         assert len(kept) >= arrived
-        assert screen.counter_text.endswith(f"/{len(screen._slices)}") and len(screen._slices) == arrived
+        assert (
+            screen.counter_text.endswith(f"/{len(screen.viewer.slices)}")
+            and len(screen.viewer.slices) == arrived
+        )
 
 
 @pytest.mark.slow
@@ -181,6 +184,6 @@ async def test_series_option_opens_on_that_series(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     app = make_app(orthanc, filters=QueryFilters(series_uid=ct_study.SeriesInstanceUID))
     async with app.run_test(size=(160, 48)) as pilot:
-        assert await wait_until(pilot, lambda: bool(app.main.last_displayed), timeout=30)
-        assert app.main._series is not None
-        assert app.main._series.series_instance_uid == ct_study.SeriesInstanceUID
+        assert await wait_until(pilot, lambda: app.main.last_displayed is not None, timeout=30)
+        assert app.main.viewer.series is not None
+        assert app.main.viewer.series.series_instance_uid == ct_study.SeriesInstanceUID

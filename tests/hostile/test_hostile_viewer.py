@@ -94,13 +94,14 @@ async def _visit_every_series(app: DicomViewerApp, pilot: Pilot[None]) -> list[s
     tree = main.query_one(StudyTree)
     message = main.query_one("#pane-message")
     stuck = []
-    for series in main._hierarchy.all_series():
+    for series in main.viewer.hierarchy.all_series():
         uids = {inst.sop_instance_uid for inst in series.instances}
         names = {inst.ref.display for inst in series.instances}
         tree.select_series(series)
 
         def outcome(uids: set[str] = uids, names: set[str] = names) -> bool:
-            if main.last_displayed.get("sop_instance_uid") in uids and not message.display:
+            last = main.last_displayed
+            if last is not None and last.sop_instance_uid in uids and not message.display:
                 return True
             return bool(message.display) and any(n in str(message.render()) for n in names)
 
@@ -229,7 +230,13 @@ async def test_viewer_shows_the_complete_frames_of_a_cut_file(tmp_path: Path) ->
         main.query_one(ImagePane).focus()
         await pilot.press("home")
         assert await wait_cpu(
-            pilot, lambda: main.last_displayed.get("slice") == "1/10" and not message.display, SERIES_CPU_S
+            pilot,
+            lambda: (
+                main.last_displayed is not None
+                and main.last_displayed.slice == "1/10"
+                and not message.display
+            ),
+            SERIES_CPU_S,
         ), str(message.render())
         await pilot.press("end")
         assert await wait_cpu(pilot, lambda: reason_shown(10), SERIES_CPU_S), str(message.render())

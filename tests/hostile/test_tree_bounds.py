@@ -455,7 +455,7 @@ def test_viewer_stays_responsive_on_a_huge_folder(non_dicom_folder: Path) -> Non
         app = _make_app(non_dicom_folder)
         async with app.run_test(size=(140, 40)) as pilot:
             main = app.main
-            assert await wait_until(pilot, lambda: "indexing" in main._status_progress, timeout=20)
+            assert await wait_until(pilot, lambda: "indexing" in main.progress_text, timeout=20)
             inspector = main.query_one(TagInspector)
             shown = inspector.display
             t0 = time.monotonic()
@@ -464,7 +464,7 @@ def test_viewer_stays_responsive_on_a_huge_folder(non_dicom_folder: Path) -> Non
             assert time.monotonic() - t0 < 5 and not main.index_done
             await pilot.press("escape")
             assert await wait_until(pilot, lambda: main.index_done, timeout=5)
-            assert "stopped" in main._status_progress
+            assert "stopped" in main.progress_text
             t0 = time.monotonic()
             await pilot.press("q")
         assert time.monotonic() - t0 < 5
@@ -485,11 +485,11 @@ def test_viewer_on_a_dicomdir_naming_fifos_and_a_huge_frame_count(tmp_path: Path
         async with app.run_test(size=(140, 40)) as pilot:
             main = app.main
             assert await wait_for_index(pilot, app, timeout=20)
-            reasons = [e.reason for e in main._hierarchy.errors]
+            reasons = [e.reason for e in main.viewer.hierarchy.errors]
             assert any("names a FIFO (named pipe)" in r for r in reasons), reasons
             assert any("claims 2,147,483,647 frames" in r for r in reasons), reasons
-            assert max(len(se.slices()) for se in main._hierarchy.all_series()) < 10_000
-            assert await wait_until(pilot, lambda: bool(main.last_displayed), timeout=20)
+            assert max(len(se.slices()) for se in main.viewer.hierarchy.all_series()) < 10_000
+            assert await wait_until(pilot, lambda: main.last_displayed is not None, timeout=20)
             t0 = time.monotonic()
             await pilot.press("q")
         assert time.monotonic() - t0 < 5

@@ -63,7 +63,8 @@ async def test_start_focuses_the_image_and_shows_middle_slice_of_first_series() 
         assert isinstance(app.focused, ImagePane)
         assert app.main.counter_text == "15/28"
         assert "15/28" in bottom_text(app)
-        assert app.main.last_displayed["renderer"] in ("halfblock", "half-block")
+        assert app.main.last_displayed is not None
+        assert app.main.last_displayed.renderer in ("halfblock", "half-block")
 
 
 @needs_ct
@@ -110,7 +111,7 @@ async def test_window_text_follows_keys_and_presets() -> None:
         await pilot.press("l")
         assert await wait_until(
             pilot,
-            lambda: app.main._shown_window is not None and app.main._shown_window.width == width,
+            lambda: app.main.viewer.shown_window is not None and app.main.viewer.shown_window.width == width,
         )
         assert (width, level) == (112, 24)
         expected = f"W:{width:.0f} L:{level:.0f}"
@@ -260,7 +261,7 @@ async def test_cache_stays_under_byte_bound_scrolling_150_slices() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_index(pilot, app)
         await wait_for_slice(pilot, app)
-        total = len(app.main._slices)
+        total = len(app.main.viewer.slices)
         assert total == 150
         await pilot.press("home")
         assert await wait_for_slice(pilot, app, f"1/{total}")

@@ -73,7 +73,7 @@ async def test_probe_shows_hu_of_known_pixel_as_pydicom_computes() -> None:
         per_cell = (lay.crop[3] - lay.crop[1]) / lay.cells[2]
         assert per_cell > 2  # a 512² image in fewer than 256 columns
         await pilot.press("right")
-        assert app.main.state.crosshair == (row, col + round(per_cell))
+        assert app.main.viewer.pane.crosshair == (row, col + round(per_cell))
         await pilot.press("c")
         assert await wait_until(pilot, lambda: not app.main.query_one("#probe-line").display)
 
@@ -92,9 +92,9 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
         ds = pydicom.dcmread(CT / "15.dcm", stop_before_pixels=True)
         sr, sc = (float(v) for v in ds.PixelSpacing)
         expected = math.hypot(40 * sr, 30 * sc)
-        assert app.main._ready is not None
-        key = app.main._ready.slice.key
-        items = app.main.state.measurements[key]
+        assert app.main.viewer.shown is not None
+        key = app.main.viewer.shown.slice.key
+        items = app.main.viewer.pane.measurements[key]
         assert len(items) == 1 and items[0].text == f"{expected:.1f} mm"
         listing = str(app.main.query_one("#measure-list").render())
         assert f"{expected:.1f} mm" in listing
@@ -108,7 +108,7 @@ async def test_length_between_known_pixels_equals_pixel_spacing_distance() -> No
         assert await wait_for_slice(pilot, app, "15/28")
         assert f"{expected:.1f} mm" in str(app.main.query_one("#measure-list").render())
         await pilot.press("x")
-        assert key not in app.main.state.measurements
+        assert key not in app.main.viewer.pane.measurements
 
 
 @pytest.mark.slow
@@ -125,8 +125,8 @@ async def test_rectangle_roi_statistics_in_hu() -> None:
             await pilot.press("shift+down")
         await pilot.press("R")
         block = hu[256:260, 256:261]
-        assert app.main._ready is not None
-        text = app.main.state.measurements[app.main._ready.slice.key][0].text
+        assert app.main.viewer.shown is not None
+        text = app.main.viewer.pane.measurements[app.main.viewer.shown.slice.key][0].text
         assert f"mean {block.mean():.1f} HU" in text and f"min {block.min():.0f}" in text
         sr, sc = (float(v) for v in ds.PixelSpacing)
         assert f"area {20 * sr * sc:.1f} mm²" in text
@@ -165,14 +165,14 @@ async def test_rotation_and_flip_update_orientation_labels() -> None:
     app = make_app(CT)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app, "15/28")
-        before = dict(app.main._orientation)
+        before = dict(app.main.viewer.orientation)
         assert before["left"] == "R" and before["right"] == "L"
         await pilot.press("r")
         await pilot.pause()
-        assert app.main._orientation["right"] == before["top"]
+        assert app.main.viewer.orientation["right"] == before["top"]
         await pilot.press("h")
         await pilot.pause()
-        assert app.main._orientation["left"] == before["top"]
+        assert app.main.viewer.orientation["left"] == before["top"]
 
 
 @pytest.mark.slow
@@ -183,13 +183,14 @@ async def test_cine_advances_loops_and_stops() -> None:
         await pilot.press("end")
         assert await wait_for_slice(pilot, app, "28/28")
         await pilot.press("space")
-        assert app.main.state.cine
-        assert await wait_until(pilot, lambda: app.main._index not in (27,), 5)  # looped to the start
-        assert await wait_until(pilot, lambda: app.main._index >= 2, 5)
+        assert app.main.viewer.pane.cine
+        # looped to the start
+        assert await wait_until(pilot, lambda: app.main.viewer.slice_index not in (27,), 5)
+        assert await wait_until(pilot, lambda: app.main.viewer.slice_index >= 2, 5)
         await pilot.press("space")
-        stopped_at = app.main._index
+        stopped_at = app.main.viewer.slice_index
         await pilot.pause(0.5)
-        assert not app.main.state.cine and app.main._index == stopped_at
+        assert not app.main.viewer.pane.cine and app.main.viewer.slice_index == stopped_at
 
 
 @pytest.mark.slow
@@ -197,11 +198,11 @@ async def test_next_series_key_moves_tree_and_image() -> None:
     app = make_app(TAICHI)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app)
-        first = app.main._series
+        first = app.main.viewer.series
         assert first is not None
         await pilot.press("n")
-        assert await wait_until(pilot, lambda: app.main._series is not first)
-        second = app.main._series
+        assert await wait_until(pilot, lambda: app.main.viewer.series is not first)
+        second = app.main.viewer.series
         assert first is not None and second is not None and second.series_number != first.series_number
         tree = app.main.query_one("#tree", StudyTree)
 
@@ -214,8 +215,8 @@ async def test_next_series_key_moves_tree_and_image() -> None:
         assert await wait_until(
             pilot,
             lambda: (
-                app.main._series is not None
-                and app.main._series.series_instance_uid == first.series_instance_uid
+                app.main.viewer.series is not None
+                and app.main.viewer.series.series_instance_uid == first.series_instance_uid
             ),
         )
 

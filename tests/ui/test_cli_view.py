@@ -72,7 +72,7 @@ async def test_start_shows_the_series_of_the_first_path_given() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app)
-        shown = app.main._series
+        shown = app.main.viewer.series
         assert shown is not None
         assert Path(shown.instances[0].ref.path).resolve() == Path(paths[0]).resolve()
         assert (shown.instances[0].rows, shown.instances[0].columns) == (512, 512)

@@ -29,8 +29,8 @@ async def test_compare_sync_and_reference_lines() -> None:
     async with app.run_test(size=(160, 45)) as pilot:
         assert await wait_for_index(pilot, app)
         assert await wait_for_slice(pilot, app)
-        by_name = {s.series_description: s for s in app.main._hierarchy.all_series()}
-        app.main._set_series(by_name["T2 SAG"])
+        by_name = {s.series_description: s for s in app.main.viewer.hierarchy.all_series()}
+        app.main.show_series(by_name["T2 SAG"])
         await pilot.press("C")
         assert await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen

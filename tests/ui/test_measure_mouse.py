@@ -75,18 +75,18 @@ async def test_m_puts_nothing_down_and_press_drag_release_measures_under_the_poi
         picture = await _ready(pilot, app)
         await pilot.press("m")
         placed = await _settled(pilot, picture)
-        assert app.main.state.pending is None and not app.main.state.measurements  # no point yet
+        assert app.main.viewer.pane.pending is None and not app.main.viewer.pane.measurements  # no point yet
         a, b = _cells(picture)
         p1, p2 = _pixel(picture, a), _pixel(picture, b)
         await pilot.mouse_down(picture, offset=a)
-        assert app.main.state.pending == ("line", p1)
+        assert app.main.viewer.pane.pending == ("line", p1)
         await pilot.hover(picture, offset=((a[0] + b[0]) // 2, (a[1] + b[1]) // 2))  # preview follows
-        assert app.main.state.preview is not None and app.main.state.preview != p1
+        assert app.main.viewer.pane.preview is not None and app.main.viewer.pane.preview != p1
         await pilot.mouse_up(picture, offset=b)
-        assert await wait_until(pilot, lambda: bool(app.main.state.measurements))
-        (items,) = app.main.state.measurements.values()
+        assert await wait_until(pilot, lambda: bool(app.main.viewer.pane.measurements))
+        (items,) = app.main.viewer.pane.measurements.values()
         assert [(m.p1, m.p2, m.text) for m in items] == [(p1, p2, _expected_mm(p1, p2))]
-        assert app.main.state.pending is None and app.main.state.tool is None
+        assert app.main.viewer.pane.pending is None and app.main.viewer.pane.tool is None
         # nothing moved under the pointer: the rows for the readout were there from the key on
         assert await _settled(pilot, picture) == placed
         assert _expected_mm(p1, p2) in str(app.main.query_one("#measure-list").render())
@@ -102,12 +102,12 @@ async def test_click_click_measures_and_a_click_on_the_same_pixel_waits() -> Non
         a, b = _cells(picture)
         p1, p2 = _pixel(picture, a), _pixel(picture, b)
         await pilot.click(picture, offset=a)
-        assert app.main.state.pending == ("line", p1) and not app.main.state.measurements
+        assert app.main.viewer.pane.pending == ("line", p1) and not app.main.viewer.pane.measurements
         await pilot.click(picture, offset=a)  # the same pixel again: never a 0.0 mm measurement
-        assert app.main.state.pending == ("line", p1) and not app.main.state.measurements
+        assert app.main.viewer.pane.pending == ("line", p1) and not app.main.viewer.pane.measurements
         await pilot.click(picture, offset=b)
-        assert await wait_until(pilot, lambda: bool(app.main.state.measurements))
-        (items,) = app.main.state.measurements.values()
+        assert await wait_until(pilot, lambda: bool(app.main.viewer.pane.measurements))
+        (items,) = app.main.viewer.pane.measurements.values()
         assert (items[0].p1, items[0].p2, items[0].text) == (p1, p2, _expected_mm(p1, p2))
         assert await _settled(pilot, picture) == placed
 
@@ -121,12 +121,12 @@ async def test_escape_cancels_a_measurement_in_progress() -> None:
         await _settled(pilot, picture)
         a, b = _cells(picture)
         await pilot.click(picture, offset=a)
-        assert app.main.state.pending is not None
+        assert app.main.viewer.pane.pending is not None
         await pilot.press("escape")
-        assert app.main.state.pending is None and app.main.state.tool is None
+        assert app.main.viewer.pane.pending is None and app.main.viewer.pane.tool is None
         await pilot.click(picture, offset=b)  # no tool any more: nothing is measured
         await pilot.pause(0.1)
-        assert not app.main.state.measurements
+        assert not app.main.viewer.pane.measurements
 
 
 @pytest.mark.slow
@@ -135,9 +135,9 @@ async def test_keyboard_measuring_needs_the_crosshair_to_move() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         await pilot.press("m", "m", "m")  # tool, first end, the same pixel again: ignored
-        assert app.main.state.pending is not None and not app.main.state.measurements
+        assert app.main.viewer.pane.pending is not None and not app.main.viewer.pane.measurements
         await pilot.press("right", "right", "m")
-        assert await wait_until(pilot, lambda: bool(app.main.state.measurements))
+        assert await wait_until(pilot, lambda: bool(app.main.viewer.pane.measurements))
 
 
 @pytest.mark.parametrize("kind", ["rect", "ellipse"])
@@ -151,6 +151,6 @@ async def test_roi_by_drag(kind: str) -> None:
         a, b = _cells(picture)
         await pilot.mouse_down(picture, offset=a)
         await pilot.mouse_up(picture, offset=b)
-        assert await wait_until(pilot, lambda: bool(app.main.state.measurements))
-        (items,) = app.main.state.measurements.values()
+        assert await wait_until(pilot, lambda: bool(app.main.viewer.pane.measurements))
+        (items,) = app.main.viewer.pane.measurements.values()
         assert items[0].kind == kind and "mean" in items[0].text

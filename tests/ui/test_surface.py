@@ -219,7 +219,7 @@ for key in ("down", "j", "up", "k", "pagedown", "pageup", "w", "W", "l", "L"):
 def observable(app: DicomViewerApp) -> tuple[Any, ...]:
     """Everything a key may visibly change."""
     main = app.main
-    state = main.state
+    state = main.viewer.pane
     tree = main.query_one(StudyTree)
     inspector = main.query_one(TagInspector)
     filter_box = inspector.query_one("#tag-filter")
@@ -236,9 +236,9 @@ def observable(app: DicomViewerApp) -> tuple[Any, ...]:
         tuple((k, tuple(v)) for k, v in state.measurements.items()),
         state.cine,
         state.cine_fps,
-        main._overlays,
-        main._index,
-        main._series.series_instance_uid if main._series else None,
+        main.viewer.overlays,
+        main.viewer.slice_index,
+        main.viewer.series.series_instance_uid if main.viewer.series else None,
         main.privacy,
         main.annotations,
         inspector.display,
@@ -305,15 +305,15 @@ async def back_to_main(pilot: Pilot, app: DicomViewerApp) -> None:
         app.pop_screen()
         await pilot.pause()
     main = app.main
-    if main.state.cine:
-        main._stop_cine()
-    main.state.crosshair = None
-    main.state.cancel()
+    if main.viewer.pane.cine:
+        main.action_cine()
+    main.viewer.pane.crosshair = None
+    main.viewer.pane.cancel()
     inspector = main.query_one(TagInspector)
     if inspector.filter_text:
         inspector.action_clear_search()
-    if main._slices and main._index != len(main._slices) // 2:
-        main._move(absolute=len(main._slices) // 2)
+    if main.viewer.slices and main.viewer.slice_index != len(main.viewer.slices) // 2:
+        main.action_goto(len(main.viewer.slices) // 2)
     await pilot.pause()
 
 
@@ -482,9 +482,9 @@ async def test_monkey_on_a_real_cd(error_log: ErrorLog) -> None:
             # still answering: back to the viewer, and a key still acts
             await back_to_main(pilot, app)
             await focus_image(pilot, app)
-            before = app.main.state.invert
+            before = app.main.viewer.pane.invert
             await pilot.press("i")
-            assert app.main.state.invert != before
+            assert app.main.viewer.pane.invert != before
     except BaseException as exc:
         tail = "\n".join(done[-25:])
         raise AssertionError(

@@ -97,7 +97,7 @@ async def test_a_problem_opens_its_full_path_and_reason(tmp_path: Path) -> None:
         body = screen.body().plain
         assert str(junk) in body
         data = problems.children[0].data
-        assert data is not None and data.obj.reason in body
+        assert data is not None and data.problem is not None and data.problem.reason in body
         assert "Problem 1 of 1" in body
         await pilot.press("escape")
         assert await wait_until(pilot, lambda: not isinstance(app.screen, ProblemScreen))

@@ -12,6 +12,7 @@ from pilot import wait_for_index, wait_for_slice, wait_until
 from textual import actions
 
 from tui_dicom.core.graphics.terminal import detect
+from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.keys import ViewerCommands, key_display
 from tui_dicom.ui.screens.main import MainScreen
@@ -70,15 +71,15 @@ async def test_shift_arrows_pan_the_view_and_the_app_keeps_running() -> None:
         assert await wait_for_slice(pilot, app)
         app.main.query_one(ImagePane).focus()
         await pilot.press("plus", "plus")  # zoomed in, so there is somewhere to pan to
-        start = app.main.state.view
+        start = app.main.viewer.pane.view
         await pilot.press("shift+left")
-        after_left = app.main.state.view.center
+        after_left = app.main.viewer.pane.view.center
         assert after_left is not None and after_left[1] < 256
         await pilot.press("shift+up")
-        after_up = app.main.state.view.center
+        after_up = app.main.viewer.pane.view.center
         assert after_up is not None and after_up[0] < 256 and after_up[1] == after_left[1]
         await pilot.press("shift+right", "shift+right", "shift+down", "shift+down")
-        end = app.main.state.view.center
+        end = app.main.viewer.pane.view.center
         assert end is not None and end[0] > 256 and end[1] > 256
         assert app.is_running and app.return_code is None
         assert start.center is None
@@ -104,8 +105,9 @@ async def test_palette_lists_every_viewer_command_with_its_key_and_runs_it() -> 
         # running a hit applies it, wherever focus is (the tree has it here)
         zoom = next(h for h in found if "(9)" in str(h.text))
         await zoom.command()
-        assert await wait_until(pilot, lambda: app.main.state.window is not None)
-        assert app.main.state.window.width == 1800
+        assert await wait_until(pilot, lambda: app.main.viewer.pane.window is not None)
+        window = app.main.viewer.pane.window
+        assert isinstance(window, Window) and window.width == 1800
         # through the palette itself: ctrl+p, type, enter
         await pilot.press("ctrl+p", *"zoom in", "enter")
-        assert await wait_until(pilot, lambda: app.main.state.view.zoom > 1.0)
+        assert await wait_until(pilot, lambda: app.main.viewer.pane.view.zoom > 1.0)

@@ -7,7 +7,6 @@ carry results from the loading workers back to the UI thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from textual.message import Message
@@ -17,6 +16,7 @@ from tui_dicom.core.hierarchy.model import Hierarchy, SliceRef
 from tui_dicom.core.imaging.pixels import Frame
 from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.core.inspector.tags import TagRow
+from tui_dicom.core.session.slice_loader import SliceInfo
 
 
 @dataclass
@@ -43,8 +43,8 @@ class SliceReady(Message):
     """The decoded :class:`tui_dicom.core.imaging.pixels.Frame` (for the probe and measurements)."""
     window: Window | None
     """The :class:`tui_dicom.core.imaging.windowing.Window` used, or None for colour images."""
-    info: dict[str, Any]
-    """Per-slice header values for annotations (slice location, thickness, ...)."""
+    info: SliceInfo
+    """Per-slice header values for annotations, probe, cine and measuring (location, spacing, ...)."""
     rows: list[TagRow]
     """Tag rows of the slice's instance for the inspector."""
     header_error: str = ""

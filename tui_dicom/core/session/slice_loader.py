@@ -18,17 +18,19 @@ from tui_dicom.core.cache import ByteLRU
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError
 from tui_dicom.core.hierarchy.model import SliceRef
+from tui_dicom.core.imaging.geometry import Spacing
 from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
 
 if TYPE_CHECKING:
     import numpy as np
+    from pydicom.dataset import Dataset
 
     from tui_dicom.core.imaging.pixels import Frame
-    from tui_dicom.core.imaging.windowing import Window
+    from tui_dicom.core.imaging.windowing import FileWindow, Window
 
-Decoder = Callable[[FileRef, int, Any], "Frame"]
+Decoder = Callable[[FileRef, int, "Dataset | None"], "Frame"]
 """``decoder(ref, frame, header_dataset) -> Frame``; the default is ``pixels.decode_frame``."""
 
 
@@ -38,7 +40,8 @@ class SliceRequest:
 
     seq: int
     slice: SliceRef
-    window: Any = None  # a windowing.Window or FileWindow, or None for the file's own / auto window
+    #: a fixed window, the file's n-th window, or None for the file's own / auto window
+    window: Window | FileWindow | None = None
     invert: bool = False
     overlays: bool = True
     #: slices to decode ahead, nearest first, once this one is done
@@ -54,7 +57,7 @@ class SliceResult:
     picture: np.ndarray | None = None
     frame: Frame | None = None
     window: Window | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    info: SliceInfo = field(default_factory=lambda: SliceInfo())
     error: str = ""
     #: tag rows of the instance's header for the inspector (empty when it could not be read)
     rows: list[TagRow] = field(default_factory=list)
@@ -82,49 +85,72 @@ def _float(value: Any) -> float | None:
     return v if v == v else None  # NaN → None
 
 
-def slice_info(ds: Any, frame: int = 0) -> dict[str, Any]:
-    """Per-slice values the annotations show, from a header dataset (missing ones are left out)."""
-    info: dict[str, Any] = {}
+@dataclass(frozen=True)
+class SliceInfo:
+    """Per-slice header values the viewer shows next to the picture (annotations, probe, cine, measuring).
+
+    A typed record rather than a dict, so the UI cannot misspell a key and mypy sees what each value is;
+    an empty ``SliceInfo()`` stands for a slice whose header could not be read.
+    """
+
+    location: float | None = None
+    """Slice Location (mm)."""
+    thickness: float | None = None
+    """Slice Thickness (mm)."""
+    modality: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    birth_date: str = ""
+    study_date: str = ""
+    study_description: str = ""
+    series_number: str = ""
+    series_description: str = ""
+    spacing: Spacing | None = None
+    """The measurement spacing (:func:`~tui_dicom.core.imaging.geometry.spacing_of`); None without a header."""
+    cine_fps: float = 10.0
+    """Frames per second for cine (:func:`~tui_dicom.core.imaging.geometry.cine_rate`)."""
+    position: tuple[float, ...] | None = None
+    """Image Position (Patient) of the frame."""
+    orientation: tuple[float, ...] | None = None
+    """Image Orientation (Patient) of the frame."""
+
+
+_TEXT_KEYWORDS = (
+    ("modality", "Modality"),
+    ("patient_name", "PatientName"),
+    ("patient_id", "PatientID"),
+    ("birth_date", "PatientBirthDate"),
+    ("study_date", "StudyDate"),
+    ("study_description", "StudyDescription"),
+    ("series_number", "SeriesNumber"),
+    ("series_description", "SeriesDescription"),
+)
+
+
+def slice_info(ds: Dataset | None, frame: int = 0) -> SliceInfo:
+    """Per-slice values the annotations show, from a header dataset (missing ones are left empty)."""
     if ds is None:
-        return info
-    for key, keyword in (("location", "SliceLocation"), ("thickness", "SliceThickness")):
-        value = _float(ds.get(keyword))
-        if value is not None:
-            info[key] = value
-    for key, keyword in (
-        ("modality", "Modality"),
-        ("patient_name", "PatientName"),
-        ("patient_id", "PatientID"),
-        ("birth_date", "PatientBirthDate"),
-        ("study_date", "StudyDate"),
-        ("study_description", "StudyDescription"),
-        ("series_number", "SeriesNumber"),
-        ("series_description", "SeriesDescription"),
-    ):
+        return SliceInfo()
+    texts: dict[str, str] = {}
+    for key, keyword in _TEXT_KEYWORDS:
         value = ds.get(keyword)
         if value not in (None, ""):
-            info[key] = safe_text(value)
+            texts[key] = safe_text(value)
     from tui_dicom.core.imaging.geometry import cine_rate, spacing_of
 
-    info["spacing"] = spacing_of(ds, frame)
-    info["cine_fps"] = cine_rate(ds)
     position, orientation = _plane(ds, frame)
-    if position is not None:
-        info["position"] = position
-    if orientation is not None:
-        info["orientation"] = orientation
-    return info
+    return SliceInfo(
+        location=_float(ds.get("SliceLocation")),
+        thickness=_float(ds.get("SliceThickness")),
+        spacing=spacing_of(ds, frame),
+        cine_fps=cine_rate(ds),
+        position=position,
+        orientation=orientation,
+        **texts,
+    )
 
 
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return out if len(out) == n else None
-
-
-def _plane(ds: Any, frame: int) -> tuple[Any, Any]:
+def _plane(ds: Dataset, frame: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
     from tui_dicom.core.imaging.geometry import plane_of
 
@@ -139,7 +165,7 @@ class SliceLoader:
         self.pictures: ByteLRU[np.ndarray] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
         # outside --cache-mb, small and bounded: headers of recent instances (~55 KB each for a CT slice,
         # counted as 64 KB) and their inspector rows (~360 bytes a row, counted as 400)
-        self.headers: ByteLRU[Any] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
+        self.headers: ByteLRU[Dataset] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
         self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
         self._decoder = decoder
 
@@ -148,7 +174,7 @@ class SliceLoader:
         """Bytes held by the frame and picture caches."""
         return self.frames.nbytes + self.pictures.nbytes
 
-    def header(self, ref: FileRef) -> Any:
+    def header(self, ref: FileRef) -> Dataset:
         """The header dataset of ``ref`` (no pixel data), cached."""
         ds = self.headers.get(ref)
         if ds is None:
@@ -158,7 +184,7 @@ class SliceLoader:
             self.headers.put(ref, ds)
         return ds
 
-    def tag_rows(self, ref: FileRef, header: Any) -> list[TagRow]:
+    def tag_rows(self, ref: FileRef, header: Dataset) -> list[TagRow]:
         """The inspector rows of ``header`` (the header of ``ref``), cached per file."""
         rows = self.rows.get(ref)
         if rows is None:

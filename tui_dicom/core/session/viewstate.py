@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from tui_dicom.core.graphics.layout import Shape, ShapeKind, View
 from tui_dicom.core.imaging.geometry import Spacing, length, nice_step, roi_stats
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tui_dicom.core.imaging.windowing import FileWindow, Window
 
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.25, 32.0
@@ -44,6 +49,15 @@ def cell_step(
     return ((bottom - top) / max(1, cells[3]), (right - left) / max(1, cells[2]))
 
 
+class Measurable(Protocol):
+    """What measuring needs of a frame (:class:`~tui_dicom.core.imaging.pixels.Frame` has it): its
+    modality values for ROI statistics; an optional ``units`` attribute names them."""
+
+    def modality_values(self) -> np.ndarray:
+        """The frame after the modality LUT or rescale, as float."""
+        ...
+
+
 #: what a measurement draws: a length, or a rectangle or ellipse ROI (each a ``Shape`` kind as well)
 MeasureKind = Literal["line", "rect", "ellipse"]
 
@@ -59,7 +73,7 @@ class Measurement:
 
 
 def measure(
-    kind: MeasureKind, p1: tuple[int, int], p2: tuple[int, int], frame: Any, spacing: Spacing
+    kind: MeasureKind, p1: tuple[int, int], p2: tuple[int, int], frame: Measurable, spacing: Spacing
 ) -> Measurement:
     """Measure a length (mm or px) or an ROI's statistics in modality units."""
     if kind == "line":
@@ -71,7 +85,8 @@ def measure(
     stats = roi_stats(frame.modality_values(), kind, p1, p2, spacing)
     if stats is None:
         return Measurement(kind, p1, p2, "empty ROI")
-    unit = f" {frame.units}" if getattr(frame, "units", "") else ""
+    units = getattr(frame, "units", "")
+    unit = f" {units}" if units else ""
     text = (
         f"mean {stats.mean:.1f}{unit} sd {stats.std:.1f} min {stats.minimum:.0f} max {stats.maximum:.0f} "
         f"area {stats.area:.1f} {stats.unit}"
@@ -83,7 +98,8 @@ def measure(
 class PaneState:
     """Everything the user changed about how the current series is looked at."""
 
-    window: Any = None  # windowing.Window or None (the file's own window, else auto)
+    #: the window chosen: fixed, the file's n-th, or None (the file's own window, else auto)
+    window: Window | FileWindow | None = None
     invert: bool = False
     view: View = field(default_factory=View)
     crosshair: tuple[int, int] | None = None
@@ -100,11 +116,20 @@ class PaneState:
     cine_fps: float = 10.0
 
     # ------------------------------------------------------------------ window / level
+    @overload
     def adjust_window(
-        self, shown: Any, d_width: float, d_level: float, fine: bool = False, integer: bool = True
-    ) -> Any:
+        self, shown: Window, d_width: float, d_level: float, fine: bool = ..., integer: bool = ...
+    ) -> Window: ...
+    @overload
+    def adjust_window(
+        self, shown: None, d_width: float, d_level: float, fine: bool = ..., integer: bool = ...
+    ) -> None: ...
+    def adjust_window(
+        self, shown: Window | None, d_width: float, d_level: float, fine: bool = False, integer: bool = True
+    ) -> Window | None:
         """Change width/level by steps proportional to the width shown (see
-        :func:`~tui_dicom.core.imaging.windowing.step_window`); returns the new window."""
+        :func:`~tui_dicom.core.imaging.windowing.step_window`); returns the new window (None: no
+        window is shown, nothing changes)."""
         from tui_dicom.core.imaging.windowing import step_window
 
         if shown is None:
@@ -112,17 +137,15 @@ class PaneState:
         self.window = step_window(shown, d_width, d_level, fine=fine, integer=integer)
         return self.window
 
-    def drag_window(self, start: Any, dx: float, dy: float, value_range: tuple[float, float]) -> Any:
+    def drag_window(self, start: Window, dx: float, dy: float, value_range: tuple[float, float]) -> Window:
         """Right-drag as in radiology viewers: horizontal = width, vertical = level (cells moved)."""
         from tui_dicom.core.imaging.windowing import Window
 
-        if start is None:
-            return None
         step = nice_step(value_range[1] - value_range[0])
         self.window = Window(
             start.center + dy * step,
             max(1.0, start.width + dx * step),
-            getattr(start, "function", "LINEAR"),
+            start.function,
             "",
         )
         return self.window
@@ -218,7 +241,7 @@ class PaneState:
         return had
 
     def place(
-        self, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+        self, point: tuple[int, int], key: Hashable, frame: Measurable, spacing: Spacing
     ) -> Measurement | None:
         """Put down the next end of the measurement at ``point`` (a click or a key).
 
@@ -239,7 +262,7 @@ class PaneState:
         return None
 
     def press(
-        self, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+        self, point: tuple[int, int], key: Hashable, frame: Measurable, spacing: Spacing
     ) -> Measurement | None:
         """The mouse button went down at ``point``: the first end (a drag may follow) or the second."""
         first = self.pending is None
@@ -255,7 +278,7 @@ class PaneState:
         return True
 
     def release(
-        self, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+        self, point: tuple[int, int], key: Hashable, frame: Measurable, spacing: Spacing
     ) -> Measurement | None:
         """The mouse button went up: a drag from the first end completes here; a click (released on
         the first end) waits for the second click."""
@@ -273,7 +296,7 @@ class PaneState:
         start: tuple[int, int],
         end: tuple[int, int],
         key: Hashable,
-        frame: Any,
+        frame: Measurable,
         spacing: Spacing,
     ) -> Measurement:
         result = measure(kind, start, end, frame, spacing)
@@ -282,7 +305,7 @@ class PaneState:
         return result
 
     def place_point(
-        self, kind: MeasureKind, point: tuple[int, int], key: Hashable, frame: Any, spacing: Spacing
+        self, kind: MeasureKind, point: tuple[int, int], key: Hashable, frame: Measurable, spacing: Spacing
     ) -> Measurement | None:
         """Keyboard measuring in one call: choose ``kind`` if needed, then place an end at ``point``."""
         if self.pending is None or self.pending[0] != kind:

@@ -206,16 +206,16 @@ class ArchiveScreen(MainScreen):
             self.query_one(ArchiveBar).show_note(message.error, error=True)
             self.notify(safe_text(message.error), severity="error", markup=False)
             return
-        for patient in self._hierarchy.patients:
+        for patient in self.viewer.hierarchy.patients:
             for study in patient.studies:
                 if study.study_instance_uid == message.study_uid:
                     study.series = message.series
-        self.query_one(StudyTree).update_hierarchy(self._hierarchy)
+        self.query_one(StudyTree).update_hierarchy(self.viewer.hierarchy)
 
     # ------------------------------------------------------------------------------ retrieve
 
     def _study_of(self, series: Series) -> str:
-        for patient in self._hierarchy.patients:
+        for patient in self.viewer.hierarchy.patients:
             for study in patient.studies:
                 if any(
                     se is series or se.series_instance_uid == series.series_instance_uid
@@ -253,16 +253,17 @@ class ArchiveScreen(MainScreen):
         p = message.progress
         self._progress[message.series_uid] = (p.arrived, p.total, p.done and not p.error)
         series = next(
-            (s for s in self._hierarchy.all_series() if s.series_instance_uid == message.series_uid), None
+            (s for s in self.viewer.hierarchy.all_series() if s.series_instance_uid == message.series_uid),
+            None,
         )
         if series is None:
             return
         had = bool(series.instances)
         series.instances = p.instances
-        self.query_one(StudyTree).update_hierarchy(self._hierarchy)
+        self.query_one(StudyTree).update_hierarchy(self.viewer.hierarchy)
         if (
-            self._series is not None
-            and self._series.series_instance_uid == message.series_uid
+            self.viewer.series is not None
+            and self.viewer.series.series_instance_uid == message.series_uid
             and p.instances
         ):
             if not had:
@@ -283,7 +284,7 @@ class ArchiveScreen(MainScreen):
 
     def _show_progress(self, series_uid: str) -> None:
         arrived, total, complete = self._progress.get(series_uid, (0, 0, False))
-        shown = self._series is not None and self._series.series_instance_uid == series_uid
+        shown = self.viewer.series is not None and self.viewer.series.series_instance_uid == series_uid
         if shown:
             self.query_one(ArchiveBar).show_progress(
                 arrived, total, complete or self._retrieving != series_uid

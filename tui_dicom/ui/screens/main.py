@@ -9,11 +9,11 @@ messages; only handlers touch widgets, and results older than the picture on scr
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,42 +21,61 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.timer import Timer
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_dicom.core.cache import LatestSlot
 from tui_dicom.core.errors import DicomViewerError
-from tui_dicom.core.hierarchy.model import Hierarchy, Patient, Series, SliceRef, Study
+from tui_dicom.core.hierarchy.model import Hierarchy, Series, SliceRef
 from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.logging import log_exception
 from tui_dicom.core.safe import safe_text
-from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
-from tui_dicom.core.session.viewstate import MeasureKind, PaneState
+from tui_dicom.core.session.slice_loader import Decoder, SliceLoader, SliceRequest
+from tui_dicom.core.session.viewer import PREFETCH, Change, MeasureOutcome, ViewerSession, fmt_num
+from tui_dicom.core.session.viewstate import MeasureKind, cell_step
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
-from tui_dicom.ui.screens.anonymize import AnonymizeDialog
+from tui_dicom.ui.widgets.footer import ViewerFooter
 from tui_dicom.ui.widgets.image_pane import ImagePane
 from tui_dicom.ui.widgets.inspector import TagInspector
 from tui_dicom.ui.widgets.picture import PictureView
 from tui_dicom.ui.widgets.study_tree import MASK, StudyTree, fmt_date
 
-PREFETCH = 6
-#: screen direction (rows, columns) of each arrow key
-_ARROWS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.imaging.windowing import Window
+
+#: what the loader thread imports before its first request (see :func:`_run_loader`)
+_LOADER_MODULES = (
+    "tui_dicom.core.dicom.reading",
+    "tui_dicom.core.imaging.pixels",
+    "tui_dicom.core.imaging.windowing",
+    "tui_dicom.core.inspector.tags",
+)
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
+#: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
+FOOTER_LATEST = 3.0
 
 
-def _fmt_mm(value: float) -> str:
-    """One decimal, without a negative zero."""
-    text = f"{value:.1f}"
-    return "0.0" if text == "-0.0" else text
+@dataclass(frozen=True)
+class DisplayRecord:
+    """What the picture widget last put on screen (for tests and the layout file of real-terminal
+    checks)."""
 
-
-def _fmt_num(value: float) -> str:
-    if not math.isfinite(value):  # a hostile header can still yield inf/nan; never crash the app
-        return "?"
-    return f"{value:.0f}" if abs(value - round(value)) < 1e-6 else f"{value:.1f}"
+    region_cells: tuple[int, int, int, int]
+    """Where the picture is, in cells: x, y, width, height."""
+    cell_px: tuple[int, int]
+    """The size of a cell in pixels."""
+    renderer: str
+    """The renderer that drew it (kitty, sixel, halfblock)."""
+    slice: str
+    """The counter of the slice shown, e.g. ``15/28``."""
+    sop_instance_uid: str
+    """The instance shown."""
 
 
 class MainScreen(Screen[None]):
@@ -82,7 +101,7 @@ class MainScreen(Screen[None]):
         paths: list[str],
         *,
         cache_mb: int = 512,
-        decoder: Any = None,
+        decoder: Decoder | None = None,
         source_label: str = "",
         demo_note: str = "",
     ) -> None:
@@ -92,41 +111,40 @@ class MainScreen(Screen[None]):
         self.demo_note = demo_note
         self.loader = SliceLoader(cache_mb * 1024**2, decoder=decoder)
         self.cache_mb = cache_mb
+        #: the viewer's state: series and slice cursor, window, view, probe, measurements, cine
+        self.viewer = ViewerSession()
         self._slot: LatestSlot[SliceRequest] = LatestSlot()
-        self._hierarchy = Hierarchy()
-        self._series: Series | None = None
-        #: the patient and study of the series shown (found once per series, for the annotations)
-        self._series_context: tuple[Patient | None, Study | None] = (None, None)
-        #: orientation letters of the pane edges for the slice shown
-        self._orientation: dict[str, str] = {}
-        #: window and view when a mouse drag started
-        self._drag_window: Any = None
-        self._drag_view: Any = None
-        self._slices: list[SliceRef] = []
-        self._index = 0
-        self._seq = 0
-        self._shown_seq = 0
-        self._direction = 1
-        self.state = PaneState()
-        self._overlays = True
-        self._shown_window: Any = None
-        self._ready: SliceReady | None = None
-        self._cine_timer: Any = None
-        self._counter_timer: Any = None
-        self._current_info: dict[str, Any] = {}
-        self._header_ref: Any = None
+        self._cine_timer: Timer | None = None
+        self._counter_timer: Timer | None = None
+        self._header_ref: FileRef | None = None
         self._status_progress = ""
         self._index_cancel = threading.Event()
         #: TUI_DICOM_LAYOUT_JSON: after every displayed frame, where it is and what it shows (for tests
         #: that check a real terminal's screenshot against the picture)
         self._layout_path = os.environ.get("TUI_DICOM_LAYOUT_JSON", "")
-        self._layout_slot: LatestSlot[tuple[dict[str, Any], Any]] = LatestSlot()
-        self.last_displayed: dict[str, Any] = {}
+        self._layout_slot: LatestSlot[tuple[DisplayRecord, np.ndarray]] = LatestSlot()
+        #: what the picture widget last put on screen (None before the first picture)
+        self.last_displayed: DisplayRecord | None = None
         self.index_done = False
         self._sized = False
         self._size_note = ""
         #: a series was shown already (the first one, chosen at start, takes the focus to the image)
         self._opened = False
+
+    @property
+    def series(self) -> Series | None:
+        """The series shown."""
+        return self.viewer.series
+
+    @property
+    def hierarchy(self) -> Hierarchy:
+        """Everything indexed so far."""
+        return self.viewer.hierarchy
+
+    @property
+    def progress_text(self) -> str:
+        """The indexing (or retrieving) progress shown in the status line; empty when idle."""
+        return self._status_progress
 
     # ------------------------------------------------------------------------------ layout
 
@@ -139,7 +157,8 @@ class MainScreen(Screen[None]):
                 yield ImagePane(id="image")
                 yield TagInspector(id="inspector")
         yield Static("", id="status")
-        yield Footer()
+        # its keys appear with the first picture, not before it (see ViewerFooter)
+        yield ViewerFooter(held=True)
 
     def on_mount(self) -> None:
         """Start indexing and the loader; the tree has focus until the first series is shown."""
@@ -155,6 +174,12 @@ class MainScreen(Screen[None]):
             self._run_layout_writer()
         if self.demo_note:
             self.notify(self.demo_note, title="Demo", markup=False, timeout=8)
+        self.set_timer(FOOTER_LATEST, self._release_footer)
+
+    def _release_footer(self) -> None:
+        """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
+        for footer in self.query(ViewerFooter):  # none in a subclass that composes its own
+            footer.release()
 
     def _from_first_path(self, series: Series) -> bool:
         """True if ``series`` comes from the first path given: that is what the user pointed at first."""
@@ -203,13 +228,21 @@ class MainScreen(Screen[None]):
     def _run_loader(self) -> None:
         worker = get_current_worker()
         slot = self._slot
+        if self.paths:
+            # the first picture needs pydicom, numpy and the decoders: import them before the first
+            # request (the command line imported pydicom already; not an app started otherwise, e.g. in
+            # tests). Not for an archive: its network client imports pydicom in its own thread now, and
+            # two threads importing the same modules at once can fail with a deadlock error in one
+            from tui_dicom.core.dicom.preload import warm_up
+
+            warm_up(_LOADER_MODULES)
         while not worker.is_cancelled and not slot.closed:
             req = slot.take(0.25)
             if req is None:
                 continue
 
             def stale(req: SliceRequest = req) -> bool:
-                return worker.is_cancelled or req.seq != self._seq
+                return worker.is_cancelled or req.seq != self.viewer.seq
 
             result = self.loader.load(req, should_stop=stale)
             if result is None or worker.is_cancelled:
@@ -270,7 +303,7 @@ class MainScreen(Screen[None]):
 
     def on_index_updated(self, message: IndexUpdated) -> None:
         """Grow the tree with the newest snapshot."""
-        self._hierarchy = message.hierarchy
+        self.viewer.hierarchy = message.hierarchy
         progress = message.progress
         if progress.phase == "done":
             self.index_done = True
@@ -286,12 +319,21 @@ class MainScreen(Screen[None]):
             total = f"/{progress.files_total:,}" if progress.files_total else ""
             what = "records" if progress.phase == "dicomdir" else "files"
             self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
-        self.query_one(StudyTree).update_hierarchy(message.hierarchy)
-        if self._series is not None:  # the shown series may have grown
-            for series in message.hierarchy.all_series():
-                if series.series_instance_uid == self._series.series_instance_uid:
-                    self._set_series(series, keep_slice=True)
-                    break
+        tree = self.query_one(StudyTree)
+        tree.update_hierarchy(message.hierarchy)
+        if self.viewer.series is None and not self._opened and self.paths:
+            # the series the tree will select at start: its picture is decoded while the tree expands
+            # and highlights it (its SeriesChosen then finds the series already shown); local files
+            # only (an archive retrieves a series when the tree chooses it)
+            first = tree.first_series()
+            if first is not None:
+                self._set_series(first)
+        elif self.viewer.series is not None:  # the shown series may have grown
+            grown = self.viewer.find_series(self.viewer.series.series_instance_uid)
+            if grown is not None:
+                self._set_series(grown, keep_slice=True)
+        if self.index_done and self.viewer.series is None:  # nothing to show: the keys need not wait
+            self._release_footer()
         self._update_status()
 
     # ------------------------------------------------------------------------------ tree → slices
@@ -300,7 +342,13 @@ class MainScreen(Screen[None]):
     def _series_chosen(self, message: StudyTree.SeriesChosen) -> None:
         first = not self._opened
         self._opened = True
-        self._set_series(message.series)
+        started = (
+            first
+            and self.viewer.series is not None
+            and self.viewer.series.series_instance_uid == message.series.series_instance_uid
+        )
+        # the start-up series was requested when the index found it: keep its slice and request
+        self._set_series(message.series, keep_slice=started)
         if first and self._from_first_path(message.series) and isinstance(self.focused, StudyTree):
             # the user pointed at this: arrows and keys go to the image (Tab back to the tree)
             self.query_one(ImagePane).focus()
@@ -315,66 +363,39 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ProblemScreen(message.problem, message.position, message.total))
 
-    def _set_series(self, series: Series, index: int | None = None, keep_slice: bool = False) -> None:
-        same = self._series is not None and self._series.series_instance_uid == series.series_instance_uid
-        current = self._slices[self._index] if (same and self._slices) else None
-        self._series = series
-        self._slices = series.slices()
-        self._series_context = self._find_context(series)
-        if not self._slices:
-            return
-        if keep_slice and current is not None:
-            keys = [s.key for s in self._slices]
-            self._index = keys.index(current.key) if current.key in keys else min(self._index, len(keys) - 1)
-            self._update_annotations()
-            return
-        if not same:
-            self._stop_cine()
-            self.state = PaneState(measurements=self.state.measurements)
-            self._ready = None
-        self._index = len(self._slices) // 2 if index is None else max(0, min(index, len(self._slices) - 1))
-        self._request()
+    def show_series(self, series: Series, index: int | None = None) -> None:
+        """Show ``series`` at slice ``index`` (None: the middle one), as choosing it in the tree does."""
+        self._set_series(series, index)
 
-    def _find_context(self, series: Series) -> tuple[Patient | None, Study | None]:
-        for patient in self._hierarchy.patients:
-            for study in patient.studies:
-                if any(se.series_instance_uid == series.series_instance_uid for se in study.series):
-                    return patient, study
-        return None, None
+    def _set_series(self, series: Series, index: int | None = None, keep_slice: bool = False) -> None:
+        """Show ``series`` (at slice ``index``; ``keep_slice``: it grew, stay on the slice shown)."""
+        self._apply(self.viewer.open_series(series, index, keep_slice))
 
     @on(ImagePane.Navigate)
     def _navigate(self, message: ImagePane.Navigate) -> None:
-        self._move(message.delta, message.absolute)
+        self._apply(self.viewer.move(message.delta, message.absolute))
 
-    def _move(self, delta: int = 0, absolute: int | None = None) -> None:
-        """Step ``delta`` slices, or go to slice ``absolute`` (-1: the last)."""
-        if not self._slices:
-            return
-        n = len(self._slices)
-        if absolute is not None:
-            new = n - 1 if absolute < 0 else min(absolute, n - 1)
-        else:
-            new = max(0, min(n - 1, self._index + delta))
-            self._direction = 1 if delta >= 0 else -1
-        if new != self._index:
-            self._index = new
+    # ------------------------------------------------------------------------------ session → widgets
+
+    def _apply(self, change: Change) -> None:
+        """Push what a session method changed to the widgets and the loader."""
+        if Change.CINE in change:
+            self._sync_cine_timer()
+        if Change.SLICE in change:
             self._request()
+        if Change.VIEW in change:
+            self._redraw(self._update_annotations)
+        elif Change.DRAWING in change:
+            self._redraw()
+        if Change.ANNOTATIONS in change and Change.VIEW not in change:
+            self._update_annotations()
 
     def _request(self) -> None:
         """Ask the loader for the current slice (replacing any request not yet taken)."""
-        if not self._slices:
+        request = self.viewer.request(PREFETCH)
+        if request is None:
             return
-        self._seq += 1
-        sl = self._slices[self._index]
-        step = self._direction
-        ahead = [
-            self._slices[i]
-            for i in range(self._index + step, self._index + step * (PREFETCH + 1), step)
-            if 0 <= i < len(self._slices)
-        ]
-        self._slot.put(
-            SliceRequest(self._seq, sl, self.state.window, self.state.invert, self._overlays, tuple(ahead))
-        )
+        self._slot.put(request)
         # the counter changes with the picture (one screen update per step); only a slow decode shows
         # it earlier
         if self._counter_timer is not None:
@@ -384,7 +405,7 @@ class MainScreen(Screen[None]):
     def _counter_late(self) -> None:
         """The requested slice is still not on screen: show its counter anyway."""
         self._counter_timer = None
-        if self._shown_seq < self._seq:
+        if self.viewer.waiting:
             self._update_annotations()
 
     def _show_tags(self, sl: SliceRef, rows: list[TagRow], error: str) -> None:
@@ -397,19 +418,19 @@ class MainScreen(Screen[None]):
 
     def on_slice_ready(self, message: SliceReady) -> None:
         """Show a decoded slice if it is still the one asked for."""
-        # show any result newer than the one on screen, if it belongs to the series shown: while a key is
-        # held (or in cine) intermediate slices appear at decode speed; the last request always lands
-        if not self._slices or message.seq <= self._shown_seq or self._slice_index(message.slice.key) is None:
+        if not self.viewer.accept(
+            message.seq, message.slice, message.picture, message.frame, message.window, message.info
+        ):
             return
-        self._shown_seq = message.seq
-        self._current_info = message.info
-        self._shown_window = message.window
-        self._ready = message
         self.query_one(ImagePane).set_message(None)
 
         def texts() -> None:
-            # with the picture, in the same screen update: tag values, counter and annotations
-            self._show_tags(message.slice, message.rows, message.header_error)
+            # with the picture, in the same screen update: tag values, counter and annotations; only the
+            # first picture goes out alone, its hundred tag rows in the update right after it
+            if self._header_ref is None:
+                self.call_after_refresh(self._show_tags, message.slice, message.rows, message.header_error)
+            else:
+                self._show_tags(message.slice, message.rows, message.header_error)
             self._update_annotations()
 
         self._redraw(texts)
@@ -420,61 +441,46 @@ class MainScreen(Screen[None]):
         The texts that go with the picture (measurements, probe, orientation, and ``then()``) are
         updated when the picture widget installs the new picture, so they land in the same frame.
         """
-        ready = self._ready
-        if ready is None:
+        shown = self.viewer.shown
+        if shown is None:
             if then is not None:
                 then()
             return
         from tui_dicom.core.imaging.windowing import pixel_aspect
 
         try:
-            aspect = pixel_aspect(ready.frame)
+            aspect = pixel_aspect(shown.frame)
         except Exception:  # noqa: BLE001 - aspect is cosmetic; 1.0 is a safe default
             aspect = 1.0
-        key = ready.slice.key
         pane = self.query_one(ImagePane)
+        pane_state = self.viewer.pane
         # the probe / measurement rows appear with the key that starts probing or measuring, never
         # during a mouse gesture: the picture does not move under the pointer
-        pane.reserve_readout(self.state.readout_visible)
+        pane.reserve_readout(pane_state.readout_visible)
 
         def texts() -> None:
-            pane.set_measurements(
-                [
-                    f"{i}. {m.kind}: {m.text}"
-                    for i, m in enumerate(self.state.measurements.get(key, ()), start=1)
-                ]
-            )
-            self._update_probe()
-            self._update_orientation()
+            pane.set_measurements(self.viewer.measurement_lines())
+            pane.set_probe_line(self.viewer.probe_text())
+            labels = self.viewer.refresh_orientation()
+            pane.set_side_labels(labels["left"], labels["right"])
             if then is not None:
                 then()
 
         pane.picture.show(
-            (key, ready.window, self.state.invert, self._overlays),
-            ready.picture,
+            (shown.slice.key, shown.window, pane_state.invert, self.viewer.overlays),
+            shown.picture,
             pixel_aspect=aspect,
-            view=self.state.view,
-            shapes=self.state.shapes(key),
+            view=pane_state.view,
+            shapes=self.viewer.shapes(),
             on_shown=texts,
         )
 
-    def _slice_index(self, key: Any) -> int | None:
-        """Index of the slice with ``key`` (see :attr:`SliceRef.key`) in the series shown, or None."""
-        if self._slices and self._slices[self._index].key == key:
-            return self._index
-        return next((i for i, other in enumerate(self._slices) if other.key == key), None)
-
     def on_slice_failed(self, message: SliceFailed) -> None:
         """Show why the slice cannot be displayed; its tags stay available."""
-        if (
-            not self._slices
-            or message.seq <= self._shown_seq
-            or message.slice.key != self._slices[self._index].key
-        ):
+        if not self.viewer.reject(message.seq, message.slice):
             return
-        self._shown_seq = message.seq
+        self._release_footer()
         self._show_tags(message.slice, message.rows, message.header_error)
-        self._current_info = {}
         self.query_one(ImagePane).set_message(
             f"{message.slice.instance.ref.display}\n{message.reason}", error=True
         )
@@ -482,37 +488,40 @@ class MainScreen(Screen[None]):
 
     @on(TagInspector.VaryingRequested)
     def _varying_requested(self, _message: TagInspector.VaryingRequested) -> None:
-        if self._series is not None:
-            self._compute_varying(self._series)
+        if self.viewer.series is not None:
+            self._compute_varying(self.viewer.series)
 
     def on_varying_ready(self, message: VaryingReady) -> None:
         """Show the varying tags if they belong to the current series."""
-        if self._series is not None and message.series_uid == self._series.series_instance_uid:
+        series = self.viewer.series
+        if series is not None and message.series_uid == series.series_instance_uid:
             self.query_one(TagInspector).show_varying(message.paths)
 
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
+        self._release_footer()
         if message.picture_view.size_note != self._size_note:  # scaled down for the terminal, or no more
             self._size_note = message.picture_view.size_note
             self._update_status()
-        if not self._slices:
+        slices = self.viewer.slices
+        if not slices:
             return
         # the picture's key is (slice key, window, invert, overlays): find the slice it shows
         slice_key = message.key[0] if isinstance(message.key, tuple) and message.key else None
-        index = self._slice_index(slice_key)
+        index = self.viewer.index_of(slice_key)
         if index is None:
             return
-        shown = self._slices[index]
-        self.last_displayed = {
-            "region_cells": list(message.region_cells),
-            "cell_px": list(message.cell_px),
-            "renderer": message.renderer,
-            "slice": f"{index + 1}/{len(self._slices)}",
-            "sop_instance_uid": shown.instance.sop_instance_uid,
-        }
+        shown = slices[index]
+        self.last_displayed = DisplayRecord(
+            region_cells=message.region_cells,
+            cell_px=message.cell_px,
+            renderer=message.renderer,
+            slice=f"{index + 1}/{len(slices)}",
+            sop_instance_uid=shown.instance.sop_instance_uid,
+        )
         if self._layout_path:
-            self._layout_slot.put((dict(self.last_displayed), message.picture))
+            self._layout_slot.put((self.last_displayed, message.picture))
 
     @work(thread=True, exclusive=True, group="layout", exit_on_error=False)
     def _run_layout_writer(self) -> None:
@@ -526,33 +535,34 @@ class MainScreen(Screen[None]):
             item = self._layout_slot.take(0.25)
             if item is None:
                 continue
-            layout, picture = item
+            record, picture = item
             # zlib level 1: a quarter of the default's CPU for a CT slice (a test hook must not weigh on
             # the step it observes), files ~20 % larger
             Image.fromarray(picture).save(png + ".tmp", format="PNG", compress_level=1)
             os.replace(png + ".tmp", png)
             with open(path + ".tmp", "w", encoding="utf-8") as fh:
-                json.dump(layout, fh)
+                json.dump(asdict(record), fh)
             os.replace(path + ".tmp", path)
 
     # ------------------------------------------------------------------------------ annotations
 
     def _update_annotations(self) -> None:
         pane = self.query_one(ImagePane)
-        if not self._slices or self._series is None:
+        session = self.viewer
+        series, sl = session.series, session.current
+        if sl is None or series is None:
             return
-        info = self._current_info
-        sl = self._slices[self._index]
-        patient, study = self._series_context
-        name = safe_text((patient.patient_name if patient else "") or info.get("patient_name", ""))
-        pid = safe_text((patient.patient_id if patient else "") or info.get("patient_id", ""))
-        dob = fmt_date(safe_text((patient.birth_date if patient else "") or info.get("birth_date", "")))
+        info = session.info
+        patient, study = session.context
+        name = safe_text((patient.patient_name if patient else "") or info.patient_name)
+        pid = safe_text((patient.patient_id if patient else "") or info.patient_id)
+        dob = fmt_date(safe_text((patient.birth_date if patient else "") or info.birth_date))
         if self.privacy:
             name, pid, dob = MASK, MASK, MASK if dob else ""
-        sdate = fmt_date(safe_text((study.study_date if study else "") or info.get("study_date", "")))
-        sdesc = safe_text((study.study_description if study else "") or info.get("study_description", ""))
-        se_no = self._series.series_number
-        se_desc = safe_text(self._series.series_description)
+        sdate = fmt_date(safe_text((study.study_date if study else "") or info.study_date))
+        sdesc = safe_text((study.study_description if study else "") or info.study_description)
+        se_no = series.series_number
+        se_desc = safe_text(series.series_description)
         top = (
             (name.replace("^", " "), "", f"{sdate} {sdesc}".strip()),
             (
@@ -561,30 +571,28 @@ class MainScreen(Screen[None]):
                 f"Se {se_no if se_no is not None else '?'} {se_desc}".strip(),
             ),
         )
-        loc = info.get("location")
-        thick = info.get("thickness")
         where = []
-        if loc is not None:
-            where.append(f"Loc {_fmt_num(loc)} mm")
-        if thick is not None:
-            where.append(f"Thk {_fmt_num(thick)} mm")
-        counter = f"{self._index + 1}/{len(self._slices)}"
+        if info.location is not None:
+            where.append(f"Loc {fmt_num(info.location)} mm")
+        if info.thickness is not None:
+            where.append(f"Thk {fmt_num(info.thickness)} mm")
+        counter = session.counter_text
         if sl.instance.frames > 1:
             counter += f"  (frame {sl.frame + 1}/{sl.instance.frames})"
-        win = self._shown_window
+        win = session.shown_window
         wl = ""
         if win is not None:
-            wl = f"W:{_fmt_num(win.width)} L:{_fmt_num(win.center)}"
-            if getattr(win, "name", ""):
+            wl = f"W:{fmt_num(win.width)} L:{fmt_num(win.center)}"
+            if win.name:
                 wl += f" ({safe_text(win.name)})"
-        if self.state.invert:
+        if session.pane.invert:
             wl += " inv"
-        if self.state.cine:
-            counter += f"  ▶ {self.state.cine_fps:.0f} fps"
-        labels = self._orientation
+        if session.pane.cine:
+            counter += f"  {session.cine_text}"
+        labels = session.orientation
         top = (top[0], (top[1][0], labels.get("top", ""), top[1][2]))
         bottom = (
-            ("  ".join(where), labels.get("bottom", ""), self.state.zoom_text),
+            ("  ".join(where), labels.get("bottom", ""), session.pane.zoom_text),
             (counter, "", wl),
         )
         pane.set_annotations(top, bottom)
@@ -592,7 +600,7 @@ class MainScreen(Screen[None]):
     @property
     def counter_text(self) -> str:
         """The slice counter as shown, e.g. ``37/103``."""
-        return f"{self._index + 1}/{len(self._slices)}" if self._slices else ""
+        return self.viewer.counter_text
 
     def _update_status(self) -> None:
         parts = []
@@ -600,8 +608,8 @@ class MainScreen(Screen[None]):
         parts.append(f"renderer: {picture.renderer_description}")
         if self._status_progress:
             parts.append(self._status_progress)
-        if self._hierarchy.errors:
-            parts.append(f"{len(self._hierarchy.errors):,} problems")
+        if self.viewer.hierarchy.errors:
+            parts.append(f"{len(self.viewer.hierarchy.errors):,} problems")
         if self.privacy:
             parts.append("PRIVACY")
         self.query_one("#status", Static).update(" │ ".join(parts))
@@ -644,10 +652,12 @@ class MainScreen(Screen[None]):
 
     def action_anonymize(self) -> None:
         """Open the share dialog (de-identified copy) for the shown series or its study."""
-        if self._series is None:
+        if self.viewer.series is None:
             self.notify("Choose a series first", timeout=3)
             return
-        self.app.push_screen(AnonymizeDialog(self._series, self._series_context[1], self.paths))
+        from tui_dicom.ui.screens.anonymize import AnonymizeDialog  # de-identification loads on use
+
+        self.app.push_screen(AnonymizeDialog(self.viewer.series, self.viewer.context[1], self.paths))
 
     def action_search_tags(self) -> None:
         """``/`` from the tree or the image: open the tags panel's filter (showing the panel if hidden)."""
@@ -659,45 +669,23 @@ class MainScreen(Screen[None]):
     #
     # Every viewer command is an ``action_*`` with named, typed parameters. The image pane binds them
     # (``screen.width(-1)``), the help screen lists those bindings and the command palette runs them.
-
-    def _frame(self) -> Any:
-        return self._ready.frame if self._ready is not None else None
-
-    def _modality_range(self) -> tuple[float, float]:
-        frame = self._frame()
-        if frame is None:
-            return (0.0, 255.0)
-        import numpy as np
-
-        lo, hi = frame.value_range
-        values = frame.modality_transform(np.asarray([lo, hi]))
-        return (float(values.min()), float(values.max()))
-
-    def _rerender(self) -> None:
-        """The window, inversion or overlays changed: render the slice again (from the cached frame)."""
-        self._request()
+    # Each one calls the session and applies what it says changed; the screen only adds what needs the
+    # terminal (the picture's layout) and the notices.
 
     def action_step(self, delta: int) -> None:
         """Step ``delta`` slices (negative: back)."""
-        self._move(delta=delta)
+        self._apply(self.viewer.move(delta=delta))
 
     def action_goto(self, index: int) -> None:
         """Go to slice ``index`` (0: the first, -1: the last)."""
-        self._move(absolute=index)
+        self._apply(self.viewer.move(absolute=index))
 
     def action_arrow(self, direction: str) -> None:
         """An arrow key: moves the probe while it is on, else ↑/↓ step slices (``direction``: up/down/left/right)."""
-        if self.state.crosshair is not None and self._ready is not None:
-            d_row, d_col = _ARROWS[direction]
-            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2], self._cell_step())
-            self._redraw()
-        elif direction in ("up", "down"):
-            self._move(delta=1 if direction == "down" else -1)
+        self._apply(self.viewer.arrow(direction, self._cell_step()))
 
     def _cell_step(self) -> tuple[float, float]:
         """Image pixels per screen cell of the picture shown (the probe moves one cell per arrow press)."""
-        from tui_dicom.core.session.viewstate import cell_step
-
         lay = self.query_one(PictureView).layout_now
         if lay is None or lay.empty:
             return (1.0, 1.0)
@@ -705,41 +693,25 @@ class MainScreen(Screen[None]):
 
     def action_width(self, direction: int, fine: bool = False) -> None:
         """Widen (``direction`` 1) or narrow (-1) the window; ``fine`` takes a tenth of the step."""
-        self._adjust(direction, 0, fine)
+        self._apply(self.viewer.adjust_window(direction, 0, fine))
 
     def action_level(self, direction: int, fine: bool = False) -> None:
         """Raise (``direction`` 1) or lower (-1) the window level; ``fine`` takes a tenth of the step."""
-        self._adjust(0, direction, fine)
+        self._apply(self.viewer.adjust_window(0, direction, fine))
 
-    def _adjust(self, d_width: float, d_level: float, fine: bool) -> None:
-        if self._shown_window is None:
-            return
-        frame = self._frame()
-        integer = frame is None or not frame.is_float
-        self.state.adjust_window(self._shown_window, d_width, d_level, fine, integer)
-        self._shown_window = self.state.window
-        self._update_annotations()
-        self._rerender()
-
-    def _set_window(self, window: Any) -> None:
-        self.state.window = window
-        self._rerender()
-
-    def window_presets(self) -> list[Any]:
+    def window_presets(self) -> list[Window]:
         """The number keys' windows for the slice shown: CT presets where values are HU, else the file's
         windows, auto, min–max and percentile windows (see :func:`windowing.window_presets`)."""
-        from tui_dicom.core.imaging.windowing import window_presets
-
-        frame = self._frame()
-        return window_presets(frame) if frame is not None else []
+        return self.viewer.window_presets()
 
     def action_preset(self, number: int) -> None:
         """Window preset ``number`` (1–9) of the image shown: CT presets for HU, else the file's windows,
         auto, min–max and percentile windows."""
-        presets = self.window_presets()
-        if 1 <= number <= len(presets):
-            self._set_window(presets[number - 1])
-        elif self._frame() is not None:
+        change = self.viewer.preset(number)
+        if change:
+            self._apply(change)
+        elif self.viewer.frame is not None:
+            presets = self.viewer.window_presets()
             if not presets:
                 self.notify("A colour image has no window presets", timeout=3)
                 return
@@ -748,128 +720,85 @@ class MainScreen(Screen[None]):
 
     def action_file_window(self) -> None:
         """The file's own window; pressed again, its next one (a file may define several)."""
-        from tui_dicom.core.imaging.windowing import next_file_window
-
-        frame = self._frame()
+        frame = self.viewer.frame
         if frame is None:
             return
         if not frame.is_grey:
             self.notify("A colour image has no window", timeout=3)
             return
-        window = next_file_window(frame, self.state.window)
+        change, window = self.viewer.next_file_window()
         if window is None:
             self.notify("This file defines no window: showing its default (VOI LUT or auto)", timeout=3)
-        self._set_window(window)
+        self._apply(change)
 
     def action_auto_window(self) -> None:
         """A window over the 0.5–99.5 percentiles of the slice."""
-        from tui_dicom.core.imaging.windowing import auto_window
-
-        if self._frame() is not None:
-            self._set_window(auto_window(self._frame()).with_name("auto"))
+        self._apply(self.viewer.auto_window())
 
     def action_minmax_window(self) -> None:
         """A window from the slice's smallest to its largest value."""
-        from tui_dicom.core.imaging.windowing import minmax_window
-
-        if self._frame() is not None:
-            self._set_window(minmax_window(self._frame()).with_name("min–max"))
+        self._apply(self.viewer.minmax_window())
 
     def action_invert(self) -> None:
         """Invert the grey scale."""
-        self.state.invert = not self.state.invert
-        self._rerender()
+        self._apply(self.viewer.toggle_invert())
 
     def action_overlays(self) -> None:
         """Show or hide the file's overlays."""
-        self._overlays = not self._overlays
-        self.notify("Overlays " + ("on" if self._overlays else "off"), timeout=2)
-        self._rerender()
-
-    def _view_changed(self) -> None:
-        self._redraw(self._update_annotations)
+        change = self.viewer.toggle_overlays()
+        self.notify("Overlays " + ("on" if self.viewer.overlays else "off"), timeout=2)
+        self._apply(change)
 
     def action_zoom(self, direction: int) -> None:
         """Zoom in (``direction`` 1) or out (-1) by one step."""
-        from tui_dicom.core.session.viewstate import ZOOM_STEP
-
-        self.state.zoom(ZOOM_STEP if direction > 0 else 1 / ZOOM_STEP)
-        self._view_changed()
+        self._apply(self.viewer.zoom(direction))
 
     def action_fit(self) -> None:
         """Fit the whole image in the pane."""
-        self.state.fit()
-        self._view_changed()
+        self._apply(self.viewer.fit())
 
     def action_one_to_one(self) -> None:
         """One image pixel per screen pixel."""
-        self.state.one_to_one()
-        self._view_changed()
+        self._apply(self.viewer.one_to_one())
 
     def action_pan(self, d_row: int, d_col: int) -> None:
         """Pan by a tenth of the view in screen directions (``d_row`` down, ``d_col`` right); with the
         probe on, move the probe by one image pixel instead (the arrows move it one screen cell)."""
-        if self._ready is not None and self.state.crosshair is not None:
-            self.state.move_crosshair(d_row, d_col, self._ready.frame.stored.shape[:2])
-            self._redraw()
-        elif self._ready is not None:
-            self.state.pan(d_row, d_col, self._ready.frame.stored.shape[:2], 0.1)
-            self._view_changed()
+        self._apply(self.viewer.pan(d_row, d_col))
 
     def action_reset_view(self) -> None:
         """Zoom, pan, rotation, flips and window back to how the series opened."""
-        self.state.reset_view()
-        self._shown_window = None
-        self._rerender()
-        self._view_changed()
+        self._apply(self.viewer.reset_view())
 
     def action_rotate(self) -> None:
         """Rotate 90° clockwise."""
-        self.state.rotate()
-        self._view_changed()
+        self._apply(self.viewer.rotate())
 
     def action_flip(self, horizontal: bool) -> None:
         """Mirror left/right (``horizontal``) or top/bottom."""
-        self.state.flip(bool(horizontal))
-        self._view_changed()
+        self._apply(self.viewer.flip(bool(horizontal)))
 
     # cine
     def action_cine(self) -> None:
         """Play or pause the series as a film."""
-        if self.state.cine:
-            self._stop_cine()
-        elif len(self._slices) > 1:
-            self.state.cine = True
-            self.state.cine_fps = float(self._current_info.get("cine_fps", 10.0))
-            self._start_cine_timer()
-        self._update_annotations()
+        self._apply(self.viewer.toggle_cine())
 
-    def _start_cine_timer(self) -> None:
-        if self._cine_timer is not None:
-            self._cine_timer.stop()
-        self._cine_timer = self.set_interval(1.0 / max(0.5, self.state.cine_fps), self._cine_tick)
-
-    def _stop_cine(self) -> None:
-        self.state.cine = False
+    def _sync_cine_timer(self) -> None:
+        """Run the cine timer at the session's rate while it plays; stop it otherwise."""
         if self._cine_timer is not None:
             self._cine_timer.stop()
             self._cine_timer = None
+        if self.viewer.pane.cine:
+            self._cine_timer = self.set_interval(self.viewer.cine_interval, self._cine_tick)
 
     def _cine_tick(self) -> None:
         """Advance one slice, looping; the loader's latest-only slot drops frames it can't keep up with."""
-        if not self._slices or not self.state.cine:
-            return
-        self._direction = 1
-        self._index = (self._index + 1) % len(self._slices)
-        self._request()
+        self._apply(self.viewer.cine_tick())
 
     def action_bracket(self, direction: int) -> None:
         """``]``/``[``: the next/previous series, or faster/slower while the cine plays."""
-        if self.state.cine:
-            factor = 1.25 if direction > 0 else 0.8
-            self.state.cine_fps = min(60.0, max(0.5, self.state.cine_fps * factor))
-            self._start_cine_timer()
-            self._update_annotations()
+        if self.viewer.pane.cine:
+            self._apply(self.viewer.cine_rate(direction))
         else:
             self.action_series(direction)
 
@@ -877,30 +806,27 @@ class MainScreen(Screen[None]):
         """Axial, coronal and sagittal planes of the shown series with a linked crosshair (MPR screen)."""
         from tui_dicom.ui.screens.mpr import MprScreen
 
-        if self._series is not None:
-            self.app.push_screen(MprScreen(self._series, cache_mb=self.cache_mb))
+        if self.viewer.series is not None:
+            self.app.push_screen(MprScreen(self.viewer.series, cache_mb=self.cache_mb))
 
     def action_compare(self) -> None:
         """The shown series beside another one, scrolled together by position (compare screen)."""
         from tui_dicom.ui.screens.compare import CompareScreen
 
-        if self._series is not None:
+        if self.viewer.series is not None:
             self.app.push_screen(
-                CompareScreen(self._hierarchy.all_series(), self._series, cache_mb=self.cache_mb // 2)
+                CompareScreen(
+                    self.viewer.hierarchy.all_series(), self.viewer.series, cache_mb=self.cache_mb // 2
+                )
             )
 
     def action_series(self, direction: int) -> None:
         """Show the next (``direction`` 1) or previous (-1) series, wrapping around."""
-        series = self._hierarchy.all_series()
-        if not series or self._series is None:
+        target = self.viewer.step_series(direction)
+        current = self.viewer.series
+        if target is None or current is None:
             return
-        uids = [s.series_instance_uid for s in series]
-        try:
-            pos = uids.index(self._series.series_instance_uid)
-        except ValueError:
-            pos = 0
-        target = series[(pos + direction) % len(series)]
-        if target.series_instance_uid == self._series.series_instance_uid:
+        if target.series_instance_uid == current.series_instance_uid:
             self.notify("This is the only series", timeout=2)
             return
         self._set_series(target)
@@ -909,12 +835,7 @@ class MainScreen(Screen[None]):
     # probe and measurements
     def action_probe(self) -> None:
         """Show or hide the probe crosshair (value, units and patient position under it)."""
-        if self.state.crosshair is not None:
-            self.state.crosshair = None
-        elif self._ready is not None:
-            rows, cols = self._ready.frame.stored.shape[:2]
-            self.state.crosshair = (rows // 2, cols // 2)
-        self._redraw()
+        self._apply(self.viewer.toggle_probe())
 
     _TOOL_NAMES: ClassVar[dict[str, str]] = {
         "line": "Length",
@@ -922,29 +843,12 @@ class MainScreen(Screen[None]):
         "ellipse": "Ellipse ROI",
     }
 
-    def _measure_context(self) -> tuple[Any, Any, Any] | None:
-        """(slice key, frame, spacing) of the picture shown, for measuring; None without one."""
-        if self._ready is None:
-            return None
-        spacing = self._current_info.get("spacing")
-        if spacing is None:
-            from tui_dicom.core.imaging.geometry import Spacing
-
-            spacing = Spacing(None, None, "")
-        return self._ready.slice.key, self._ready.frame, spacing
-
     def action_measure(self, kind: MeasureKind) -> None:
         """``m``/``R``/``E``: choose the measuring tool (line, rect, ellipse); pressed again, put an end
         down at the crosshair. With the mouse: press-drag-release or click at both ends."""
-        context = self._measure_context()
-        if context is None:
-            return
-        name = self._TOOL_NAMES.get(kind, kind)
-        if self.state.tool != kind and (self.state.pending is None or self.state.pending[0] != kind):
-            self.state.arm(kind)
-            if self.state.crosshair is None and self._ready is not None:
-                rows, cols = self._ready.frame.stored.shape[:2]
-                self.state.crosshair = (rows // 2, cols // 2)
+        outcome = self.viewer.measure_key(kind)
+        if outcome.armed:
+            name = self._TOOL_NAMES.get(kind, kind)
             key = {"line": "m", "rect": "R", "ellipse": "E"}.get(kind, "")
             self.notify(
                 f"{name}: drag on the image, or click at both ends (keys: move the crosshair, {key} "
@@ -952,160 +856,67 @@ class MainScreen(Screen[None]):
                 timeout=5,
                 markup=False,
             )
-        else:
-            point = self.state.crosshair
-            if point is None:
-                return
-            before = self.state.pending
-            self._measured(self.state.place(point, *context))
-            if before is not None and self.state.pending == before:
-                self.notify("Move the crosshair (arrows or mouse) to the other end first", timeout=3)
-        self._redraw()
+        self._measured(outcome)
+        if outcome.unmoved:
+            self.notify("Move the crosshair (arrows or mouse) to the other end first", timeout=3)
+        self._apply(outcome.change)
 
-    def _measured(self, result: Any) -> None:
+    def _measured(self, outcome: MeasureOutcome) -> None:
         """A measurement was completed: warn when its length is uncalibrated."""
-        if result is None:
-            return
-        spacing = self._current_info.get("spacing")
-        if result.kind == "line" and spacing is not None and spacing.warning:
-            self.notify(spacing.warning, severity="warning", timeout=5)
+        if outcome.warning:
+            self.notify(outcome.warning, severity="warning", timeout=5)
 
     def action_cancel_measurement(self) -> None:
         """Esc: drop the measuring tool and a measurement in progress."""
-        if self.state.cancel():
+        change = self.viewer.cancel_measurement()
+        if change:
             self.notify("Measurement cancelled", timeout=2)
-            self._redraw()
+            self._apply(change)
 
     def action_delete_measurement(self) -> None:
         """Delete the last measurement of the slice shown."""
-        if self._ready is not None and self.state.delete_last(self._ready.slice.key) is not None:
-            self._redraw()
-
-    def _update_probe(self) -> None:
-        pane = self.query_one(ImagePane)
-        ready = self._ready
-        if self.state.crosshair is None or ready is None:
-            pane.set_probe_line(None)
-            return
-        from tui_dicom.core.imaging.geometry import patient_coords
-
-        row, col = self.state.crosshair
-        frame = ready.frame
-        stored = frame.stored[row, col]
-        value, unit = frame.value_at(row, col)
-        if isinstance(value, tuple):
-            text = f"r{row} c{col}  RGB {tuple(int(v) for v in value)}"
-        else:
-            text = f"r{row} c{col}  stored {stored}  value {value:.6g}{(' ' + unit) if unit else ''}"
-        info = ready.info
-        spacing = info.get("spacing")
-        coords = patient_coords(
-            info.get("position"),
-            info.get("orientation"),
-            (spacing.row, spacing.col) if spacing is not None and spacing.calibrated else None,
-            row,
-            col,
-        )
-        if coords is not None:
-            text += "  (" + ", ".join(_fmt_mm(c) for c in coords) + ") mm"
-        pane.set_probe_line(text)
-
-    def _update_orientation(self) -> None:
-        from tui_dicom.core.imaging.geometry import orientation_labels
-
-        view = self.state.view
-        labels = orientation_labels(
-            self._current_info.get("orientation"), view.rotation, view.flip_h, view.flip_v
-        )
-        self.query_one(ImagePane).set_side_labels(labels["left"], labels["right"])
-        self._orientation = labels
+        self._apply(self.viewer.delete_measurement())
 
     # ------------------------------------------------------------------------------ mouse
-
-    def _pixel(self, image: tuple[float, float] | None) -> tuple[int, int] | None:
-        if image is None or self._ready is None:
-            return None
-        rows, cols = self._ready.frame.stored.shape[:2]
-        return (min(max(int(image[0]), 0), rows - 1), min(max(int(image[1]), 0), cols - 1))
 
     @on(PictureView.Clicked)
     def _mouse_clicked(self, message: PictureView.Clicked) -> None:
         self.query_one(ImagePane).focus()
-        self._drag_window = self._shown_window
-        self._drag_view = self.state.view
-        pixel = self._pixel(message.image)
-        context = self._measure_context()
-        if message.button != 1 or message.ctrl or pixel is None or context is None:
+        self.viewer.start_drag()
+        if message.button != 1 or message.ctrl:
             return
-        if self.state.measuring:  # an end of the measurement goes where the pointer is
-            self._measured(self.state.press(pixel, *context))
-            if self.state.crosshair is not None:
-                self.state.crosshair = pixel
-            self._redraw()
-        elif self.state.crosshair is not None:
-            self.state.crosshair = pixel
-            self._redraw()
+        outcome = self.viewer.click(self.viewer.pixel(message.image))
+        self._measured(outcome)
+        self._apply(outcome.change)
 
     @on(PictureView.Released)
     def _mouse_released(self, message: PictureView.Released) -> None:
-        pixel = self._pixel(message.image)
-        context = self._measure_context()
-        if message.button == 1 and pixel is not None and context is not None and self.state.pressed:
-            self._measured(self.state.release(pixel, *context))
-            self._redraw()
+        if message.button == 1:
+            outcome = self.viewer.release(self.viewer.pixel(message.image))
+            self._measured(outcome)
+            self._apply(outcome.change)
 
     @on(PictureView.Hovered)
     def _mouse_hovered(self, message: PictureView.Hovered) -> None:
-        pixel = self._pixel(message.image)
-        if pixel is None:
-            return
-        changed = self.state.drag_to(pixel)
-        if self.state.crosshair is not None and pixel != self.state.crosshair:
-            self.state.crosshair = pixel
-            changed = True
-        if changed:
-            self._redraw()
+        self._apply(self.viewer.hover(self.viewer.pixel(message.image)))
 
     @on(PictureView.Dragged)
     def _mouse_dragged(self, message: PictureView.Dragged) -> None:
         dx, dy = message.delta_cells
-        pixel = self._pixel(message.image)
-        if message.button == 1 and not message.ctrl and self.state.pending is not None:
-            if pixel is not None and self.state.drag_to(pixel):  # the measurement follows the pointer
-                if self.state.crosshair is not None:
-                    self.state.crosshair = pixel
-                self._redraw()
+        if message.button == 1 and not message.ctrl and self.viewer.pane.pending is not None:
+            # the measurement follows the pointer
+            self._apply(self.viewer.drag_measure(self.viewer.pixel(message.image)))
             return
         if message.button == 3 or (message.button == 1 and message.ctrl):
-            start = self._drag_window or self._shown_window
-            if start is None:
-                return
-            self.state.drag_window(start, dx, dy, self._modality_range())
-            self._shown_window = self.state.window
-            self._update_annotations()
-            self._rerender()
-        elif message.button == 2 and self._ready is not None:
-            start_view = self._drag_view or self.state.view
-            self.state.view = start_view
-            picture = self.query_one(PictureView)
-            lay = picture.layout_now
-            if lay is None or lay.empty:
-                return
-            # move the image with the mouse: the view centre goes the other way, in image pixels
-            top, left, bottom, right = lay.crop
-            per_cell_r = (bottom - top) / max(1, lay.cells[3])
-            per_cell_c = (right - left) / max(1, lay.cells[2])
-            self.state.pan(
-                -dy * per_cell_r,
-                -dx * per_cell_c,
-                self._ready.frame.stored.shape[:2],
-                self.state.view.zoom / max(self._ready.frame.stored.shape[:2]),
-            )
-            self._view_changed()
+            self._apply(self.viewer.drag_window_by(dx, dy))
+        elif message.button == 2:
+            lay = self.query_one(PictureView).layout_now
+            cell = None if lay is None or lay.empty else cell_step(lay.crop, lay.cells)
+            self._apply(self.viewer.drag_pan(dx, dy, cell))
 
     @on(PictureView.Wheel)
     def _mouse_wheel(self, message: PictureView.Wheel) -> None:
         if message.ctrl:
             self.action_zoom(-message.direction)
         else:
-            self._move(delta=message.direction)
+            self._apply(self.viewer.move(delta=message.direction))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from rich.text import Text
 from textual import events
@@ -29,13 +29,39 @@ AUTO_FRACTION = 0.3
 MAX_PROBLEMS_SHOWN = 500
 
 
+_Item = TypeVar("_Item")
+
+NodeKind = Literal["root", "patient", "study", "series", "image", "problems", "problem"]
+
+
 @dataclass(frozen=True)
 class NodeData:
-    """What a tree node stands for."""
+    """What a tree node stands for: the hierarchy object of its kind ("image" nodes: their series and
+    slice index; the problems heading and the "… more" entry: None)."""
 
-    kind: str  # "patient" | "study" | "series" | "image" | "problems" | "problem"
-    obj: Any
+    kind: NodeKind
+    obj: Patient | Study | Series | IndexError_ | None
     index: int = 0  # slice index for "image" nodes
+
+    @property
+    def patient(self) -> Patient | None:
+        """The patient of a patient node."""
+        return self.obj if isinstance(self.obj, Patient) else None
+
+    @property
+    def study(self) -> Study | None:
+        """The study of a study node."""
+        return self.obj if isinstance(self.obj, Study) else None
+
+    @property
+    def series(self) -> Series | None:
+        """The series of a series or image node."""
+        return self.obj if isinstance(self.obj, Series) else None
+
+    @property
+    def problem(self) -> IndexError_ | None:
+        """The problem of a problem node."""
+        return self.obj if isinstance(self.obj, IndexError_) else None
 
 
 def fmt_date(value: str) -> str:
@@ -144,12 +170,13 @@ class StudyTree(Tree[NodeData]):
     def _sync(
         self,
         parent: TreeNode[NodeData],
-        items: Sequence[Any],
-        key: Callable[[Any], Hashable],
-        make: Callable[[Any], tuple[Text, NodeData, bool]],
-    ) -> list[TreeNode[NodeData]]:
-        """Make ``parent``'s children match ``items`` (in order), reusing existing nodes."""
-        result: list[TreeNode[NodeData]] = []
+        items: Sequence[_Item],
+        key: Callable[[_Item], Hashable],
+        make: Callable[[_Item], tuple[Text, NodeData, bool]],
+    ) -> list[tuple[TreeNode[NodeData], _Item]]:
+        """Make ``parent``'s children match ``items`` (in order), reusing existing nodes; returns each
+        node with its item."""
+        result: list[tuple[TreeNode[NodeData], _Item]] = []
         for position, item in enumerate(items):
             k = key(item)
             label, data, expandable = make(item)
@@ -165,28 +192,26 @@ class StudyTree(Tree[NodeData]):
             else:
                 node.data = data
                 node.set_label(label)
-            result.append(node)
+            result.append((node, item))
         return result
 
     def update_hierarchy(self, hierarchy: Hierarchy) -> None:
         """Show ``hierarchy`` (a newer snapshot replaces the older one; open nodes stay open)."""
         self._hierarchy = hierarchy
         root = self.root
-        for p_node in self._sync(
+        for p_node, patient in self._sync(
             root,
             hierarchy.patients,
             key=lambda p: ("P", p.patient_id, p.patient_name),
             make=lambda p: (patient_label(p, self.privacy), NodeData("patient", p), True),
         ):
-            patient: Patient = p_node.data.obj  # type: ignore[union-attr]  # made with NodeData
-            for s_node in self._sync(
+            for s_node, study in self._sync(
                 p_node,
                 patient.studies,
                 key=lambda s: ("S", s.study_instance_uid),
                 make=lambda s: (study_label(s), NodeData("study", s), True),
             ):
-                study: Study = s_node.data.obj  # type: ignore[union-attr]  # made with NodeData
-                for se_node in self._sync(
+                for se_node, _series in self._sync(
                     s_node,
                     study.series,
                     key=lambda se: ("SE", se.series_instance_uid),
@@ -272,7 +297,9 @@ class StudyTree(Tree[NodeData]):
             event.prevent_default()
 
     def _fill_images(self, node: TreeNode[NodeData]) -> None:
-        series: Series = node.data.obj  # type: ignore[union-attr]  # a series node's data
+        series = node.data.series if node.data is not None else None
+        if series is None:
+            return
         slices = series.slices()
         if len(node.children) == len(slices) and all(
             c.data is not None and c.data.obj is series for c in node.children
@@ -320,8 +347,18 @@ class StudyTree(Tree[NodeData]):
             else:
                 self._problems_more.set_label(more)
 
-    def _show_first_series(self) -> None:
-        """Select the first series at start: the first one matching :attr:`preferred`, else the first."""
+    def first_series(self) -> Series | None:
+        """The series :meth:`_show_first_series` selects at start (None while the tree has none), so the
+        screen can ask for its picture before the tree has expanded and highlighted it."""
+        chosen = self._first_series_nodes()
+        if chosen is None or chosen[2].data is None:
+            return None
+        return chosen[2].data.series
+
+    def _first_series_nodes(
+        self,
+    ) -> tuple[TreeNode[NodeData], TreeNode[NodeData], TreeNode[NodeData]] | None:
+        """(patient, study, series) nodes of the first series matching :attr:`preferred`, else the first."""
         chosen = None
         for p_node in self.root.children:
             if p_node.data is None or p_node.data.kind != "patient":
@@ -333,7 +370,8 @@ class StudyTree(Tree[NodeData]):
                     if (
                         self.preferred is not None
                         and se_node.data is not None
-                        and self.preferred(se_node.data.obj)
+                        and se_node.data.series is not None
+                        and self.preferred(se_node.data.series)
                     ):
                         chosen = (p_node, s_node, se_node)
                         break
@@ -343,6 +381,11 @@ class StudyTree(Tree[NodeData]):
             else:
                 continue
             break
+        return chosen
+
+    def _show_first_series(self) -> None:
+        """Select the first series at start: the first one matching :attr:`preferred`, else the first."""
+        chosen = self._first_series_nodes()
         if chosen is None:
             return
         p_node, s_node, se_node = chosen
@@ -353,8 +396,9 @@ class StudyTree(Tree[NodeData]):
 
     def _highlight(self, node: TreeNode[NodeData]) -> None:
         if self.cursor_node is node:
-            if node.data is not None and node.data.kind == "series":
-                self.post_message(self.SeriesChosen(node.data.obj))
+            series = node.data.series if node.data is not None else None
+            if series is not None and node.data is not None and node.data.kind == "series":
+                self.post_message(self.SeriesChosen(series))
             return
         self.move_cursor(node)
 
@@ -375,25 +419,25 @@ class StudyTree(Tree[NodeData]):
         """Highlighting a series shows its middle slice; an image shows that image."""
         event.stop()
         data = event.node.data
-        if data is None:
+        series = data.series if data is not None else None
+        if data is None or series is None:
             return
         if data.kind == "series":
-            self.post_message(self.SeriesChosen(data.obj))
+            self.post_message(self.SeriesChosen(series))
         elif data.kind == "image":
-            self.post_message(self.SliceChosen(data.obj, data.index))
+            self.post_message(self.SliceChosen(series, data.index))
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[NodeData]) -> None:
         """Enter (or a click) on a problem shows its full path and reason."""
         data = event.node.data
-        if data is None or data.kind != "problem" or data.obj is None or self._problems is None:
+        problem = data.problem if data is not None else None
+        if problem is None or self._problems is None:
             return  # (the "… N more" entry has no problem of its own)
         event.stop()
-        errors = [
-            c.data.obj for c in self._problems.children if c.data is not None and c.data.obj is not None
-        ]
-        position = next((i for i, e in enumerate(errors, start=1) if e is data.obj), 0)
+        errors = [c.data.problem for c in self._problems.children if c.data is not None and c.data.problem]
+        position = next((i for i, e in enumerate(errors, start=1) if e is problem), 0)
         self.post_message(
-            self.ProblemChosen(data.obj, position, max(len(errors), len(self._hierarchy.errors)))
+            self.ProblemChosen(problem, position, max(len(errors), len(self._hierarchy.errors)))
         )
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
@@ -401,8 +445,8 @@ class StudyTree(Tree[NodeData]):
         data = event.node.data
         if data is not None and data.kind == "series":
             self._fill_images(event.node)
-        elif data is not None and data.kind == "study":
-            self.post_message(self.StudyExpanded(data.obj))
+        elif data is not None and data.study is not None:
+            self.post_message(self.StudyExpanded(data.study))
 
     def clear_hierarchy(self) -> None:
         """Forget every node (a new archive query replaces the tree)."""
@@ -424,5 +468,5 @@ class StudyTree(Tree[NodeData]):
     def watch_privacy(self, privacy: bool) -> None:
         """Relabel patient nodes when privacy mode changes."""
         for p_node in self.root.children:
-            if p_node.data is not None and p_node.data.kind == "patient":
-                p_node.set_label(patient_label(p_node.data.obj, privacy))
+            if p_node.data is not None and p_node.data.patient is not None:
+                p_node.set_label(patient_label(p_node.data.patient, privacy))

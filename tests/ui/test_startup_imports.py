@@ -1,0 +1,121 @@
+"""Import budget of the viewer's start: what is loaded when the first picture of one file is on screen.
+
+The first picture waits for every import on its way (one interpreter lock: imports are never free, even
+in a thread), so subsystems the first picture does not use -- de-identification, archives, volumes and
+MPR, comparison, pydicom's test-file downloader -- must load when first used, not at start. Checked in a
+fresh interpreter (``sys.modules`` once the first slice is displayed), like the ``dump`` import budget.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+_PROBE = r"""
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[2])  # the tests' pilot helpers
+from pilot import wait_for_slice
+from tui_dicom.ui.app import DicomViewerApp
+
+async def main() -> None:
+    app = DicomViewerApp([sys.argv[1]])
+    async with app.run_test(size=(120, 40)) as pilot:
+        shown = await wait_for_slice(pilot, app)
+        print(json.dumps({"shown": shown, "modules": sorted(sys.modules)}))
+
+asyncio.run(main())
+"""
+
+#: loaded on first use only (the package or module itself, or anything below it)
+NOT_AT_START = (
+    "tui_dicom.core.deid",
+    "tui_dicom.core.archive",
+    "tui_dicom.core.volume",
+    "tui_dicom.ui.screens.anonymize",
+    "tui_dicom.ui.screens.archive",
+    "tui_dicom.ui.screens.compare",
+    "tui_dicom.ui.screens.mpr",
+    "tui_dicom.ui.screens.problem",
+    "scipy",
+    "pynetdicom",
+    "dicomweb_client",
+    "requests",
+    "urllib3",
+    "pydicom.examples",
+)
+
+
+@pytest.fixture(scope="module")
+def start_modules() -> set[str]:
+    """Modules of a fresh viewer once it displayed pydicom's CT_small.dcm."""
+    path = get_testdata_file("CT_small.dcm", download=False)
+    assert path is not None
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path), str(REPO / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["shown"], "the viewer displayed no slice"
+    return set(result["modules"])
+
+
+@pytest.mark.parametrize("name", NOT_AT_START)
+def test_not_imported_before_first_picture(start_modules: set[str], name: str) -> None:
+    loaded = sorted(m for m in start_modules if m == name or m.startswith(name + "."))
+    assert not loaded, f"{name} is imported on the way to the first picture: {loaded}"
+
+
+def test_first_picture_did_read_with_pydicom(start_modules: set[str]) -> None:
+    # the budget above must not hold merely because nothing was decoded
+    assert "pydicom" in start_modules
+    assert "tui_dicom.core.imaging.pixels" in start_modules
+
+
+_PRELOAD = r"""
+import sys
+from tui_dicom.core.dicom.preload import import_pydicom
+import_pydicom()
+print("requests" in sys.modules, "pydicom.examples" in sys.modules)
+import requests  # still importable afterwards (the DICOMweb client needs it)
+from pydicom import examples
+print(requests.__name__, type(examples.ct).__name__)
+"""
+
+
+def test_preload_leaves_out_downloader_but_keeps_it_importable() -> None:
+    pytest.importorskip("requests")
+    proc = subprocess.run(
+        [sys.executable, "-c", _PRELOAD], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False", "False", "requests", "FileDataset"]
+
+
+_PRELOAD_KEEP = r"""
+import sys
+from tui_dicom.core.dicom.preload import import_pydicom
+import_pydicom(hide_downloader=False)
+import pydicom.data.download as download
+print(download.HAVE_REQUESTS)
+"""
+
+
+def test_preload_can_keep_the_downloader() -> None:
+    """An archive session (its client imports requests in another thread) keeps pydicom's import as is."""
+    pytest.importorskip("requests")
+    proc = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_KEEP], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True"]
