@@ -20,7 +20,7 @@ This is the only module that relies on Textual internals:
 * :func:`widgets_over` reads ``Screen._compositor.visible_widgets`` (front to back) to find what
   covers a widget.
 
-``tests/test_textual_internals.py`` checks the last three against the installed Textual and fails
+``tests/ui/test_textual_internals.py`` checks the last three against the installed Textual and fails
 loudly when they change.
 """
 

@@ -10,7 +10,7 @@ It is deliberately strict. Whatever it does not reproduce exactly — deflated o
 syntaxes, ISO 2022 code extensions and multi-valued character sets, ambiguous VRs it cannot resolve,
 VR ``UN`` that pydicom would re-type, a value pydicom would refuse or repair, truncation, anything
 malformed — raises :class:`Fallback`, and the caller reads the file with pydicom instead (which also
-produces the proper error message for broken files). ``tests/test_quickdump.py`` checks that every
+produces the proper error message for broken files). ``tests/parity/test_quickdump.py`` checks that every
 file of the test corpora either falls back or yields rows equal to the pydicom path.
 """
 
