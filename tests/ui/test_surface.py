@@ -111,10 +111,10 @@ async def open_help(pilot: Pilot, app: DicomViewerApp) -> None:
 
 
 async def open_problem(pilot: Pilot, app: DicomViewerApp) -> None:
-    from tui_dicom.core.hierarchy.model import IndexError_
+    from tui_dicom.core.hierarchy.model import IndexProblem
 
     await focus_tree(pilot, app)
-    app.push_screen(ProblemScreen(IndexError_("CD/IMAGES/IM000042", "header incomplete"), 1, 1))
+    app.push_screen(ProblemScreen(IndexProblem("CD/IMAGES/IM000042", "header incomplete"), 1, 1))
     assert await wait_until(pilot, lambda: isinstance(app.screen, ProblemScreen))
 
 

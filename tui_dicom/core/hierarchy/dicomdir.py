@@ -63,7 +63,7 @@ from tui_dicom.core.dicom.source import FileRef, describe_mode, open_regular
 from tui_dicom.core.errors import RefusedPath
 from tui_dicom.core.hierarchy import header as hdr
 from tui_dicom.core.hierarchy.header import HeaderInfo
-from tui_dicom.core.hierarchy.model import IndexError_
+from tui_dicom.core.hierarchy.model import IndexProblem
 
 #: records naming a missing file listed one by one per DICOMDIR; the rest are counted in one line
 MAX_MISSING_SHOWN = 1000
@@ -133,7 +133,7 @@ class DicomdirResult:
     """What a DICOMDIR yielded: one ``(ref, values)`` per referenced instance, and the problems."""
 
     entries: list[tuple[FileRef, HeaderInfo]] = field(default_factory=list)
-    errors: list[IndexError_] = field(default_factory=list)
+    errors: list[IndexProblem] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- parse
@@ -787,7 +787,7 @@ class _Walker:
         self._merged_for: Context | None = None
 
     def error(self, reason: str) -> None:
-        self.result.errors.append(IndexError_(self.where, reason))
+        self.result.errors.append(IndexProblem(self.where, reason))
 
     def error_missing(self, shown: str) -> None:
         """A record names a missing file: the first :data:`MAX_MISSING_SHOWN` are listed, then counted.

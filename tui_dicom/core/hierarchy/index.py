@@ -37,7 +37,7 @@ from tui_dicom.core.hierarchy import dicomdir as dd
 from tui_dicom.core.hierarchy.header import HeaderInfo, Unsupported, header_from_pydicom, read_header_from
 from tui_dicom.core.hierarchy.model import (
     Hierarchy,
-    IndexError_,
+    IndexProblem,
     Instance,
     Patient,
     Series,
@@ -227,8 +227,8 @@ class Indexer:
         self.cancel = cancel
         self._lock = threading.Lock()
         self._instances: list[tuple[HeaderInfo, Instance]] = []
-        self._errors: list[IndexError_] = []
-        self._skipped: list[IndexError_] = []
+        self._errors: list[IndexProblem] = []
+        self._skipped: list[IndexProblem] = []
         self._sop_seen: set[str] = set()
         self._refs_seen: set[FileRef] = set()
         self._done = 0
@@ -270,11 +270,11 @@ class Indexer:
 
     def _error(self, path: str, reason: str) -> None:
         with self._lock:
-            self._errors.append(IndexError_(path, reason))
+            self._errors.append(IndexProblem(path, reason))
 
     def _skip(self, path: str, reason: str) -> None:
         with self._lock:
-            self._skipped.append(IndexError_(path, reason))
+            self._skipped.append(IndexProblem(path, reason))
 
     def _progress(self, force: bool = False) -> IndexProgress | None:
         now = time.monotonic()
@@ -828,7 +828,7 @@ class Indexer:
         return hierarchy
 
 
-def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[IndexError_] = ()) -> Hierarchy:
+def assemble(items: Sequence[tuple[HeaderInfo, Instance]], errors: Sequence[IndexProblem] = ()) -> Hierarchy:
     """Group ``(values, instance)`` pairs into patients, studies and series, and sort them.
 
     Studies are grouped by StudyInstanceUID (under the first patient that has them), series by

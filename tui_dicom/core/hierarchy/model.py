@@ -127,7 +127,7 @@ class Patient:
 
 
 @dataclass(frozen=True)
-class IndexError_:
+class IndexProblem:
     """A file (or record) that could not be used, with a plain-language reason."""
 
     path: str
@@ -139,10 +139,10 @@ class Hierarchy:
     """The result of indexing: patients in display order, plus every problem found."""
 
     patients: list[Patient] = field(default_factory=list)
-    errors: list[IndexError_] = field(default_factory=list)
+    errors: list[IndexProblem] = field(default_factory=list)
     #: files passed over rather than reported in ``errors``: not DICOM, with a name that says so
     #: (README, ``.txt``, ``.html``, hidden files); ``ls`` still counts them, so an empty result is explained
-    skipped: list[IndexError_] = field(default_factory=list)
+    skipped: list[IndexProblem] = field(default_factory=list)
 
     def all_series(self) -> list[Series]:
         """Every series in display order."""

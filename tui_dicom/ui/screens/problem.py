@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui_dicom.core.hierarchy.model import IndexError_
+from tui_dicom.core.hierarchy.model import IndexProblem
 from tui_dicom.core.safe import safe_path, safe_text
 
 
@@ -29,7 +29,7 @@ class ProblemScreen(ModalScreen[None]):
         Binding("escape,enter,q", "dismiss", "Close"),
     ]
 
-    def __init__(self, problem: IndexError_, position: int = 0, total: int = 0) -> None:
+    def __init__(self, problem: IndexProblem, position: int = 0, total: int = 0) -> None:
         super().__init__()
         self.problem = problem
         self.position = position

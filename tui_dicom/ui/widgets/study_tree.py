@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from tui_dicom.core.hierarchy.model import Hierarchy, IndexError_, Patient, Series, Study
+from tui_dicom.core.hierarchy.model import Hierarchy, IndexProblem, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.keys import PANE_KEYS
 
@@ -40,7 +40,7 @@ class NodeData:
     slice index; the problems heading and the "… more" entry: None)."""
 
     kind: NodeKind
-    obj: Patient | Study | Series | IndexError_ | None
+    obj: Patient | Study | Series | IndexProblem | None
     index: int = 0  # slice index for "image" nodes
 
     @property
@@ -59,9 +59,9 @@ class NodeData:
         return self.obj if isinstance(self.obj, Series) else None
 
     @property
-    def problem(self) -> IndexError_ | None:
+    def problem(self) -> IndexProblem | None:
         """The problem of a problem node."""
-        return self.obj if isinstance(self.obj, IndexError_) else None
+        return self.obj if isinstance(self.obj, IndexProblem) else None
 
 
 def fmt_date(value: str) -> str:
@@ -134,7 +134,7 @@ class StudyTree(Tree[NodeData]):
     class ProblemChosen(Message):
         """A problem entry was selected (Enter or click): show its full path and reason."""
 
-        problem: IndexError_
+        problem: IndexProblem
         """The problem."""
         position: int
         """1-based position among the problems."""
@@ -315,7 +315,7 @@ class StudyTree(Tree[NodeData]):
             label.append(f"  {number}{frame}  {safe_text(inst.ref.name)}", style="dim")
             node.add_leaf(label, NodeData("image", series, i))
 
-    def _update_problems(self, errors: list[IndexError_]) -> None:
+    def _update_problems(self, errors: list[IndexProblem]) -> None:
         """Show the problems found so far: new ones are appended (the list only grows while indexing),
         at most :data:`MAX_PROBLEMS_SHOWN` of them, so a folder of 50,000 non-DICOM files costs the tree
         a bounded amount of work per update instead of rebuilding 50,000 nodes every quarter second."""
