@@ -71,6 +71,74 @@ def test_spacing_of_prefers_pixel_spacing_then_imager() -> None:
     assert g.spacing_of(Dataset()).unit == "px"
 
 
+def test_spacing_of_falls_back_in_the_standard_order_and_skips_unusable_values() -> None:
+    ds = Dataset()
+    ds.NominalScannedPixelSpacing = [0.1, 0.1]
+    sp = g.spacing_of(ds)
+    assert sp.source == "NominalScannedPixelSpacing" and not sp.calibrated and "film" in sp.warning
+    ds.ImagerPixelSpacing = [0, 0.2]  # not a spacing: the next source is used
+    assert g.spacing_of(ds).source == "NominalScannedPixelSpacing"
+    ds.PixelSpacing = [0.5, 0.5]
+    per_frame = Dataset()
+    measures = Dataset()
+    measures.PixelSpacing = [0.7, 0.9]
+    per_frame.PixelMeasuresSequence = [measures]
+    ds.PerFrameFunctionalGroupsSequence = [Dataset(), per_frame]
+    assert (g.spacing_of(ds, 1).row, g.spacing_of(ds, 1).col) == (0.7, 0.9)
+    assert (g.spacing_of(ds, 0).row, g.spacing_of(ds, 0).col) == (0.5, 0.5)
+
+
+def _expected_spacing(ds: Dataset, frame: int) -> tuple[float, float] | None:
+    """PS3.3's order, read straight from pydicom's values (not through our helpers)."""
+    candidates = []
+    for group in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        seq = ds.get(group)
+        index = frame if group.startswith("PerFrame") else 0
+        if seq and len(seq) > index and "PixelMeasuresSequence" in seq[index]:
+            candidates.append(seq[index].PixelMeasuresSequence[0].get("PixelSpacing"))
+            break
+    candidates += [ds.get(k) for k in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")]
+    for value in candidates:
+        try:
+            r, c = (float(v) for v in value)
+        except (TypeError, ValueError):
+            continue
+        if r > 0 and c > 0 and math.isfinite(r) and math.isfinite(c):
+            return (r, c)
+    return None
+
+
+def test_one_spacing_rule_for_frames_measurements_and_volumes() -> None:
+    """The decoded frame's spacing (display aspect) is the measurement spacing, on every pydicom test
+    file with pixels, and both follow the standard's order as read from pydicom's own values."""
+    import pydicom
+    from conftest import PYDICOM_FILES
+
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.errors import DicomViewerError
+    from tui_dicom.core.imaging.pixels import decode_frame
+
+    checked = with_spacing = 0
+    for path in sorted(str(p) for p in PYDICOM_FILES.glob("*.dcm")):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - files pydicom cannot read are other tests' business
+            continue
+        if "Rows" not in ds:
+            continue
+        try:
+            frame = decode_frame(FileRef(path), 0, None)
+        except (DicomViewerError, MemoryError, ValueError, OSError):
+            continue
+        sp = g.spacing_of(ds, 0)
+        expected = _expected_spacing(ds, 0)
+        assert frame.pixel_spacing == ((sp.row, sp.col) if sp.row else None), path
+        assert frame.pixel_spacing == expected, path
+        checked += 1
+        with_spacing += expected is not None
+    assert checked >= 30 and with_spacing >= 10, (checked, with_spacing)
+
+
 def test_rect_roi_stats_against_numpy() -> None:
     values = np.arange(100, dtype=np.float64).reshape(10, 10)
     stats = g.roi_stats(values, "rect", (2, 3), (4, 6), g.Spacing(0.5, 2.0, "PixelSpacing"))

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tui_dicom.core.imaging.dataset import functional_group
+
 _LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))  # (negative, positive) along x, y, z
 
 
@@ -73,8 +75,6 @@ def plane_of(ds: Any, frame: int = 0) -> tuple[tuple[float, ...] | None, tuple[f
     One lookup for the viewer's annotations and the volume builder, so single-frame files and enhanced
     multi-frame objects (Plane Position/Orientation macros) are read the same way everywhere.
     """
-    from tui_dicom.core.imaging.pixels import functional_group
-
     position = orientation = None
     item = functional_group(ds, frame, "PlanePositionSequence")
     if item is not None:
@@ -116,7 +116,7 @@ class Spacing:
 
     row: float | None
     col: float | None
-    source: str  # "PixelSpacing" | "ImagerPixelSpacing" | ""
+    source: str  # "PixelSpacing" | "ImagerPixelSpacing" | "NominalScannedPixelSpacing" | ""
 
     @property
     def calibrated(self) -> bool:
@@ -135,33 +135,40 @@ class Spacing:
             return ""
         if self.source == "ImagerPixelSpacing":
             return "only ImagerPixelSpacing (detector plane, not patient) is present: measured in px"
+        if self.source == "NominalScannedPixelSpacing":
+            return (
+                "only NominalScannedPixelSpacing (the scanned film, not patient) is present: measured in px"
+            )
         return "no PixelSpacing in this image: measured in px"
 
 
-def spacing_of(ds: Any, frame: int = 0) -> Spacing:
-    """The measurement spacing of an instance header (per-frame functional groups first)."""
-    value = None
-    if ds is not None:
-        from tui_dicom.core.imaging.pixels import functional_group
+#: where a pixel spacing may come from, in the order tried (PS3.3 10.7.1.3): the patient plane first
+#: (per-frame Pixel Measures, then the image's own), then the detector plane, then a scanned film
+SPACING_SOURCES = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
 
-        measures = functional_group(ds, frame, "PixelMeasuresSequence")
-        if measures is not None:
-            value = measures.get("PixelSpacing")
-        if value is None:
-            value = ds.get("PixelSpacing")
-        if value is not None:
-            try:
-                r, c = float(value[0]), float(value[1])
-                if r > 0 and c > 0 and math.isfinite(r) and math.isfinite(c):
-                    return Spacing(r, c, "PixelSpacing")
-            except (TypeError, ValueError, IndexError):
-                pass
-        imager = ds.get("ImagerPixelSpacing")
-        if imager is not None:
-            try:
-                return Spacing(float(imager[0]), float(imager[1]), "ImagerPixelSpacing")
-            except (TypeError, ValueError, IndexError):
-                pass
+
+def _spacing_pair(value: Any) -> tuple[float, float] | None:
+    pair = _floats(value, 2)
+    return (pair[0], pair[1]) if pair is not None and pair[0] > 0 and pair[1] > 0 else None
+
+
+def spacing_of(ds: Any, frame: int = 0) -> Spacing:
+    """The pixel spacing of ``frame`` of an instance header: the one rule for measurements, the display
+    aspect of a frame and volumes (per-frame functional groups first, then :data:`SPACING_SOURCES` in
+    order; a value that is not two finite positive numbers is passed over)."""
+    if ds is None:
+        return Spacing(None, None, "")
+    measures = functional_group(ds, frame, "PixelMeasuresSequence")
+    candidates = [("PixelSpacing", measures.get("PixelSpacing"))] if measures is not None else []
+    for keyword in SPACING_SOURCES:
+        try:
+            candidates.append((keyword, ds.get(keyword)))
+        except Exception:  # noqa: BLE001 - a broken value reads as absent
+            continue
+    for keyword, value in candidates:
+        pair = _spacing_pair(value) if value is not None else None
+        if pair is not None:
+            return Spacing(pair[0], pair[1], keyword)
     return Spacing(None, None, "")
 
 

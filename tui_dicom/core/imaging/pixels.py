@@ -28,6 +28,11 @@ from tui_dicom.core import limits
 from tui_dicom.core.dicom.source import FileRef, file_size, open_ref
 from tui_dicom.core.errors import DicomViewerError, PixelDataError, UnsupportedTransferSyntax
 from tui_dicom.core.imaging import sandbox, streams
+from tui_dicom.core.imaging.dataset import functional_group
+from tui_dicom.core.imaging.dataset import get as _get
+from tui_dicom.core.imaging.dataset import item as _item
+from tui_dicom.core.imaging.dataset import values as _values
+from tui_dicom.core.imaging.geometry import spacing_of
 from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.core.safe import safe_text
 
@@ -206,29 +211,6 @@ class Frame:
 # header helpers: every value is untrusted
 
 
-def _get(ds: Any, keyword: str, default: Any = None) -> Any:
-    """``ds.keyword`` or ``default`` when absent, empty or unreadable."""
-    try:
-        value = ds.get(keyword, default)
-    except Exception:  # noqa: BLE001 - a broken value reads as absent
-        return default
-    if value is None or value == "":
-        return default
-    return value
-
-
-def _values(value: Any) -> list[Any]:
-    """A DICOM value as a list (single values become one-element lists)."""
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, int, float)):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        return [value]
-
-
 def _float(value: Any, default: float | None = None) -> float | None:
     """A finite float from a DS/IS/FD value (first of several), else ``default``."""
     vals = _values(value)
@@ -254,27 +236,6 @@ def _text(value: Any) -> str:
     """Untrusted text value made terminal-safe."""
     vals = _values(value)
     return safe_text(str(vals[0])).strip() if vals else ""
-
-
-def _item(seq: Any, index: int = 0) -> Any:
-    """Item ``index`` of a sequence value, or None."""
-    try:
-        return seq[index] if seq is not None and len(seq) > index else None
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def functional_group(ds: Any, frame: int, keyword: str) -> Any:
-    """First item of macro ``keyword`` for ``frame``: per-frame group first, then shared, else None."""
-    per = _item(_get(ds, "PerFrameFunctionalGroupsSequence"), frame)
-    if per is not None:
-        item = _item(_get(per, keyword))
-        if item is not None:
-            return item
-    shared = _item(_get(ds, "SharedFunctionalGroupsSequence"))
-    if shared is not None:
-        return _item(_get(shared, keyword))
-    return None
 
 
 def transfer_syntax_of(ds: Any) -> str:
@@ -1277,18 +1238,8 @@ def _build_frame(ds: Any, info: PixelInfo, frame: int, arr: np.ndarray) -> Frame
     ):
         palette = _palette(ds, supplemental=True)
     # geometry
-    pm = functional_group(ds, frame, "PixelMeasuresSequence")
-    spacing_vals = _values(_get(pm, "PixelSpacing")) if pm is not None else []
-    if len(spacing_vals) < 2:
-        for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
-            spacing_vals = _values(_get(ds, kw))
-            if len(spacing_vals) >= 2:
-                break
-    spacing = None
-    if len(spacing_vals) >= 2:
-        r, c = _float(spacing_vals[0]), _float(spacing_vals[1])
-        if r and c and r > 0 and c > 0:
-            spacing = (r, c)
+    sp = spacing_of(ds, frame)  # the one spacing rule (measurements use it too)
+    spacing = (sp.row, sp.col) if sp.row and sp.col else None
     ratio_vals = _values(_get(ds, "PixelAspectRatio"))
     ratio = None
     if len(ratio_vals) >= 2:
