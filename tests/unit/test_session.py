@@ -4,6 +4,7 @@ the app. Expected values come from pydicom's reading of the same files, not from
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -80,6 +81,26 @@ def test_cursor_opens_in_the_middle_and_steps_clamped(ct_hierarchy: Hierarchy) -
     assert s.move(delta=-1) == Change.NONE
     assert s.page_step(1) == Change.SLICE and s.counter_text == "11/28"
     assert s.page_step(-1) == Change.SLICE and s.counter_text == "1/28" and s.direction == -1
+
+
+@needs_ct
+def test_a_series_growing_while_indexed_recentres_until_the_user_moves(ct_hierarchy: Hierarchy) -> None:
+    """The first index update may hold a few slices of a folder: the session opens on their middle; as the
+    series grows it follows the new middle (the viewer opens on the middle slice of the whole series),
+    but once the user has moved, a growing series keeps the slice they chose."""
+    full = ct_hierarchy.all_series()[0]
+    first_batch = dataclasses.replace(full, instances=full.instances[:5])
+    s = ViewerSession()
+    s.hierarchy = ct_hierarchy
+    s.open_series(first_batch)
+    assert s.counter_text == "3/5"
+    assert s.open_series(full, keep_slice=True) == Change.SLICE and s.counter_text == "15/28"
+    assert s.open_series(full, keep_slice=True) == Change.ANNOTATIONS and s.counter_text == "15/28"
+    s.open_series(first_batch)
+    assert s.move(delta=1) == Change.SLICE and s.counter_text == "4/5"
+    kept = s.current
+    assert s.open_series(full, keep_slice=True) == Change.ANNOTATIONS
+    assert s.current is not None and kept is not None and s.current.key == kept.key
 
 
 @needs_ct

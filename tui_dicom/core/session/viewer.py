@@ -122,6 +122,9 @@ class ViewerSession:
         self.context: tuple[Patient | None, Study | None] = (None, None)
         self.slices: list[SliceRef] = []
         self.slice_index = 0
+        #: the slice the session chose itself (the middle one) and the cursor has not left: a series that
+        #: grows while indexed re-centres on its new middle instead of staying on the first batch's
+        self._centred_on: SliceRef | None = None
         self.direction = 1
         self.pane = PaneState()
         self.overlays = True
@@ -162,6 +165,16 @@ class ViewerSession:
         if not self.slices:
             return Change.NONE
         if keep_slice and current is not None:
+            n = len(self.slices)
+            if (
+                self._centred_on is not None
+                and self._centred_on.key == current.key
+                and n // 2 != self.slice_index
+            ):
+                # still on the middle the session chose, of fewer slices: the middle of the grown series
+                self.slice_index = n // 2
+                self._centred_on = self.slices[self.slice_index]
+                return Change.SLICE
             keys = [s.key for s in self.slices]
             self.slice_index = (
                 keys.index(current.key) if current.key in keys else min(self.slice_index, len(keys) - 1)
@@ -175,6 +188,7 @@ class ViewerSession:
             self.shown = None
         n = len(self.slices)
         self.slice_index = n // 2 if index is None else max(0, min(index, n - 1))
+        self._centred_on = self.slices[self.slice_index] if index is None else None
         return change
 
     def step_series(self, direction: int) -> Series | None:
@@ -218,6 +232,7 @@ class ViewerSession:
             self.direction = 1 if delta >= 0 else -1
         if new == self.slice_index:
             return Change.NONE
+        self._centred_on = None  # the user chose a slice: a growing series keeps it
         self.slice_index = new
         return Change.SLICE
 
@@ -657,6 +672,7 @@ class ViewerSession:
             return Change.NONE
         self.direction = 1
         self.slice_index = nxt
+        self._centred_on = None
         return Change.SLICE
 
     @property
