@@ -173,7 +173,9 @@ async def test_a_failure_is_one_line_in_the_app(
         def shown() -> str:
             return str(box.render()) if box.display else ""
 
-        assert await wait_until(pilot, lambda: "WRONGAET" in shown(), timeout=20)
+        assert await wait_until(pilot, lambda: "WRONGAET" in shown(), timeout=60), (
+            f"pane: {shown()!r}; status: {screen.query_one('#status').render()!r}"
+        )
         assert "called AE title 'WRONGAET' not recognised" in shown() and "\n" not in shown().strip()
 
 
