@@ -136,9 +136,9 @@ def slice_info(ds: Dataset | None, frame: int = 0) -> SliceInfo:
         value = ds.get(keyword)
         if value not in (None, ""):
             texts[key] = safe_text(value)
-    from tui_dicom.core.imaging.geometry import cine_rate, spacing_of
+    from tui_dicom.core.imaging.geometry import cine_rate, plane_of, spacing_of
 
-    position, orientation = _plane(ds, frame)
+    position, orientation = plane_of(ds, frame)
     return SliceInfo(
         location=_float(ds.get("SliceLocation")),
         thickness=_float(ds.get("SliceThickness")),
@@ -148,13 +148,6 @@ def slice_info(ds: Dataset | None, frame: int = 0) -> SliceInfo:
         orientation=orientation,
         **texts,
     )
-
-
-def _plane(ds: Dataset, frame: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
-    """ImagePositionPatient and ImageOrientationPatient of ``frame`` (functional groups first)."""
-    from tui_dicom.core.imaging.geometry import plane_of
-
-    return plane_of(ds, frame)
 
 
 class SliceLoader:
