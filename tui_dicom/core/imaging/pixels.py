@@ -612,13 +612,17 @@ def _smallest_dtype(bits: int, signed: bool) -> np.dtype:
     return np.dtype("i8")
 
 
-def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Frame:
+def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None, *, native: bool = True) -> Frame:
     """Decode frame ``frame`` (0-based) of the image at ``ref``.
+
+    An uncompressed file that :mod:`tui_dicom.core.imaging.native` reads exactly is decoded there, in
+    one read and without pydicom (when ``ds`` holds no pixel data); everything else with pydicom.
 
     Args:
         ref: The file.
         frame: 0-based frame number.
         ds: The dataset if already read (with or without pixel data); read from ``ref`` when None.
+        native: Try the pydicom-free reader first (False: pydicom only, for comparing the two).
 
     Returns:
         The decoded frame with its display parameters.
@@ -629,6 +633,12 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None) -> Fra
         DicomViewerError: the header cannot be read (NotDicomError, HeaderError).
         OSError: the file cannot be opened.
     """
+    if native and (ds is None or not any(k in ds for k in _PIXEL_KEYWORDS)):
+        from tui_dicom.core.imaging.native import read_slice
+
+        quick = read_slice(ref, frame)
+        if quick is not None:
+            return quick.frame
     from tui_dicom.core.dicom.reading import read_dataset
 
     read_whole = False

@@ -54,7 +54,7 @@ from tui_dicom.core.inspector.tags import (
     walk_rows,
 )
 
-__all__ = ["Fallback", "QuickFile", "parse", "read_rows", "select_rows", "subtree"]
+__all__ = ["Fallback", "QuickFile", "parse", "read_rows", "rows_from_buffer", "select_rows", "subtree"]
 from tui_dicom.core.safe import safe_text
 
 #: ``typing`` is for the type checker only (``tui-dicom dump`` must start fast)
@@ -679,6 +679,37 @@ def _read_rows(
 ) -> QuickFile:
     with open_ref(ref) as fh:
         meta, data, little = _parse_file(fh, ref, stop_before_pixels)
+    return _rows(meta, data, little, include_private, max_depth, max_value_chars)
+
+
+def rows_from_buffer(buf: bytes, *, max_value_chars: int | None) -> QuickFile:
+    """The rows of the header in ``buf`` (a file's bytes up to and including its Pixel Data element's
+    header, as the viewer's uncompressed-slice reader keeps them), as :func:`tags.tag_rows` makes them
+    from the header pydicom reads with ``stop_before_pixels``: the same file gives one read, no pydicom.
+
+    Raises:
+        Fallback: read the header with pydicom instead (also when ``buf`` does not reach Pixel Data).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        meta, data, little = parse(buf, stop_before_pixels=True)
+        if not data.stopped_early:
+            raise Fallback("the bytes end before the pixel data")
+        return _rows(meta, data, little, True, None, max_value_chars)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _rows(
+    meta: _Dataset,
+    data: _Dataset,
+    little: bool,
+    include_private: bool,
+    max_depth: int | None,
+    max_value_chars: int | None,
+) -> QuickFile:
     rows: list[TagRow] = []
     if meta.elems:
         walk_rows(

@@ -5,6 +5,12 @@ The viewer runs :meth:`SliceLoader.load` in one background thread that takes the
 by ``(file, frame)`` and windowed pictures by ``(file, frame, window, invert, overlays)``, both bounded in
 bytes. ``should_stop`` is checked before decoding: a request that became stale is dropped unless its
 frame is already cached; a decode that has started is finished and shown (frames are dropped, never queued).
+
+Each file is read once per slice. An uncompressed slice that :mod:`tui_dicom.core.imaging.native` reads
+exactly brings its header values (annotations) and header bytes (inspector rows, made by
+:func:`tui_dicom.core.inspector.quickdump.rows_from_buffer`) along with its frame, without pydicom, so
+the viewer's first picture needs no ``import pydicom`` at all; any other slice is read with pydicom: its
+header once (rows, annotations), its pixels by :func:`tui_dicom.core.imaging.pixels.decode_frame`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     from pydicom.dataset import Dataset
 
+    from tui_dicom.core.imaging.native import NativeHeader
     from tui_dicom.core.imaging.pixels import Frame
     from tui_dicom.core.imaging.windowing import FileWindow, Window
 
@@ -127,8 +134,9 @@ _TEXT_KEYWORDS = (
 )
 
 
-def slice_info(ds: Dataset | None, frame: int = 0) -> SliceInfo:
-    """Per-slice values the annotations show, from a header dataset (missing ones are left empty)."""
+def slice_info(ds: Dataset | NativeHeader | None, frame: int = 0) -> SliceInfo:
+    """Per-slice values the annotations show, from a header dataset or the values the uncompressed-slice
+    reader kept (the same Python values: ``tests/parity/test_native.py``); missing ones are left empty."""
     if ds is None:
         return SliceInfo()
     texts: dict[str, str] = {}
@@ -150,6 +158,20 @@ def slice_info(ds: Dataset | None, frame: int = 0) -> SliceInfo:
     )
 
 
+def _quick_rows(header_bytes: bytes) -> list[TagRow] | None:
+    """Inspector rows from the header bytes without pydicom, or None when only pydicom reads them exactly."""
+    from tui_dicom.core.inspector import quickdump
+    from tui_dicom.core.inspector.tags import DEFAULT_MAX_VALUE_CHARS
+
+    try:
+        return quickdump.rows_from_buffer(header_bytes, max_value_chars=DEFAULT_MAX_VALUE_CHARS).rows
+    except quickdump.Fallback:
+        return None
+    except Exception:  # noqa: BLE001 - whatever the quick reader trips on, pydicom reads and reports it
+        log_exception("reading the inspector rows without pydicom")
+        return None
+
+
 class SliceLoader:
     """Decodes and windows slices with byte-bounded caches; safe to use from one worker thread."""
 
@@ -160,6 +182,10 @@ class SliceLoader:
         # counted as 64 KB) and their inspector rows (~360 bytes a row, counted as 400)
         self.headers: ByteLRU[Dataset] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
         self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
+        # header values and bytes of slices read without pydicom (a few KB each: the bytes up to Pixel Data)
+        self.native_headers: ByteLRU[tuple[NativeHeader, bytes]] = ByteLRU(
+            16 * 1024**2, size_of=lambda entry: len(entry[1]) + 4096
+        )
         self._decoder = decoder
 
     @property
@@ -188,17 +214,53 @@ class SliceLoader:
         return rows
 
     def frame(self, sl: SliceRef) -> Frame:
-        """The decoded frame of ``sl``, cached by (file, frame)."""
+        """The decoded frame of ``sl``, cached by (file, frame).
+
+        With the default decoder an uncompressed slice is read without pydicom (its header values and
+        bytes are kept for :meth:`load`); any other with :func:`~tui_dicom.core.imaging.pixels.decode_frame`.
+        """
         cached = self.frames.get(sl.key)
         if cached is not None:
             return cached
+        ref = sl.instance.ref
         if self._decoder is None:
+            from tui_dicom.core.imaging.native import read_slice
+
+            quick = read_slice(ref, sl.frame)
+            if quick is not None:
+                self.native_headers.put(ref, (quick.header, quick.header_bytes))
+                self.frames.put(sl.key, quick.frame)
+                return quick.frame
             from tui_dicom.core.imaging.pixels import decode_frame
 
-            self._decoder = decode_frame
-        decoded = self._decoder(sl.instance.ref, sl.frame, None)
+            decoded = decode_frame(ref, sl.frame, None, native=False)
+        else:
+            decoded = self._decoder(ref, sl.frame, None)
         self.frames.put(sl.key, decoded)
         return decoded
+
+    def _header_values(self, ref: FileRef, frame: int) -> tuple[SliceInfo, list[TagRow]]:
+        """The annotations' values and the inspector rows of ``ref``: from what the uncompressed-slice
+        reader kept when it has them (no pydicom), else from the header pydicom reads (cached).
+
+        Raises:
+            DicomViewerError, OSError, ValueError: the header cannot be read.
+        """
+        native = self.native_headers.get(ref)
+        if native is not None:
+            header_values, header_bytes = native
+            info = slice_info(header_values, frame)
+            rows = self.rows.get(ref)
+            if rows is None:
+                rows = _quick_rows(header_bytes)
+                if rows is not None:
+                    self.rows.put(ref, rows)
+            if rows is not None:
+                return info, rows
+        header = self.header(ref)
+        if native is None:
+            info = slice_info(header, frame)
+        return info, self.tag_rows(ref, header)
 
     def load(self, req: SliceRequest, should_stop: Callable[[], bool] = lambda: False) -> SliceResult | None:
         """Produce the picture for ``req``; None if ``should_stop()`` says it went stale before its decode."""
@@ -206,17 +268,11 @@ class SliceLoader:
 
         start = time.perf_counter()
         result = SliceResult(req.seq, req.slice)
+        if should_stop() and req.slice.key not in self.frames:
+            return None  # a newer request is waiting and this slice would need a decode
+        ref = req.slice.instance.ref
         try:
-            ref = req.slice.instance.ref
-            try:
-                header = self.header(ref)
-                result.info = slice_info(header, req.slice.frame)
-                result.rows = self.tag_rows(ref, header)
-            except (DicomViewerError, OSError, ValueError) as exc:
-                header = None
-                result.header_error = safe_text(f"{ref.display}: {exc}")
-            if should_stop() and req.slice.key not in self.frames:
-                return None  # a newer request is waiting and this slice would need a decode
+            # the frame first: an uncompressed slice brings its header values along (one read)
             frame = self.frame(req.slice)
             result.frame = frame
             # once decoded, finish: windowing is cheap, and showing this slice beats showing nothing
@@ -236,6 +292,10 @@ class SliceLoader:
         except Exception as exc:  # noqa: BLE001 - shown in the pane; the traceback goes to --log
             log_exception(f"decoding {req.slice.instance.ref.display} frame {req.slice.frame}")
             result.error = f"cannot display this image: {safe_text(exc) or type(exc).__name__}"
+        try:
+            result.info, result.rows = self._header_values(ref, req.slice.frame)
+        except (DicomViewerError, OSError, ValueError) as exc:
+            result.header_error = safe_text(f"{ref.display}: {exc}")
         result.error = safe_text(result.error)
         result.seconds = time.perf_counter() - start
         return result

@@ -1,0 +1,474 @@
+"""Decode one frame of an uncompressed file without pydicom: the common CT/MR/CR slice, in one read.
+
+``import pydicom`` costs ~0.3 s of CPU, and reading a slice with it parses the file twice in the viewer
+(the header for the inspector, then the whole file again for the pixels). Most slices a viewer shows are
+uncompressed (implicit or explicit VR little endian, explicit VR big endian) greyscale or RGB images
+with a rescale and a window and nothing else. For those, :func:`read_slice` walks the top-level elements
+with the program's element reader (:mod:`tui_dicom.core.dicom.elements`), keeps the few values the frame
+and the annotations need, finds where the Pixel Data value starts, and reads just the wanted frame with
+numpy. The values are handed to the very functions the pydicom path uses (``pixels.pixel_info``,
+``pixels._mask_stored``, ``pixels._build_frame``, ``geometry.spacing_of``), through :class:`NativeHeader`,
+a small read-only stand-in for a pydicom dataset holding the same Python values pydicom would give.
+
+It is deliberately narrow. Anything it is not sure to reproduce exactly returns None, and the caller
+decodes with pydicom (which also words the error for a broken file): no Part 10 meta or a transfer
+syntax other than the three native ones; deflate or encapsulated pixel data; palette colour, YBR or any
+photometric interpretation but MONOCHROME1/2 and RGB; Bits Allocated other than 8, 16 or 32 (big endian:
+16 only, as OW); float pixel data; modality or VOI LUT sequences; palette tables; overlays; enhanced
+functional groups; elements out of order, repeated, in group 0002 of the dataset, or with a VR other than
+the dictionary's; values that do not parse; a character set it cannot decode without pydicom (for text it
+needs); pixel data shorter than the header says or cut off by the end of the file; anything past the
+limits. ``tests/parity/test_native.py`` checks that every accepted file of the test corpora gives the
+same frame as the pydicom path, and lists which kinds are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tui_dicom.core import limits
+from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
+from tui_dicom.core.dicom.elements import (
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    IMPLICIT_LE,
+    SHORT_VRS,
+    U16,
+    UNDEFINED,
+    NeedMore,
+    Unsupported,
+    ascii_value,
+    element_header,
+    need,
+    read_meta,
+    skip_sequence,
+    syntax_encoding,
+)
+from tui_dicom.core.dicom.source import FileRef, open_ref
+from tui_dicom.core.errors import DicomViewerError
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from tui_dicom.core.imaging.pixels import Frame
+
+#: the first read; grown (x4) while the header runs past it
+FIRST_READ = 64 * 1024
+#: a header longer than this is left to pydicom
+MAX_HEADER_BYTES = 16 * 1024**2
+
+PIXEL_DATA = 0x7FE00010
+_NATIVE_SYNTAXES = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE})
+
+#: tag -> (keyword, dictionary VR): the values the frame, its display and the slice annotations need
+WANTED: dict[int, tuple[str, bytes]] = {
+    0x00080005: ("SpecificCharacterSet", b"CS"),
+    0x00080020: ("StudyDate", b"DA"),
+    0x00080060: ("Modality", b"CS"),
+    0x00081030: ("StudyDescription", b"LO"),
+    0x0008103E: ("SeriesDescription", b"LO"),
+    0x00082144: ("RecommendedDisplayFrameRate", b"IS"),
+    0x00100010: ("PatientName", b"PN"),
+    0x00100020: ("PatientID", b"LO"),
+    0x00100030: ("PatientBirthDate", b"DA"),
+    0x00180040: ("CineRate", b"IS"),
+    0x00180050: ("SliceThickness", b"DS"),
+    0x00181063: ("FrameTime", b"DS"),
+    0x00181164: ("ImagerPixelSpacing", b"DS"),
+    0x00182010: ("NominalScannedPixelSpacing", b"DS"),
+    0x00200011: ("SeriesNumber", b"IS"),
+    0x00200032: ("ImagePositionPatient", b"DS"),
+    0x00200037: ("ImageOrientationPatient", b"DS"),
+    0x00201041: ("SliceLocation", b"DS"),
+    0x00280002: ("SamplesPerPixel", b"US"),
+    0x00280004: ("PhotometricInterpretation", b"CS"),
+    0x00280006: ("PlanarConfiguration", b"US"),
+    0x00280008: ("NumberOfFrames", b"IS"),
+    0x00280010: ("Rows", b"US"),
+    0x00280011: ("Columns", b"US"),
+    0x00280030: ("PixelSpacing", b"DS"),
+    0x00280034: ("PixelAspectRatio", b"IS"),
+    0x00280100: ("BitsAllocated", b"US"),
+    0x00280101: ("BitsStored", b"US"),
+    0x00280102: ("HighBit", b"US"),
+    0x00280103: ("PixelRepresentation", b"US"),
+    0x00281050: ("WindowCenter", b"DS"),
+    0x00281051: ("WindowWidth", b"DS"),
+    0x00281052: ("RescaleIntercept", b"DS"),
+    0x00281053: ("RescaleSlope", b"DS"),
+    0x00281054: ("RescaleType", b"LO"),
+    0x00281055: ("WindowCenterWidthExplanation", b"LO"),
+    0x00281056: ("VOILUTFunction", b"CS"),
+    0x20500020: ("PresentationLUTShape", b"CS"),
+}
+_KEYWORD_TAG = {keyword: tag for tag, (keyword, _vr) in WANTED.items()}
+
+#: elements whose presence changes the frame in ways this module does not reproduce (pydicom decodes)
+REFUSED: dict[int, str] = {
+    0x00283000: "modality LUT sequence",
+    0x00283010: "VOI LUT sequence",
+    0x52009229: "enhanced functional groups",
+    0x52009230: "enhanced functional groups",
+    0x7FE00008: "float pixel data",
+    0x7FE00009: "double float pixel data",
+}
+#: (0028,1101)-(0028,1224): palette colour descriptors and tables (plain, segmented, alpha)
+_PALETTE_TAGS = range(0x00281101, 0x00281225)
+
+_PHOTOMETRICS = {1: ("MONOCHROME1", "MONOCHROME2"), 3: ("RGB",)}
+#: single-codec character sets decoded here (the rest: ASCII values only, else pydicom)
+_SIMPLE_CHARSETS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
+#: text VRs pydicom decodes with the dataset's character set
+_CHARSET_VRS = frozenset({b"LO", b"SH", b"PN", b"LT", b"ST", b"UT", b"UC"})
+
+
+class Refused(Exception):
+    """The file is not one this module decodes exactly; the message says which kind (for the tests)."""
+
+
+class IntText(int):
+    """An IS value that prints as written (stripped), as pydicom's ``IS`` does: ``"05"`` stays ``"05"``."""
+
+    text: str
+
+    def __new__(cls, value: int, text: str) -> IntText:
+        """An int equal to ``value`` whose ``str()`` is ``text``."""
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class FloatText(float):
+    """A DS value that prints as written (stripped), as pydicom's ``DSfloat`` does."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> FloatText:
+        """A float equal to ``value`` whose ``str()`` is ``text``."""
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _Meta:
+    """The file meta group as far as the frame needs it (its Transfer Syntax UID)."""
+
+    def __init__(self, transfer_syntax: str) -> None:
+        self.TransferSyntaxUID = transfer_syntax
+
+    def __contains__(self, key: object) -> bool:
+        return key == "TransferSyntaxUID"
+
+    def get(self, key: object, default: Any = None) -> Any:
+        """``TransferSyntaxUID`` or ``default``."""
+        return self.TransferSyntaxUID if key == "TransferSyntaxUID" else default
+
+
+class NativeHeader:
+    """The wanted top-level values of one file, read like a pydicom dataset by ``get``/``in``.
+
+    Values are what pydicom would give: ints for US and IS (an IS prints as written), floats for DS,
+    stripped text for CS/DA/LO/PN; a list when there are several; None for an empty value (the element is
+    still ``in`` the header, as in pydicom). Other keywords and tag keys are absent.
+    """
+
+    def __init__(
+        self, values: dict[str, Any], transfer_syntax: str, little: bool, explicit: bool, display: str
+    ) -> None:
+        self._values = values
+        self.file_meta = _Meta(transfer_syntax)
+        self.original_encoding = (not explicit, little)
+        self.display = display
+        #: where :func:`tui_dicom.core.imaging.pixels._file_of` finds the file's name for a limit message
+        self.__dict__["_tui_source"] = display
+
+    def __contains__(self, key: object) -> bool:
+        if key == "PixelData":
+            return True
+        return key in self._values
+
+    def __len__(self) -> int:
+        return len(self._values) + 1
+
+    def get(self, key: object, default: Any = None) -> Any:
+        """The value of keyword ``key`` (None when empty), ``default`` when the element is absent."""
+        if isinstance(key, str) and key in self._values:
+            return self._values[key]
+        return default
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True, eq=False)
+class NativeSlice:
+    """One frame read without pydicom, with the header values it came with.
+
+    Attributes:
+        frame: The decoded frame, as :func:`tui_dicom.core.imaging.pixels.decode_frame` builds it.
+        header: The wanted header values (for :func:`tui_dicom.core.session.slice_loader.slice_info`).
+        header_bytes: The file up to and including the Pixel Data element's header (for the inspector's
+            rows, read by :func:`tui_dicom.core.inspector.quickdump.rows_from_buffer`).
+    """
+
+    frame: Frame
+    header: NativeHeader
+    header_bytes: bytes
+
+
+def read_slice(ref: FileRef, frame: int = 0) -> NativeSlice | None:
+    """Decode frame ``frame`` of ``ref`` without pydicom, or None when the file is not one it decodes.
+
+    Raises:
+        OSError, ValueError: the file cannot be opened or read (as the pydicom path would).
+    """
+    try:
+        return read_slice_or_refuse(ref, frame)
+    except Refused:
+        return None
+
+
+def read_slice_or_refuse(ref: FileRef, frame: int = 0) -> NativeSlice:
+    """:func:`read_slice`, saying why a file is refused.
+
+    Raises:
+        Refused: the kind of file, or what in it, the fast path leaves to pydicom.
+        OSError, ValueError: the file cannot be opened or read.
+    """
+    with open_ref(ref) as fh:
+        size = _size(fh)
+        if size is None or size > limits.current().file_bytes:
+            raise Refused("size unknown or over the limit")
+        buf = fh.read(min(FIRST_READ, size))
+        while True:
+            complete = len(buf) >= size
+            try:
+                header, pixel_vr, pixel_length, pixel_pos = _parse(buf, complete, ref.display)
+                break
+            except NeedMore as more:
+                if more.needed > MAX_HEADER_BYTES or complete:
+                    raise Refused("header too long") from None
+                extra = fh.read(max(more.needed, 4 * len(buf)) - len(buf))
+                if not extra:
+                    raise Refused("file ends inside the header") from None
+                buf += extra
+            except (Unsupported, struct.error) as exc:
+                raise Refused(f"malformed or unusual encoding: {exc}") from None
+        return _decode(fh, size, buf, header, pixel_vr, pixel_length, pixel_pos, frame)
+
+
+def _size(fh: BinaryIO) -> int | None:
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        try:
+            here = fh.tell()
+            end = fh.seek(0, os.SEEK_END)
+            fh.seek(here)
+            return end
+        except (OSError, ValueError):
+            return None
+
+
+def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, bytes, int, int]:
+    """Walk the meta group and the top-level dataset up to Pixel Data.
+
+    Returns:
+        ``(header, pixel VR, pixel value length, pixel value offset)``.
+
+    Raises:
+        Refused, NeedMore, Unsupported: see :func:`read_slice_or_refuse`.
+    """
+    if len(buf) < 132 or buf[128:132] != b"DICM":
+        raise Refused("no Part 10 meta group")
+    pos, meta = read_meta(buf, complete)
+    ts_raw = meta.get(0x00020010)
+    ts = ascii_value(ts_raw[1]) if ts_raw is not None else ""
+    if ts not in _NATIVE_SYNTAXES:
+        raise Refused(f"transfer syntax {ts or 'missing'}")
+    little, explicit = syntax_encoding(ts)
+    need(buf, pos + 8, complete)
+    vr0 = buf[pos + 4 : pos + 6]
+    if (65 <= vr0[0] <= 90 and 65 <= vr0[1] <= 90) != explicit:
+        raise Refused("transfer syntax does not match the encoding")  # pydicom trusts the bytes
+    if U16[little](buf, pos)[0] < 0x0008:
+        raise Refused("dataset starts below group 0008")
+    raw: dict[int, tuple[bytes, bytes]] = {}
+    max_elements = limits.current().dataset_elements
+    max_bytes = limits.current().element_bytes
+    previous = -1
+    count = 0
+    while True:
+        if complete and len(buf) - pos < 8:
+            raise Refused("no pixel data")
+        tag, vr, length, vpos = element_header(buf, pos, little, explicit, complete, SHORT_VRS)
+        if tag <= previous:
+            raise Refused("elements out of order or repeated")
+        previous = tag
+        count += 1
+        if count > max_elements:
+            raise Refused("more elements than the limit")
+        if tag == PIXEL_DATA:
+            if length == UNDEFINED:
+                raise Refused("encapsulated pixel data in a native syntax")
+            return _header(raw, ts, little, explicit, display), vr, length, vpos
+        if tag > PIXEL_DATA or tag >> 16 in (0x0002, 0xFFFE):
+            raise Refused("no pixel data, or an element where none may be")
+        if tag in REFUSED:
+            raise Refused(REFUSED[tag])
+        group = tag >> 16
+        if tag in _PALETTE_TAGS:
+            raise Refused("palette colour tables")
+        if 0x6000 <= group <= 0x601E and not group & 1:
+            raise Refused("overlays")
+        if length == UNDEFINED:
+            pos = skip_sequence(buf, vpos, little, explicit, complete, 0, vr)
+            continue
+        if length > max_bytes and vr != b"SQ":
+            raise Refused("an element over the element_bytes limit")
+        end = vpos + length
+        if tag in WANTED:
+            want_vr = WANTED[tag][1]
+            if explicit and vr != want_vr:
+                raise Refused(f"VR {vr.decode('latin_1')} for {WANTED[tag][0]}")
+            need(buf, end, complete)
+            raw[tag] = (want_vr, buf[vpos:end])
+        pos = end
+
+
+def _header(
+    raw: dict[int, tuple[bytes, bytes]], ts: str, little: bool, explicit: bool, display: str
+) -> NativeHeader:
+    """Convert the raw wanted values as pydicom converts them (or refuse)."""
+    charset_raw = raw.get(0x00080005)
+    charset = ascii_value(charset_raw[1]).strip() if charset_raw is not None else ""
+    codec = _SIMPLE_CHARSETS.get(charset) or SINGLE_CODEC_CHARSETS.get(charset)
+    values: dict[str, Any] = {}
+    for tag, (vr, data) in raw.items():
+        keyword = WANTED[tag][0]
+        values[keyword] = _value(keyword, vr, data, little, codec)
+    return NativeHeader(values, ts, little, explicit, display)
+
+
+def _value(keyword: str, vr: bytes, data: bytes, little: bool, codec: str | None) -> Any:
+    """One value as pydicom gives it (see :class:`NativeHeader`)."""
+    if vr == b"US":
+        if len(data) % 2:
+            raise Refused(f"odd length of {keyword}")
+        count = len(data) // 2
+        if count == 0:
+            return None
+        numbers = struct.unpack(("<" if little else ">") + "H" * count, data)
+        return numbers[0] if count == 1 else list(numbers)
+    if vr in _CHARSET_VRS and not data.isascii():
+        if codec is None:
+            raise Refused(f"{keyword} needs a character set decoded by pydicom")
+        text = data.decode(codec, "replace")
+    else:
+        if not data.isascii():
+            raise Refused(f"non-ASCII {keyword}")
+        text = data.decode("ascii")
+    if "\x1b" in text:
+        raise Refused(f"escape sequence in {keyword}")
+    text = text.rstrip("\x00 ")
+    if not text:
+        return None
+    parts = text.split("\\")
+    if vr == b"DS":
+        floats = [_ds(keyword, p) for p in parts]
+        return floats[0] if len(floats) == 1 else floats
+    if vr == b"IS":
+        ints = [_is(keyword, p) for p in parts]
+        return ints[0] if len(ints) == 1 else ints
+    if vr == b"PN":
+        if len(parts) > 1:
+            raise Refused(f"several values of {keyword}")
+        return text.rstrip("=")
+    stripped = [p.rstrip("\x00 ") for p in parts]
+    if vr == b"CS":
+        stripped = [p.strip() for p in stripped]
+    return stripped[0] if len(stripped) == 1 else stripped
+
+
+def _ds(keyword: str, text: str) -> FloatText:
+    t = text.strip()
+    try:
+        return FloatText(float(t), t)
+    except ValueError:
+        raise Refused(f"{keyword} is not a number") from None
+
+
+def _is(keyword: str, text: str) -> IntText:
+    t = text.strip()
+    try:
+        return IntText(int(t), t)
+    except ValueError:
+        raise Refused(f"{keyword} is not an integer") from None
+
+
+def _decode(
+    fh: BinaryIO,
+    size: int,
+    buf: bytes,
+    header: NativeHeader,
+    pixel_vr: bytes,
+    pixel_length: int,
+    pixel_pos: int,
+    index: int,
+) -> NativeSlice:
+    """Read frame ``index`` from the Pixel Data value at ``pixel_pos`` and build its Frame."""
+    from tui_dicom.core.imaging import pixels
+
+    try:
+        info = pixels.pixel_info(header)
+    except DicomViewerError as exc:
+        raise Refused(f"image pixel module: {exc}") from None
+    little = header.original_encoding[1]
+    if info.photometric not in _PHOTOMETRICS.get(info.samples, ()):
+        raise Refused(f"photometric interpretation {info.photometric}")
+    if info.bits_allocated not in (8, 16, 32):
+        raise Refused(f"Bits Allocated {info.bits_allocated}")
+    if not little and (info.bits_allocated != 16 or pixel_vr != b"OW"):
+        raise Refused("big endian pixel data other than 16-bit OW")
+    if not 0 <= index < info.frames:
+        raise Refused("no such frame")
+    if pixel_length < info.native_bytes or pixel_pos + info.native_bytes > size:
+        raise Refused("pixel data shorter than the header says")
+    frame_bytes = info.frame_values * info.bits_allocated // 8
+    start = pixel_pos + index * frame_bytes
+    data = bytearray(frame_bytes)
+    if start + frame_bytes <= len(buf):
+        data[:] = buf[start : start + frame_bytes]
+    else:
+        fh.seek(start)
+        chunk = fh.read(frame_bytes)
+        if len(chunk) != frame_bytes:
+            raise Refused("file ends inside the frame")
+        data[:] = chunk
+    kind = "i" if info.signed else "u"
+    dtype = np.dtype(f"{'<' if little else '>'}{kind}{info.bits_allocated // 8}")
+    arr = np.frombuffer(data, dtype=dtype)  # big endian stays big endian, as pydicom returns it
+    if info.samples == 3:
+        if info.planar:
+            arr = np.ascontiguousarray(arr.reshape(3, info.rows, info.columns).transpose(1, 2, 0))
+        else:
+            arr = arr.reshape(info.rows, info.columns, 3)
+    else:
+        arr = arr.reshape(info.rows, info.columns)
+    arr = pixels._mask_stored(arr, info, True)
+    built = pixels._build_frame(header, info, index, arr)
+    return NativeSlice(built, header, bytes(buf[:pixel_pos]))
