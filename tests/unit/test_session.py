@@ -405,3 +405,66 @@ def test_the_session_needs_no_ui_toolkit() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+_NO_PYDICOM_SLICE = r"""
+import json, sys
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.hierarchy.header import read_header
+from tui_dicom.core.hierarchy.model import SliceRef
+from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest
+
+ref = FileRef(sys.argv[1])
+instance = read_header(ref).to_instance(ref)
+result = SliceLoader(64 * 1024**2).load(SliceRequest(1, SliceRef(instance, 0)))
+print(json.dumps({
+    "pydicom": "pydicom" in sys.modules, "error": result.error, "rows": len(result.rows),
+    "modality": result.info.modality, "shape": list(result.picture.shape),
+}))
+"""
+
+
+def test_a_new_uncompressed_slice_needs_no_pydicom() -> None:
+    """Frame, annotations and inspector rows of an uncompressed slice come from one read without pydicom."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_PYDICOM_SLICE, str(CT_SMALL)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["pydicom"] is False
+    assert got["error"] == "" and got["modality"] == "CT" and got["shape"] == [128, 128]
+    assert got["rows"] > 50
+
+
+def test_loader_reads_a_new_slice_once_and_matches_the_pydicom_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No pydicom header read for an uncompressed slice; the rows and annotations equal pydicom's."""
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.hierarchy.header import read_header
+    from tui_dicom.core.hierarchy.model import SliceRef
+    from tui_dicom.core.session.slice_loader import SliceRequest
+
+    ref = FileRef(str(CT_SMALL))
+    sl = SliceRef(read_header(ref).to_instance(ref), 0)
+    fast = SliceLoader(64 * 1024**2)
+
+    def no_header(_ref: FileRef) -> pydicom.Dataset:
+        raise AssertionError("the pydicom header was read")
+
+    monkeypatch.setattr(fast, "header", no_header)
+    got = fast.load(SliceRequest(1, sl))
+    monkeypatch.undo()
+    # the pydicom path: a decoder given (as tests do) takes the old route, header first
+    from tui_dicom.core.imaging.pixels import decode_frame
+
+    slow = SliceLoader(64 * 1024**2, decoder=lambda r, f, ds: decode_frame(r, f, ds, native=False))
+    want = slow.load(SliceRequest(1, sl))
+    assert got is not None and want is not None and not got.error and not want.error
+    assert got.rows == want.rows
+    assert got.info == want.info
+    assert got.picture is not None and want.picture is not None
+    assert np.array_equal(got.picture, want.picture)
+    assert got.window == want.window

@@ -169,12 +169,13 @@ def run(args: argparse.Namespace) -> int:
     from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
 
     if archive is None:
-        # the first picture needs pydicom: import it now, on this thread, before the app's threads start
-        # (imports in two threads at once cost more CPU than one after the other: the interpreter lock
-        # and the import lock pass back and forth), and without its test-file downloader (see preload)
-        from tui_dicom.core.dicom.preload import warm_up
+        # what the first picture needs (numpy and the pydicom-free reader of uncompressed slices): import
+        # it now, on this thread, before the app's threads start (imports in two threads at once cost more
+        # CPU than one after the other: the interpreter lock and the import lock pass back and forth);
+        # pydicom follows in the loader thread once the first picture is out (see preload)
+        from tui_dicom.core.dicom.preload import FIRST_PICTURE_MODULES, warm_up
 
-        warm_up()
+        warm_up(FIRST_PICTURE_MODULES, pydicom=False)
 
     # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
     tty_attrs = terminal.tty_attrs if terminal is not None else None

@@ -1,6 +1,6 @@
 """Import pydicom (and what decoding needs) ahead of the first request, without its download machinery.
 
-``import pydicom`` is the largest single import of the viewer's first picture. A third of it is not
+``import pydicom`` was the largest single import of the viewer's first picture. A third of it is not
 DICOM at all: ``pydicom.pixels.processing`` imports ``pydicom.data`` (the test-file downloader), which
 imports ``requests`` (and urllib3, idna, charset_normalizer, certifi) only to fetch test files the viewer
 never downloads. pydicom falls back to the standard library's ``urllib`` when ``requests`` is missing,
@@ -9,8 +9,11 @@ it yet; ``requests`` stays importable afterwards (the DICOMweb client imports it
 ``pydicom.examples``, which looks up thirteen documentation files at import (each search walks the
 installed data packages); it is imported for real the first time someone asks for it.
 
-:func:`warm_up` is what the viewer's loader thread runs before its first request: the imports of
-reading, decoding and windowing, off the event loop and ahead of the index.
+:func:`warm_up` imports what reading, decoding and windowing need ahead of their first use. The viewer's
+first picture of an uncompressed file needs no pydicom at all (:mod:`tui_dicom.core.imaging.native`): the
+command line warms up :data:`FIRST_PICTURE_MODULES` only, and the loader thread imports pydicom once the
+first picture is on screen (``warm_up(pydicom=True)``), before a compressed slice or the inspector's
+pydicom paths ask for it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,16 @@ _lock = threading.Lock()
 _DOWNLOAD_ONLY = ("requests",)
 #: pydicom's documentation examples, imported by ``pydicom/__init__`` and used by nothing here
 _EXAMPLES = "pydicom.examples"
+#: what the first picture of an uncompressed slice imports: numpy and our reader, windowing and inspector
+#: rows, no pydicom (``tests/ui/test_startup_imports.py`` keeps pydicom out of the first picture)
+FIRST_PICTURE_MODULES = (
+    "numpy",
+    "tui_dicom.core.imaging.native",
+    "tui_dicom.core.imaging.pixels",
+    "tui_dicom.core.imaging.windowing",
+    "tui_dicom.core.inspector.quickdump",
+    "tui_dicom.core.session.slice_loader",
+)
 
 
 def import_pydicom(*, hide_downloader: bool = True) -> None:
@@ -57,14 +70,15 @@ def import_pydicom(*, hide_downloader: bool = True) -> None:
                 del sys.modules[_EXAMPLES]
 
 
-def warm_up(modules: tuple[str, ...] = (), *, hide_downloader: bool = True) -> None:
-    """Import pydicom (see :func:`import_pydicom`), then ``modules`` in order.
+def warm_up(modules: tuple[str, ...] = (), *, pydicom: bool = True, hide_downloader: bool = True) -> None:
+    """Import pydicom (see :func:`import_pydicom`) unless ``pydicom`` is false, then ``modules`` in order.
 
     An import that fails here fails again, with its message, where the module is really needed:
     warming up never raises.
     """
     try:
-        import_pydicom(hide_downloader=hide_downloader)
+        if pydicom:
+            import_pydicom(hide_downloader=hide_downloader)
         for name in modules:
             importlib.import_module(name)
     except Exception:  # noqa: BLE001 - see the docstring: the real use reports it

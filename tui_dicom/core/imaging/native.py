@@ -63,7 +63,8 @@ FIRST_READ = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024**2
 
 PIXEL_DATA = 0x7FE00010
-_NATIVE_SYNTAXES = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE})
+#: the transfer syntaxes this module reads (the uncompressed ones, deflate aside)
+NATIVE_SYNTAXES = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE})
 
 #: tag -> (keyword, dictionary VR): the values the frame, its display and the slice annotations need
 WANTED: dict[int, tuple[str, bytes]] = {
@@ -298,7 +299,7 @@ def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, byte
     pos, meta = read_meta(buf, complete)
     ts_raw = meta.get(0x00020010)
     ts = ascii_value(ts_raw[1]) if ts_raw is not None else ""
-    if ts not in _NATIVE_SYNTAXES:
+    if ts not in NATIVE_SYNTAXES:
         raise Refused(f"transfer syntax {ts or 'missing'}")
     little, explicit = syntax_encoding(ts)
     need(buf, pos + 8, complete)

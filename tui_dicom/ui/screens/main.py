@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from tui_dicom.core.dicom.source import FileRef
     from tui_dicom.core.imaging.windowing import Window
 
-#: what the loader thread imports before its first request (see :func:`_run_loader`)
+#: what the loader thread imports once the first picture is out, with pydicom (see :func:`_run_loader`)
 _LOADER_MODULES = (
     "tui_dicom.core.dicom.reading",
     "tui_dicom.core.imaging.pixels",
@@ -228,18 +228,28 @@ class MainScreen(Screen[None]):
     def _run_loader(self) -> None:
         worker = get_current_worker()
         slot = self._slot
-        if self.paths:
-            # the first picture needs pydicom, numpy and the decoders: import them before the first
-            # request (the command line imported pydicom already; not an app started otherwise, e.g. in
-            # tests). Not for an archive: its network client imports pydicom in its own thread now, and
-            # two threads importing the same modules at once can fail with a deadlock error in one
-            from tui_dicom.core.dicom.preload import warm_up
+        from tui_dicom.core.dicom.preload import FIRST_PICTURE_MODULES, warm_up
+        from tui_dicom.core.imaging.native import NATIVE_SYNTAXES
 
-            warm_up(_LOADER_MODULES)
+        # pydicom waits for the first picture: an uncompressed slice needs none, and a compressed one
+        # imports it when decoded. Not for an archive: its network client imports pydicom in its own
+        # thread, and two threads importing the same modules at once can fail with a deadlock error
+        pydicom_pending = bool(self.paths)
+        if pydicom_pending:
+            warm_up(FIRST_PICTURE_MODULES, pydicom=False)  # no-op after the command line's warm-up
         while not worker.is_cancelled and not slot.closed:
             req = slot.take(0.25)
             if req is None:
+                if pydicom_pending and self.last_displayed is not None:
+                    # the loader has been idle a quarter second since the first picture: import pydicom
+                    # now, in the background, rather than in the way of a compressed slice or a dialog
+                    pydicom_pending = False
+                    warm_up(_LOADER_MODULES)
                 continue
+            syntax = req.slice.instance.transfer_syntax_uid
+            if pydicom_pending and syntax and syntax not in NATIVE_SYNTAXES:
+                pydicom_pending = False  # a compressed slice needs pydicom: import it without its downloader
+                warm_up(_LOADER_MODULES)
 
             def stale(req: SliceRequest = req) -> bool:
                 return worker.is_cancelled or req.seq != self.viewer.seq
