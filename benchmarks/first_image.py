@@ -40,8 +40,14 @@ GOAL_GROWTH = 1.1
 GOAL_VS_PYDCMVIEW = 0.9
 
 
-def first_image_seconds(root: Path, layout: Path, limit: float = 60.0) -> float:
+def first_image_seconds(
+    root: Path, layout: Path, limit: float = 60.0, cpu: list[float] | None = None
+) -> float:
     """One start of the viewer on ``root``; seconds from process start to the first picture.
+
+    Args:
+        cpu: When given, the process's CPU seconds (all threads and children) when the first picture is
+            seen (polled every 5 ms) are appended to it.
 
     Raises:
         RuntimeError: no picture within ``limit`` seconds.
@@ -51,6 +57,8 @@ def first_image_seconds(root: Path, layout: Path, limit: float = 60.0) -> float:
     app = PtyApp([*tui_dicom_cmd(), "--renderer", "halfblock", str(root)], env=env)
     with app:
         app.wait_for(lambda: layout.exists() or app.first_picture_time() is not None, limit)
+        if cpu is not None:
+            cpu.append(app.cpu_seconds())
         # let the picture's burst finish, and give the layout file a moment to confirm it
         app.wait_for(layout.exists, 10.0)
         app.wait_quiet(time.perf_counter() - 0.01, 0.3, 3.0)
@@ -63,8 +71,11 @@ def first_image_seconds(root: Path, layout: Path, limit: float = 60.0) -> float:
     return t
 
 
-def picture_seconds(cmd: list[str], limit: float = 60.0) -> float:
+def picture_seconds(cmd: list[str], limit: float = 60.0, cpu: list[float] | None = None) -> float:
     """One start of ``cmd`` in the pty; seconds from process start to its first half-block picture.
+
+    Args:
+        cpu: As for :func:`first_image_seconds`.
 
     Raises:
         RuntimeError: no picture within ``limit`` seconds.
@@ -72,6 +83,8 @@ def picture_seconds(cmd: list[str], limit: float = 60.0) -> float:
     app = PtyApp(cmd)
     with app:
         app.wait_for(lambda: app.first_picture_time() is not None, limit)
+        if cpu is not None:
+            cpu.append(app.cpu_seconds())
         app.wait_quiet(time.perf_counter() - 0.01, 0.3, 3.0)  # let the picture's burst finish
         t = app.first_picture_time()
     if t is None:
@@ -90,10 +103,11 @@ def single_file_rows(ctx: Context) -> list[Row]:
     note = viewer_missing()
     tmp = tempfile.TemporaryDirectory(prefix="bench-first1-")
     layout = Path(tmp.name) / "layout.json"
-    subjects = {} if note else {"ours": lambda: first_image_seconds(Path(path), layout)}
+    cpu: dict[str, list[float]] = {"ours": [], "pydcmview": []}
+    subjects = {} if note else {"ours": lambda: first_image_seconds(Path(path), layout, cpu=cpu["ours"])}
     pdv = venv_script("pydcmview")
     if pdv:
-        subjects["pydcmview"] = lambda: picture_seconds([pdv, path])
+        subjects["pydcmview"] = lambda: picture_seconds([pdv, path], cpu=cpu["pydcmview"])
     else:
         note = (note + "; " if note else "") + "pydcmview is not installed (pip install '.[bench]')"
     try:
@@ -102,6 +116,9 @@ def single_file_rows(ctx: Context) -> list[Row]:
         tmp.cleanup()
     ours, ref = median(res.get("ours", [])), median(res.get("pydcmview", []))
     r = ratio(ours, ref)
+    # the warm-up round's CPU figures are dropped, as its times are
+    cpu_ours = median(cpu["ours"][-len(res.get("ours", [])) :] if res.get("ours") else [])
+    cpu_ref = median(cpu["pydcmview"][-len(res.get("pydcmview", [])) :] if res.get("pydcmview") else [])
     return [
         Row(
             label,
@@ -113,7 +130,18 @@ def single_file_rows(ctx: Context) -> list[Row]:
             goal,
             at_most(r, GOAL_VS_PYDCMVIEW),
             note,
-        )
+        ),
+        Row(
+            "[first image] process CPU time to the first picture, one CT file (half-block, pty)",
+            "s",
+            cpu_ours,
+            "pydcmview, same file and pty",
+            cpu_ref,
+            ratio(cpu_ours, cpu_ref),
+            "reported",
+            cpu_ours is not None,
+            note,
+        ),
     ]
 
 

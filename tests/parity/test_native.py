@@ -285,3 +285,48 @@ def test_frame_past_the_first_read_equals_pydicom() -> None:
     assert os.path.getsize(path) > native.FIRST_READ
     status, problems = _check(Path(path))
     assert status == "accepted" and not problems, problems
+
+
+def _header_check(path: Path) -> list[str]:
+    """For a file the fast path refuses: the rows and header the loader keeps from the one pydicom parse
+    that decoded the frame equal pydicom's header-only reading (rows and annotations)."""
+    from tui_dicom.core.session.slice_loader import SliceLoader
+
+    ref = FileRef(str(path))
+    loader = SliceLoader(64 * 1024**2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            loader._decode_with_pydicom(ref, 0)
+        except Exception:  # noqa: BLE001 - not decodable: the loader reads the header on its own then
+            return []
+        header, rows = loader.headers.get(ref), loader.rows.get(ref)
+        if header is None:
+            return []  # decoded by decode_frame's own route (a large or broken file)
+        want = read_dataset(ref, stop_before_pixels=True)
+        problems = []
+        if rows != tag_rows(want):
+            problems.append("tag rows differ")
+        if slice_info(header, 0) != slice_info(want, 0):
+            problems.append("slice_info differs")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["SC_rgb_jpeg_dcmtk.dcm", "US1_J2KR.dcm", "MR_small_RLE.dcm", "liver_expb_1frame.dcm", "badVR.dcm"],
+)
+def test_compressed_slice_header_from_the_decoding_parse(name: str) -> None:
+    assert not _header_check(Path(bundled(name)))
+
+
+@pytest.mark.slow
+def test_every_refused_corpus_file_header_from_the_decoding_parse() -> None:
+    mismatches = []
+    for path in _corpus():
+        if _check(path)[0] == "accepted":
+            continue
+        problems = _header_check(path)
+        if problems:
+            mismatches.append(f"{_id(path)}: {problems}")
+    assert not mismatches, "\n".join(mismatches)

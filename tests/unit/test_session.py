@@ -468,3 +468,32 @@ def test_loader_reads_a_new_slice_once_and_matches_the_pydicom_path(
     assert got.picture is not None and want.picture is not None
     assert np.array_equal(got.picture, want.picture)
     assert got.window == want.window
+
+
+def test_a_new_compressed_slice_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slice the pydicom-free reader refuses (RLE) is parsed by pydicom once for pixels, rows and header."""
+    from tui_dicom.core.dicom import reading
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.hierarchy.header import read_header
+    from tui_dicom.core.hierarchy.model import SliceRef
+    from tui_dicom.core.inspector.tags import tag_rows
+    from tui_dicom.core.session.slice_loader import SliceRequest
+
+    path = str(get_testdata_file("MR_small_RLE.dcm", download=False))
+    ref = FileRef(path)
+    sl = SliceRef(read_header(ref).to_instance(ref), 0)
+    calls: list[bool] = []
+    real = reading.read_dataset
+
+    def counting(r: FileRef, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
+        calls.append(stop_before_pixels)
+        return real(r, stop_before_pixels=stop_before_pixels)
+
+    monkeypatch.setattr(reading, "read_dataset", counting)
+    loader = SliceLoader(64 * 1024**2)
+    result = loader.load(SliceRequest(1, sl))
+    monkeypatch.undo()
+    assert result is not None and not result.error and result.picture is not None
+    assert calls == [False]  # one whole-file parse, no header-only parse before or after it
+    assert result.rows == tag_rows(real(ref, stop_before_pixels=True))
+    assert result.info.modality == "MR" and result.info.spacing is not None

@@ -719,6 +719,20 @@ def decode_frame(ref: FileRef, frame: int = 0, ds: Dataset | None = None, *, nat
     return built
 
 
+def cut_before_pixels(ds: Any) -> None:
+    """Remove the top-level elements of ``ds`` from its first pixel data tag on, so that a dataset read
+    whole holds what ``read_dataset(ref, stop_before_pixels=True)`` gives (a frame decoded from it keeps
+    its own values; a numpy view of the pixel bytes keeps those alive)."""
+    pixel_tags = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+    tags = list(ds.keys())  # iterating a pydicom Dataset gives its elements, not their tags
+    first = min((int(tag) for tag in tags if int(tag) in pixel_tags), default=None)
+    if first is None:
+        return
+    for tag in tags:
+        if int(tag) >= first:
+            del ds[tag]
+
+
 @dataclass(frozen=True)
 class EncapsulatedExtent:
     """What the file holds of its encapsulated pixel data, read item by item without decoding.
@@ -943,6 +957,8 @@ def _decodable(ds: Any, info: PixelInfo) -> Any:
         return ds
     out = Dataset()
     for elem in ds:
+        if elem.tag == 0x00280008:
+            continue  # set below on a new element: the file's own dataset keeps its value
         if elem.tag.group == 0x0028 or elem.tag in (0x7FE00001, 0x7FE00002) or elem.keyword == info.keyword:
             out.add(elem)
     out.NumberOfFrames = info.frames

@@ -231,12 +231,43 @@ class SliceLoader:
                 self.native_headers.put(ref, (quick.header, quick.header_bytes))
                 self.frames.put(sl.key, quick.frame)
                 return quick.frame
-            from tui_dicom.core.imaging.pixels import decode_frame
-
-            decoded = decode_frame(ref, sl.frame, None, native=False)
+            decoded = self._decode_with_pydicom(ref, sl.frame)
         else:
             decoded = self._decoder(ref, sl.frame, None)
         self.frames.put(sl.key, decoded)
+        return decoded
+
+    def _decode_with_pydicom(self, ref: FileRef, frame: int) -> Frame:
+        """Decode a slice the pydicom-free reader refused, parsing the file once with pydicom.
+
+        A file small enough to be read whole (as :func:`~tui_dicom.core.imaging.pixels.decode_frame`
+        reads it) gives its inspector rows before its frame is decoded (decoding converts values the rows
+        show as stored), then its header for the annotations and the other header users (the elements from
+        its pixel data on removed, as a header-only reading has it). A larger file, or one pydicom cannot
+        read whole (pixel data cut short), takes ``decode_frame``'s own route.
+        """
+        from tui_dicom.core.dicom.reading import read_dataset
+        from tui_dicom.core.dicom.source import file_size
+        from tui_dicom.core.imaging.pixels import INLINE_FILE_BYTES, cut_before_pixels, decode_frame
+        from tui_dicom.core.inspector.tags import PIXEL_DATA_TAGS, tag_rows
+
+        ds = None
+        if file_size(ref) <= INLINE_FILE_BYTES:
+            try:
+                ds = read_dataset(ref, stop_before_pixels=False)
+            except DicomViewerError:
+                ds = None  # decode_frame reads it again and reports (or works around) the problem
+        if ds is None or not any(int(tag) in PIXEL_DATA_TAGS for tag in list(ds.keys())):
+            return decode_frame(ref, frame, None, native=False)
+        if ref not in self.rows:
+            rows = tag_rows(ds)
+            end = next(
+                (i for i, row in enumerate(rows) if row.depth == 0 and row.tag in PIXEL_DATA_TAGS), len(rows)
+            )
+            self.rows.put(ref, rows[:end])
+        decoded = decode_frame(ref, frame, ds, native=False)
+        cut_before_pixels(ds)
+        self.headers.put(ref, ds)
         return decoded
 
     def _header_values(self, ref: FileRef, frame: int) -> tuple[SliceInfo, list[TagRow]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -55,10 +56,32 @@ _LOADER_MODULES = (
     "tui_dicom.core.imaging.windowing",
     "tui_dicom.core.inspector.tags",
 )
+#: seconds after the first picture (and of an idle loader) before pydicom is imported in the background
+PYDICOM_AFTER = 0.5
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
 #: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
 FOOTER_LATEST = 3.0
+
+
+def first_series(hierarchy: Hierarchy, preferred: Callable[[Series], bool] | None) -> Series | None:
+    """The series the study tree selects at start, found in the hierarchy itself by the tree's own walk
+    (:meth:`StudyTree.first_series`: per patient, the first series ``preferred`` accepts ends that
+    patient's walk, and a later patient's overrides it; else the first series of all). The screen asks
+    for its picture before the tree has made its nodes."""
+    chosen = None
+    for patient in hierarchy.patients:
+        for study in patient.studies:
+            found = False
+            for series in study.series:
+                if chosen is None:
+                    chosen = series
+                if preferred is not None and preferred(series):
+                    chosen, found = series, True
+                    break
+            if found:
+                break
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -237,14 +260,19 @@ class MainScreen(Screen[None]):
         pydicom_pending = bool(self.paths)
         if pydicom_pending:
             warm_up(FIRST_PICTURE_MODULES, pydicom=False)  # no-op after the command line's warm-up
+        shown_at: float | None = None
         while not worker.is_cancelled and not slot.closed:
             req = slot.take(0.25)
             if req is None:
                 if pydicom_pending and self.last_displayed is not None:
-                    # the loader has been idle a quarter second since the first picture: import pydicom
-                    # now, in the background, rather than in the way of a compressed slice or a dialog
-                    pydicom_pending = False
-                    warm_up(_LOADER_MODULES)
+                    # once the first picture has been out for a while (its frame written, the footer
+                    # built) and the loader is idle: import pydicom in the background, rather than in the
+                    # way of a compressed slice or a dialog (an import holds the interpreter lock)
+                    now = time.monotonic()
+                    shown_at = shown_at or now
+                    if now - shown_at >= PYDICOM_AFTER:
+                        pydicom_pending = False
+                        warm_up(_LOADER_MODULES)
                 continue
             syntax = req.slice.instance.transfer_syntax_uid
             if pydicom_pending and syntax and syntax not in NATIVE_SYNTAXES:
@@ -330,18 +358,21 @@ class MainScreen(Screen[None]):
             what = "records" if progress.phase == "dicomdir" else "files"
             self._status_progress = f"indexing {progress.files_done:,}{total} {what}… (Esc stops)"
         tree = self.query_one(StudyTree)
-        tree.update_hierarchy(message.hierarchy)
         if self.viewer.series is None and not self._opened and self.paths:
-            # the series the tree will select at start: its picture is decoded while the tree expands
-            # and highlights it (its SeriesChosen then finds the series already shown); local files
-            # only (an archive retrieves a series when the tree chooses it)
-            first = tree.first_series()
+            # the series the tree will select at start: its picture is asked for first and decoded while
+            # the tree fills, expands and highlights it (filling the tree takes longer than the decode;
+            # its SeriesChosen then finds the series already shown); local files only (an archive
+            # retrieves a series when the tree chooses it)
+            first = first_series(message.hierarchy, self._from_first_path)
             if first is not None:
                 self._set_series(first)
-        elif self.viewer.series is not None:  # the shown series may have grown
-            grown = self.viewer.find_series(self.viewer.series.series_instance_uid)
-            if grown is not None:
-                self._set_series(grown, keep_slice=True)
+            tree.update_hierarchy(message.hierarchy)
+        else:
+            tree.update_hierarchy(message.hierarchy)
+            if self.viewer.series is not None:  # the shown series may have grown
+                grown = self.viewer.find_series(self.viewer.series.series_instance_uid)
+                if grown is not None:
+                    self._set_series(grown, keep_slice=True)
         if self.index_done and self.viewer.series is None:  # nothing to show: the keys need not wait
             self._release_footer()
         self._update_status()
