@@ -232,8 +232,28 @@ def venv_script(name: str) -> str | None:
     return shutil.which(name)
 
 
+_compiled: list[bool] = []
+
+
+def ensure_bytecode() -> None:
+    """Byte-compile the ``tui_dicom`` package once per run, as ``pip install`` does for an installed
+    package: with ``PYTHONDONTWRITEBYTECODE`` set (some shells and CI images set it) an editable checkout
+    otherwise recompiles every module changed since its last ``.pyc`` at every start (~0.15 s measured
+    on the first-picture path), which no installed copy pays."""
+    if _compiled:
+        return
+    import compileall
+
+    import tui_dicom
+
+    compileall.compile_dir(str(Path(tui_dicom.__file__).parent), quiet=1)
+    _compiled.append(True)
+
+
 def tui_dicom_cmd() -> list[str]:
-    """How to start ``tui-dicom`` with this Python: the console script, else ``python -m tui_dicom``."""
+    """How to start ``tui-dicom`` with this Python: the console script, else ``python -m tui_dicom``
+    (its bytecode compiled first: :func:`ensure_bytecode`)."""
+    ensure_bytecode()
     script = venv_script("tui-dicom")
     return [script] if script else [sys.executable, "-m", "tui_dicom"]
 
