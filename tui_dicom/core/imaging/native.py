@@ -232,14 +232,11 @@ class NativeSlice:
 
 
 def read_slice(ref: FileRef, frame: int = 0) -> NativeSlice | None:
-    """Decode frame ``frame`` of ``ref`` without pydicom, or None when the file is not one it decodes.
-
-    Raises:
-        OSError, ValueError: the file cannot be opened or read (as the pydicom path would).
-    """
+    """Decode frame ``frame`` of ``ref`` without pydicom, or None when the file is not one it decodes, or
+    cannot be opened or read (the pydicom path then says why, in its words)."""
     try:
         return read_slice_or_refuse(ref, frame)
-    except Refused:
+    except (Refused, OSError, ValueError):
         return None
 
 
