@@ -194,3 +194,29 @@ def test_a_tight_budget_wins_over_the_fidelity_target() -> None:
         sixel.lut_psnr(np.bincount(pic.ravel(), minlength=256), sixel.choose_grey_lut(pic, budget))
         < sixel.TARGET_PSNR
     )
+
+
+def test_placed_levels_are_the_least_squares_optimum_found_by_brute_force() -> None:
+    # every split of the occupied grey range into k contiguous cells, each shown as its best register
+    import itertools
+
+    rng = np.random.default_rng(8)
+    hist = np.zeros(256, np.int64)
+    occupied = np.sort(rng.choice(256, 14, replace=False))
+    hist[occupied] = rng.integers(1, 500, 14)
+    grid = np.arange(101) * 2.55
+
+    def cell_error(values: np.ndarray) -> float:
+        weights = hist[values].astype(float)
+        return float(min(((values - g) ** 2 * weights).sum() for g in grid))
+
+    for k in (2, 3, 4):
+        best = min(
+            sum(cell_error(cell) for cell in np.split(occupied, list(cuts)))
+            for cuts in itertools.combinations(range(1, len(occupied)), k - 1)
+        )
+        mse = best / hist.sum()
+        want = 10 * np.log10(255.0**2 / mse)
+        got = sixel.fitted_lut(hist, k)
+        assert len(np.unique(got[occupied])) <= k
+        assert sixel.lut_psnr(hist, got) == pytest.approx(want, abs=1e-6)

@@ -12,11 +12,11 @@ unused positions are zero, and dropping the zeros leaves the sixel body.
 
 Colour registers are specified in percent (``#n;2;r;g;b`` with 0..100), so the wire can express
 101 levels per channel: grey pictures use one register per grey level. How many grey levels a picture
-gets, and where they sit, is chosen per picture from its histogram (:func:`choose_grey_lut`): the levels
-are placed where the picture has its pixels (Lloyd-Max on the 256-bin histogram, started from even
-spacing, so never worse than even spacing), and the count is the fewest that keep the picture within
-:data:`TARGET_PSNR` of the 8-bit windowed picture, or fewer when the wire budget demands it. Fewer
-levels mean longer runs, hence fewer bytes: no dithering, whose noise breaks runs. Colour pictures
+gets, and where they sit, is chosen per picture from its histogram (:func:`choose_grey_lut`): the fewest
+levels that keep the picture within :data:`TARGET_PSNR` of the 8-bit windowed picture, either placed where
+the picture has its pixels (the least-squares optimum on the 256-bin histogram, by dynamic programming) or
+evenly spaced, whichever is predicted to take fewer bytes; fewer levels when the wire budget demands it.
+Fewer levels mean longer runs, hence fewer bytes: no dithering, whose noise breaks runs. Colour pictures
 (overlays on a grey image) keep the greys and give every other colour its own register; pictures with
 more distinct colours than registers are quantised by Pillow (median cut).
 
@@ -28,7 +28,7 @@ Pure numpy + Pillow.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -47,17 +47,15 @@ _DOLLAR = ord("$")
 
 DEFAULT_MAX_BYTES = 200_000
 """Default wire budget of :func:`encode`: pictures that would exceed it get fewer grey levels."""
-LEVEL_STEPS: tuple[int, ...] = (101, 90, 80, 72, 64, 56, 50, 44, 40, *range(36, 7, -1))
-"""Grey level counts :func:`encode` chooses from, finest first (fine steps where pictures land)."""
-TARGET_PSNR = 38.5
+TARGET_PSNR = 39.0
 """Grey fidelity (dB, against the 8-bit picture) that :func:`choose_grey_lut` keeps when the budget allows.
 
-img2sixel's dithered palettes measure 34.9-38.3 dB on real slices (CT, MR, CR at 520-720 px). Measured on
-a 720x720 windowed CT slice: img2sixel 188 KB at 37.4 dB; ours at this target 137 KB at 38.8 dB; every
-level (101) would be 54.7 dB in 469 KB."""
+img2sixel's dithered palettes measure 34.9-38.9 dB on real slices (CT, MR, CR at 520-900 px), the most on
+CT slices with much black around the head: this target stays above it there. Measured on the windowed GE
+head CT at 520x520 px: img2sixel 86-131 KB at 37.0-38.9 dB; ours 0.59-0.86x its bytes at +0.4 to +1.7 dB
+(9-14 levels); every level (101) would be about 55 dB in 3x the bytes."""
 CHEAP_FRACTION = 0.25
 """A picture whose exact encoding takes at most this share of the budget keeps every level."""
-_LLOYD_ITERATIONS = 40
 
 
 def _grey_percent(levels: np.ndarray) -> np.ndarray:
@@ -102,12 +100,78 @@ def lut_psnr(hist: np.ndarray, lut: np.ndarray) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(255.0 * 255.0 / mse)
 
 
-def fitted_lut(hist: np.ndarray, levels: int) -> np.ndarray:
-    """``levels`` grey levels placed where the histogram has its pixels (minimum squared error).
+class _Quantiser:
+    """Optimal grey levels for one histogram, for every level count (dynamic programming).
 
-    Lloyd-Max on the 256-bin histogram, from two starts (even spacing, equal pixel counts); snapped to the
-    percent grid a register can hold. Whichever of this and the evenly spaced :func:`grey_lut` has the
-    smaller error is returned, so it is never worse than even spacing.
+    The levels that minimise the squared error split 0..255 into contiguous cells, each shown as the
+    register (a percent value) nearest its cell's mean: the error is convex in the register, so the
+    nearest grid point to the mean is the best one. The cost of every cell ``[i, j]`` comes from prefix
+    sums at once (a 256x256 table); the least error of ``k`` cells over ``0..j`` is then
+    ``min_i err[k-1][i-1] + cost[i, j]``, one vectorised step per added level. Exact and global
+    (Lloyd-Max only finds a local optimum), and it yields the error of every count on the way, so the
+    fewest levels that reach a fidelity target are found in one pass.
+    """
+
+    def __init__(self, hist: np.ndarray) -> None:
+        weight = np.asarray(hist, dtype=np.float64)
+        value = np.arange(256.0)
+        s0, s1, s2 = (np.concatenate([[0.0], np.cumsum(weight * value**p)]) for p in (0, 1, 2))
+        self.total = float(s0[-1])
+        i, j = np.arange(256)[:, None], np.arange(256)[None, :]
+        m0, m1, m2 = s0[j + 1] - s0[i], s1[j + 1] - s1[i], s2[j + 1] - s2[i]
+        mean = np.where(m0 > 0, m1 / np.where(m0 > 0, m0, 1.0), (i + j) / 2.0)
+        register = np.clip(np.round(mean / 2.55), 0, 100)
+        shown = register * 2.55
+        cost = np.maximum(m2 - 2.0 * shown * m1 + shown * shown * m0, 0.0)
+        #: cost[i, j]: squared error of values i..j shown as one register (inf where j < i)
+        self.cost = np.where(j >= i, cost, np.inf)
+        #: register[i, j]: the register (percent) that shows values i..j best
+        self.register = register.astype(np.uint8)
+        #: err[k - 1][j]: least squared error of values 0..j in k cells; arg[k - 1][j]: where the last starts, - 1
+        self.err: list[np.ndarray] = [self.cost[0]]
+        self.arg: list[np.ndarray] = [np.zeros(256, np.int64)]
+
+    def _grow(self, levels: int) -> None:
+        columns = np.arange(256)
+        while len(self.err) < levels:
+            total = self.err[-1][:-1, None] + self.cost[1:, :]
+            arg = np.argmin(total, axis=0)
+            self.err.append(total[arg, columns])
+            self.arg.append(arg)
+
+    def psnr(self, levels: int) -> float:
+        """PSNR (dB) of the best ``levels`` levels (exact, as :func:`lut_psnr` measures it)."""
+        self._grow(levels)
+        if self.total == 0:
+            return math.inf
+        mse = float(self.err[levels - 1][255]) / self.total
+        return math.inf if mse <= 0 else 10.0 * math.log10(255.0 * 255.0 / mse)
+
+    def fewest(self, target: float, most: int = GREY_LEVELS) -> int:
+        """The fewest levels (2..``most``) whose PSNR reaches ``target``; ``most`` if none does."""
+        levels = 2
+        while levels < most and self.psnr(levels) < target:
+            levels += 1
+        return levels
+
+    def lut(self, levels: int) -> np.ndarray:
+        """uint8 grey -> register (percent) for the best ``levels`` levels (at most that many distinct)."""
+        self._grow(levels)
+        out = np.empty(256, np.uint8)
+        end = 255
+        for k in range(levels, 1, -1):
+            start = int(self.arg[k - 1][end]) + 1
+            out[start : end + 1] = self.register[start, end]
+            end = start - 1
+        out[: end + 1] = self.register[0, end]
+        return out
+
+
+def fitted_lut(hist: np.ndarray, levels: int) -> np.ndarray:
+    """``levels`` grey levels placed where the histogram has its pixels (least squared error).
+
+    The optimum over the percent grid a register can hold (:class:`_Quantiser`), hence never worse than
+    the evenly spaced :func:`grey_lut` with as many levels.
 
     Args:
         hist: 256 pixel counts of the uint8 grey values.
@@ -116,32 +180,10 @@ def fitted_lut(hist: np.ndarray, levels: int) -> np.ndarray:
     Returns:
         int array of 256 percent values (register numbers 0..100).
     """
-    even = grey_lut(levels)
+    levels = max(2, min(GREY_LEVELS, int(levels)))
     if levels >= GREY_LEVELS:
-        return even
-    weight = hist.astype(np.float64)
-    value = np.arange(256.0)
-    cdf = np.cumsum(weight) / max(float(weight.sum()), 1.0)
-    best, best_psnr = even, lut_psnr(hist, even)
-    # two starts: even spacing, and equal pixel counts per level (Lloyd never moves an empty cell)
-    for centres in (
-        np.linspace(0.0, 255.0, levels),
-        np.interp((np.arange(levels) + 0.5) / levels, cdf, value),
-    ):
-        for _ in range(_LLOYD_ITERATIONS):
-            cell = np.searchsorted((centres[1:] + centres[:-1]) / 2, value, side="right")
-            mass = np.bincount(cell, weights=weight, minlength=levels)
-            moment = np.bincount(cell, weights=weight * value, minlength=levels)
-            new = np.sort(np.where(mass > 0, moment / np.maximum(mass, 1e-12), centres))
-            if float(np.abs(new - centres).max()) < 0.05:
-                break
-            centres = new
-        cell = np.searchsorted((centres[1:] + centres[:-1]) / 2, value, side="right")
-        fitted = np.round(centres[cell] / 2.55).astype(np.uint8)
-        psnr = lut_psnr(hist, fitted)
-        if psnr > best_psnr:
-            best, best_psnr = fitted, psnr
-    return best
+        return grey_lut(levels)
+    return _Quantiser(hist).lut(levels)
 
 
 def indexed(
@@ -316,17 +358,24 @@ def _size_predictor(picture: np.ndarray, registers: int) -> Callable[[np.ndarray
     return size
 
 
-def _coarsest(steps: Sequence[int], ok: Callable[[int], bool]) -> int:
-    """Index of the last step (steps run fine to coarse) for which ``ok`` holds; ``ok`` holds for a prefix."""
-    lo, hi = 0, len(steps) - 1
-    if ok(steps[hi]):
-        return hi
-    while lo < hi - 1:  # invariant: ok(steps[lo]) (or lo == 0), not ok(steps[hi])
-        mid = (lo + hi) // 2
-        if ok(steps[mid]):
+def _fewest_even(hist: np.ndarray, target: float) -> int:
+    """The fewest evenly spaced levels (2..101) whose PSNR reaches ``target`` (101 if none does)."""
+    for levels in range(2, GREY_LEVELS):
+        if lut_psnr(hist, grey_lut(levels)) >= target:
+            return levels
+    return GREY_LEVELS
+
+
+def _most_that_fit(fits: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """The largest count in ``lo..hi`` for which ``fits`` holds (bytes grow with the count), None if none."""
+    if not fits(lo):
+        return None
+    while lo < hi:  # invariant: fits(lo)
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
             lo = mid
         else:
-            hi = mid
+            hi = mid - 1
     return lo
 
 
@@ -336,13 +385,17 @@ def choose_grey_lut(
     registers: int = MAX_REGISTERS,
     target_psnr: float | None = TARGET_PSNR,
 ) -> np.ndarray:
-    """The grey LUT for one picture: as few levels as keep ``target_psnr``, as many as the budget allows.
+    """The grey LUT for one picture: the fewest bytes that keep ``target_psnr``, the best the budget allows.
 
     * No budget: every level (exact to the percent grid).
     * A picture whose exact encoding costs at most :data:`CHEAP_FRACTION` of the budget keeps every level:
       fidelity is free when bytes are cheap.
-    * Otherwise the fewest :data:`LEVEL_STEPS` whose histogram-placed levels reach ``target_psnr``
-      (computed exactly from the histogram), capped by the most levels that fit ``max_bytes``.
+    * Otherwise two candidates reach ``target_psnr`` with the fewest levels (computed exactly from the
+      histogram): levels placed where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The
+      placed ones need fewer levels; on a noisy picture they can still cost more bytes, because noise
+      crosses their closely packed boundaries and breaks sixel runs. The one predicted smaller is chosen.
+    * When neither fits ``max_bytes`` (or there is no target), the budget decides: of both kinds, the
+      most levels that fit, and of those the higher PSNR.
 
     Args:
         picture: uint8 ``HxW`` grey or ``HxWx3`` RGB.
@@ -357,29 +410,40 @@ def choose_grey_lut(
     if max_bytes is None:
         return full
     hist = np.bincount(_grey_values(picture), minlength=256)
-    size = _size_predictor(picture, registers)
-    if size(full) <= CHEAP_FRACTION * max_bytes:
+    predict = _size_predictor(picture, registers)
+    if predict(full) <= CHEAP_FRACTION * max_bytes:
         return full
-    luts: dict[int, np.ndarray] = {}
+    limit = 0.95 * max_bytes
+    sizes: dict[bytes, float] = {}
 
-    def lut_for(levels: int) -> np.ndarray:
-        if levels not in luts:
-            luts[levels] = fitted_lut(hist, levels)
-        return luts[levels]
+    def size(lut: np.ndarray) -> float:
+        key = lut.tobytes()
+        if key not in sizes:
+            sizes[key] = predict(lut)
+        return sizes[key]
 
-    steps = LEVEL_STEPS
+    quantiser = _Quantiser(hist)
+    # without a target the budget alone decides, up to 64 placed levels (more add under 0.1 dB) or 100 even
+    most_placed, most_even = 64, GREY_LEVELS - 1
     if target_psnr is not None:
-        # PSNR rises with the level count: the coarsest step that still reaches the target
-        target = target_psnr
-        steps = steps[_coarsest(steps, lambda n: lut_psnr(hist, lut_for(n)) >= target) :]
-    # finest first; the first that fits (usually the first). At a given count, levels packed where the
-    # pixels are cost more bytes than even ones on a noisy picture (noise crosses more boundaries), so
-    # even spacing is the fallback at each count before a coarser one.
-    for levels in steps:
-        for lut in (lut_for(levels), grey_lut(levels)):
-            if size(lut) <= 0.95 * max_bytes:
-                return lut
-    return grey_lut(steps[-1])
+        most_placed = quantiser.fewest(target_psnr, most_placed)
+        most_even = _fewest_even(hist, target_psnr)
+        best = min((quantiser.lut(most_placed), grey_lut(most_even)), key=size)
+        if size(best) <= limit:
+            return best
+    # the budget decides: the most levels of each kind that fit, then the more faithful of the two
+    fitting: list[np.ndarray] = []
+    for family, most in ((quantiser.lut, most_placed), (grey_lut, most_even)):
+
+        def fits(levels: int, family: Callable[[int], np.ndarray] = family) -> bool:
+            return size(family(levels)) <= limit
+
+        levels = _most_that_fit(fits, 2, most)
+        if levels is not None:
+            fitting.append(family(levels))
+    if not fitting:
+        return grey_lut(2)
+    return max(fitting, key=lambda lut: lut_psnr(hist, lut))
 
 
 def encode(
