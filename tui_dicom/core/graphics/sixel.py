@@ -411,9 +411,7 @@ def choose_grey_lut(
         return full
     hist = np.bincount(_grey_values(picture), minlength=256)
     predict = _size_predictor(picture, registers)
-    if predict(full) <= CHEAP_FRACTION * max_bytes:
-        return full
-    limit = 0.95 * max_bytes
+    limit, cheap = 0.95 * max_bytes, CHEAP_FRACTION * max_bytes
     sizes: dict[bytes, float] = {}
 
     def size(lut: np.ndarray) -> float:
@@ -429,8 +427,13 @@ def choose_grey_lut(
         most_placed = quantiser.fewest(target_psnr, most_placed)
         most_even = _fewest_even(hist, target_psnr)
         best = min((quantiser.lut(most_placed), grey_lut(most_even)), key=size)
+        # every level costs at least what fewer levels cost: only a cheap picture needs it predicted
+        if size(best) <= cheap and size(full) <= cheap:
+            return full
         if size(best) <= limit:
             return best
+    elif size(full) <= cheap:
+        return full
     # the budget decides: the most levels of each kind that fit, then the more faithful of the two
     fitting: list[np.ndarray] = []
     for family, most in ((quantiser.lut, most_placed), (grey_lut, most_even)):
