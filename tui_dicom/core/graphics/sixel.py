@@ -43,6 +43,7 @@ GREY_LEVELS = 101
 _PERCENT = np.round(np.arange(256) * 100.0 / 255.0).astype(np.int64)
 _SEP, _HASH, _BANG, _BLANK = ord("-"), ord("#"), ord("!"), ord("?")
 _DOLLAR = ord("$")
+_UP_TO_3 = np.arange(3)[None, :]
 
 
 DEFAULT_MAX_BYTES = 200_000
@@ -123,20 +124,21 @@ class _Quantiser:
         register = np.clip(np.round(mean / 2.55), 0, 100)
         shown = register * 2.55
         cost = np.maximum(m2 - 2.0 * shown * m1 + shown * shown * m0, 0.0)
-        #: cost[i, j]: squared error of values i..j shown as one register (inf where j < i)
-        self.cost = np.where(j >= i, cost, np.inf)
+        #: cost_t[j, i]: squared error of values i..j shown as one register (inf where j < i); indexed
+        #: [last, first] so that the minimum over where a cell starts runs along contiguous memory
+        self.cost_t = np.ascontiguousarray(np.where(j >= i, cost, np.inf).T)
         #: register[i, j]: the register (percent) that shows values i..j best
         self.register = register.astype(np.uint8)
         #: err[k - 1][j]: least squared error of values 0..j in k cells; arg[k - 1][j]: where the last starts, - 1
-        self.err: list[np.ndarray] = [self.cost[0]]
+        self.err: list[np.ndarray] = [self.cost_t[:, 0].copy()]
         self.arg: list[np.ndarray] = [np.zeros(256, np.int64)]
 
     def _grow(self, levels: int) -> None:
         columns = np.arange(256)
         while len(self.err) < levels:
-            total = self.err[-1][:-1, None] + self.cost[1:, :]
-            arg = np.argmin(total, axis=0)
-            self.err.append(total[arg, columns])
+            total = self.cost_t[:, 1:] + self.err[-1][None, :-1]
+            arg = np.argmin(total, axis=1)
+            self.err.append(total[columns, arg])
             self.arg.append(arg)
 
     def psnr(self, levels: int) -> float:
@@ -247,9 +249,8 @@ def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: n
     long = count >= 4
     out[long, 0] = _BANG
     out[long, 1:7] = digits[count[long]]
-    reps = np.where(long, 1, count)
-    for k in range(3):
-        out[:, 7 + k] = np.where(reps > k, chars, 0)
+    reps = np.where(long, 1, count)[:, None]
+    out[:, 7:10] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
 
 
 def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
