@@ -53,10 +53,21 @@ TARGET_PSNR = 39.0
 
 img2sixel's dithered palettes measure 34.9-38.9 dB on real slices (CT, MR, CR at 520-900 px), the most on
 CT slices with much black around the head: this target stays above it there. Measured on the windowed GE
-head CT at 520x520 px: img2sixel 86-131 KB at 37.0-38.9 dB; ours 0.59-0.86x its bytes at +0.4 to +1.7 dB
-(9-14 levels); every level (101) would be about 55 dB in 3x the bytes."""
-CHEAP_FRACTION = 0.25
-"""A picture whose exact encoding takes at most this share of the budget keeps every level."""
+head CT (all 28 slices at 520 and 720 px, with :data:`CONTENT_PSNR`): ours 0.51-0.86x img2sixel's bytes at
++0.3 to +2.8 dB, 7-17 levels; every level (101) would be about 55 dB in 3x the bytes."""
+CONTENT_PSNR = 33.0
+"""Grey fidelity (dB) kept over the picture's content: the pixels not at its most common grey (the background).
+
+A PSNR over the whole picture counts the background, which every encoder shows exactly, so on a slice that is
+mostly black it lets the few content pixels carry large errors: the top slices of a head CT (82-92 % black)
+met :data:`TARGET_PSNR` with 5 levels where img2sixel reached 39.3-42.2 dB. img2sixel keeps 31-35 dB over
+the content of the GE head CT's slices; this target lifts the whole-picture one only where the background
+dilutes it by more than 6 dB."""
+CHEAP_FRACTION = 0.05
+"""A picture whose exact encoding takes at most this share of the budget (10 KB by default) keeps every level.
+
+Fidelity is free when bytes are that few; above it the picture is held to the targets, since even a small one
+(the top slice of a head, 34 KB for every level) would otherwise cost twice img2sixel's bytes."""
 
 
 def _grey_percent(levels: np.ndarray) -> np.ndarray:
@@ -359,6 +370,19 @@ def _size_predictor(picture: np.ndarray, registers: int) -> Callable[[np.ndarray
     return size
 
 
+def _content_target(hist: np.ndarray) -> float:
+    """The whole-picture PSNR (dB) that keeps :data:`CONTENT_PSNR` over the pixels off the most common grey.
+
+    The background is shown exactly (a register sits on it whenever it holds many pixels), so the squared
+    error is all the content's: a content share ``c`` of the pixels dilutes it by ``10 log10(1 / c)`` dB.
+    """
+    total = float(hist.sum())
+    content = total - float(hist.max())
+    if total == 0 or content <= 0:
+        return 0.0
+    return CONTENT_PSNR + 10.0 * math.log10(total / content)
+
+
 def _fewest_even(hist: np.ndarray, target: float) -> int:
     """The fewest evenly spaced levels (2..101) whose PSNR reaches ``target`` (101 if none does)."""
     for levels in range(2, GREY_LEVELS):
@@ -391,8 +415,8 @@ def choose_grey_lut(
     * No budget: every level (exact to the percent grid).
     * A picture whose exact encoding costs at most :data:`CHEAP_FRACTION` of the budget keeps every level:
       fidelity is free when bytes are cheap.
-    * Otherwise two candidates reach ``target_psnr`` with the fewest levels (computed exactly from the
-      histogram): levels placed where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The
+    * Otherwise two candidates reach ``target_psnr`` (raised where a large background dilutes it, see
+      :data:`CONTENT_PSNR`) with the fewest levels (computed exactly from the histogram): levels placed where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The
       placed ones need fewer levels; on a noisy picture they can still cost more bytes, because noise
       crosses their closely packed boundaries and breaks sixel runs. The one predicted smaller is chosen.
     * When neither fits ``max_bytes`` (or there is no target), the budget decides: of both kinds, the
@@ -425,8 +449,9 @@ def choose_grey_lut(
     # without a target the budget alone decides, up to 64 placed levels (more add under 0.1 dB) or 100 even
     most_placed, most_even = 64, GREY_LEVELS - 1
     if target_psnr is not None:
-        most_placed = quantiser.fewest(target_psnr, most_placed)
-        most_even = _fewest_even(hist, target_psnr)
+        target = max(target_psnr, _content_target(hist))
+        most_placed = quantiser.fewest(target, most_placed)
+        most_even = _fewest_even(hist, target)
         best = min((quantiser.lut(most_placed), grey_lut(most_even)), key=size)
         # every level costs at least what fewer levels cost: only a cheap picture needs it predicted
         if size(best) <= cheap and size(full) <= cheap:
