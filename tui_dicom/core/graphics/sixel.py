@@ -416,8 +416,8 @@ def choose_grey_lut(
     * A picture whose exact encoding costs at most :data:`CHEAP_FRACTION` of the budget keeps every level:
       fidelity is free when bytes are cheap.
     * Otherwise two candidates reach ``target_psnr`` (raised where a large background dilutes it, see
-      :data:`CONTENT_PSNR`) with the fewest levels (computed exactly from the histogram): levels placed where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The
-      placed ones need fewer levels; on a noisy picture they can still cost more bytes, because noise
+      :data:`CONTENT_PSNR`) with the fewest levels (computed exactly from the histogram): levels placed
+      where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The placed ones need fewer levels; on a noisy picture they can still cost more bytes, because noise
       crosses their closely packed boundaries and breaks sixel runs. The one predicted smaller is chosen.
     * When neither fits ``max_bytes`` (or there is no target), the budget decides: of both kinds, the
       most levels that fit, and of those the higher PSNR.
