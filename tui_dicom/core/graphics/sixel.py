@@ -56,7 +56,7 @@ CT slices with much black around the head: this target stays above it there. Mea
 head CT (all 28 slices at 520 and 720 px, with :data:`CONTENT_PSNR`): ours 0.51-0.86x img2sixel's bytes at
 +0.3 to +2.8 dB, 7-17 levels; every level (101) would be about 55 dB in 3x the bytes."""
 CONTENT_PSNR = 33.0
-"""Grey fidelity (dB) kept over the picture's content: the pixels not at its most common grey (the background).
+"""Grey fidelity (dB) kept over the picture's content: the pixels off its most common grey (the background).
 
 A PSNR over the whole picture counts the background, which every encoder shows exactly, so on a slice that is
 mostly black it lets the few content pixels carry large errors: the top slices of a head CT (82-92 % black)
@@ -140,7 +140,8 @@ class _Quantiser:
         self.cost_t = np.ascontiguousarray(np.where(j >= i, cost, np.inf).T)
         #: register[i, j]: the register (percent) that shows values i..j best
         self.register = register.astype(np.uint8)
-        #: err[k - 1][j]: least squared error of values 0..j in k cells; arg[k - 1][j]: where the last starts, - 1
+        #: err[k - 1][j]: least squared error of values 0..j in k cells;
+        #: arg[k - 1][j]: where the last of those cells starts, minus 1
         self.err: list[np.ndarray] = [self.cost_t[:, 0].copy()]
         self.arg: list[np.ndarray] = [np.zeros(256, np.int64)]
 
@@ -253,7 +254,7 @@ def _digits(limit: int) -> np.ndarray:
 
 
 def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: np.ndarray) -> None:
-    """Write runs of ``count`` x ``chars`` into 10-byte rows of ``out``: ``!n`` + char from 4 on, else the chars.
+    """Write runs of ``count`` x ``chars`` into 10-byte rows of ``out``: ``!n`` + char from 4 on, else chars.
 
     Rows are ``!``, 6 digit columns, 3 char columns; unused bytes stay 0 (a ``count == 0`` row is all 0).
     """
@@ -417,8 +418,9 @@ def choose_grey_lut(
       fidelity is free when bytes are cheap.
     * Otherwise two candidates reach ``target_psnr`` (raised where a large background dilutes it, see
       :data:`CONTENT_PSNR`) with the fewest levels (computed exactly from the histogram): levels placed
-      where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The placed ones need fewer levels; on a noisy picture they can still cost more bytes, because noise
-      crosses their closely packed boundaries and breaks sixel runs. The one predicted smaller is chosen.
+      where the pixels are (:class:`_Quantiser`), and evenly spaced ones. The placed ones need fewer
+      levels; on a noisy picture they can still cost more bytes, because noise crosses their closely
+      packed boundaries and breaks sixel runs. The one predicted smaller is chosen.
     * When neither fits ``max_bytes`` (or there is no target), the budget decides: of both kinds, the
       most levels that fit, and of those the higher PSNR.
 
