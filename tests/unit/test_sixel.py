@@ -220,3 +220,18 @@ def test_placed_levels_are_the_least_squares_optimum_found_by_brute_force() -> N
         got = sixel.fitted_lut(hist, k)
         assert len(np.unique(got[occupied])) <= k
         assert sixel.lut_psnr(hist, got) == pytest.approx(want, abs=1e-6)
+
+
+def test_body_size_counts_exactly_what_body_writes() -> None:
+    # the size predictions count runs without writing them: every case body() handles must agree
+    rng = np.random.default_rng(12)
+    for trial in range(60):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 1300))
+        index = rng.integers(-1, int(rng.integers(1, 300)), (h, w))
+        if trial % 3 == 0:
+            index[: min(h, 12)] = -1  # unpainted bands
+        if trial % 5 == 0:
+            index[:, : w // 2] = index[0, 0]  # long runs (!n with up to 3 digits)
+        registers = 300 if trial % 2 else 1000
+        assert sixel.body_size(index, registers) == len(sixel.body(index, registers))
+    assert sixel.body_size(np.full((7, 9), -1), 256) == len(sixel.body(np.full((7, 9), -1), 256)) == 0

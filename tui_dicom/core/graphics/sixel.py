@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -253,6 +254,13 @@ def _digits(limit: int) -> np.ndarray:
     return table
 
 
+@lru_cache(maxsize=8)
+def _ndigits(limit: int) -> np.ndarray:
+    """Decimal digit counts of 0..limit."""
+    counts: np.ndarray = np.count_nonzero(_digits(limit), axis=1)
+    return counts
+
+
 def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: np.ndarray) -> None:
     """Write runs of ``count`` x ``chars`` into 10-byte rows of ``out``: ``!n`` + char from 4 on, else chars.
 
@@ -265,20 +273,25 @@ def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: n
     out[:, 7:10] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
 
 
-def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
-    """The sixel data (bands, registers, runs) for a picture of register numbers.
+class _Runs(NamedTuple):
+    """The runs of a picture of register numbers, one per row in wire order (band, register, column)."""
 
-    Args:
-        index: int ``HxW`` register numbers in ``0..registers-1``; a negative number leaves that
-            pixel unpainted.
-        registers: number of registers (bounds the numbers in ``index``).
+    #: the row starts a register's group in its band (``#n`` before it); the first row starts band ``band[0]``
+    group: np.ndarray
+    #: the row's band differs from the previous row's
+    new_band: np.ndarray
+    band: np.ndarray
+    register: np.ndarray
+    #: blank columns (``?``) before the run: from column 0 for a group's first run, else from the last run
+    gap: np.ndarray
+    #: the run's sixel character minus 63, and its length in columns
+    char: np.ndarray
+    length: np.ndarray
 
-    Returns:
-        The bytes between the palette and the closing ``ESC \\`` (bands separated by ``-``).
-    """
+
+def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
+    """Every run of :func:`body`'s output, vectorised; None when no pixel is painted."""
     h, w = index.shape
-    if h == 0 or w == 0:
-        return b""
     nbands = -(-h // 6)
     small = int(index.max()) < 255
     none = 255 if small else 65535  # sentinel for padding / unpainted pixels
@@ -298,6 +311,8 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
             first[s] &= ~same
     # one entry per (band, column, register), in (band, column) order
     flat = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
+    if len(flat) == 0:
+        return None
     reg = np.stack(rows, axis=-1).ravel()[flat].astype(np.int32)
     char = np.stack(bits, axis=-1).ravel()[flat]
     band, col = np.divmod(flat // 6, np.int32(w))
@@ -319,20 +334,56 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     gap = r_col0.copy()
     inner = ~r_group
     gap[1:][inner[1:]] = (r_col0[1:] - r_col1[:-1] - 1)[inner[1:]]
-    digits = _digits(max(w, registers))
-    m = len(first_i)
-    table = np.zeros((m, 28), np.uint8)  # separator, '#', 6 digits | gap run (10) | pixel run (10)
-    new_band = np.ones(m, bool)
+    new_band = np.ones(len(first_i), bool)
     new_band[1:] = r_band[1:] != r_band[:-1]
+    return _Runs(r_group, new_band, r_band, r_reg, gap, char[first_i], r_col1 - r_col0 + 1)
+
+
+def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
+    """The sixel data (bands, registers, runs) for a picture of register numbers.
+
+    Args:
+        index: int ``HxW`` register numbers in ``0..registers-1``; a negative number leaves that
+            pixel unpainted.
+        registers: number of registers (bounds the numbers in ``index``).
+
+    Returns:
+        The bytes between the palette and the closing ``ESC \\`` (bands separated by ``-``).
+    """
+    h, w = index.shape
+    runs = _runs_of(index, registers) if h and w else None
+    if runs is None:
+        return b""
+    digits = _digits(max(w, registers))
+    r_group, new_band, r_band = runs.group, runs.new_band, runs.band
+    table = np.zeros((len(r_group), 28), np.uint8)  # separator, '#', 6 digits | gap run (10) | pixel run (10)
     table[:, 0] = np.where(r_group, np.where(new_band, _SEP, _DOLLAR), 0)
     table[0, 0] = 0
     table[r_group, 1] = _HASH
-    table[r_group, 2:8] = digits[r_reg[r_group]]
-    _runs(table[:, 8:18], _BLANK, gap, digits)
-    _runs(table[:, 18:28], char[first_i] + 63, r_col1 - r_col0 + 1, digits)
+    table[r_group, 2:8] = digits[runs.register[r_group]]
+    _runs(table[:, 8:18], _BLANK, runs.gap, digits)
+    _runs(table[:, 18:28], runs.char + 63, runs.length, digits)
     if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
         return _with_empty_bands(table, r_band, new_band)
     return b"-" * int(r_band[0]) + bytes(table[table != 0].tobytes())
+
+
+def body_size(index: np.ndarray, registers: int = MAX_REGISTERS) -> int:
+    """``len(body(index, registers))``, counted from the runs without writing them (for size predictions)."""
+    h, w = index.shape
+    runs = _runs_of(index, registers) if h and w else None
+    if runs is None:
+        return 0
+    ndigits = _ndigits(max(w, registers))
+
+    def run_bytes(count: np.ndarray) -> int:
+        return int(np.where(count >= 4, 2 + ndigits[count], count).sum())
+
+    groups = runs.group
+    dashes = int(runs.band[-1])  # one per band advanced, the leading ones included
+    dollars = int(np.count_nonzero(groups & ~runs.new_band))
+    heads = int(np.count_nonzero(groups)) + int(ndigits[runs.register[groups]].sum())
+    return dashes + dollars + heads + run_bytes(runs.gap) + run_bytes(runs.length)
 
 
 def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray) -> bytes:
@@ -365,7 +416,7 @@ def _size_predictor(picture: np.ndarray, registers: int) -> Callable[[np.ndarray
     def size(lut: np.ndarray) -> float:
         index, palette = indexed(sample, registers, lut=lut)
         return float(
-            len(_palette(index, palette)) + scale * len(body(index, max(registers, len(palette)))) + 40
+            len(_palette(index, palette)) + scale * body_size(index, max(registers, len(palette))) + 40
         )
 
     return size
