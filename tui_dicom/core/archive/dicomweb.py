@@ -244,16 +244,22 @@ def _head_uids(head: bytes, complete: bool) -> tuple[str, str] | None:
     """(SOP Instance UID, Series Instance UID) from the first bytes of a part, or None when the fast
     walk cannot tell (no DICM file meta, an encoding it does not handle, or ``head`` too short).
 
-    The program's element reader walks the file meta and the dataset up to (0020,000E) — both UIDs
-    precede it in a valid file (elements are in tag order) — skipping sequences on the way.
+    Walks the file meta and the dataset up to (0020,000E) — both UIDs precede it in a valid file,
+    whose elements are in tag order — with the program's element reader's unpackers, jumping over
+    sequences with its :func:`~tui_dicom.core.dicom.elements.skip_sequence` (one loop, no call per
+    element: this runs once per received instance).
     """
     from tui_dicom.core.dicom.elements import (
         DEFLATED,
-        NeedMore,
-        Unsupported,
+        EXPLICIT,
+        IMPLICIT,
+        KNOWN_VRS,
+        LONG_VRS,
+        U32,
+        UNDEFINED,
         ascii_value,
-        iter_elements,
         read_meta,
+        skip_sequence,
         syntax_encoding,
     )
 
@@ -266,28 +272,45 @@ def _head_uids(head: bytes, complete: bool) -> tuple[str, str] | None:
         if ts == DEFLATED:
             return None
         little, explicit = syntax_encoding(ts)
-        if pos + 6 <= len(head):  # trust the bytes over the declared syntax, as pydicom does
+        n = len(head)
+        if pos + 6 <= n:  # trust the bytes over the declared syntax, as pydicom does
             vr = head[pos + 4 : pos + 6]
             if (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90) != explicit:
                 return None
-        for tag, _vr, length, vpos in iter_elements(head, pos, len(head), little, explicit, complete):
+        header = EXPLICIT[little] if explicit else IMPLICIT[little]
+        u32 = U32[little]
+        vr = b""
+        while pos + 12 <= n:
+            if explicit:
+                group, elem, vr, length = header(head, pos)
+                if vr in LONG_VRS:
+                    length = u32(head, pos + 8)[0]
+                    vpos = pos + 12
+                elif vr in KNOWN_VRS:
+                    vpos = pos + 8
+                else:
+                    return None
+            else:
+                group, elem, length = header(head, pos)
+                vpos = pos + 8
+            tag = group << 16 | elem
             if tag > 0x0020000E:
                 break
+            if length == UNDEFINED:
+                pos = skip_sequence(head, vpos, little, explicit, complete, 0, vr)
+                continue
+            pos = vpos + length
             if tag == 0x00080018 or tag == 0x0020000E:
-                if vpos + length > len(head):
+                if pos > n:
                     return None
-                value = ascii_value(head[vpos : vpos + length])
-                if tag == 0x00080018:
-                    sop = value
-                else:
-                    series = value
+                if tag == 0x0020000E:
+                    series = ascii_value(head[vpos:pos])
                     break
+                sop = ascii_value(head[vpos:pos])
         else:
             if not complete:
                 return None  # the head ended before (0020,000E): the file may hold it
-    except (NeedMore, Unsupported, ValueError, IndexError):
-        return None
-    except Exception:  # noqa: BLE001 - struct.error and the like: the slower readers decide
+    except Exception:  # noqa: BLE001 - NeedMore, Unsupported, struct.error...: the slower readers decide
         return None
     if not sop and 0x00020003 in meta:
         sop = ascii_value(meta[0x00020003][1])
