@@ -164,3 +164,29 @@ def test_parts_are_named_from_their_first_bytes_as_pydicom_reads_them() -> None:
                 assert got == want, f"{path.name} with {size} bytes: {got} != pydicom's {want}"
                 named += size == len(data)
     assert named >= 0.9 * readable, f"only {named} of {readable} named from their bytes: the rest read twice"
+
+
+def test_tls_is_verified_unless_the_config_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stdlib transport's TLS context: certificates and host names checked by default; certifi's
+    bundle where OpenSSL finds no CA store (so HTTPS does not fail everywhere there)."""
+    import ssl
+
+    from tui_dicom.core.archive.transport import tls_context
+
+    on = tls_context(parse_address("https://web.example.org/dicom-web", config={}))
+    assert on.verify_mode == ssl.CERT_REQUIRED and on.check_hostname
+    off_address = parse_address(
+        "lab:", config={"archives": {"lab": {"url": "https://h/x", "verify_tls": False}}}
+    )
+    off = tls_context(off_address)
+    assert off.verify_mode == ssl.CERT_NONE and not off.check_hostname
+
+    pytest.importorskip("certifi")
+    empty = ssl.DefaultVerifyPaths(
+        None, None, "SSL_CERT_FILE", "/nonexistent", "SSL_CERT_DIR", "/nonexistent"
+    )
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: empty)
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, purpose=None: None)
+    bare = tls_context(parse_address("https://web.example.org/dicom-web", config={}))
+    assert bare.cert_store_stats()["x509_ca"] > 50, "no CA store and no fallback: every archive refused"
+    assert bare.verify_mode == ssl.CERT_REQUIRED

@@ -6,8 +6,9 @@ makes two requests (a series query and the retrieve). ``urllib.request`` gives w
 needs from an HTTP library, all of it the standard library's own code:
 
 - TLS verified by default: :func:`ssl.create_default_context` (the system's CA store, which honours
-  ``SSL_CERT_FILE``/``SSL_CERT_DIR``; or the archive's ``ca_bundle`` alone), hostname checked; only
-  ``verify_tls = false`` in the config turns it off;
+  ``SSL_CERT_FILE``/``SSL_CERT_DIR``, as ``curl`` does; certifi's bundle where there is none; or the
+  archive's ``ca_bundle`` alone), hostname checked; only ``verify_tls = false`` in the config turns it
+  off;
 - proxies from the environment (``http_proxy``, ``https_proxy``, ``all_proxy``, ``no_proxy``, either
   case) through :class:`urllib.request.ProxyHandler`, HTTPS through a proxy as a ``CONNECT`` tunnel;
 - credentials (from :func:`~tui_dicom.core.archive.address.credentials`: environment, ``~/.netrc``,
@@ -26,6 +27,7 @@ comes. The viewer's study and instance queries still go through dicomweb-client 
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import http.client
 import socket
@@ -81,6 +83,15 @@ def tls_context(address: ArchiveAddress) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=address.ca_bundle or None)
     except (OSError, ssl.SSLError) as exc:
         raise AddressError(f"cannot read the ca_bundle {address.ca_bundle!r}: {exc}") from None
+    defaults = ssl.get_default_verify_paths()
+    if not address.ca_bundle and not (defaults.cafile or defaults.capath):
+        # no CA store where OpenSSL looks (a python.org build on macOS before its "Install
+        # Certificates" step): Mozilla's bundle from certifi, which ``requests`` (installed with the
+        # archive extra) verifies with, rather than refusing every archive
+        with contextlib.suppress(ImportError, OSError, ssl.SSLError):
+            import certifi
+
+            context.load_verify_locations(certifi.where())
     if not address.verify_tls:  # only an explicit verify_tls = false in the config
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
