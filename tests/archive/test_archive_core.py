@@ -182,10 +182,7 @@ def test_tls_is_verified_unless_the_config_says_otherwise(monkeypatch: pytest.Mo
     assert off.verify_mode == ssl.CERT_NONE and not off.check_hostname
 
     pytest.importorskip("certifi")
-    empty = ssl.DefaultVerifyPaths(
-        None, None, "SSL_CERT_FILE", "/nonexistent", "SSL_CERT_DIR", "/nonexistent"
-    )
-    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: empty)
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: SimpleNamespace(cafile=None, capath=None))
     monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, purpose=None: None)
     bare = tls_context(parse_address("https://web.example.org/dicom-web", config={}))
     assert bare.cert_store_stats()["x509_ca"] > 50, "no CA store and no fallback: every archive refused"
