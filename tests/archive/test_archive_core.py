@@ -187,3 +187,66 @@ def test_tls_is_verified_unless_the_config_says_otherwise(monkeypatch: pytest.Mo
     bare = tls_context(parse_address("https://web.example.org/dicom-web", config={}))
     assert bare.cert_store_stats()["x509_ca"] > 50, "no CA store and no fallback: every archive refused"
     assert bare.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_credentials_follow_a_redirect_only_to_the_same_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirect on the archive's own host keeps the password; one to another origin never gets it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tui_dicom.core.archive.address import Credentials
+    from tui_dicom.core.archive.transport import Transport, same_origin
+
+    assert same_origin("http://h/a", "http://h:80/b") and same_origin("http://h/a", "https://h/b")
+    assert not same_origin("https://h/a", "http://h/b"), "a downgrade to http"
+    assert not same_origin("http://h:8042/a", "http://h:8043/b") and not same_origin(
+        "http://h/a", "http://g/a"
+    )
+
+    seen: dict[str, str | None] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen[f"{self.headers['Host']}{self.path}"] = self.headers.get("Authorization")
+            if self.path in ("/same", "/away"):
+                target = (
+                    "/landed"
+                    if self.path == "/same"
+                    else f"http://127.0.0.1:{other.server_address[1]}/landed"
+                )
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    archive, other = (
+        ThreadingHTTPServer(("127.0.0.1", 0), Handler),
+        ThreadingHTTPServer(("127.0.0.1", 0), Handler),
+    )
+    for server in (archive, other):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    for key in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(key, raising=False)
+    try:
+        here, there = (f"127.0.0.1:{s.server_address[1]}" for s in (archive, other))
+        base = f"http://{here}"
+        transport = Transport(parse_address(base, config={}), Credentials("alice", "pw", source="test"), 5, 5)
+        with transport.get(f"{base}/same", "application/json") as answer:
+            assert answer.read() == b"[]"
+        assert seen[f"{here}/landed"] == seen[f"{here}/same"]
+        assert (seen[f"{here}/same"] or "").startswith("Basic ")
+        with transport.get(f"{base}/away", "application/json") as answer:
+            assert answer.read() == b"[]"
+        assert f"{there}/landed" in seen
+        assert seen[f"{there}/landed"] is None, "the password went to another origin"
+    finally:
+        archive.shutdown()
+        other.shutdown()

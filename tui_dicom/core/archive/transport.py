@@ -12,8 +12,8 @@ needs from an HTTP library, all of it the standard library's own code:
 - proxies from the environment (``http_proxy``, ``https_proxy``, ``all_proxy``, ``no_proxy``, either
   case) through :class:`urllib.request.ProxyHandler`, HTTPS through a proxy as a ``CONNECT`` tunnel;
 - credentials (from :func:`~tui_dicom.core.archive.address.credentials`: environment, ``~/.netrc``,
-  config) sent at once as a Basic or Bearer ``Authorization`` header that is never carried over a
-  redirect (``add_unredirected_header``: a redirect to another host must not receive the password);
+  config) sent at once as a Basic or Bearer ``Authorization`` header, carried over a redirect only to
+  the same origin (:func:`same_origin`: another host must not receive the password);
 - a connect timeout and a separate, longer read timeout (an archive may think before it answers);
 - redirects followed; errors raised as ``urllib.error``/``OSError`` exceptions, which
   :func:`failure_kind` sorts into the few cases a user can act on.
@@ -33,6 +33,7 @@ import http.client
 import socket
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -121,6 +122,23 @@ def environment_proxies() -> dict[str, str]:
     return proxies
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(old: str, new: str) -> bool:
+    """Whether a redirect from ``old`` to ``new`` may carry the credentials: the same host, and the same
+    scheme and port or an upgrade from http to https on the default ports (the rule ``requests``
+    follows); any other host, port or a downgrade to http gets none."""
+    a, b = urllib.parse.urlsplit(old), urllib.parse.urlsplit(new)
+    if (a.hostname or "").lower() != (b.hostname or "").lower():
+        return False
+    a_port = a.port or _DEFAULT_PORTS.get(a.scheme)
+    b_port = b.port or _DEFAULT_PORTS.get(b.scheme)
+    if a.scheme == b.scheme:
+        return a_port == b_port
+    return (a.scheme, a_port, b.scheme, b_port) == ("http", 80, "https", 443)
+
+
 class Transport:
     """GET requests to one DICOMweb archive (a fresh connection per request, as ``urllib`` makes them)."""
 
@@ -146,6 +164,21 @@ class Transport:
             def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
                 return self.do_open(_HTTPConnection, req, read_timeout=transport.read_timeout)
 
+        class RedirectHandler(urllib.request.HTTPRedirectHandler):
+            def redirect_request(
+                self,
+                req: urllib.request.Request,
+                fp: Any,
+                code: int,
+                msg: str,
+                headers: Any,
+                newurl: str,
+            ) -> urllib.request.Request | None:
+                new = super().redirect_request(req, fp, code, msg, headers, newurl)
+                if new is not None and transport._authorization and same_origin(req.full_url, new.full_url):
+                    new.add_unredirected_header("Authorization", transport._authorization)
+                return new
+
         class HTTPSHandler(urllib.request.HTTPSHandler):
             def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
                 if not context:  # made on first use: loading the CA store costs milliseconds
@@ -161,7 +194,7 @@ class Transport:
             HTTPHandler(),
             HTTPSHandler(),
             urllib.request.HTTPDefaultErrorHandler(),
-            urllib.request.HTTPRedirectHandler(),
+            RedirectHandler(),
             urllib.request.HTTPErrorProcessor(),
         ):
             opener.add_handler(handler)
@@ -181,7 +214,11 @@ class Transport:
         request = urllib.request.Request(url, headers={"Accept": accept})
         if self._authorization:
             request.add_unredirected_header("Authorization", self._authorization)
-        response: http.client.HTTPResponse = self._opener.open(request, timeout=self.connect_timeout)
+        try:
+            response: http.client.HTTPResponse = self._opener.open(request, timeout=self.connect_timeout)
+        except urllib.error.HTTPError as exc:
+            exc.close()  # its body (an error page) is not read: free the connection now
+            raise
         return response
 
 
