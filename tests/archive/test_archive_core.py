@@ -247,6 +247,41 @@ def test_credentials_follow_a_redirect_only_to_the_same_origin(monkeypatch: pyte
             assert answer.read() == b"[]"
         assert f"{there}/landed" in seen
         assert seen[f"{there}/landed"] is None, "the password went to another origin"
+        token = Transport(parse_address(base, config={}), Credentials(token="t0k", source="test"), 5, 5)
+        with token.get(f"{base}/bearer", "application/json") as answer:
+            assert answer.read() == b"[]"
+        assert seen[f"{here}/bearer"] == "Bearer t0k"
     finally:
         archive.shutdown()
         other.shutdown()
+
+
+def test_transport_failures_sort_into_what_a_user_can_act_on() -> None:
+    """The exceptions ``urllib`` raises (wrapped in URLError while connecting, bare while reading) map to
+    the kinds the one-line messages are made from."""
+    import errno
+    import http.client
+    import socket
+    import ssl
+    import urllib.error
+
+    from tui_dicom.core.archive.transport import failure_kind
+
+    refused = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    assert failure_kind(refused) == ("refused", "")
+    assert failure_kind(urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))) == (
+        "resolve",
+        "",
+    )
+    assert failure_kind(urllib.error.URLError(TimeoutError())) == ("connect-timeout", "")
+    assert failure_kind(TimeoutError()) == ("timeout", "")
+    assert failure_kind(urllib.error.URLError(OSError(errno.EHOSTUNREACH, "No route to host"))) == (
+        "unreachable",
+        "",
+    )
+    assert failure_kind(http.client.IncompleteRead(b"")) == ("lost", "")
+    assert failure_kind(ConnectionResetError()) == ("lost", "")
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "self-signed certificate"
+    assert failure_kind(urllib.error.URLError(verify)) == ("tls", "self-signed certificate")
+    assert failure_kind(ValueError("x")) == ("", "")
