@@ -25,7 +25,8 @@ query that finds a series' study and count, the instance-level one that names wh
 and the WADO-RS retrieve — go through :mod:`~tui_dicom.core.archive.transport` (the standard
 library's ``urllib.request``: TLS verified, proxies from the environment, the same credentials), and
 dicomweb-client with its ``requests`` session is made only for the study-level query (the viewer and
-``ls``, which import pydicom anyway).
+``ls``, which import pydicom anyway); once that session exists, the series and instance queries go
+through it too, reusing its pooled connection.
 """
 
 from __future__ import annotations
@@ -515,25 +516,45 @@ class DicomWebClient:
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line
             raise self._error(exc, what) from None
 
-    def _get(self, what: str, path: str, accept: str, params: list[tuple[str, str]] | None = None) -> Any:
-        """GET ``root + path`` through the :class:`~.transport.Transport`; returns the response, its body
-        unread; an HTTP error status raises (as one line). Filter values are loosened as for every query
-        (see the module docstring)."""
+    def _url(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
+        """``root + path`` with its query string, filter values loosened (see the module docstring)."""
         url = self.address.url + path
         if params:
             from urllib.parse import urlencode
 
             url = loosen_query_string(f"{url}?{urlencode(params)}")
-        return self._call(what, self.transport.get, url, accept)
+        return url
+
+    def _get(self, what: str, path: str, accept: str, params: list[tuple[str, str]] | None = None) -> Any:
+        """GET ``root + path`` through the :class:`~.transport.Transport`; returns the response, its body
+        unread; an HTTP error status raises (as one line)."""
+        return self._call(what, self.transport.get, self._url(path, params), accept)
 
     def _search(self, what: str, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """A QIDO-RS query through the transport, as DICOM JSON objects (``[]`` for 204 or an empty body)."""
-        response = self._get(what, path, JSON_ACCEPT, params)
-        try:
-            body = self._call(what, response.read)
-        finally:
-            response.close()
-        if response.status == 204 or not body.strip():
+        """A QIDO-RS query as DICOM JSON objects (``[]`` for 204 or an empty body).
+
+        Through the ``requests`` session when this process already has one (the viewer and ``ls``, after
+        their study query): its pooled connection saves a TCP and TLS handshake per query, which a
+        remote archive feels each time a study is expanded. Otherwise (``get``) through the transport.
+        """
+        if self._session is not None:
+
+            def fetch() -> tuple[int, bytes]:
+                answer = self._session.get(
+                    self._url(path, params), headers={"Accept": JSON_ACCEPT}, timeout=self.timeouts
+                )
+                answer.raise_for_status()
+                return int(answer.status_code), bytes(answer.content)
+
+            status, body = self._call(what, fetch)
+        else:
+            response = self._get(what, path, JSON_ACCEPT, params)
+            try:
+                body = self._call(what, response.read)
+            finally:
+                response.close()
+            status = response.status
+        if status == 204 or not body.strip():
             return []
         try:
             answer = json.loads(body)
