@@ -443,16 +443,37 @@ def _fewest_even(hist: np.ndarray, target: float) -> int:
     return GREY_LEVELS
 
 
-def _most_that_fit(fits: Callable[[int], bool], lo: int, hi: int) -> int | None:
-    """The largest count in ``lo..hi`` for which ``fits`` holds (bytes grow with the count), None if none."""
-    if not fits(lo):
+def _most_that_fit(size_of: Callable[[int], float], limit: float, lo: int, hi: int) -> int | None:
+    """The largest count in ``lo..hi`` whose size is at most ``limit`` (sizes grow with the count), or None.
+
+    Bytes grow about linearly with the level count, so each step guesses by linear interpolation between
+    the bracketing counts and checks the guess's neighbour: two predictions usually settle it, where a
+    bisection of 2..64 takes six.
+    """
+    s_hi = size_of(hi)
+    if s_hi <= limit:
+        return hi
+    s_lo = size_of(lo)
+    if s_lo > limit:
         return None
-    while lo < hi:  # invariant: fits(lo)
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
+    while hi - lo > 1:  # invariant: size_of(lo) <= limit < size_of(hi)
+        guess = lo + int((limit - s_lo) / max(s_hi - s_lo, 1e-9) * (hi - lo))
+        guess = min(max(guess, lo + 1), hi - 1)
+        size = size_of(guess)
+        if size <= limit:
+            lo, s_lo = guess, size
+            if guess + 1 < hi:
+                above = size_of(guess + 1)
+                if above > limit:
+                    return guess
+                lo, s_lo = guess + 1, above
         else:
-            hi = mid - 1
+            hi, s_hi = guess, size
+            if guess - 1 > lo:
+                below = size_of(guess - 1)
+                if below <= limit:
+                    return guess - 1
+                hi, s_hi = guess - 1, below
     return lo
 
 
@@ -517,10 +538,10 @@ def choose_grey_lut(
     fitting: list[np.ndarray] = []
     for family, most in ((quantiser.lut, most_placed), (grey_lut, most_even)):
 
-        def fits(levels: int, family: Callable[[int], np.ndarray] = family) -> bool:
-            return size(family(levels)) <= limit
+        def size_of(levels: int, family: Callable[[int], np.ndarray] = family) -> float:
+            return size(family(levels))
 
-        levels = _most_that_fit(fits, 2, most)
+        levels = _most_that_fit(size_of, limit, 2, most)
         if levels is not None:
             fitting.append(family(levels))
     if not fitting:
