@@ -235,3 +235,21 @@ def test_body_size_counts_exactly_what_body_writes() -> None:
         registers = 300 if trial % 2 else 1000
         assert sixel.body_size(index, registers) == len(sixel.body(index, registers))
     assert sixel.body_size(np.full((7, 9), -1), 256) == len(sixel.body(np.full((7, 9), -1), 256)) == 0
+
+
+def test_budget_search_finds_the_most_levels_that_fit() -> None:
+    # against every count tried in turn, on growing sizes of many shapes (linear, curved, steps, flat runs)
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        hi = int(rng.integers(2, 80))
+        sizes = np.cumsum(rng.integers(0, 5000, hi + 1) * (rng.random(hi + 1) < 0.8)) + 1000.0
+        limit = float(rng.uniform(500, sizes[-1] * 1.1))
+        asked: list[int] = []
+
+        def size_of(levels: int, sizes: np.ndarray = sizes, asked: list[int] = asked) -> float:
+            asked.append(levels)
+            return float(sizes[levels])
+
+        want = max((n for n in range(2, hi + 1) if sizes[n] <= limit), default=None)
+        assert sixel._most_that_fit(size_of, limit, 2, hi) == want
+        assert all(2 <= n <= hi for n in asked)
