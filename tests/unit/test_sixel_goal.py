@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, needs_shared
 from PIL import Image
 
-from tests.conftest import SHARED_DATA, needs_shared
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.graphics import sixel
 from tui_dicom.core.graphics.frames import EncodedFrame, FrameRequest, encode
