@@ -84,14 +84,15 @@ def measure_renderer(
         start_slice = json.loads(layout.read_text(encoding="utf-8")).get("slice")
         if focus:
             app.press(focus, quiet=0.4)
-        # the viewer imports pydicom in the background half a second after its first picture: let that
-        # (and any other start-up work) finish before the baseline, up to 5 s
-        settle_end = time.perf_counter() + 5.0
-        while time.perf_counter() < settle_end:
+        # the viewer imports pydicom in the background once its first picture has been out for half a
+        # second and its loader idle: let that (and any other start-up work) finish before the baseline,
+        # i.e. wait for two quiet half-seconds in a row, up to 8 s
+        settle_end = time.perf_counter() + 8.0
+        quiet = 0
+        while quiet < 2 and time.perf_counter() < settle_end:
             before = app.cpu_seconds()
-            time.sleep(0.3)
-            if app.cpu_seconds() - before < 0.015:
-                break
+            time.sleep(0.5)
+            quiet = quiet + 1 if app.cpu_seconds() - before < 0.02 else 0
         # what the app burns doing nothing over one step's time (timers, input polling): the baseline
         cpu0 = app.cpu_seconds()
         time.sleep(gap * presses)
