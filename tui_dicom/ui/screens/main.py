@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -34,6 +35,7 @@ from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import Decoder, SliceLoader, SliceRequest
 from tui_dicom.core.session.viewer import PREFETCH, Change, MeasureOutcome, ViewerSession, fmt_num
 from tui_dicom.core.session.viewstate import MeasureKind, cell_step
+from tui_dicom.ui.driver import use_sparse_compositor
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.widgets.footer import ViewerFooter
@@ -59,6 +61,41 @@ _LOADER_MODULES = (
 COUNTER_DELAY = 0.15
 #: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
 FOOTER_LATEST = 3.0
+#: slice steps closer together than this are a held key (or cine): the tag inspector then follows
+#: when stepping pauses for this long, not at every slice (the picture and its counter always do)
+INSPECTOR_SETTLE = 0.2
+#: while steps keep coming, the inspector still catches up at least this often (seconds)
+INSPECTOR_MAX_LAG = 1.0
+
+
+def _stored_png(picture: np.ndarray) -> bytes:
+    """``picture`` (uint8 grey or RGB) as a PNG without compression (stored deflate blocks).
+
+    For the layout file's picture: a test hook must not weigh on the step it observes. Pillow's PNG
+    writer took 4–7 ms of CPU for a 512² slice (filters and zlib); this takes ~0.3 ms, for files
+    the size of the pixels.
+    """
+    import struct
+    import zlib
+
+    import numpy as np
+
+    pic = np.ascontiguousarray(picture, dtype=np.uint8)
+    height, width = pic.shape[:2]
+    colour = 2 if pic.ndim == 3 else 0
+    rows = np.zeros((height, 1 + pic[0].size), np.uint8)  # filter byte 0 (none) before each row
+    rows[:, 1:] = pic.reshape(height, -1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +143,8 @@ class MainScreen(Screen[None]):
         demo_note: str = "",
     ) -> None:
         super().__init__()
+        # a slice step repaints the picture, the counter and a few tag rows: only those are rendered
+        use_sparse_compositor(self)
         self.paths = paths
         self.source_label = source_label or " ".join(paths)
         self.demo_note = demo_note
@@ -117,6 +156,14 @@ class MainScreen(Screen[None]):
         self._cine_timer: Timer | None = None
         self._counter_timer: Timer | None = None
         self._header_ref: FileRef | None = None
+        #: when the newest slice was requested, and whether it came while the previous step was fresh
+        self._step_at = -1.0
+        self._repeating = False
+        #: tag rows of the picture on screen, not yet in the inspector (keys repeating), and since when
+        self._tags_pending: tuple[SliceRef, list[TagRow], str] | None = None
+        self._tags_pending_since = 0.0
+        self._tags_timer: Timer | None = None
+        self._footer_released = False
         self._status_progress = ""
         self._index_cancel = threading.Event()
         #: TUI_DICOM_LAYOUT_JSON: after every displayed frame, where it is and what it shows (for tests
@@ -178,6 +225,9 @@ class MainScreen(Screen[None]):
 
     def _release_footer(self) -> None:
         """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
+        if self._footer_released:  # once: it is asked after every picture
+            return
+        self._footer_released = True
         for footer in self.query(ViewerFooter):  # none in a subclass that composes its own
             footer.release()
 
@@ -396,6 +446,9 @@ class MainScreen(Screen[None]):
         if request is None:
             return
         self._slot.put(request)
+        now = time.monotonic()
+        self._repeating = now - self._step_at < INSPECTOR_SETTLE
+        self._step_at = now
         # the counter changes with the picture (one screen update per step); only a slow decode shows
         # it earlier
         if self._counter_timer is not None:
@@ -410,9 +463,41 @@ class MainScreen(Screen[None]):
 
     def _show_tags(self, sl: SliceRef, rows: list[TagRow], error: str) -> None:
         """The inspector follows the slice shown (rows come with the slice from the loader)."""
+        self._tags_pending = None
         if sl.instance.ref != self._header_ref:
             self._header_ref = sl.instance.ref
             self.query_one(TagInspector).show_rows(rows, error=error)
+
+    def _follow_tags(self, sl: SliceRef, rows: list[TagRow], error: str) -> None:
+        """The inspector follows the picture on screen: at once after a single step; while keys repeat
+        (or cine plays) once stepping pauses for :data:`INSPECTOR_SETTLE`, as radiology viewers update
+        their metadata panels, so a held key repaints the picture and its counter, not a hundred rows."""
+        if not self._repeating or sl.instance.ref == self._header_ref:
+            self._show_tags(sl, rows, error)
+            return
+        if self._tags_pending is None:
+            self._tags_pending_since = time.monotonic()
+        self._tags_pending = (sl, rows, error)
+        if self._tags_timer is None:
+            self._tags_timer = self.set_timer(INSPECTOR_SETTLE, self._tags_settle)
+
+    def _tags_settle(self) -> None:
+        """Show the pending tag rows once stepping has paused (or they waited :data:`INSPECTOR_MAX_LAG`)."""
+        self._tags_timer = None
+        pending = self._tags_pending
+        if pending is None:
+            return
+        now = time.monotonic()
+        quiet_for = now - self._step_at
+        if quiet_for < INSPECTOR_SETTLE and now - self._tags_pending_since < INSPECTOR_MAX_LAG:
+            self._tags_timer = self.set_timer(INSPECTOR_SETTLE - quiet_for, self._tags_settle)
+            return
+        self._show_tags(*pending)
+
+    @property
+    def tags_pending(self) -> bool:
+        """True while the inspector waits for stepping to pause (see :meth:`_follow_tags`)."""
+        return self._tags_pending is not None
 
     # ------------------------------------------------------------------------------ results
 
@@ -430,7 +515,7 @@ class MainScreen(Screen[None]):
             if self._header_ref is None:
                 self.call_after_refresh(self._show_tags, message.slice, message.rows, message.header_error)
             else:
-                self._show_tags(message.slice, message.rows, message.header_error)
+                self._follow_tags(message.slice, message.rows, message.header_error)
             self._update_annotations()
 
         self._redraw(texts)
@@ -526,8 +611,6 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="layout", exit_on_error=False)
     def _run_layout_writer(self) -> None:
         """One writer thread, so the layout file always ends on the newest frame (never out of order)."""
-        from PIL import Image
-
         worker = get_current_worker()
         path = self._layout_path
         png = path[:-5] + ".expected.png" if path.endswith(".json") else path + ".expected.png"
@@ -536,9 +619,8 @@ class MainScreen(Screen[None]):
             if item is None:
                 continue
             record, picture = item
-            # zlib level 1: a quarter of the default's CPU for a CT slice (a test hook must not weigh on
-            # the step it observes), files ~20 % larger
-            Image.fromarray(picture).save(png + ".tmp", format="PNG", compress_level=1)
+            with open(png + ".tmp", "wb") as fh:
+                fh.write(_stored_png(picture))
             os.replace(png + ".tmp", png)
             with open(path + ".tmp", "w", encoding="utf-8") as fh:
                 json.dump(asdict(record), fh)
@@ -612,7 +694,7 @@ class MainScreen(Screen[None]):
             parts.append(f"{len(self.viewer.hierarchy.errors):,} problems")
         if self.privacy:
             parts.append("PRIVACY")
-        self.query_one("#status", Static).update(" │ ".join(parts))
+        self.query_one("#status", Static).update(" │ ".join(parts), layout=False)  # one row, full width
 
     # ------------------------------------------------------------------------------ actions
 
