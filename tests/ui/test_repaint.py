@@ -146,7 +146,7 @@ class _BoardApp(App[None]):
 
 async def test_partial_updates_render_only_the_widgets_they_touch_and_paint_the_same_screen() -> None:
     app = _BoardApp()
-    async with app.run_test(size=(60, 20)) as pilot:
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
         await pilot.pause()
         term = record_output(app, (60, 20))
         screen = app.screen
@@ -175,6 +175,17 @@ async def test_partial_updates_render_only_the_widgets_they_touch_and_paint_the_
         lines = term.lines()
         assert lines == screen_text(screen)
         assert "LEFT changed" in lines[0] and "row nine changed" in lines[9]
+        # a notification appears over the middle widget: that widget is still asked for its rows (a
+        # picture under it must learn that it is covered), though the notification hides them
+        before_middle = middle.rendered_rows
+        app.notify("over the middle", timeout=30)
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if "over the middle" in "".join(term.lines()):
+                break
+        assert "over the middle" in "".join(term.lines())
+        assert middle.rendered_rows > before_middle, "a widget under a notification was not asked"
+        assert term.lines() == screen_text(screen)
 
 
 def _current_file(main: MainScreen) -> Path:

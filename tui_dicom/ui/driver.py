@@ -289,8 +289,9 @@ class SparseCompositor(Compositor):
         """Front to back: (region, clip, lines) of each widget that shows in a changed region, its
         lines limited to the rows the changed regions cover there (``clip`` narrowed to those rows).
 
-        A changed region that lies wholly inside a widget (a picture, a tag row) hides everything
-        behind that widget, so its containers and the screen are not asked for those rows.
+        A changed region that lies wholly inside a widget (a picture, a tag row) hides that widget's
+        containers, so they and the screen are not asked for those rows. Other widgets behind it still
+        are (a picture under a notification must learn that it is covered).
         """
         regions = self._update_regions
         if regions is None:
@@ -302,19 +303,25 @@ class SparseCompositor(Compositor):
             if width and height:
                 widgets.append((widget, region, x, y, x + width, y + height))
         changed = [(r.x, r.y, r.right, r.bottom) for r in regions]
-        # the frontmost widget that contains each changed region whole (len(widgets): none does)
-        owners = []
+        # for each changed region, the containers of the frontmost widget that contains it whole: they
+        # are hidden there by that widget
+        hidden_in: list[frozenset[Widget]] = []
+        containers: dict[int, frozenset[Widget]] = {}
         for x1, y1, x2, y2 in changed:
-            owner = len(widgets)
-            for i, (_w, _r, wx1, wy1, wx2, wy2) in enumerate(widgets):
+            hidden: frozenset[Widget] = frozenset()
+            for i, (owner, _r, wx1, wy1, wx2, wy2) in enumerate(widgets):
                 if wx1 <= x1 and wy1 <= y1 and x2 <= wx2 and y2 <= wy2:
-                    owner = i
+                    if i not in containers:
+                        containers[i] = frozenset(
+                            node for node in owner.ancestors if isinstance(node, Widget)
+                        )
+                    hidden = containers[i]
                     break
-            owners.append(owner)
-        for i, (widget, region, wx1, wy1, wx2, wy2) in enumerate(widgets):
+            hidden_in.append(hidden)
+        for widget, region, wx1, wy1, wx2, wy2 in widgets:
             top, bottom = wy2, wy1
-            for owner, (x1, y1, x2, y2) in zip(owners, changed, strict=True):
-                if owner >= i and x1 < wx2 and wx1 < x2 and y1 < wy2 and wy1 < y2:
+            for hidden, (x1, y1, x2, y2) in zip(hidden_in, changed, strict=True):
+                if widget not in hidden and x1 < wx2 and wx1 < x2 and y1 < wy2 and wy1 < y2:
                     top = min(top, max(y1, wy1))
                     bottom = max(bottom, min(y2, wy2))
             if bottom <= top:
