@@ -12,7 +12,7 @@ import pytest
 from conftest import PYDICOM_FILES
 
 from tui_dicom.core.archive.address import credentials, looks_like_address, parse_address
-from tui_dicom.core.archive.dicomweb import loosen_query_string
+from tui_dicom.core.archive.dicomweb import _head_uids, loosen_query_string
 from tui_dicom.core.archive.dimse import DimseClient
 from tui_dicom.core.archive.diskcache import DiskCache, OutputFolder, uid_name, write_file
 from tui_dicom.core.archive.errors import AddressError
@@ -137,3 +137,151 @@ def test_disk_cache_is_private_bounded_and_keeps_the_pinned_series(tmp_path: Pat
         cache.stored(p, write_file(p, (b"y" * 1000,)))
     assert all(p.is_file() for p in new) and not any(p.exists() for p in old)
     assert cache.nbytes <= 3000 and all(p.stat().st_mode & 0o077 == 0 for p in new)
+
+
+def test_parts_are_named_from_their_first_bytes_as_pydicom_reads_them() -> None:
+    """The UIDs a received part is named by, read from its first bytes, are pydicom's — for every file
+    of pydicom's that the short walk accepts; a head too short (or an encoding it leaves alone) gives
+    None, never a wrong name, and the file is then read by the slower readers."""
+    files = sorted(PYDICOM_FILES.glob("*.dcm"))
+    assert len(files) > 50, f"pydicom's test files missing in {PYDICOM_FILES}"
+    named = readable = 0
+    for path in files:
+        data = path.read_bytes()
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - files pydicom itself refuses are not a reference
+            continue
+        readable += 1
+        meta_sop = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "") or "") if ds.file_meta else ""
+        want = (
+            str(ds.get("SOPInstanceUID", "") or "") or meta_sop,
+            str(ds.get("SeriesInstanceUID", "") or ""),
+        )
+        for size in (len(data), 64 * 1024, 1024, 300):
+            got = _head_uids(data[:size], complete=size >= len(data))
+            if got is not None:
+                assert got == want, f"{path.name} with {size} bytes: {got} != pydicom's {want}"
+                named += size == len(data)
+    assert named >= 0.9 * readable, f"only {named} of {readable} named from their bytes: the rest read twice"
+
+
+def test_tls_is_verified_unless_the_config_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stdlib transport's TLS context: certificates and host names checked by default; certifi's
+    bundle where OpenSSL finds no CA store (so HTTPS does not fail everywhere there)."""
+    import ssl
+
+    from tui_dicom.core.archive.transport import tls_context
+
+    on = tls_context(parse_address("https://web.example.org/dicom-web", config={}))
+    assert on.verify_mode == ssl.CERT_REQUIRED and on.check_hostname
+    off_address = parse_address(
+        "lab:", config={"archives": {"lab": {"url": "https://h/x", "verify_tls": False}}}
+    )
+    off = tls_context(off_address)
+    assert off.verify_mode == ssl.CERT_NONE and not off.check_hostname
+
+    pytest.importorskip("certifi")
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: SimpleNamespace(cafile=None, capath=None))
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, purpose=None: None)
+    bare = tls_context(parse_address("https://web.example.org/dicom-web", config={}))
+    assert bare.cert_store_stats()["x509_ca"] > 50, "no CA store and no fallback: every archive refused"
+    assert bare.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_credentials_follow_a_redirect_only_to_the_same_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirect on the archive's own host keeps the password; one to another origin never gets it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tui_dicom.core.archive.address import Credentials
+    from tui_dicom.core.archive.transport import Transport, same_origin
+
+    assert same_origin("http://h/a", "http://h:80/b") and same_origin("http://h/a", "https://h/b")
+    assert not same_origin("https://h/a", "http://h/b"), "a downgrade to http"
+    assert not same_origin("http://h:8042/a", "http://h:8043/b") and not same_origin(
+        "http://h/a", "http://g/a"
+    )
+
+    seen: dict[str, str | None] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen[f"{self.headers['Host']}{self.path}"] = self.headers.get("Authorization")
+            if self.path in ("/same", "/away"):
+                target = (
+                    "/landed"
+                    if self.path == "/same"
+                    else f"http://127.0.0.1:{other.server_address[1]}/landed"
+                )
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    archive, other = (
+        ThreadingHTTPServer(("127.0.0.1", 0), Handler),
+        ThreadingHTTPServer(("127.0.0.1", 0), Handler),
+    )
+    for server in (archive, other):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    for key in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(key, raising=False)
+    try:
+        here, there = (f"127.0.0.1:{s.server_address[1]}" for s in (archive, other))
+        base = f"http://{here}"
+        transport = Transport(parse_address(base, config={}), Credentials("alice", "pw", source="test"), 5, 5)
+        with transport.get(f"{base}/same", "application/json") as answer:
+            assert answer.read() == b"[]"
+        assert seen[f"{here}/landed"] == seen[f"{here}/same"]
+        assert (seen[f"{here}/same"] or "").startswith("Basic ")
+        with transport.get(f"{base}/away", "application/json") as answer:
+            assert answer.read() == b"[]"
+        assert f"{there}/landed" in seen
+        assert seen[f"{there}/landed"] is None, "the password went to another origin"
+        token = Transport(parse_address(base, config={}), Credentials(token="t0k", source="test"), 5, 5)
+        with token.get(f"{base}/bearer", "application/json") as answer:
+            assert answer.read() == b"[]"
+        assert seen[f"{here}/bearer"] == "Bearer t0k"
+    finally:
+        archive.shutdown()
+        other.shutdown()
+
+
+def test_transport_failures_sort_into_what_a_user_can_act_on() -> None:
+    """The exceptions ``urllib`` raises (wrapped in URLError while connecting, bare while reading) map to
+    the kinds the one-line messages are made from."""
+    import errno
+    import http.client
+    import socket
+    import ssl
+    import urllib.error
+
+    from tui_dicom.core.archive.transport import failure_kind
+
+    refused = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    assert failure_kind(refused) == ("refused", "")
+    assert failure_kind(urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))) == (
+        "resolve",
+        "",
+    )
+    assert failure_kind(urllib.error.URLError(TimeoutError())) == ("connect-timeout", "")
+    assert failure_kind(TimeoutError()) == ("timeout", "")
+    assert failure_kind(urllib.error.URLError(OSError(errno.EHOSTUNREACH, "No route to host"))) == (
+        "unreachable",
+        "",
+    )
+    assert failure_kind(http.client.IncompleteRead(b"")) == ("lost", "")
+    assert failure_kind(ConnectionResetError()) == ("lost", "")
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "self-signed certificate"
+    assert failure_kind(urllib.error.URLError(verify)) == ("tls", "self-signed certificate")
+    assert failure_kind(ValueError("x")) == ("", "")

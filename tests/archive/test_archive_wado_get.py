@@ -9,7 +9,11 @@ pydicom's files served by a plain ``http.server`` for the broken answer.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import shutil
+import ssl
 import stat
 import subprocess
 import sys
@@ -20,12 +24,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import hostile_corpus
 import pydicom
 import pytest
 from conftest import REPO, SHARED_DATA
-from orthanc import OrthancServer
+from orthanc import OrthancServer, free_port
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -40,8 +45,8 @@ SHORT = 20  # instances of the short series; the long one has twice as many
 #: what a 2x longer series may add to the peak RSS: 6 MB is ~12 of these 0.5 MB slices, where holding
 #: the series (or the answer) in memory would add 20 of them
 RSS_SLACK_KB = 6 * 1024
-#: never imported by ``get`` over WADO-RS (it only copies bytes)
-HEAVY = ("numpy", "pydicom", "textual", "dicomweb_client", "PIL", "pynetdicom")
+#: never imported by ``get`` over WADO-RS (it only copies bytes, over the standard library's HTTP)
+HEAVY = ("numpy", "pydicom", "textual", "dicomweb_client", "PIL", "pynetdicom", "requests", "urllib3")
 
 
 @dataclass
@@ -100,7 +105,7 @@ def _env(orthanc: OrthancServer, tmp_path: Path) -> dict[str, str]:
 
 
 def _url(orthanc: OrthancServer) -> str:
-    return orthanc.dicomweb_url.replace("://", f"://{orthanc.user}@")
+    return str(orthanc.dicomweb_url).replace("://", f"://{orthanc.user}@")
 
 
 def _files(folder: Path) -> list[Path]:
@@ -249,5 +254,179 @@ def test_an_answer_cut_inside_an_instance_keeps_only_whole_ones(
         assert [g.sop_instance_uid for g in got] == [uids[1]]
         assert got[0].path.read_bytes() == originals[1]
         client.close()
+    finally:
+        server.shutdown()
+
+
+# ------------------------------------------------------------------ HTTP as the user's environment has it
+
+
+def _get_cli(url: str, series_uid: str, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui_dicom", "get", url, "--series", series_uid, "-o", str(out), "-q"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def _no_proxy_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
+
+
+def test_get_failures_are_one_line_and_never_show_the_password(
+    orthanc: OrthancServer, ct_series: tuple[Series, Series], tmp_path: Path
+) -> None:
+    short, _ = ct_series
+    env = _no_proxy_env(_env(orthanc, tmp_path))
+    out = tmp_path / "got"
+    proc = _get_cli(_url(orthanc), short.series_uid, out, {**env, "TUI_DICOM_PASSWORD": "wrong-secret"})
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "authentication failed" in proc.stderr and "HTTP 401" in proc.stderr
+    assert "credentials from TUI_DICOM_PASSWORD refused" in proc.stderr
+    assert "wrong-secret" not in proc.stderr + proc.stdout
+    assert not out.exists(), "nothing written for a refused request"
+
+    no_password = {k: v for k, v in env.items() if k != "TUI_DICOM_PASSWORD"}
+    proc = _get_cli(_url(orthanc), short.series_uid, out, no_password)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "no password given: set TUI_DICOM_PASSWORD" in proc.stderr
+
+    port = free_port()
+    proc = _get_cli(f"http://127.0.0.1:{port}/dicom-web", short.series_uid, out, env)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert f"connection refused by 127.0.0.1:{port}" in proc.stderr
+
+
+def test_get_goes_through_the_proxy_the_environment_names(
+    orthanc: OrthancServer, ct_series: tuple[Series, Series], tmp_path: Path
+) -> None:
+    """``http_proxy`` is honoured (the requests arrive at the proxy as absolute URIs and what comes
+    back through it is Orthanc's bytes), and ``no_proxy`` bypasses it."""
+    short, _ = ct_series
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        """A forwarding HTTP proxy (HTTP/1.0: the answer ends when the connection closes)."""
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.path)
+            target = urlsplit(self.path)
+            upstream = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=60)
+            skip = {"proxy-connection", "connection", "host", "keep-alive"}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+            upstream.request(
+                "GET", target.path + (f"?{target.query}" if target.query else ""), headers=headers
+            )
+            answer = upstream.getresponse()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    self.send_header(key, value)
+            self.end_headers()
+            while chunk := answer.read1(1 << 16):
+                self.wfile.write(chunk)
+            upstream.close()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        env = _no_proxy_env(_env(orthanc, tmp_path))
+        env["http_proxy"] = f"http://127.0.0.1:{proxy.server_address[1]}"
+        out = tmp_path / "via-proxy"
+        proc = _get_cli(_url(orthanc), short.series_uid, out, env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        origin = f"http://127.0.0.1:{orthanc.http_port}/dicom-web"
+        assert any(p.startswith(f"{origin}/series?") for p in seen), seen
+        assert f"{origin}/studies/{short.study_uid}/series/{short.series_uid}" in seen, seen
+        files = _files(out)
+        assert len(files) == SHORT
+        for path in files:
+            assert path.read_bytes() == orthanc.rest("GET", f"/instances/{short.orthanc_ids[path.stem]}/file")
+
+        before = len(seen)
+        proc = _get_cli(
+            _url(orthanc), short.series_uid, tmp_path / "direct", {**env, "no_proxy": "127.0.0.1"}
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert len(seen) == before, "no_proxy names the archive's host: the proxy must not be used"
+        assert len(_files(tmp_path / "direct")) == SHORT
+    finally:
+        proxy.shutdown()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+def test_get_over_https_verifies_the_certificate(tmp_path: Path) -> None:
+    """A self-signed archive is refused in one line (nothing written); trusted once its certificate is
+    the configured ``ca_bundle``, it gives the parts' bytes. Fails if verification were off."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    found = [get_testdata_file(n, download=False) for n in ("CT_small.dcm", "MR_small.dcm")]
+    if not all(found):
+        pytest.skip("pydicom's test files are missing")
+    originals = [Path(str(f)).read_bytes() for f in found]
+    boundary = b"tui-dicom-tls-test"
+    study, series = "1.2.3.4", "1.2.3.4.5"
+    qido = json.dumps([{
+        "0020000D": {"vr": "UI", "Value": [study]},
+        "0020000E": {"vr": "UI", "Value": [series]},
+        "00201209": {"vr": "IS", "Value": [len(originals)]},
+    }]).encode()  # fmt: skip
+
+    class Archive(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.startswith("/dicom-web/series?"):
+                body, kind = qido, "application/dicom+json"
+            elif self.path == f"/dicom-web/studies/{study}/series/{series}":
+                body = _multipart(originals, boundary)
+                kind = f'multipart/related; type="application/dicom"; boundary={boundary.decode()}'
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    key, cert = _self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Archive)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in _no_proxy_env(dict(os.environ)).items() if not k.startswith("TUI_DICOM_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), NETRC=str(tmp_path / "no-netrc"))
+    env.pop("SSL_CERT_FILE", None)
+    env.pop("SSL_CERT_DIR", None)
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/dicom-web"
+        out = tmp_path / "refused"
+        proc = _get_cli(url, series, out, env)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "TLS verification failed for 127.0.0.1" in proc.stderr
+        assert "self-signed certificate" in proc.stderr, proc.stderr
+        assert not out.exists(), "nothing written from an archive whose certificate failed"
+
+        config = tmp_path / "config" / "tui-dicom" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text(f'[archives.lab]\nurl = "{url}"\nca_bundle = "{cert}"\n')
+        proc = _get_cli("lab:", series, tmp_path / "trusted", env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert sorted(p.read_bytes() for p in _files(tmp_path / "trusted")) == sorted(originals)
     finally:
         server.shutdown()

@@ -31,7 +31,7 @@ def test_grey_picture_decodes_to_the_same_picture(tmp_path: Path) -> None:
     ramp = np.tile(np.arange(256, dtype=np.uint8), (23, 1))  # 23 rows: not a multiple of 6
     noise = np.random.default_rng(3).integers(0, 256, (23, 256), dtype=np.uint8)
     pic = np.concatenate([ramp, noise])
-    got = _decode_with_imagemagick(sixel.encode(pic), tmp_path)
+    got = _decode_with_imagemagick(sixel.encode(pic, max_bytes=None), tmp_path)  # every level
     assert got.shape[:2] == pic.shape
     # registers hold percent (0..100): one level is 2.55, rounding both ways stays within 3
     assert np.abs(got[..., 0] - pic).max() <= 3
@@ -194,3 +194,62 @@ def test_a_tight_budget_wins_over_the_fidelity_target() -> None:
         sixel.lut_psnr(np.bincount(pic.ravel(), minlength=256), sixel.choose_grey_lut(pic, budget))
         < sixel.TARGET_PSNR
     )
+
+
+def test_placed_levels_are_the_least_squares_optimum_found_by_brute_force() -> None:
+    # every split of the occupied grey range into k contiguous cells, each shown as its best register
+    import itertools
+
+    rng = np.random.default_rng(8)
+    hist = np.zeros(256, np.int64)
+    occupied = np.sort(rng.choice(256, 14, replace=False))
+    hist[occupied] = rng.integers(1, 500, 14)
+    grid = np.arange(101) * 2.55
+
+    def cell_error(values: np.ndarray) -> float:
+        weights = hist[values].astype(float)
+        return float(min(((values - g) ** 2 * weights).sum() for g in grid))
+
+    for k in (2, 3, 4):
+        best = min(
+            sum(cell_error(cell) for cell in np.split(occupied, list(cuts)))
+            for cuts in itertools.combinations(range(1, len(occupied)), k - 1)
+        )
+        mse = best / hist.sum()
+        want = 10 * np.log10(255.0**2 / mse)
+        got = sixel.fitted_lut(hist, k)
+        assert len(np.unique(got[occupied])) <= k
+        assert sixel.lut_psnr(hist, got) == pytest.approx(want, abs=1e-6)
+
+
+def test_body_size_counts_exactly_what_body_writes() -> None:
+    # the size predictions count runs without writing them: every case body() handles must agree
+    rng = np.random.default_rng(12)
+    for trial in range(60):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 1300))
+        index = rng.integers(-1, int(rng.integers(1, 300)), (h, w))
+        if trial % 3 == 0:
+            index[: min(h, 12)] = -1  # unpainted bands
+        if trial % 5 == 0:
+            index[:, : w // 2] = index[0, 0]  # long runs (!n with up to 3 digits)
+        registers = 300 if trial % 2 else 1000
+        assert sixel.body_size(index, registers) == len(sixel.body(index, registers))
+    assert sixel.body_size(np.full((7, 9), -1), 256) == len(sixel.body(np.full((7, 9), -1), 256)) == 0
+
+
+def test_budget_search_finds_the_most_levels_that_fit() -> None:
+    # against every count tried in turn, on growing sizes of many shapes (linear, curved, steps, flat runs)
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        hi = int(rng.integers(2, 80))
+        sizes = np.cumsum(rng.integers(0, 5000, hi + 1) * (rng.random(hi + 1) < 0.8)) + 1000.0
+        limit = float(rng.uniform(500, sizes[-1] * 1.1))
+        asked: list[int] = []
+
+        def size_of(levels: int, sizes: np.ndarray = sizes, asked: list[int] = asked) -> float:
+            asked.append(levels)
+            return float(sizes[levels])
+
+        want = max((n for n in range(2, hi + 1) if sizes[n] <= limit), default=None)
+        assert sixel._most_that_fit(size_of, limit, 2, hi) == want
+        assert all(2 <= n <= hi for n in asked)

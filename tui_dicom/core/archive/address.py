@@ -40,11 +40,6 @@ from urllib.parse import urlsplit
 
 from tui_dicom.core.archive.errors import AddressError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 DEFAULT_CALLING_AET = "TUIDICOM"
 PASSWORD_ENV = "TUI_DICOM_PASSWORD"
 TOKEN_ENV = "TUI_DICOM_TOKEN"
@@ -121,6 +116,11 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise AddressError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    # imported here: a URL needs no config file, and ``tui-dicom get`` starts faster without it
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         loaded: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
         return loaded

@@ -10,23 +10,31 @@ answers a superset at worst, and :func:`~tui_dicom.core.archive.query.study_matc
 answer against the user's own pattern, so the result is exact on both kinds of server.
 
 Retrieves ask for ``multipart/related; type="application/dicom"; transfer-syntax=*`` — each instance
-as stored, no transcoding — in one request per series or study, read as a stream through the same
-``requests`` session: python-multipart's streaming parser splits it, and each part's bytes go straight
-to a temporary file in the destination while they arrive (memory stays flat in series length), which is
-renamed to ``SERIES/SOP.dcm`` once complete, the UIDs read from its header with the project's fast
-header reader. Files are the parts' bytes, unchanged.
+as stored, no transcoding — in one request per series or study, read as a stream: python-multipart's
+streaming parser splits it, and each part's bytes go straight to a temporary file in the destination
+while they arrive (memory stays flat in series length), which is renamed to ``SERIES/SOP.dcm`` once
+complete. The two UIDs that name it are read from the part's first bytes, kept in memory as they pass
+(the program's element reader, :mod:`tui_dicom.core.dicom.elements`), so the file is not read again;
+the fast header reader, then pydicom, read the file only when those bytes do not suffice. Files are
+the parts' bytes, unchanged.
 
-What costs what (a 120-instance series from a local Orthanc): ``import dicomweb_client`` imports pydicom,
-which imports numpy and every pixel decoder plugin — about 0.5 s, three times ``curl``'s whole retrieve.
-So the paths ``tui-dicom get`` takes (the series-level QIDO query that finds a series' study and count,
-and the WADO-RS retrieve) use the session directly, and dicomweb-client is imported only for the study-
-and instance-level queries (the viewer and ``ls``, which import pydicom anyway).
+What costs what (a 120-instance series from a local Orthanc, which ``curl`` fetches in ~0.2 s):
+``import dicomweb_client`` imports pydicom, numpy and every pixel decoder plugin (~0.5 s), and
+``import requests`` alone ~0.17 s. So the requests ``tui-dicom get`` makes — the series-level QIDO
+query that finds a series' study and count, the instance-level one that names what did not arrive,
+and the WADO-RS retrieve — go through :mod:`~tui_dicom.core.archive.transport` (the standard
+library's ``urllib.request``: TLS verified, proxies from the environment, the same credentials), and
+dicomweb-client with its ``requests`` session is made only for the study-level query (the viewer and
+``ls``, which import pydicom anyway); once that session exists, the series and instance queries go
+through it too, reusing its pooled connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +63,7 @@ from tui_dicom.core.archive.query import (
     study_matches,
     to_int,
 )
+from tui_dicom.core.archive.transport import Transport, failure_kind
 from tui_dicom.core.errors import DicomViewerError
 
 STUDY_FIELDS = (
@@ -86,8 +95,12 @@ INSTANCE_FIELDS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfF
 FILTER_KEYS = frozenset(STUDY_FIELDS + SERIES_FIELDS + INSTANCE_FIELDS)
 DICOM_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 JSON_ACCEPT = "application/dicom+json"
-#: bytes read from the socket at a time while streaming a retrieve
-CHUNK = 256 * 1024
+#: the most bytes read from the socket at once while streaming a retrieve (one ``recv``: a slow
+#: archive's bytes are handed on as they come, a fast one's in few system calls)
+CHUNK = 1024 * 1024
+#: the first bytes of each part kept in memory to name it (a CT header is ~2 KB; more is read from
+#: the file when a header is longer)
+HEAD_BYTES = 64 * 1024
 
 _RAW = {"%2A": "*", "%2C": ",", "%2D": "-", "%3F": "?", "%5E": "?", "+": "?", "%20": "?"}
 _ESCAPE_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+|\+")
@@ -228,6 +241,83 @@ def _i(item: dict[str, Any], keyword: str) -> int | None:
     return to_int(values[0]) if values else None
 
 
+def _head_uids(head: bytes, complete: bool) -> tuple[str, str] | None:
+    """(SOP Instance UID, Series Instance UID) from the first bytes of a part, or None when the fast
+    walk cannot tell (no DICM file meta, an encoding it does not handle, or ``head`` too short).
+
+    Walks the file meta and the dataset up to (0020,000E) — both UIDs precede it in a valid file,
+    whose elements are in tag order — with the program's element reader's unpackers, jumping over
+    sequences with its :func:`~tui_dicom.core.dicom.elements.skip_sequence` (one loop, no call per
+    element: this runs once per received instance).
+    """
+    from tui_dicom.core.dicom.elements import (
+        DEFLATED,
+        EXPLICIT,
+        IMPLICIT,
+        KNOWN_VRS,
+        LONG_VRS,
+        U32,
+        UNDEFINED,
+        ascii_value,
+        read_meta,
+        skip_sequence,
+        syntax_encoding,
+    )
+
+    sop = series = ""
+    try:
+        pos, meta = read_meta(head, complete)
+        if not pos or 0x00020010 not in meta:
+            return None
+        ts = ascii_value(meta[0x00020010][1])
+        if ts == DEFLATED:
+            return None
+        little, explicit = syntax_encoding(ts)
+        n = len(head)
+        if pos + 6 <= n:  # trust the bytes over the declared syntax, as pydicom does
+            vr = head[pos + 4 : pos + 6]
+            if (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90) != explicit:
+                return None
+        header = EXPLICIT[little] if explicit else IMPLICIT[little]
+        u32 = U32[little]
+        vr = b""
+        while pos + 12 <= n:
+            if explicit:
+                group, elem, vr, length = header(head, pos)
+                if vr in LONG_VRS:
+                    length = u32(head, pos + 8)[0]
+                    vpos = pos + 12
+                elif vr in KNOWN_VRS:
+                    vpos = pos + 8
+                else:
+                    return None
+            else:
+                group, elem, length = header(head, pos)
+                vpos = pos + 8
+            tag = group << 16 | elem
+            if tag > 0x0020000E:
+                break
+            if length == UNDEFINED:
+                pos = skip_sequence(head, vpos, little, explicit, complete, 0, vr)
+                continue
+            pos = vpos + length
+            if tag == 0x00080018 or tag == 0x0020000E:
+                if pos > n:
+                    return None
+                if tag == 0x0020000E:
+                    series = ascii_value(head[vpos:pos])
+                    break
+                sop = ascii_value(head[vpos:pos])
+        else:
+            if not complete:
+                return None  # the head ended before (0020,000E): the file may hold it
+    except Exception:  # noqa: BLE001 - NeedMore, Unsupported, struct.error...: the slower readers decide
+        return None
+    if not sop and 0x00020003 in meta:
+        sop = ascii_value(meta[0x00020003][1])
+    return sop, series
+
+
 def _file_uids(path: Path, size: int) -> tuple[str, str]:
     """(SOP Instance UID, Series Instance UID) of a received file (one multipart part).
 
@@ -247,33 +337,47 @@ def _file_uids(path: Path, size: int) -> tuple[str, str]:
         return str(ds.get("SOPInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
 
 
+def part_uids(staged: StagedFile, head: bytes) -> tuple[str, str]:
+    """(SOP Instance UID, Series Instance UID) of a complete part: from its first bytes ``head`` when
+    they suffice, else from the file."""
+    found = _head_uids(head, complete=staged.size <= len(head))
+    if found is not None:
+        return found
+    return _file_uids(staged.tmp, staged.size)
+
+
 class _PartFiles:
     """python-multipart callbacks that write each part's body to its own :class:`StagedFile` as it comes.
 
-    ``finished`` holds the complete parts until the caller names and moves them; ``current`` is the part
-    being received (incomplete while not None).
+    ``finished`` holds the complete parts (with their first :data:`HEAD_BYTES`) until the caller names
+    and moves them; ``current`` is the part being received (incomplete while not None).
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.current: StagedFile | None = None
-        self.finished: list[StagedFile] = []
+        self.head = bytearray()
+        self.finished: list[tuple[StagedFile, bytes]] = []
 
     def begin(self) -> None:
         self.current = StagedFile(self.folder)
+        self.head = bytearray()
 
     def data(self, data: bytes, start: int, end: int) -> None:
         if self.current is not None:
-            self.current.write(memoryview(data)[start:end])
+            view = memoryview(data)[start:end]
+            if len(self.head) < HEAD_BYTES:
+                self.head += view[: HEAD_BYTES - len(self.head)]
+            self.current.write(view)
 
     def end(self) -> None:
         if self.current is not None:
             self.current.close()
-            self.finished.append(self.current)
+            self.finished.append((self.current, bytes(self.head)))
             self.current = None
 
     def discard(self) -> None:
-        for staged in [*self.finished, *([self.current] if self.current else [])]:
+        for staged in [*(f for f, _ in self.finished), *([self.current] if self.current else [])]:
             staged.discard()
         self.finished, self.current = [], None
 
@@ -300,11 +404,19 @@ class DicomWebClient:
         self.display = address.display
         self.creds = creds
         self.timeout = timeout
-        self.timeouts = (min(timeout, 15.0), max(timeout, 60.0))  # (connect, read) for requests
-        self.session = _session(address, creds)
+        self.timeouts = (min(timeout, 15.0), max(timeout, 60.0))  # (connect, read)
+        self.transport = Transport(address, creds, *self.timeouts)
+        self._session: Any = None
         self._client: Any = None
         #: series records from :meth:`locate_series`, so ``find_series`` right after it sends nothing
         self._located: dict[str, SeriesRecord] = {}
+
+    @property
+    def session(self) -> Any:
+        """The ``requests`` session dicomweb-client uses, made (and imported) on first use."""
+        if self._session is None:
+            self._session = _session(self.address, self.creds)
+        return self._session
 
     @property
     def client(self) -> Any:
@@ -325,21 +437,53 @@ class DicomWebClient:
 
     # -- errors ---------------------------------------------------------------------------------------
 
-    def _error(self, exc: BaseException, what: str) -> ArchiveError:
-        """One line for a failed request (never the password)."""
-        import requests
+    @staticmethod
+    def _requests_failure(exc: BaseException) -> tuple[str, str]:
+        """:func:`~.transport.failure_kind` for an exception from ``requests`` (dicomweb-client's calls);
+        ``("", "")`` when ``requests`` was never imported (then it cannot have raised)."""
+        requests = sys.modules.get("requests")
+        if requests is None:
+            return "", ""
+        errors = requests.exceptions
+        if isinstance(exc, errors.SSLError):
+            m = re.search(r"certificate verify failed: ([^(\"')]+)", str(exc))
+            return "tls", m.group(1).strip() if m else "the certificate could not be verified"
+        if isinstance(exc, errors.HTTPError) and exc.response is not None:
+            return "http", f"{exc.response.status_code} {exc.response.reason or ''}".rstrip()
+        if isinstance(exc, errors.ConnectTimeout):
+            return "connect-timeout", ""
+        if isinstance(exc, errors.ConnectionError):
+            text = str(exc)
+            if "Connection refused" in text:
+                return "refused", ""
+            if (
+                "Name or service not known" in text
+                or "nodename nor servname" in text
+                or "getaddrinfo" in text
+            ):
+                return "resolve", ""
+            if "unreachable" in text.lower():
+                return "unreachable", ""
+            return "lost", ""
+        if isinstance(exc, errors.Timeout):
+            return "timeout", ""
+        return "", ""
 
+    def _error(self, exc: BaseException, what: str) -> ArchiveError:
+        """One line for a failed request, from either HTTP stack (never the password)."""
+        if isinstance(exc, ArchiveError):
+            return exc
+        kind, detail = self._requests_failure(exc)
+        if not kind:
+            kind, detail = failure_kind(exc)
         where = f"{self.address.host}:{self.address.port}"
-        if isinstance(exc, requests.exceptions.SSLError):
-            reason = str(exc)
-            m = re.search(r"certificate verify failed: ([^(\"')]+)", reason)
-            detail = m.group(1).strip() if m else "the certificate could not be verified"
+        if kind == "tls":
             return ConnectionFailed(
                 f"TLS verification failed for {self.address.host}: {detail} (set ca_bundle in the config "
                 "for a private CA)"
             )
-        if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
-            code = exc.response.status_code
+        if kind == "http":
+            code = int(detail.split(" ", 1)[0])
             if code in (401, 403):
                 how = (
                     f"credentials from {self.creds.source} refused"
@@ -349,30 +493,21 @@ class DicomWebClient:
                 return AuthenticationFailed(f"authentication failed at {self.display} (HTTP {code}): {how}")
             if code == 404:
                 return NotFound(f"not found at {self.display} (HTTP 404): {what}")
-            return ArchiveError(
-                f"{what} failed at {self.display}: HTTP {code} {exc.response.reason or ''}".rstrip()
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return ArchiveError(f"{what} failed at {self.display}: HTTP {detail}")
+        if kind == "connect-timeout":
             return ConnectionFailed(f"no answer from {where} (timed out): host unreachable or filtered")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            text = str(exc)
-            if "Connection refused" in text:
-                return ConnectionFailed(
-                    f"connection refused by {where}: nothing listens there (wrong port? archive down?)"
-                )
-            if (
-                "Name or service not known" in text
-                or "nodename nor servname" in text
-                or "getaddrinfo" in text
-            ):
-                return ConnectionFailed(f"cannot resolve host {self.address.host!r}")
-            if "unreachable" in text.lower():
-                return ConnectionFailed(f"host unreachable: {where}")
+        if kind == "refused":
+            return ConnectionFailed(
+                f"connection refused by {where}: nothing listens there (wrong port? archive down?)"
+            )
+        if kind == "resolve":
+            return ConnectionFailed(f"cannot resolve host {self.address.host!r}")
+        if kind == "unreachable":
+            return ConnectionFailed(f"host unreachable: {where}")
+        if kind == "lost":
             return ConnectionFailed(f"connection to {where} lost during {what}")
-        if isinstance(exc, requests.exceptions.Timeout):
+        if kind == "timeout":
             return ConnectionFailed(f"{where} stopped answering during {what} (timed out)")
-        if isinstance(exc, ArchiveError):
-            return exc
         return ArchiveError(f"{what} failed at {self.display}: {exc}")
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -381,48 +516,63 @@ class DicomWebClient:
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line
             raise self._error(exc, what) from None
 
-    def _get(self, what: str, path: str, accept: str, params: Any = None, stream: bool = False) -> Any:
-        """GET ``root + path`` through the session; an HTTP error status raises (as one line)."""
+    def _url(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
+        """``root + path`` with its query string, filter values loosened (see the module docstring)."""
+        url = self.address.url + path
+        if params:
+            from urllib.parse import urlencode
 
-        def get() -> Any:
-            response = self.session.get(
-                self.address.url + path,
-                params=params,
-                headers={"Accept": accept},
-                stream=stream,
-                timeout=self.timeouts,
-            )
+            url = loosen_query_string(f"{url}?{urlencode(params)}")
+        return url
+
+    def _get(self, what: str, path: str, accept: str, params: list[tuple[str, str]] | None = None) -> Any:
+        """GET ``root + path`` through the :class:`~.transport.Transport`; returns the response, its body
+        unread; an HTTP error status raises (as one line)."""
+        return self._call(what, self.transport.get, self._url(path, params), accept)
+
+    def _search(self, what: str, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """A QIDO-RS query as DICOM JSON objects (``[]`` for 204 or an empty body).
+
+        Through the ``requests`` session when this process already has one (the viewer and ``ls``, after
+        their study query): its pooled connection saves a TCP and TLS handshake per query, which a
+        remote archive feels each time a study is expanded. Otherwise (``get``) through the transport.
+        """
+        if self._session is not None:
+
+            def fetch() -> tuple[int, bytes]:
+                answer = self._session.get(
+                    self._url(path, params), headers={"Accept": JSON_ACCEPT}, timeout=self.timeouts
+                )
+                answer.raise_for_status()
+                return int(answer.status_code), bytes(answer.content)
+
+            status, body = self._call(what, fetch)
+        else:
+            response = self._get(what, path, JSON_ACCEPT, params)
             try:
-                response.raise_for_status()
-            except BaseException:
+                body = self._call(what, response.read)
+            finally:
                 response.close()
-                raise
-            return response
-
-        return self._call(what, get)
+            status = response.status
+        if status == 204 or not body.strip():
+            return []
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise ArchiveError(f"{what} failed at {self.display}: the answer is not JSON") from None
+        if not isinstance(answer, list):
+            raise ArchiveError(f"{what} failed at {self.display}: the answer is not a list")
+        return [item for item in answer if isinstance(item, dict)]
 
     def _search_series(
         self, study_uid: str, series_uid: str, fields: tuple[str, ...]
     ) -> list[dict[str, Any]]:
-        """QIDO-RS series level (``/series`` or ``/studies/{uid}/series``) as DICOM JSON objects.
-
-        Through the session rather than dicomweb-client, whose import costs more than the whole
-        retrieve ``tui-dicom get`` makes after this query (see the module docstring).
-        """
+        """QIDO-RS series level (``/series`` or ``/studies/{uid}/series``) as DICOM JSON objects."""
         path = f"/studies/{study_uid}/series" if study_uid else "/series"
         params: list[tuple[str, str]] = [("includefield", _TAGS[f]) for f in fields]
         if series_uid:
             params.append(("SeriesInstanceUID", series_uid))
-        response = self._get("series query", path, JSON_ACCEPT, params)
-        if response.status_code == 204 or not response.content:
-            return []
-        try:
-            answer = response.json()
-        except ValueError:
-            raise ArchiveError(f"series query failed at {self.display}: the answer is not JSON") from None
-        if not isinstance(answer, list):
-            raise ArchiveError(f"series query failed at {self.display}: the answer is not a list")
-        return [item for item in answer if isinstance(item, dict)]
+        return self._search("series query", path, params)
 
     @staticmethod
     def _series_record(study_uid: str, s: dict[str, Any]) -> SeriesRecord:
@@ -518,12 +668,10 @@ class DicomWebClient:
 
     def find_instances(self, study_uid: str, series_uid: str) -> list[InstanceRecord]:
         """QIDO-RS ``/studies/{uid}/series/{uid}/instances``."""
-        answer = self._call(
+        answer = self._search(
             "instance query",
-            self.client.search_for_instances,
-            study_uid,
-            series_uid,
-            fields=list(INSTANCE_FIELDS),
+            f"/studies/{study_uid}/series/{series_uid}/instances",
+            [("includefield", _TAGS[f]) for f in INSTANCE_FIELDS],
         )
         return [
             InstanceRecord(
@@ -562,7 +710,7 @@ class DicomWebClient:
             expected = [r for r in expected if r.sop_instance_uid == sop_uid]
         series_of = {r.sop_instance_uid: r.series_instance_uid for r in expected or []}
         received: list[str] = []
-        response = self._get("retrieve", path, DICOM_ACCEPT, stream=True)
+        response = self._get("retrieve", path, DICOM_ACCEPT)
         parts = _PartFiles(destination.staging_dir())
         error: ArchiveError | None = None
 
@@ -578,7 +726,7 @@ class DicomWebClient:
                     yield item
 
         try:
-            boundary = multipart_boundary(response.headers.get("Content-Type", ""))
+            boundary = multipart_boundary(response.getheader("Content-Type", ""))
             parser: Any = None
             if boundary is None:  # a single instance sent as is
                 parts.begin()
@@ -587,7 +735,8 @@ class DicomWebClient:
                     boundary,
                     {"on_part_begin": parts.begin, "on_part_data": parts.data, "on_part_end": parts.end},
                 )
-            for chunk in response.iter_content(chunk_size=CHUNK):
+            read = response.read1
+            while chunk := read(CHUNK):
                 if cancel.is_set():
                     break
                 if parser is None:
@@ -603,6 +752,8 @@ class DicomWebClient:
                 yield from settle()
                 if parts.current is not None:
                     error = ArchiveError(f"the answer from {self.display} ended inside an instance")
+                elif response.length:  # the connection closed before the Content-Length was read
+                    error = self._error(ConnectionResetError(), "retrieve")
         except ArchiveError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - the stream broke: keep what arrived, list the rest
@@ -625,7 +776,7 @@ class DicomWebClient:
 
     @staticmethod
     def _keep(
-        staged: StagedFile,
+        part: tuple[StagedFile, bytes],
         study_uid: str,
         series_uid: str,
         series_of: dict[str, str],
@@ -633,8 +784,9 @@ class DicomWebClient:
         destination: Destination,
     ) -> Retrieved | None:
         """Name a complete part from its header and move it into place; None when it is not wanted."""
+        staged, head = part
         try:
-            sop, part_series = _file_uids(staged.tmp, staged.size)
+            sop, part_series = part_uids(staged, head)
         except BaseException:
             staged.discard()  # not DICOM: the retrieve stops with what arrived so far
             raise
@@ -648,6 +800,7 @@ class DicomWebClient:
         return Retrieved(study_uid, series, sop, path, nbytes)
 
     def close(self) -> None:
-        """Close the HTTP session's connections."""
-        with contextlib.suppress(Exception):
-            self.session.close()
+        """Close the ``requests`` session's connections (the transport keeps none open)."""
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                self._session.close()

@@ -18,11 +18,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tui_dicom.core.archive.errors import AddressError
-from tui_dicom.core.dicom.source import FileRef
-from tui_dicom.core.hierarchy.model import Hierarchy, Instance, Patient, Series, Study, sort_instances
+
+if TYPE_CHECKING:  # imported where used: ``tui-dicom get`` needs the records, not the model
+    from tui_dicom.core.hierarchy.model import Hierarchy, Instance, Series
 
 _DATE_RE = re.compile(r"^(\d{8})?(-)?(\d{8})?$")
 
@@ -263,6 +264,8 @@ def to_int(value: object) -> int | None:
 
 def hierarchy_from_studies(studies: list[StudyRecord]) -> Hierarchy:
     """Patients and studies (no series yet) in the order the archive returned them, grouped by patient."""
+    from tui_dicom.core.hierarchy.model import Hierarchy, Patient, Study
+
     patients: dict[tuple[str, str], Patient] = {}
     for rec in studies:
         key = (rec.patient_id, rec.patient_name)
@@ -290,6 +293,8 @@ def hierarchy_from_studies(studies: list[StudyRecord]) -> Hierarchy:
 
 def series_from_records(records: list[SeriesRecord]) -> list[Series]:
     """Series model objects (no instances yet), ordered by series number."""
+    from tui_dicom.core.hierarchy.model import Series
+
     out = [
         Series(
             series_instance_uid=r.series_instance_uid,
@@ -310,6 +315,9 @@ def instances_from_records(
     records: list[InstanceRecord], path_for: Callable[[str, str, str], Path]
 ) -> list[Instance]:
     """Instance model objects pointing at where each file will be (``path_for(study, series, sop)``)."""
+    from tui_dicom.core.dicom.source import FileRef
+    from tui_dicom.core.hierarchy.model import Instance, sort_instances
+
     out = [
         Instance(
             ref=FileRef(str(path_for(r.study_instance_uid, r.series_instance_uid, r.sop_instance_uid))),

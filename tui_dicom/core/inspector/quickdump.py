@@ -46,7 +46,7 @@ from tui_dicom.core.inspector.tags import (
     ITEM_TAG,
     PIXEL_DATA_TAGS,
     TagRow,
-    _binary_text,
+    binary_text,
     join_value_texts,
     pixel_summary,
     select_rows,
@@ -517,7 +517,7 @@ def _display(elem: _Elem, ds: _Dataset, little: bool, max_chars: int | None) -> 
     if isinstance(value, bytes):
         if elem.tag in PIXEL_DATA_TAGS:
             raise Fallback("pixel data in an unexpected form")
-        return safe_text(_binary_text(vr, value, little, max_chars))
+        return safe_text(binary_text(vr, value, little, max_chars))
     if isinstance(value, str):
         return join_value_texts([value], max_chars)
     return join_value_texts(value, max_chars)

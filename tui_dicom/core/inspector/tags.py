@@ -363,7 +363,7 @@ def pixel_summary(
     return ", ".join(parts)
 
 
-def _binary_text(vr: str, value: bytes, little: bool, max_chars: int | None) -> str:
+def binary_text(vr: str, value: bytes, little: bool, max_chars: int | None) -> str:
     """Hex dump of a binary value: bytes for OB/UN, 16-bit words for OW, numbers for OF/OD/OL/OV."""
     import struct
 
@@ -426,7 +426,7 @@ def value_text(
         if elem.tag in PIXEL_DATA_TAGS:
             return _pixel_summary(vr, bytes(value), ds, bool(elem.is_undefined_length))
         little = _little_endian(ds)
-        return safe_text(_binary_text(vr if vr in BINARY_VRS else "OB", bytes(value), little, max_chars))
+        return safe_text(binary_text(vr if vr in BINARY_VRS else "OB", bytes(value), little, max_chars))
     if isinstance(value, str):
         return join_value_texts([value], max_chars)
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
