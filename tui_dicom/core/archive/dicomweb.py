@@ -445,6 +445,8 @@ class DicomWebClient:
         if requests is None:
             return "", ""
         errors = requests.exceptions
+        if isinstance(exc, errors.InvalidHeader):  # its text holds the header's value (the secret)
+            return "header", ""
         if isinstance(exc, errors.SSLError):
             m = re.search(r"certificate verify failed: ([^(\"')]+)", str(exc))
             return "tls", m.group(1).strip() if m else "the certificate could not be verified"
@@ -481,6 +483,11 @@ class DicomWebClient:
             return ConnectionFailed(
                 f"TLS verification failed for {self.address.host}: {detail} (set ca_bundle in the config "
                 "for a private CA)"
+            )
+        if kind == "header":
+            return ArchiveError(
+                f"{what} not sent to {self.display}: a request header holds a character HTTP does not allow "
+                "(check the credentials)"
             )
         if kind == "http":
             code = int(detail.split(" ", 1)[0])

@@ -227,10 +227,14 @@ def failure_kind(exc: BaseException) -> tuple[str, str]:
 
     Kinds: ``"http"`` (detail: ``"CODE REASON"``), ``"tls"`` (detail: why verification failed),
     ``"refused"``, ``"resolve"``, ``"unreachable"``, ``"connect-timeout"``, ``"timeout"`` (no data
-    within the read timeout), ``"lost"`` (the connection broke), ``""`` (none of these).
+    within the read timeout), ``"lost"`` (the connection broke), ``"header"`` (a header value HTTP does
+    not allow; the exception's text holds the value, so it must not be shown), ``""`` (none of these).
     """
     if isinstance(exc, urllib.error.HTTPError):
         return "http", f"{exc.code} {exc.reason or ''}".rstrip()
+    if isinstance(exc, ValueError) and "header" in str(exc).lower():
+        # http.client's "Invalid header value b'Bearer ...'" repeats the secret: only the kind is kept
+        return "header", ""
     connecting = isinstance(exc, urllib.error.URLError)
     reason: BaseException = exc
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):

@@ -1,0 +1,222 @@
+"""``tui-dicom get`` over DICOMweb against small misbehaving servers made at test time (127.0.0.1 only):
+secrets that must not be printed, proxies that must be named and must not leak, answers cut short.
+
+Each server is a threaded ``http.server`` on a free port; ``get`` runs in this process (``get.run``), so
+a test takes milliseconds. The environment's proxy variables are cleared first: a test names its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from tui_dicom.cli import build_parser
+from tui_dicom.commands import get as get_command
+
+STUDY, SERIES = "1.2.3.4", "1.2.3.4.5"
+BOUNDARY = b"tui-dicom-transport-test"
+MULTIPART = f'multipart/related; type="application/dicom"; boundary={BOUNDARY.decode()}'
+
+
+def _testdata(name: str) -> bytes:
+    found = get_testdata_file(name, download=False)
+    if not found:
+        pytest.skip(f"pydicom's test file {name} is missing")
+    return Path(str(found)).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def ct() -> bytes:
+    return _testdata("CT_small.dcm")
+
+
+@pytest.fixture(scope="module")
+def mr() -> bytes:
+    return _testdata("MR_small.dcm")
+
+
+def sop_of(data: bytes) -> str:
+    from io import BytesIO
+
+    return str(pydicom.dcmread(BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
+
+
+def multipart(parts: list[bytes]) -> bytes:
+    body = b""
+    for part in parts:
+        body += b"--" + BOUNDARY + b"\r\nContent-Type: application/dicom\r\n\r\n" + part + b"\r\n"
+    return body + b"--" + BOUNDARY + b"--\r\n"
+
+
+def qido(count: int) -> bytes:
+    return json.dumps([{
+        "0020000D": {"vr": "UI", "Value": [STUDY]},
+        "0020000E": {"vr": "UI", "Value": [SERIES]},
+        "00201209": {"vr": "IS", "Value": [count]},
+    }]).encode()  # fmt: skip
+
+
+#: what a fake server does with one request: (handler) -> None
+Behaviour = Callable[[BaseHTTPRequestHandler], None]
+
+
+class Server:
+    """A threaded HTTP server on 127.0.0.1 whose every request is logged and answered by ``behaviour``."""
+
+    def __init__(self, behaviour: Behaviour, connect: Behaviour | None = None) -> None:
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        log = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                log.append(("GET", self.path, dict(self.headers)))
+                behaviour(self)
+
+            def do_CONNECT(self) -> None:  # noqa: N802 - http.server's name
+                log.append(("CONNECT", self.path, dict(self.headers)))
+                (connect or behaviour)(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def headers_seen(self) -> list[dict[str, str]]:
+        return [h for _, _, h in self.requests]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., Server]]:
+    made: list[Server] = []
+
+    def make(behaviour: Behaviour, connect: Behaviour | None = None) -> Server:
+        made.append(Server(behaviour, connect))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def send(h: BaseHTTPRequestHandler, code: int, body: bytes = b"", kind: str = "", **headers: str) -> None:
+    h.send_response(code)
+    if kind:
+        h.send_header("Content-Type", kind)
+    for key, value in headers.items():
+        h.send_header(key.replace("_", "-"), value)
+    if "Content_Length" not in headers:
+        h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def archive(retrieve: Behaviour, count: int = 2) -> Behaviour:
+    """A DICOMweb archive at ``/dicom-web``: the series query answers ``count`` instances, the series
+    retrieve is ``retrieve``, the instance query lists nothing, anything else is a 404."""
+
+    def behaviour(h: BaseHTTPRequestHandler) -> None:
+        if h.path.startswith("/dicom-web/series?"):
+            send(h, 200, qido(count), "application/dicom+json")
+        elif h.path.startswith(f"/dicom-web/studies/{STUDY}/series/{SERIES}/instances"):
+            send(h, 200, b"[]", "application/dicom+json")
+        elif h.path.startswith(f"/dicom-web/studies/{STUDY}/series/{SERIES}"):
+            retrieve(h)
+        else:
+            send(h, 404)
+
+    return behaviour
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No proxy, no credentials, no config, no netrc from the machine running the tests."""
+    import os
+
+    for key in list(os.environ):
+        if key.lower().endswith("_proxy") or key.startswith("TUI_DICOM_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    return monkeypatch
+
+
+def run_get(url: str, out: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    """``tui-dicom get URL --series SERIES -o OUT -q`` in this process: (status, stdout, stderr)."""
+    args = build_parser("get").parse_args([url, "--series", SERIES, "-o", str(out), "-q", *extra])
+    status = get_command.run(args)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+# ------------------------------------------------------------------------------------------ secrets
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TUI_DICOM_TOKEN", "tok-SECRET\r"),
+        ("TUI_DICOM_TOKEN", "tok-SECRET\n"),
+        ("TUI_DICOM_TOKEN", "tok\x1b]0;SECRET\x07"),
+        ("TUI_DICOM_PASSWORD", "pw-SECRET\r\n"),
+    ],
+)
+def test_a_secret_with_control_characters_is_refused_naming_only_its_source(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ct: bytes,
+    variable: str,
+    value: str,
+) -> None:
+    server = servers(archive(lambda h: send(h, 200, multipart([ct]), MULTIPART)))
+    env.setenv(variable, value)
+    status, out, err = run_get(server.url + "/dicom-web", tmp_path / "got", capsys)
+    assert status == 1
+    assert err.count("\n") == 1, err
+    assert variable in err and "SECRET" not in err + out, err
+    assert server.requests == [], "refused before anything is sent"
+
+
+def test_an_invalid_header_never_shows_its_value(
+    servers: Callable[..., Server], env: pytest.MonkeyPatch, tmp_path: Path, ct: bytes
+) -> None:
+    """Below the up-front check: http.client's and requests' "Invalid header value" errors hold the whole
+    header; the message made from them must not."""
+    from tui_dicom.core.archive.address import Credentials, parse_address
+    from tui_dicom.core.archive.dicomweb import DicomWebClient
+    from tui_dicom.core.archive.errors import ArchiveError
+    from tui_dicom.core.archive.query import QueryFilters
+
+    server = servers(archive(lambda h: send(h, 200, multipart([ct]), MULTIPART)))
+    address = parse_address(server.url + "/dicom-web", config={})
+    client = DicomWebClient(address, Credentials(token="tok-SECRET\r", source="TUI_DICOM_TOKEN"))
+    with pytest.raises(ArchiveError) as err:  # the standard library's transport
+        client.locate_series(SERIES)
+    assert "SECRET" not in str(err.value) and "header" in str(err.value)
+    with pytest.raises(ArchiveError) as err:  # requests, as the viewer and ls send their queries
+        client.find_studies(QueryFilters())
+    assert "SECRET" not in str(err.value) and "header" in str(err.value)
+    client.close()
+    assert server.requests == []
