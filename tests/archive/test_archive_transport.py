@@ -7,12 +7,16 @@ a test takes milliseconds. The environment's proxy variables are cleared first: 
 
 from __future__ import annotations
 
+import http.client
 import json
+import select
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydicom
 import pytest
@@ -220,3 +224,68 @@ def test_an_invalid_header_never_shows_its_value(
     assert "SECRET" not in str(err.value) and "header" in str(err.value)
     client.close()
     assert server.requests == []
+
+
+# ------------------------------------------------------------------------------------------ proxies
+
+
+def forward(h: BaseHTTPRequestHandler) -> None:
+    """A forwarding HTTP proxy's answer to ``GET http://host:port/path`` (the upstream answer, read whole)."""
+    target = urlsplit(h.path)
+    upstream = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=10)
+    skip = {"proxy-connection", "connection", "host", "keep-alive", "proxy-authorization"}
+    upstream.request(
+        "GET",
+        target.path + (f"?{target.query}" if target.query else ""),
+        headers={k: v for k, v in h.headers.items() if k.lower() not in skip},
+    )
+    answer = upstream.getresponse()
+    body = answer.read()
+    upstream.close()
+    kind = answer.getheader("Content-Type", "")
+    extra = {k.replace("-", "_"): v for k, v in answer.getheaders() if k.lower() == "location"}
+    send(h, answer.status, body, kind, **extra)
+
+
+def tunnel(h: BaseHTTPRequestHandler) -> None:
+    """A proxy's answer to ``CONNECT host:port``: bytes copied both ways until either side closes."""
+    host, port = h.path.rsplit(":", 1)
+    upstream = socket.create_connection((host, int(port)), timeout=10)
+    h.send_response(200)
+    h.end_headers()
+    a, b = h.connection, upstream
+    while True:
+        ready, _, _ = select.select([a, b], [], [], 10)
+        if not ready:
+            break
+        for s in ready:
+            data = s.recv(65536)
+            if not data:
+                upstream.close()
+                return
+            (b if s is a else a).sendall(data)
+
+
+def lower_keys(headers: dict[str, str]) -> set[str]:
+    return {k.lower() for k in headers}
+
+
+def test_the_proxy_password_is_not_sent_to_a_redirect_target(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """urllib's ProxyHandler stores Proxy-Authorization as an ordinary header, which a redirect copies: a
+    redirect target reached without the proxy (``no_proxy``) would receive the proxy's password."""
+    sink = servers(lambda h: send(h, 404))
+    target = servers(archive(lambda h: send(h, 302, Location=f"{sink.url}/elsewhere")))
+    proxy = servers(forward)
+    env.setenv("http_proxy", f"http://alice:proxy-SECRET@127.0.0.1:{proxy.port}")
+    env.setenv("no_proxy", f"127.0.0.1:{sink.port}")
+    status, _out, err = run_get(target.url + "/dicom-web", tmp_path / "got", capsys)
+    assert status == 1
+    assert any("proxy-authorization" in lower_keys(h) for h in proxy.headers_seen()), "went through it"
+    assert sink.requests, "the redirect was followed, directly"
+    assert all("proxy-authorization" not in lower_keys(h) for h in sink.headers_seen()), sink.requests
+    assert "SECRET" not in err

@@ -13,7 +13,8 @@ needs from an HTTP library, all of it the standard library's own code:
   case) through :class:`urllib.request.ProxyHandler`, HTTPS through a proxy as a ``CONNECT`` tunnel;
 - credentials (from :func:`~tui_dicom.core.archive.address.credentials`: environment, ``~/.netrc``,
   config) sent at once as a Basic or Bearer ``Authorization`` header, carried over a redirect only to
-  the same origin (:func:`same_origin`: another host must not receive the password);
+  the same origin (:func:`same_origin`: another host must not receive the password), and the proxy's
+  password never (urllib would copy it onto the redirected request);
 - a connect timeout and a separate, longer read timeout (an archive may think before it answers);
 - redirects followed; errors raised as ``urllib.error``/``OSError`` exceptions, which
   :func:`failure_kind` sorts into the few cases a user can act on.
@@ -175,6 +176,11 @@ class Transport:
                 newurl: str,
             ) -> urllib.request.Request | None:
                 new = super().redirect_request(req, fp, code, msg, headers, newurl)
+                if new is not None:
+                    # ProxyHandler adds the proxy's password as an ordinary header, which the base class
+                    # copies: a target reached without the proxy (no_proxy) would receive it. The
+                    # ProxyHandler adds it again if the new request goes through the proxy.
+                    new.headers.pop("Proxy-authorization", None)
                 if new is not None and transport._authorization and same_origin(req.full_url, new.full_url):
                     new.add_unredirected_header("Authorization", transport._authorization)
                 return new
