@@ -96,7 +96,7 @@ class Server:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def headers_seen(self) -> list[dict[str, str]]:
         return [h for _, _, h in self.requests]
@@ -289,3 +289,106 @@ def test_the_proxy_password_is_not_sent_to_a_redirect_target(
     assert sink.requests, "the redirect was followed, directly"
     assert all("proxy-authorization" not in lower_keys(h) for h in sink.headers_seen()), sink.requests
     assert "SECRET" not in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_https_proxy_is_refused_rather_than_spoken_to_in_clear_text(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """urllib sends the CONNECT line and the proxy's password to an https:// proxy unencrypted."""
+    proxy = servers(lambda h: send(h, 502))
+    env.setenv("https_proxy", f"https://alice:proxy-SECRET@127.0.0.1:{proxy.port}")
+    status, _out, err = run_get(f"https://127.0.0.1:{free_port()}/dicom-web", tmp_path / "got", capsys)
+    assert status == 1 and err.count("\n") == 1, err
+    assert "https:// proxy" in err and "only http:// proxies" in err
+    assert "SECRET" not in err
+    assert proxy.requests == [], "nothing sent to it, least of all in clear text"
+
+
+def test_cidr_ranges_in_no_proxy_are_honoured(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ct: bytes,
+    mr: bytes,
+) -> None:
+    target = servers(archive(lambda h: send(h, 200, multipart([ct, mr]), MULTIPART)))
+    proxy = servers(forward)
+    env.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+    env.setenv("no_proxy", "10.0.0.0/8, 127.0.0.0/8")
+    status, out, err = run_get(target.url + "/dicom-web", tmp_path / "got", capsys)
+    assert status == 0, err
+    assert proxy.requests == [], "127.0.0.1 is in 127.0.0.0/8: no proxy"
+    assert sorted(p.read_bytes() for p in files(tmp_path / "got")) == sorted([ct, mr])
+
+    from tui_dicom.core.archive.transport import proxy_for
+
+    assert proxy_for(target.url) == ""
+    env.setenv("no_proxy", "10.0.0.0/8,::1/128,example.org")
+    assert proxy_for(target.url) == f"127.0.0.1:{proxy.port}"
+
+
+def proxy_auth_required(h: BaseHTTPRequestHandler) -> None:
+    send(h, 407, Proxy_Authenticate='Basic realm="corp"')
+
+
+@pytest.mark.parametrize(
+    ("proxy_kind", "expected"),
+    [
+        ("down", "connection refused by the proxy 127.0.0.1:"),
+        ("unknown", "cannot resolve the proxy's host 'proxy.invalid'"),
+        ("407", "proxy authentication failed (HTTP 407) at the proxy 127.0.0.1:"),
+        ("407-tunnel", "proxy authentication failed (HTTP 407) at the proxy 127.0.0.1:"),
+    ],
+)
+def test_proxy_failures_name_the_proxy_not_the_archive(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    proxy_kind: str,
+    expected: str,
+) -> None:
+    scheme = "https" if proxy_kind == "407-tunnel" else "http"
+    archive_port = free_port()
+    if proxy_kind == "down":
+        proxy_url = f"http://127.0.0.1:{free_port()}"
+    elif proxy_kind == "unknown":
+        proxy_url = "http://proxy.invalid:3128"
+    else:
+        proxy_url = servers(proxy_auth_required).url
+    env.setenv(f"{scheme}_proxy", proxy_url)
+    status, _out, err = run_get(f"{scheme}://127.0.0.1:{archive_port}/dicom-web", tmp_path / "got", capsys)
+    assert status == 1 and err.count("\n") == 1, err
+    assert expected in err, err
+    assert str(archive_port) not in err.split(":", 1)[1].replace(expected, ""), "the archive is not blamed"
+
+
+def test_a_proxy_407_on_the_requests_path_names_the_proxy(
+    servers: Callable[..., Server], env: pytest.MonkeyPatch
+) -> None:
+    """The viewer's and ``ls``'s study queries go through requests: the same line."""
+    from tui_dicom.core.archive.address import Credentials, parse_address
+    from tui_dicom.core.archive.dicomweb import DicomWebClient
+    from tui_dicom.core.archive.errors import ArchiveError
+    from tui_dicom.core.archive.query import QueryFilters
+
+    proxy = servers(proxy_auth_required)
+    env.setenv("https_proxy", proxy.url)
+    client = DicomWebClient(
+        parse_address(f"https://127.0.0.1:{free_port()}/dicom-web", config={}), Credentials()
+    )
+    with pytest.raises(
+        ArchiveError, match=r"proxy authentication failed \(HTTP 407\) at the proxy 127\.0\.0\.1"
+    ):
+        client.find_studies(QueryFilters())
+    client.close()

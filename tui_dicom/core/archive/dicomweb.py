@@ -63,7 +63,7 @@ from tui_dicom.core.archive.query import (
     study_matches,
     to_int,
 )
-from tui_dicom.core.archive.transport import Transport, failure_kind
+from tui_dicom.core.archive.transport import Transport, failure_kind, proxy_for
 from tui_dicom.core.errors import DicomViewerError
 
 STUDY_FIELDS = (
@@ -456,6 +456,9 @@ class DicomWebClient:
             return "connect-timeout", ""
         if isinstance(exc, errors.ConnectionError):
             text = str(exc)
+            m = re.search(r"Tunnel connection failed: (\d{3}[^'\"()]*)", text)
+            if m:
+                return "proxy-http", m.group(1).strip()
             if "Connection refused" in text:
                 return "refused", ""
             if (
@@ -476,9 +479,16 @@ class DicomWebClient:
         if isinstance(exc, ArchiveError):
             return exc
         kind, detail = self._requests_failure(exc)
-        if not kind:
+        if kind:
+            proxy = proxy_for(self.address.url)
+        else:
             kind, detail = failure_kind(exc)
+            proxy = self.transport.proxy
         where = f"{self.address.host}:{self.address.port}"
+        if proxy:
+            failed = self._proxy_error(kind, detail, proxy, where, what)
+            if failed is not None:
+                return failed
         if kind == "tls":
             return ConnectionFailed(
                 f"TLS verification failed for {self.address.host}: {detail} (set ca_bundle in the config "
@@ -516,6 +526,30 @@ class DicomWebClient:
         if kind == "timeout":
             return ConnectionFailed(f"{where} stopped answering during {what} (timed out)")
         return ArchiveError(f"{what} failed at {self.display}: {exc}")
+
+    @staticmethod
+    def _proxy_error(kind: str, detail: str, proxy: str, where: str, what: str) -> ArchiveError | None:
+        """The line for a request that went through ``proxy`` and failed there (None: the archive's
+        failure, the proxy only carried it). Through a proxy, the archive's host is resolved and
+        connected to by the proxy: a refused, unresolved or unreachable connection is the proxy's."""
+        if kind == "proxy-http" or (kind == "http" and detail.startswith("407")):
+            if detail.startswith("407"):
+                return ConnectionFailed(
+                    f"proxy authentication failed (HTTP 407) at the proxy {proxy}: give its user and "
+                    "password in the proxy URL"
+                )
+            return ConnectionFailed(f"the proxy {proxy} did not connect to {where} (HTTP {detail})")
+        if kind == "refused":
+            return ConnectionFailed(f"connection refused by the proxy {proxy}: is the proxy running?")
+        if kind == "resolve":
+            return ConnectionFailed(f"cannot resolve the proxy's host {proxy.rpartition(':')[0]!r}")
+        if kind == "connect-timeout":
+            return ConnectionFailed(f"no answer from the proxy {proxy} (timed out)")
+        if kind == "unreachable":
+            return ConnectionFailed(f"proxy unreachable: {proxy}")
+        if kind == "lost":
+            return ConnectionFailed(f"connection to {where} through the proxy {proxy} lost during {what}")
+        return None
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
