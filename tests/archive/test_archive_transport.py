@@ -392,3 +392,93 @@ def test_a_proxy_407_on_the_requests_path_names_the_proxy(
     ):
         client.find_studies(QueryFilters())
     client.close()
+
+
+# ------------------------------------------------------------------------------------------ answers cut short
+
+
+def cut_answer(body: bytes, length: int, kind: str) -> Behaviour:
+    """Promise ``length`` bytes, send ``body`` (fewer), close the connection."""
+
+    def behaviour(h: BaseHTTPRequestHandler) -> None:
+        send(h, 200, b"", kind, Content_Length=str(length))
+        h.wfile.write(body)
+        h.wfile.flush()
+        h.close_connection = True
+
+    return behaviour
+
+
+def test_a_single_part_answer_cut_short_is_never_kept(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ct: bytes,
+) -> None:
+    """An answer of one bare instance (``application/dicom``) whose Content-Length is not reached."""
+    from tui_dicom.core.archive.address import Credentials, parse_address
+    from tui_dicom.core.archive.dicomweb import DicomWebClient
+    from tui_dicom.core.archive.diskcache import DiskCache
+    from tui_dicom.core.archive.errors import ArchiveError
+
+    server = servers(archive(cut_answer(ct[: len(ct) // 2], len(ct), "application/dicom"), count=1))
+    out = tmp_path / "got"
+    status, _out, err = run_get(server.url + "/dicom-web", out, capsys)
+    assert status == 1 and err.count("\n") == 1, err
+    assert "ended inside an instance" in err
+    assert files(out) == [], "nothing cut short is kept, not even a temporary file"
+
+    # the viewer retrieves into its cache the same way
+    client = DicomWebClient(parse_address(server.url + "/dicom-web", config={}), Credentials())
+    cache = DiskCache("test", 1 << 30, root=tmp_path / "cache")
+    with pytest.raises(ArchiveError, match="ended inside an instance"):
+        list(client.retrieve(STUDY, SERIES, cache))
+    client.close()
+    assert files(tmp_path / "cache") == [] and cache.nbytes == 0
+
+
+@pytest.mark.parametrize("after", [b"", b"\r\n"])
+def test_an_answer_cut_right_after_a_delimiter_keeps_the_part_before_it(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ct: bytes,
+    mr: bytes,
+    after: bytes,
+) -> None:
+    full = multipart([ct, mr])
+    first = (
+        b"--" + BOUNDARY + b"\r\nContent-Type: application/dicom\r\n\r\n" + ct + b"\r\n--" + BOUNDARY + after
+    )
+    server = servers(archive(cut_answer(first, len(full), MULTIPART)))
+    out = tmp_path / "got"
+    status, _out, err = run_get(server.url + "/dicom-web", out, capsys)
+    assert status == 1, err
+    assert [p.read_bytes() for p in files(out)] == [ct], "the whole first instance is kept, alone"
+    assert "lost during retrieve" in err and "1 instances kept" in err, err
+
+
+@pytest.mark.parametrize("how", ["204", "empty-200"])
+def test_an_empty_answer_says_no_instances_came(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    def empty(h: BaseHTTPRequestHandler) -> None:
+        if how == "204":
+            h.send_response(204)
+            h.end_headers()
+        else:
+            send(h, 200)  # no Content-Type, no body
+
+    server = servers(archive(empty))
+    out = tmp_path / "got"
+    status, _out, err = run_get(server.url + "/dicom-web", out, capsys)
+    assert status == 1 and err.count("\n") == 1, err
+    assert "the archive sent no instances" in err
+    assert "DICOM" not in err, "not pydicom's complaint about an empty file"
+    assert not out.exists()
