@@ -482,3 +482,28 @@ def test_an_empty_answer_says_no_instances_came(
     assert "the archive sent no instances" in err
     assert "DICOM" not in err, "not pydicom's complaint about an empty file"
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ counting
+
+
+def test_an_instance_sent_twice_is_counted_once(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ct: bytes,
+    mr: bytes,
+) -> None:
+    server = servers(archive(lambda h: send(h, 200, multipart([ct, ct, mr]), MULTIPART)))
+    out = tmp_path / "got"
+    status, stdout, err = run_get(server.url + "/dicom-web", out, capsys)
+    assert status == 0, err
+    assert sorted(p.read_bytes() for p in files(out)) == sorted([ct, mr])
+    megabytes = (len(ct) + len(mr)) / 1e6
+    assert stdout.startswith(f"2 instances, {megabytes:.1f} MB written to "), stdout
+    assert "sent 1 of them more than once" in stdout
+
+    from tui_dicom.core.archive.errors import RetrieveIncomplete
+
+    assert "1 instances kept" in str(RetrieveIncomplete("cut", ["1.2", "1.2"], []))

@@ -99,12 +99,20 @@ def run(args: argparse.Namespace) -> int:
             created = True
         dest = OutputFolder(out_dir)
         nbytes = 0
+        # an archive may send one instance twice: its file is written over, so instances and bytes are
+        # counted per SOP Instance UID (the last copy's size), and the repeats said in the summary
+        sizes: dict[str, int] = {}
+        repeats = 0
         received: list[str] = []
         total = f"/{expected_total}" if expected_total is not None else ""
         try:
             for item in client.retrieve(study_uid, args.series or "", dest, None, cancel):
-                received.append(item.sop_instance_uid)
-                nbytes += item.nbytes
+                if item.sop_instance_uid in sizes:
+                    repeats += 1
+                else:
+                    received.append(item.sop_instance_uid)
+                nbytes += item.nbytes - sizes.get(item.sop_instance_uid, 0)
+                sizes[item.sop_instance_uid] = item.nbytes
                 if not args.quiet:
                     line = f"\r{len(received)}{total} instances, {nbytes / 1e6:.1f} MB"
                     print(line, end="", file=sys.stderr, flush=True)
@@ -125,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
                     received,
                     missing,
                 )
-        print(f"{len(received)} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}")
+        twice = ""
+        if repeats:
+            twice = f" (the archive sent {repeats} of them more than once: each written once)"
+        print(f"{len(received)} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}{twice}")
         return EXIT_OK
     except RetrieveIncomplete as exc:
         print(f"{PROG}: {safe_text(exc)}", file=sys.stderr)
