@@ -507,3 +507,10 @@ def test_an_instance_sent_twice_is_counted_once(
     from tui_dicom.core.archive.errors import RetrieveIncomplete
 
     assert "1 instances kept" in str(RetrieveIncomplete("cut", ["1.2", "1.2"], []))
+
+
+def test_a_uid_with_a_final_newline_is_not_used_as_a_file_name() -> None:
+    from tui_dicom.core.archive.diskcache import uid_name
+
+    assert uid_name("1.2.3") == "1.2.3"
+    assert uid_name("1.2.3\n").startswith("x") and "\n" not in uid_name("1.2.3\n")
