@@ -514,3 +514,15 @@ def test_a_uid_with_a_final_newline_is_not_used_as_a_file_name() -> None:
 
     assert uid_name("1.2.3") == "1.2.3"
     assert uid_name("1.2.3\n").startswith("x") and "\n" not in uid_name("1.2.3\n")
+
+
+def test_a_redirect_loop_is_one_plain_line(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = servers(lambda h: send(h, 302, Location=h.path))
+    status, _out, err = run_get(server.url + "/dicom-web", tmp_path / "got", capsys)
+    assert status == 1 and err.count("\n") == 1, err
+    assert "too many redirects" in err

@@ -447,6 +447,8 @@ class DicomWebClient:
         if requests is None:
             return "", ""
         errors = requests.exceptions
+        if isinstance(exc, errors.TooManyRedirects):
+            return "redirect", ""
         if isinstance(exc, errors.InvalidHeader):  # its text holds the header's value (the secret)
             return "header", ""
         if isinstance(exc, errors.SSLError):
@@ -496,6 +498,8 @@ class DicomWebClient:
                 f"TLS verification failed for {self.address.host}: {detail} (set ca_bundle in the config "
                 "for a private CA)"
             )
+        if kind == "redirect":
+            return ArchiveError(f"{what} failed at {self.display}: too many redirects (a redirect loop?)")
         if kind == "header":
             return ArchiveError(
                 f"{what} not sent to {self.display}: a request header holds a character HTTP does not allow "

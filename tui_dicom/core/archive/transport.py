@@ -299,14 +299,16 @@ _TUNNEL_FAILED = "Tunnel connection failed:"
 def failure_kind(exc: BaseException) -> tuple[str, str]:
     """Sort an exception from :meth:`Transport.get` or from reading a body into ``(kind, detail)``.
 
-    Kinds: ``"http"`` (detail: ``"CODE REASON"``), ``"tls"`` (detail: why verification failed),
+    Kinds: ``"http"`` (detail: ``"CODE REASON"``), ``"redirect"`` (a redirect loop or too many), ``"tls"`` (detail: why verification failed),
     ``"refused"``, ``"resolve"``, ``"unreachable"``, ``"connect-timeout"``, ``"timeout"`` (no data
     within the read timeout), ``"lost"`` (the connection broke), ``"proxy-http"`` (the proxy answered
     a ``CONNECT`` with an error; detail: ``"CODE REASON"``), ``"header"`` (a header value HTTP does
     not allow; the exception's text holds the value, so it must not be shown), ``""`` (none of these).
     """
     if isinstance(exc, urllib.error.HTTPError):
-        return "http", f"{exc.code} {exc.reason or ''}".rstrip()
+        if 300 <= exc.code < 400:  # urllib gave up following (a loop, or too many): its reason is 3 lines
+            return "redirect", ""
+        return "http", " ".join(f"{exc.code} {exc.reason or ''}".split())
     if isinstance(exc, ValueError) and "header" in str(exc).lower():
         # http.client's "Invalid header value b'Bearer ...'" repeats the secret: only the kind is kept
         return "header", ""
