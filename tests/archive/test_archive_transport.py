@@ -526,3 +526,48 @@ def test_a_redirect_loop_is_one_plain_line(
     status, _out, err = run_get(server.url + "/dicom-web", tmp_path / "got", capsys)
     assert status == 1 and err.count("\n") == 1, err
     assert "too many redirects" in err
+
+
+# ------------------------------------------------------------------------------------------ TLS
+
+
+def test_the_requests_path_trusts_ssl_cert_file_like_the_transport(
+    servers: Callable[..., Server], env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``ls`` and the viewer query through requests, which reads certifi's bundle unless told otherwise:
+    a private CA named by ``SSL_CERT_FILE`` must be trusted there too, as ``get`` trusts it."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from tui_dicom.core.archive.address import Credentials, parse_address
+    from tui_dicom.core.archive.dicomweb import DicomWebClient
+    from tui_dicom.core.archive.errors import ConnectionFailed
+    from tui_dicom.core.archive.query import QueryFilters
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = servers(lambda h: send(h, 200, b"[]", "application/dicom+json"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    address = parse_address(f"https://127.0.0.1:{server.port}/dicom-web", config={})
+    for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env.delenv(variable, raising=False)
+
+    client = DicomWebClient(address, Credentials())
+    with pytest.raises(ConnectionFailed, match="TLS verification failed"):
+        client.find_studies(QueryFilters())  # verification is on: the fake's certificate is not trusted
+    client.close()
+
+    env.setenv("SSL_CERT_FILE", str(cert))
+    client = DicomWebClient(address, Credentials())
+    assert client.find_studies(QueryFilters()).studies == []  # the study query (requests)
+    assert client.find_series("1.2.3") == []  # the series query, on the same session
+    client.close()

@@ -181,8 +181,30 @@ def _session(address: ArchiveAddress, creds: Credentials) -> Any:
         session.headers["Authorization"] = f"Bearer {creds.token}"
     elif creds.password:
         session.auth = (creds.user, creds.password)
-    session.verify = address.ca_bundle or address.verify_tls
+    session.verify = _requests_verify(address)
     return session
+
+
+def _requests_verify(address: ArchiveAddress) -> bool | str:
+    """``requests``' ``verify`` for ``address``, trusting what the transport's TLS context trusts.
+
+    ``requests`` verifies against certifi's bundle and ignores ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which
+    OpenSSL (hence the transport, and ``curl``) honours: a private CA named there would be trusted by
+    ``get`` and refused by ``ls`` and the viewer. The archive's ``ca_bundle`` still comes first, and
+    ``verify_tls = false`` still turns verification off.
+    """
+    import os
+
+    if address.ca_bundle:
+        return address.ca_bundle
+    if not address.verify_tls:
+        return False
+    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", "")
+    if cert_file and os.path.isfile(cert_file):
+        return cert_file
+    if cert_dir and os.path.isdir(cert_dir):
+        return cert_dir
+    return True
 
 
 def _value(item: dict[str, Any], keyword_tag: str) -> Any:
