@@ -531,19 +531,11 @@ def test_a_redirect_loop_is_one_plain_line(
 # ------------------------------------------------------------------------------------------ TLS
 
 
-def test_the_requests_path_trusts_ssl_cert_file_like_the_transport(
-    servers: Callable[..., Server], env: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """``ls`` and the viewer query through requests, which reads certifi's bundle unless told otherwise:
-    a private CA named by ``SSL_CERT_FILE`` must be trusted there too, as ``get`` trusts it."""
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """(key, certificate) of a self-signed certificate for 127.0.0.1."""
     import shutil
-    import ssl
     import subprocess
-
-    from tui_dicom.core.archive.address import Credentials, parse_address
-    from tui_dicom.core.archive.dicomweb import DicomWebClient
-    from tui_dicom.core.archive.errors import ConnectionFailed
-    from tui_dicom.core.archive.query import QueryFilters
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
@@ -553,11 +545,58 @@ def test_the_requests_path_trusts_ssl_cert_file_like_the_transport(
          "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
-    server = servers(lambda h: send(h, 200, b"[]", "application/dicom+json"))
+    return key, cert
+
+
+def with_tls(server: Server, self_signed: tuple[Path, Path]) -> None:
+    """Make ``server`` speak HTTPS with the self-signed certificate."""
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context.load_cert_chain(self_signed[1], self_signed[0])
     server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
-    address = parse_address(f"https://127.0.0.1:{server.port}/dicom-web", config={})
+    server.url = server.url.replace("http://", "https://")
+
+
+def test_https_through_a_proxy_tunnel_keeps_the_proxy_password_for_the_proxy(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    self_signed: tuple[Path, Path],
+    ct: bytes,
+    mr: bytes,
+) -> None:
+    """The CONNECT tunnel still works through the proxy handler: the proxy gets its password on the
+    CONNECT, the archive (behind TLS) never sees it, and the instances arrive whole."""
+    target = servers(archive(lambda h: send(h, 200, multipart([ct, mr]), MULTIPART)))
+    with_tls(target, self_signed)
+    proxy = servers(lambda h: send(h, 405), connect=tunnel)
+    env.setenv("SSL_CERT_FILE", str(self_signed[1]))
+    env.setenv("https_proxy", f"http://alice:proxy-SECRET@127.0.0.1:{proxy.port}")
+    out = tmp_path / "got"
+    status, _out, err = run_get(target.url + "/dicom-web", out, capsys)
+    assert status == 0, err
+    assert sorted(p.read_bytes() for p in files(out)) == sorted([ct, mr])
+    assert [m for m, _, _ in proxy.requests] == ["CONNECT", "CONNECT"], proxy.requests
+    assert all("proxy-authorization" in lower_keys(h) for h in proxy.headers_seen())
+    assert target.requests and all("proxy-authorization" not in lower_keys(h) for h in target.headers_seen())
+
+
+def test_the_requests_path_trusts_ssl_cert_file_like_the_transport(
+    servers: Callable[..., Server], env: pytest.MonkeyPatch, self_signed: tuple[Path, Path]
+) -> None:
+    """``ls`` and the viewer query through requests, which reads certifi's bundle unless told otherwise:
+    a private CA named by ``SSL_CERT_FILE`` must be trusted there too, as ``get`` trusts it."""
+    from tui_dicom.core.archive.address import Credentials, parse_address
+    from tui_dicom.core.archive.dicomweb import DicomWebClient
+    from tui_dicom.core.archive.errors import ConnectionFailed
+    from tui_dicom.core.archive.query import QueryFilters
+
+    key, cert = self_signed
+    server = servers(lambda h: send(h, 200, b"[]", "application/dicom+json"))
+    with_tls(server, self_signed)
+    address = parse_address(f"{server.url}/dicom-web", config={})
     for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         env.delenv(variable, raising=False)
 
@@ -566,7 +605,7 @@ def test_the_requests_path_trusts_ssl_cert_file_like_the_transport(
         client.find_studies(QueryFilters())  # verification is on: the fake's certificate is not trusted
     client.close()
 
-    env.setenv("SSL_CERT_FILE", str(cert))
+    env.setenv("SSL_CERT_FILE", str(self_signed[1]))
     client = DicomWebClient(address, Credentials())
     assert client.find_studies(QueryFilters()).studies == []  # the study query (requests)
     assert client.find_series("1.2.3") == []  # the series query, on the same session
