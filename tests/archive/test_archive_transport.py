@@ -610,3 +610,26 @@ def test_the_requests_path_trusts_ssl_cert_file_like_the_transport(
     assert client.find_studies(QueryFilters()).studies == []  # the study query (requests)
     assert client.find_series("1.2.3") == []  # the series query, on the same session
     client.close()
+
+
+def test_an_instance_listing_without_uids_lists_no_blank_missing_instance(
+    servers: Callable[..., Server],
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ct: bytes,
+) -> None:
+    """The archive lists 2 instances, sends 1, and its instance query answers items without a SOP
+    Instance UID: the retrieve is incomplete (not a success), and no blank "not retrieved:" line appears."""
+
+    def behaviour(h: BaseHTTPRequestHandler) -> None:
+        if "/instances" in h.path:
+            send(h, 200, qido(2), "application/dicom+json")  # series attributes only: no (0008,0018)
+        else:
+            archive(lambda h: send(h, 200, multipart([ct]), MULTIPART))(h)
+
+    server = servers(behaviour)
+    status, _out, err = run_get(server.url + "/dicom-web", tmp_path / "got", capsys)
+    assert status == 1, err
+    assert "the archive sent 1 of the 2 instances it counted" in err, err
+    assert "not retrieved:" not in err, err

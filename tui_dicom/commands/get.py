@@ -49,7 +49,8 @@ def _missing(
     listed: set[str] = set()
     try:
         for s in series:
-            listed.update(r.sop_instance_uid for r in client.find_instances(study_uid, s.series_instance_uid))
+            found = client.find_instances(study_uid, s.series_instance_uid)
+            listed.update(r.sop_instance_uid for r in found if r.sop_instance_uid)  # "" names nothing
     except ArchiveError:
         return []
     return sorted(listed - set(received))
@@ -132,6 +133,12 @@ def run(args: argparse.Namespace) -> int:
                     f"the archive sent {len(received)} of the {len(received) + len(missing)} instances it listed",
                     received,
                     missing,
+                )
+            if expected_total is not None:  # fewer than counted, and the instance list names none
+                raise RetrieveIncomplete(
+                    f"the archive sent {len(received)} of the {expected_total} instances it counted",
+                    received,
+                    [],
                 )
         twice = ""
         if repeats:
