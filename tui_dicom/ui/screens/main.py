@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -175,6 +176,9 @@ class MainScreen(Screen[None]):
         self.index_done = False
         self._sized = False
         self._size_note = ""
+        #: what the decoder says about the shown slice's file although its picture is fine
+        #: (e.g. "the file is cut short …"), shown in the status line
+        self._frame_note = ""
         #: a series was shown already (the first one, chosen at start, takes the focus to the image)
         self._opened = False
 
@@ -508,6 +512,7 @@ class MainScreen(Screen[None]):
         ):
             return
         self.query_one(ImagePane).set_message(None)
+        self._set_frame_note(message.frame.note)
 
         def texts() -> None:
             # with the picture, in the same screen update: tag values, counter and annotations; only the
@@ -692,9 +697,20 @@ class MainScreen(Screen[None]):
             parts.append(self._status_progress)
         if self.viewer.hierarchy.errors:
             parts.append(f"{len(self.viewer.hierarchy.errors):,} problems")
+        if self._frame_note:
+            parts.append(self._frame_note)
         if self.privacy:
             parts.append("PRIVACY")
-        self.query_one("#status", Static).update(" │ ".join(parts), layout=False)  # one row, full width
+        # plain Text: never markup, whatever a part says
+        self.query_one("#status", Static).update(Text(" │ ".join(parts)), layout=False)  # one row, full width
+
+    def _set_frame_note(self, note: str) -> None:
+        """Show (or clear) the decoder's note about the shown slice's file; the status line is
+        rewritten only when the note changes, not at every step."""
+        note = safe_text(note)
+        if note != self._frame_note:
+            self._frame_note = note
+            self._update_status()
 
     # ------------------------------------------------------------------------------ actions
 
