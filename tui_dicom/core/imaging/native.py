@@ -18,7 +18,15 @@ photometric interpretation but MONOCHROME1/2 and RGB; Bits Allocated other than 
 functional groups; elements out of order, repeated, in group 0002 of the dataset, or with a VR other than
 the dictionary's; values that do not parse; a character set it cannot decode without pydicom (for text it
 needs); pixel data shorter than the header says or cut off by the end of the file; anything past the
-limits. ``tests/parity/test_native.py`` checks that every accepted file of the test corpora gives the
+limits, and any element or sequence long enough that it *could* hold more values or item elements than
+``element_values`` / ``dataset_elements`` allow (pydicom's reader counts them and words the refusal);
+Image Pixel values pydicom's decoder refuses but ``pixels.pixel_info`` would fill in (a missing or
+multi-valued Samples per Pixel, Bits Stored, Pixel Representation or Photometric Interpretation, a
+colour image without Planar Configuration 0 or 1); DS, IS or CS values with control characters or
+outside the DICOM grammar (Python's ``strip()``/``float()``/``int()`` take more than pydicom does); and
+anything after the pixel data but NUL padding or at most 64 KB of ascending elements past it (trailing
+padding, digital signatures), since pydicom reads the rest of the file and a second Pixel Data or a
+Rows there changes its picture. ``tests/parity/test_native.py`` checks that every accepted file of the test corpora gives the
 same frame as the pydicom path, and lists which kinds are refused.
 """
 
