@@ -330,3 +330,22 @@ def test_every_refused_corpus_file_header_from_the_decoding_parse() -> None:
         if problems:
             mismatches.append(f"{_id(path)}: {problems}")
     assert not mismatches, "\n".join(mismatches)
+
+
+def _padded_values(ds: Dataset) -> None:
+    ds.Modality = " CT"
+    ds.StudyDescription = " head \\ neck "
+    ds.SeriesNumber = " 05"
+    ds.PatientID = " id 7 "
+    ds.WindowCenter = ["40", " 400 "]
+    ds.WindowWidth = ["350", "2000"]
+    ds.WindowCenterWidthExplanation = [" soft ", "bone "]
+
+
+def test_padded_and_multi_values_read_as_pydicom_reads_them(tmp_path: Path) -> None:
+    """Leading spaces, several values and IS written with a leading zero: the fast path's values (frame
+    windows, annotations) are pydicom's."""
+    path = _variant(tmp_path, "padded", _padded_values)
+    status, problems = _check(path)
+    assert status == "accepted" and not problems, problems
+    assert native.read_slice_or_refuse(FileRef(str(path))).header.get("Modality") == " CT"

@@ -105,3 +105,48 @@ async def test_compositor_lists_visible_widgets_front_to_back() -> None:
             if not widgets_over(under):
                 break
         assert widgets_over(under) == frozenset()
+
+
+def test_compositor_internals_the_sparse_compositor_overrides() -> None:
+    """``SparseCompositor`` overrides ``render_partial_update`` and ``_get_renders`` and reads
+    ``_dirty_regions``; ``use_sparse_compositor`` replaces ``Screen._compositor``."""
+    from textual._compositor import Compositor
+    from textual.screen import Screen
+
+    assert "self._compositor = Compositor()" in inspect.getsource(Screen.__init__)
+    partial = inspect.getsource(Compositor.render_partial_update)
+    assert "self._dirty_regions" in partial and "self._render_chops(" in partial
+    chops = inspect.getsource(Compositor._render_chops)
+    assert "self._get_renders(crop)" in chops, "_render_chops no longer asks _get_renders"
+    assert "for region, clip, strips in renders" in chops, "_get_renders yields a different shape"
+    assert "intersection(region, clip)" in chops, "a render's lines are no longer placed at region ∩ clip"
+
+
+async def test_tree_internals_relabel_uses() -> None:
+    """``relabel`` sets ``TreeNode._label``/``_updates`` and repaints with ``Tree._tree_lines`` and
+    ``Tree._refresh_line``: the new label is what the tree then renders, the other lines stay."""
+    from rich.text import Text
+    from textual.widgets import Tree
+
+    from tui_dicom.ui.driver import relabel
+
+    assert "self._updates," in inspect.getsource(Tree._render_line), "the line cache key changed"
+
+    class _App(App[None]):
+        def compose(self) -> ComposeResult:
+            tree: Tree[int] = Tree("root")
+            tree.show_root = False
+            for i in range(5):
+                tree.root.add_leaf(f"row {i}", data=i)
+            yield tree
+
+    app = _App()
+    async with app.run_test(size=(40, 10)) as pilot:
+        tree = app.query_one(Tree)
+        await pilot.pause()
+        nodes = list(tree.root.children)
+        relabel(tree, {nodes[1]: Text("one changed"), nodes[3]: Text("three changed")})
+        await pilot.pause()
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        assert "one changed" in lines[1] and "three changed" in lines[3]
+        assert "row 2" in lines[2] and str(nodes[1].label) == "one changed"

@@ -49,7 +49,8 @@ def _missing(
     listed: set[str] = set()
     try:
         for s in series:
-            listed.update(r.sop_instance_uid for r in client.find_instances(study_uid, s.series_instance_uid))
+            found = client.find_instances(study_uid, s.series_instance_uid)
+            listed.update(r.sop_instance_uid for r in found if r.sop_instance_uid)  # "" names nothing
     except ArchiveError:
         return []
     return sorted(listed - set(received))
@@ -99,12 +100,20 @@ def run(args: argparse.Namespace) -> int:
             created = True
         dest = OutputFolder(out_dir)
         nbytes = 0
+        # an archive may send one instance twice: its file is written over, so instances and bytes are
+        # counted per SOP Instance UID (the last copy's size), and the repeats said in the summary
+        sizes: dict[str, int] = {}
+        repeats = 0
         received: list[str] = []
         total = f"/{expected_total}" if expected_total is not None else ""
         try:
             for item in client.retrieve(study_uid, args.series or "", dest, None, cancel):
-                received.append(item.sop_instance_uid)
-                nbytes += item.nbytes
+                if item.sop_instance_uid in sizes:
+                    repeats += 1
+                else:
+                    received.append(item.sop_instance_uid)
+                nbytes += item.nbytes - sizes.get(item.sop_instance_uid, 0)
+                sizes[item.sop_instance_uid] = item.nbytes
                 if not args.quiet:
                     line = f"\r{len(received)}{total} instances, {nbytes / 1e6:.1f} MB"
                     print(line, end="", file=sys.stderr, flush=True)
@@ -125,7 +134,16 @@ def run(args: argparse.Namespace) -> int:
                     received,
                     missing,
                 )
-        print(f"{len(received)} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}")
+            if expected_total is not None:  # fewer than counted, and the instance list names none
+                raise RetrieveIncomplete(
+                    f"the archive sent {len(received)} of the {expected_total} instances it counted",
+                    received,
+                    [],
+                )
+        twice = ""
+        if repeats:
+            twice = f" (the archive sent {repeats} of them more than once: each written once)"
+        print(f"{len(received)} instances, {nbytes / 1e6:.1f} MB written to {safe_path(out_dir)}{twice}")
         return EXIT_OK
     except RetrieveIncomplete as exc:
         print(f"{PROG}: {safe_text(exc)}", file=sys.stderr)

@@ -18,7 +18,11 @@ This is the only module that relies on Textual internals:
 * :func:`write_now` writes through ``App._driver`` outside a refresh (kitty deletions that must
   happen even when nothing is repainted);
 * :func:`widgets_over` reads ``Screen._compositor.visible_widgets`` (front to back) to find what
-  covers a widget.
+  covers a widget;
+* :class:`SparseCompositor` replaces ``Screen._compositor`` (:func:`use_sparse_compositor`) and
+  overrides ``Compositor.render_partial_update`` and ``Compositor._get_renders``;
+* :func:`relabel` sets ``TreeNode._label``/``_updates`` and reads ``Tree._tree_lines`` and
+  ``Tree._refresh_line``.
 
 ``tests/ui/test_textual_internals.py`` checks the last three against the installed Textual and fails
 loudly when they change.
@@ -31,16 +35,23 @@ import selectors
 import threading
 import time
 from codecs import getincrementaldecoder
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.segment import Segment
+from rich.text import Text
+from textual._compositor import ChopsUpdate, Compositor
 from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
 from textual.app import App
 from textual.drivers.linux_driver import LinuxDriver
+from textual.geometry import Region
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.graphics.replies import ReplyFilter
 
@@ -247,12 +258,114 @@ def widgets_over(widget: Widget) -> frozenset[int]:
     return frozenset()
 
 
+class SparseCompositor(Compositor):
+    """Textual's compositor, with partial updates that render only what touches a changed region.
+
+    Textual paints a partial update by asking *every* widget that overlaps the bounding box of all
+    changed regions for *all* its lines, then keeps the changed lines. One slice step changes the
+    picture's first line (kitty, sixel) or the picture (half-block), the counter under it and a few
+    inspector rows on the other side of the screen: their bounding box covers most of the screen, so
+    some twenty widgets re-rendered all their lines to repaint a handful. Here a widget is asked only
+    when it shows in a changed region (it overlaps it, and no widget in front of it contains the region
+    whole), and only for the rows the changed regions cover (its full width: Textual cuts lines at
+    widget edges, so a narrower piece would land on the wrong cut). The terminal receives the same
+    bytes; full updates and screenshots take Textual's own path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: the changed regions of the partial update being rendered (None: any other render)
+        self._update_regions: list[Region] | None = None
+
+    def render_partial_update(self) -> ChopsUpdate | None:
+        """Textual's partial update, with the changed regions kept for :meth:`_get_renders`."""
+        self._update_regions = list(self._dirty_regions)
+        try:
+            return super().render_partial_update()
+        finally:
+            self._update_regions = None
+
+    def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
+        """Front to back: (region, clip, lines) of each widget that shows in a changed region, its
+        lines limited to the rows the changed regions cover there (``clip`` narrowed to those rows).
+
+        A changed region that lies wholly inside a widget (a picture, a tag row) hides that widget's
+        containers, so they and the screen are not asked for those rows. Other widgets behind it still
+        are (a picture under a notification must learn that it is covered).
+        """
+        regions = self._update_regions
+        if regions is None:
+            yield from super()._get_renders(crop)
+            return
+        widgets: list[tuple[Widget, Region, int, int, int, int]] = []
+        for widget, (region, clip) in self.visible_widgets.items():
+            x, y, width, height = region.intersection(clip)
+            if width and height:
+                widgets.append((widget, region, x, y, x + width, y + height))
+        changed = [(r.x, r.y, r.right, r.bottom) for r in regions]
+        # for each changed region, the containers of the frontmost widget that contains it whole: they
+        # are hidden there by that widget
+        hidden_in: list[frozenset[Widget]] = []
+        containers: dict[int, frozenset[Widget]] = {}
+        for x1, y1, x2, y2 in changed:
+            hidden: frozenset[Widget] = frozenset()
+            for i, (owner, _r, wx1, wy1, wx2, wy2) in enumerate(widgets):
+                if wx1 <= x1 and wy1 <= y1 and x2 <= wx2 and y2 <= wy2:
+                    if i not in containers:
+                        containers[i] = frozenset(
+                            node for node in owner.ancestors if isinstance(node, Widget)
+                        )
+                    hidden = containers[i]
+                    break
+            hidden_in.append(hidden)
+        for widget, region, wx1, wy1, wx2, wy2 in widgets:
+            top, bottom = wy2, wy1
+            for hidden, (x1, y1, x2, y2) in zip(hidden_in, changed, strict=True):
+                if widget not in hidden and x1 < wx2 and wx1 < x2 and y1 < wy2 and wy1 < y2:
+                    top = min(top, max(y1, wy1))
+                    bottom = max(bottom, min(y2, wy2))
+            if bottom <= top:
+                continue
+            width, height = wx2 - wx1, bottom - top
+            yield (
+                region,
+                Region(wx1, top, width, height),
+                widget.render_lines(Region(wx1 - region.x, top - region.y, width, height)),
+            )
+
+
+def relabel(tree: Tree[Any], labels: Mapping[TreeNode[Any], Text]) -> None:
+    """Give several nodes of ``tree`` new labels, repainting only the visible lines of those nodes.
+
+    ``TreeNode.set_label`` schedules one callback per node, each scanning every visible line; a slice
+    step changes a dozen tag values at once, so that was a dozen callbacks (about a millisecond of
+    the step) for the two or three changed rows on screen.
+    """
+    if not labels:
+        return
+    for node, label in labels.items():
+        node._label = tree.process_label(label)
+        node._updates += 1  # part of the tree's line-cache key
+    top = tree.scroll_offset.y
+    for number, line in enumerate(tree._tree_lines[top : top + tree.size.height], top):
+        if line.path and line.path[-1] in labels:
+            tree._refresh_line(number)
+
+
+def use_sparse_compositor(screen: Screen[Any]) -> None:
+    """Give ``screen`` a :class:`SparseCompositor` (call in its ``__init__``, before it is mounted)."""
+    screen._compositor = SparseCompositor()
+
+
 __all__ = [
     "FENCE_QUERY",
     "LazyStrip",
     "ReplyFilteringDriver",
     "ReplySession",
+    "SparseCompositor",
     "make_driver",
+    "relabel",
+    "use_sparse_compositor",
     "widgets_over",
     "write_now",
 ]

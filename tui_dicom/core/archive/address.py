@@ -250,12 +250,49 @@ def _config_is_private(path: Path) -> bool:
     return not (mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # a bearer token goes into a header as is: visible ASCII only
+
+
+def checked(creds: Credentials) -> Credentials:
+    """``creds`` unchanged, or an error naming only where the secret came from.
+
+    A token read with ``$(cat file)`` keeps no newline, but ``export TUI_DICOM_TOKEN="$(printf ...)\r"``,
+    a file saved with CRLF or a pasted tab does: sent as is, http.client (or requests) refuses the header
+    and its error message repeats the whole header, secret included. Such a secret is refused here, before
+    anything is sent, rather than silently trimmed: a trimmed password that still fails would look like a
+    wrong password. A control character in a Basic password or user name is refused too (base64 would
+    carry it, but it is always a copy mistake and would only earn a 401).
+
+    Raises:
+        AddressError: the token holds anything but visible ASCII, or the user or password a control
+            character.
+    """
+    where = creds.source or "the config"
+    if creds.token and not _TOKEN_RE.fullmatch(creds.token):
+        raise AddressError(
+            f"the token from {where} holds a space, control or non-ASCII character (a trailing newline?): "
+            "remove it"
+        )
+    if _CONTROL_RE.search(creds.password) or _CONTROL_RE.search(creds.user):
+        kind = "password" if _CONTROL_RE.search(creds.password) else "user name"
+        raise AddressError(
+            f"the {kind} from {where} holds a control character (a trailing newline?): remove it"
+        )
+    return creds
+
+
 def credentials(address: ArchiveAddress, environ: dict[str, str] | None = None) -> Credentials:
     """The credentials for a DICOMweb address: environment, then ``~/.netrc``, then the config file.
 
     Raises:
-        AddressError: the config file holds a secret but others can read it.
+        AddressError: the config file holds a secret but others can read it; a secret holds characters
+            no header may carry (see :func:`checked`).
     """
+    return checked(_credentials(address, environ))
+
+
+def _credentials(address: ArchiveAddress, environ: dict[str, str] | None) -> Credentials:
     env = os.environ if environ is None else environ
     user = address.user
     token = env.get(TOKEN_ENV, "")

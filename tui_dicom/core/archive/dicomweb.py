@@ -16,7 +16,9 @@ while they arrive (memory stays flat in series length), which is renamed to ``SE
 complete. The two UIDs that name it are read from the part's first bytes, kept in memory as they pass
 (the program's element reader, :mod:`tui_dicom.core.dicom.elements`), so the file is not read again;
 the fast header reader, then pydicom, read the file only when those bytes do not suffice. Files are
-the parts' bytes, unchanged.
+the parts' bytes, unchanged. Nothing cut short is kept: a part is complete only when its closing
+delimiter arrived (a stream cut right after a delimiter keeps the part before it), and a single-part
+answer only when its Content-Length was reached; an empty answer (204) says that no instance came.
 
 What costs what (a 120-instance series from a local Orthanc, which ``curl`` fetches in ~0.2 s):
 ``import dicomweb_client`` imports pydicom, numpy and every pixel decoder plugin (~0.5 s), and
@@ -63,7 +65,7 @@ from tui_dicom.core.archive.query import (
     study_matches,
     to_int,
 )
-from tui_dicom.core.archive.transport import Transport, failure_kind
+from tui_dicom.core.archive.transport import Transport, failure_kind, proxy_for
 from tui_dicom.core.errors import DicomViewerError
 
 STUDY_FIELDS = (
@@ -179,8 +181,30 @@ def _session(address: ArchiveAddress, creds: Credentials) -> Any:
         session.headers["Authorization"] = f"Bearer {creds.token}"
     elif creds.password:
         session.auth = (creds.user, creds.password)
-    session.verify = address.ca_bundle or address.verify_tls
+    session.verify = _requests_verify(address)
     return session
+
+
+def _requests_verify(address: ArchiveAddress) -> bool | str:
+    """``requests``' ``verify`` for ``address``, trusting what the transport's TLS context trusts.
+
+    ``requests`` verifies against certifi's bundle and ignores ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which
+    OpenSSL (hence the transport, and ``curl``) honours: a private CA named there would be trusted by
+    ``get`` and refused by ``ls`` and the viewer. The archive's ``ca_bundle`` still comes first, and
+    ``verify_tls = false`` still turns verification off.
+    """
+    import os
+
+    if address.ca_bundle:
+        return address.ca_bundle
+    if not address.verify_tls:
+        return False
+    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", "")
+    if cert_file and os.path.isfile(cert_file):
+        return cert_file
+    if cert_dir and os.path.isdir(cert_dir):
+        return cert_dir
+    return True
 
 
 def _value(item: dict[str, Any], keyword_tag: str) -> Any:
@@ -445,6 +469,10 @@ class DicomWebClient:
         if requests is None:
             return "", ""
         errors = requests.exceptions
+        if isinstance(exc, errors.TooManyRedirects):
+            return "redirect", ""
+        if isinstance(exc, errors.InvalidHeader):  # its text holds the header's value (the secret)
+            return "header", ""
         if isinstance(exc, errors.SSLError):
             m = re.search(r"certificate verify failed: ([^(\"')]+)", str(exc))
             return "tls", m.group(1).strip() if m else "the certificate could not be verified"
@@ -454,6 +482,9 @@ class DicomWebClient:
             return "connect-timeout", ""
         if isinstance(exc, errors.ConnectionError):
             text = str(exc)
+            m = re.search(r"Tunnel connection failed: (\d{3}[^'\"()]*)", text)
+            if m:
+                return "proxy-http", m.group(1).strip()
             if "Connection refused" in text:
                 return "refused", ""
             if (
@@ -474,13 +505,27 @@ class DicomWebClient:
         if isinstance(exc, ArchiveError):
             return exc
         kind, detail = self._requests_failure(exc)
-        if not kind:
+        if kind:
+            proxy = proxy_for(self.address.url)
+        else:
             kind, detail = failure_kind(exc)
+            proxy = self.transport.proxy
         where = f"{self.address.host}:{self.address.port}"
+        if proxy:
+            failed = self._proxy_error(kind, detail, proxy, where, what)
+            if failed is not None:
+                return failed
         if kind == "tls":
             return ConnectionFailed(
                 f"TLS verification failed for {self.address.host}: {detail} (set ca_bundle in the config "
                 "for a private CA)"
+            )
+        if kind == "redirect":
+            return ArchiveError(f"{what} failed at {self.display}: too many redirects (a redirect loop?)")
+        if kind == "header":
+            return ArchiveError(
+                f"{what} not sent to {self.display}: a request header holds a character HTTP does not allow "
+                "(check the credentials)"
             )
         if kind == "http":
             code = int(detail.split(" ", 1)[0])
@@ -509,6 +554,30 @@ class DicomWebClient:
         if kind == "timeout":
             return ConnectionFailed(f"{where} stopped answering during {what} (timed out)")
         return ArchiveError(f"{what} failed at {self.display}: {exc}")
+
+    @staticmethod
+    def _proxy_error(kind: str, detail: str, proxy: str, where: str, what: str) -> ArchiveError | None:
+        """The line for a request that went through ``proxy`` and failed there (None: the archive's
+        failure, the proxy only carried it). Through a proxy, the archive's host is resolved and
+        connected to by the proxy: a refused, unresolved or unreachable connection is the proxy's."""
+        if kind == "proxy-http" or (kind == "http" and detail.startswith("407")):
+            if detail.startswith("407"):
+                return ConnectionFailed(
+                    f"proxy authentication failed (HTTP 407) at the proxy {proxy}: give its user and "
+                    "password in the proxy URL"
+                )
+            return ConnectionFailed(f"the proxy {proxy} did not connect to {where} (HTTP {detail})")
+        if kind == "refused":
+            return ConnectionFailed(f"connection refused by the proxy {proxy}: is the proxy running?")
+        if kind == "resolve":
+            return ConnectionFailed(f"cannot resolve the proxy's host {proxy.rpartition(':')[0]!r}")
+        if kind == "connect-timeout":
+            return ConnectionFailed(f"no answer from the proxy {proxy} (timed out)")
+        if kind == "unreachable":
+            return ConnectionFailed(f"proxy unreachable: {proxy}")
+        if kind == "lost":
+            return ConnectionFailed(f"connection to {where} through the proxy {proxy} lost during {what}")
+        return None
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -736,6 +805,10 @@ class DicomWebClient:
                     {"on_part_begin": parts.begin, "on_part_data": parts.data, "on_part_end": parts.end},
                 )
             read = response.read1
+            # a delimiter ending the stream closes the part before it (python-multipart waits for the
+            # bytes after it to call on_part_end): the stream's last bytes tell whether it came
+            delimiter = b"\r\n--" + (boundary or b"")
+            tail = b""
             while chunk := read(CHUNK):
                 if cancel.is_set():
                     break
@@ -743,16 +816,30 @@ class DicomWebClient:
                     parts.data(chunk, 0, len(chunk))
                 else:
                     parser.write(chunk)
+                    tail = (tail + chunk[-len(delimiter) - 1 :])[-len(delimiter) - 1 :]
                 yield from settle()
             else:
+                # the connection closed before the Content-Length was read: whatever was being
+                # received is cut short (http.client's read1 returns b"" then, it does not raise)
+                short = bool(response.length)
                 if parser is None:
-                    parts.end()
+                    if parts.current is not None and parts.current.size == 0 and not short:
+                        parts.discard()  # 204 or an empty body: no instance at all
+                    elif not short:
+                        parts.end()
                 else:
                     parser.finalize()
+                    current = parts.current
+                    after = (b"", b"\r", b"-")
+                    if current is not None and current.size == 0:
+                        current.discard()  # a part begun after a delimiter, none of its bytes came
+                        parts.current = None
+                    elif current is not None and any(tail.endswith(delimiter + a) for a in after):
+                        parts.end()  # cut right after a delimiter: the part before it is whole
                 yield from settle()
                 if parts.current is not None:
                     error = ArchiveError(f"the answer from {self.display} ended inside an instance")
-                elif response.length:  # the connection closed before the Content-Length was read
+                elif short:
                     error = self._error(ConnectionResetError(), "retrieve")
         except ArchiveError as exc:
             error = exc
@@ -771,6 +858,8 @@ class DicomWebClient:
             if not received and not isinstance(error, ConnectionFailed):
                 raise error
             raise RetrieveIncomplete(str(error), received, failed)
+        if not received and not failed:
+            raise NotFound(f"the archive sent no instances ({self.display}, {path})")
         if failed:
             raise RetrieveIncomplete("the archive sent fewer instances than it listed", received, failed)
 

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch: "$" would let a final newline through
 DEFAULT_CACHE_MB = 2048
 
 
@@ -37,7 +37,7 @@ def cache_root() -> Path:
 
 def uid_name(uid: str) -> str:
     """A file name for ``uid``: the UID itself when valid (≤ 64 chars, digits and dots), else a hash."""
-    if 0 < len(uid) <= 64 and _UID_RE.match(uid):
+    if 0 < len(uid) <= 64 and _UID_RE.fullmatch(uid):
         return uid
     return "x" + hashlib.sha256(uid.encode("utf-8", "surrogateescape")).hexdigest()[:40]
 

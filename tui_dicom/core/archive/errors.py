@@ -47,10 +47,10 @@ class RetrieveIncomplete(ArchiveError):
 
     def __init__(self, reason: str, received: list[str], failed: list[str]) -> None:
         self.reason = reason
-        self.received = list(received)
+        self.received = list(dict.fromkeys(received))  # an instance sent twice is one file, counted once
         self.failed = list(failed)
         missing = f"{len(failed)} missing" if failed else "the rest missing"
-        super().__init__(f"retrieve incomplete: {reason}; {len(received)} instances kept, {missing}")
+        super().__init__(f"retrieve incomplete: {reason}; {len(self.received)} instances kept, {missing}")
 
 
 class Cancelled(ArchiveError):

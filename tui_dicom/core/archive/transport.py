@@ -10,10 +10,12 @@ needs from an HTTP library, all of it the standard library's own code:
   archive's ``ca_bundle`` alone), hostname checked; only ``verify_tls = false`` in the config turns it
   off;
 - proxies from the environment (``http_proxy``, ``https_proxy``, ``all_proxy``, ``no_proxy``, either
-  case) through :class:`urllib.request.ProxyHandler`, HTTPS through a proxy as a ``CONNECT`` tunnel;
+  case, CIDR ranges in ``no_proxy`` too) through :class:`urllib.request.ProxyHandler`, HTTPS through a
+  proxy as a ``CONNECT`` tunnel; ``http://`` proxies only (``urllib`` cannot do TLS to the proxy);
 - credentials (from :func:`~tui_dicom.core.archive.address.credentials`: environment, ``~/.netrc``,
   config) sent at once as a Basic or Bearer ``Authorization`` header, carried over a redirect only to
-  the same origin (:func:`same_origin`: another host must not receive the password);
+  the same origin (:func:`same_origin`: another host must not receive the password), and the proxy's
+  password never (urllib would copy it onto the redirected request);
 - a connect timeout and a separate, longer read timeout (an archive may think before it answers);
 - redirects followed; errors raised as ``urllib.error``/``OSError`` exceptions, which
   :func:`failure_kind` sorts into the few cases a user can act on.
@@ -30,6 +32,7 @@ import base64
 import contextlib
 import errno
 import http.client
+import ipaddress
 import socket
 import ssl
 import urllib.error
@@ -101,25 +104,84 @@ def tls_context(address: ArchiveAddress) -> ssl.SSLContext:
 
 def environment_proxies() -> dict[str, str]:
     """Proxies from the environment as ``urllib.request`` reads them, ``all_proxy`` for the schemes
-    without their own (as curl and requests use it).
-
-    Raises:
-        ConnectionFailed: a proxy whose scheme ``urllib.request`` cannot speak (e.g. ``socks5://``).
-    """
+    without their own (as curl and requests use it); ``"no"`` holds ``no_proxy``."""
     proxies = urllib.request.getproxies()
     fallback = proxies.get("all", "")
     for scheme in ("http", "https"):
         if scheme not in proxies and fallback:
             proxies[scheme] = fallback
-    for scheme in ("http", "https"):
-        url = proxies.get(scheme, "")
-        if url and "://" in url and not url.lower().startswith(("http://", "https://")):
-            proxy_scheme = url.split("://", 1)[0]
-            raise ConnectionFailed(
-                f"the {scheme} proxy from the environment is a {proxy_scheme}:// proxy; only http:// "
-                "proxies are supported"
-            )
     return proxies
+
+
+def proxy_host(proxy_url: str) -> str:
+    """``HOST:PORT`` of a proxy URL, without the user or password it may hold (for messages)."""
+    parts = urllib.parse.urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port or _DEFAULT_PORTS.get(parts.scheme, 80)}"
+
+
+def _cidr_bypass(host: str, no_proxy: str) -> bool:
+    """Whether ``host`` (``HOST[:PORT]`` as urllib hands it over) is an IP address inside a CIDR entry of
+    ``no_proxy`` (``10.0.0.0/8``): ``requests`` honours these, ``urllib``'s ``proxy_bypass`` does not."""
+    try:
+        address = ipaddress.ip_address(urllib.parse.urlsplit(f"//{host}").hostname or "")
+    except ValueError:
+        return False  # a name: urllib's own suffix matching decides
+    for entry in no_proxy.split(","):
+        entry = entry.strip()
+        if "/" not in entry:
+            continue
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def proxy_for(url: str) -> str:
+    """``HOST:PORT`` of the proxy a request to ``url`` goes through (from the environment), "" when it
+    goes direct (no proxy for its scheme, or ``no_proxy`` names its host, by suffix or CIDR range)."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = environment_proxies()
+    proxy = proxies.get(parts.scheme, "")
+    host = parts.netloc.rpartition("@")[2]
+    if not proxy or urllib.request.proxy_bypass(host) or _cidr_bypass(host, proxies.get("no", "")):
+        return ""
+    return proxy_host(proxy)
+
+
+class _ProxyHandler(urllib.request.ProxyHandler):
+    """urllib's proxy handling, plus: CIDR ranges in ``no_proxy``; the proxy used recorded on the
+    transport (a failure to reach it is the proxy's, not the archive's); and only ``http://`` proxies.
+
+    ``urllib`` speaks to an ``https://`` proxy in clear text (the ``CONNECT`` line and the proxy's
+    password unencrypted), and not at all to a ``socks5://`` one: both are refused, in one line, when
+    a request would go through them.
+    """
+
+    def __init__(self, proxies: dict[str, str], transport: Transport) -> None:
+        self._no_proxy = proxies.get("no", "")
+        super().__init__({k: v for k, v in proxies.items() if k in ("http", "https")})
+        self._transport = transport
+
+    def proxy_open(self, req: urllib.request.Request, proxy: str, type: str) -> Any:  # noqa: A002
+        if req.host and (urllib.request.proxy_bypass(req.host) or _cidr_bypass(req.host, self._no_proxy)):
+            return None
+        if "://" in proxy and not proxy.lower().startswith("http://"):
+            proxy_scheme = proxy.split("://", 1)[0]
+            raise ConnectionFailed(
+                f"the {type} proxy from the environment is a {proxy_scheme}:// proxy; only http:// "
+                "proxies are supported (an https:// proxy would be spoken to unencrypted)"
+            )
+        self._transport.proxy = proxy_host(proxy)
+        return super().proxy_open(req, proxy, type)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -155,6 +217,8 @@ class Transport:
             pair = f"{creds.user}:{creds.password}".encode()
             self._authorization = "Basic " + base64.b64encode(pair).decode("ascii")
         self._opener: urllib.request.OpenerDirector | None = None
+        #: ``HOST:PORT`` of the proxy the last request went through ("" when direct)
+        self.proxy = ""
 
     def _build_opener(self) -> urllib.request.OpenerDirector:
         transport = self
@@ -175,6 +239,11 @@ class Transport:
                 newurl: str,
             ) -> urllib.request.Request | None:
                 new = super().redirect_request(req, fp, code, msg, headers, newurl)
+                if new is not None:
+                    # ProxyHandler adds the proxy's password as an ordinary header, which the base class
+                    # copies: a target reached without the proxy (no_proxy) would receive it. The
+                    # ProxyHandler adds it again if the new request goes through the proxy.
+                    new.headers.pop("Proxy-authorization", None)
                 if new is not None and transport._authorization and same_origin(req.full_url, new.full_url):
                     new.add_unredirected_header("Authorization", transport._authorization)
                 return new
@@ -190,7 +259,7 @@ class Transport:
         # only what a DICOMweb GET needs (no ftp:, file: or data: handlers a redirect could reach)
         opener = urllib.request.OpenerDirector()
         for handler in (
-            urllib.request.ProxyHandler(environment_proxies()),
+            _ProxyHandler(environment_proxies(), transport),
             HTTPHandler(),
             HTTPSHandler(),
             urllib.request.HTTPDefaultErrorHandler(),
@@ -209,6 +278,7 @@ class Transport:
                 request did not get an answer (see :func:`failure_kind`); ConnectionFailed: a proxy
                 scheme that cannot be used; AddressError: an unreadable ``ca_bundle``.
         """
+        self.proxy = ""
         if self._opener is None:
             self._opener = self._build_opener()
         request = urllib.request.Request(url, headers={"Accept": accept})
@@ -222,15 +292,26 @@ class Transport:
         return response
 
 
+#: how http.client reports a proxy's refusal of a ``CONNECT`` (followed by the status and reason)
+_TUNNEL_FAILED = "Tunnel connection failed:"
+
+
 def failure_kind(exc: BaseException) -> tuple[str, str]:
     """Sort an exception from :meth:`Transport.get` or from reading a body into ``(kind, detail)``.
 
-    Kinds: ``"http"`` (detail: ``"CODE REASON"``), ``"tls"`` (detail: why verification failed),
+    Kinds: ``"http"`` (detail: ``"CODE REASON"``), ``"redirect"`` (a redirect loop or too many), ``"tls"`` (detail: why verification failed),
     ``"refused"``, ``"resolve"``, ``"unreachable"``, ``"connect-timeout"``, ``"timeout"`` (no data
-    within the read timeout), ``"lost"`` (the connection broke), ``""`` (none of these).
+    within the read timeout), ``"lost"`` (the connection broke), ``"proxy-http"`` (the proxy answered
+    a ``CONNECT`` with an error; detail: ``"CODE REASON"``), ``"header"`` (a header value HTTP does
+    not allow; the exception's text holds the value, so it must not be shown), ``""`` (none of these).
     """
     if isinstance(exc, urllib.error.HTTPError):
-        return "http", f"{exc.code} {exc.reason or ''}".rstrip()
+        if 300 <= exc.code < 400:  # urllib gave up following (a loop, or too many): its reason is 3 lines
+            return "redirect", ""
+        return "http", " ".join(f"{exc.code} {exc.reason or ''}".split())
+    if isinstance(exc, ValueError) and "header" in str(exc).lower():
+        # http.client's "Invalid header value b'Bearer ...'" repeats the secret: only the kind is kept
+        return "header", ""
     connecting = isinstance(exc, urllib.error.URLError)
     reason: BaseException = exc
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
@@ -239,6 +320,8 @@ def failure_kind(exc: BaseException) -> tuple[str, str]:
         return "tls", str(reason.verify_message or reason.reason or "the certificate could not be verified")
     if isinstance(reason, ssl.SSLError):
         return "tls", str(reason.reason or reason)
+    if isinstance(reason, OSError) and not reason.errno and str(reason).startswith(_TUNNEL_FAILED):
+        return "proxy-http", str(reason)[len(_TUNNEL_FAILED) :].strip()  # the proxy refused CONNECT
     if isinstance(reason, ConnectionRefusedError):
         return "refused", ""
     if isinstance(reason, socket.gaierror):

@@ -480,11 +480,9 @@ def _value(keyword: str, vr: bytes, data: bytes, little: bool, codec: str | None
         if len(parts) > 1:
             raise Refused(f"several values of {keyword}")
         return text.rstrip("=")
-    if vr in (b"CS", b"DA"):
-        # pydicom strips only the whole value's trailing spaces and NULs: " CT" and "CT \\MR" keep theirs
-        return parts[0] if len(parts) == 1 else parts
-    stripped = [p.rstrip("\x00 ") for p in parts]
-    return stripped[0] if len(stripped) == 1 else stripped
+    if vr in _CHARSET_VRS:  # pydicom strips each text value's end; a CS/DA value list only as a whole
+        parts = [p.rstrip("\x00 ") for p in parts]
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _ds(keyword: str, text: str) -> FloatText:

@@ -30,6 +30,7 @@ from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import SliceLoader, SliceRequest, SliceResult
 from tui_dicom.core.volume import Plane, SliceGeometry, nearest_slice, reference_line
+from tui_dicom.ui.driver import use_sparse_compositor
 from tui_dicom.ui.widgets.picture import PictureView
 
 SIDES = ("left", "right")
@@ -100,6 +101,7 @@ class CompareScreen(Screen[None]):
 
     def __init__(self, all_series: list[Series], left: Series, *, cache_mb: int = 256) -> None:
         super().__init__()
+        use_sparse_compositor(self)  # a step repaints the pictures, labels and status only
         self.all_series = [s for s in all_series if s.slices()]
         self.series: dict[str, Series] = {"left": left, "right": self._pick_right(left)}
         self.slices: dict[str, list[SliceRef]] = {side: self.series[side].slices() for side in SIDES}

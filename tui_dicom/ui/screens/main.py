@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -35,6 +36,7 @@ from tui_dicom.core.safe import safe_text
 from tui_dicom.core.session.slice_loader import Decoder, SliceLoader, SliceRequest
 from tui_dicom.core.session.viewer import PREFETCH, Change, MeasureOutcome, ViewerSession, fmt_num
 from tui_dicom.core.session.viewstate import MeasureKind, cell_step
+from tui_dicom.ui.driver import use_sparse_compositor
 from tui_dicom.ui.keys import PANE_KEYS
 from tui_dicom.ui.messages import IndexUpdated, SliceFailed, SliceReady, VaryingReady
 from tui_dicom.ui.widgets.footer import ViewerFooter
@@ -62,6 +64,41 @@ PYDICOM_AFTER = 0.5
 COUNTER_DELAY = 0.15
 #: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
 FOOTER_LATEST = 3.0
+#: slice steps closer together than this are a held key (or cine): the tag inspector then follows
+#: when stepping pauses for this long, not at every slice (the picture and its counter always do)
+INSPECTOR_SETTLE = 0.2
+#: while steps keep coming, the inspector still catches up at least this often (seconds)
+INSPECTOR_MAX_LAG = 1.0
+
+
+def _stored_png(picture: np.ndarray) -> bytes:
+    """``picture`` (uint8 grey or RGB) as a PNG without compression (stored deflate blocks).
+
+    For the layout file's picture: a test hook must not weigh on the step it observes. Pillow's PNG
+    writer took 4–7 ms of CPU for a 512² slice (filters and zlib); this takes ~0.3 ms, for files
+    the size of the pixels.
+    """
+    import struct
+    import zlib
+
+    import numpy as np
+
+    pic = np.ascontiguousarray(picture, dtype=np.uint8)
+    height, width = pic.shape[:2]
+    colour = 2 if pic.ndim == 3 else 0
+    rows = np.zeros((height, 1 + pic[0].size), np.uint8)  # filter byte 0 (none) before each row
+    rows[:, 1:] = pic.reshape(height, -1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 def first_series(hierarchy: Hierarchy, preferred: Callable[[Series], bool] | None) -> Series | None:
@@ -129,6 +166,8 @@ class MainScreen(Screen[None]):
         demo_note: str = "",
     ) -> None:
         super().__init__()
+        # a slice step repaints the picture, the counter and a few tag rows: only those are rendered
+        use_sparse_compositor(self)
         self.paths = paths
         self.source_label = source_label or " ".join(paths)
         self.demo_note = demo_note
@@ -140,6 +179,14 @@ class MainScreen(Screen[None]):
         self._cine_timer: Timer | None = None
         self._counter_timer: Timer | None = None
         self._header_ref: FileRef | None = None
+        #: when the newest slice was requested, and whether it came while the previous step was fresh
+        self._step_at = -1.0
+        self._repeating = False
+        #: tag rows of the picture on screen, not yet in the inspector (keys repeating), and since when
+        self._tags_pending: tuple[SliceRef, list[TagRow], str] | None = None
+        self._tags_pending_since = 0.0
+        self._tags_timer: Timer | None = None
+        self._footer_released = False
         self._status_progress = ""
         self._index_cancel = threading.Event()
         #: TUI_DICOM_LAYOUT_JSON: after every displayed frame, where it is and what it shows (for tests
@@ -151,6 +198,9 @@ class MainScreen(Screen[None]):
         self.index_done = False
         self._sized = False
         self._size_note = ""
+        #: what the decoder says about the shown slice's file although its picture is fine
+        #: (e.g. "the file is cut short …"), shown in the status line
+        self._frame_note = ""
         #: a series was shown already (the first one, chosen at start, takes the focus to the image)
         self._opened = False
 
@@ -201,6 +251,9 @@ class MainScreen(Screen[None]):
 
     def _release_footer(self) -> None:
         """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
+        if self._footer_released:  # once: it is asked after every picture
+            return
+        self._footer_released = True
         for footer in self.query(ViewerFooter):  # none in a subclass that composes its own
             footer.release()
 
@@ -437,6 +490,9 @@ class MainScreen(Screen[None]):
         if request is None:
             return
         self._slot.put(request)
+        now = time.monotonic()
+        self._repeating = now - self._step_at < INSPECTOR_SETTLE
+        self._step_at = now
         # the counter changes with the picture (one screen update per step); only a slow decode shows
         # it earlier
         if self._counter_timer is not None:
@@ -451,9 +507,41 @@ class MainScreen(Screen[None]):
 
     def _show_tags(self, sl: SliceRef, rows: list[TagRow], error: str) -> None:
         """The inspector follows the slice shown (rows come with the slice from the loader)."""
+        self._tags_pending = None
         if sl.instance.ref != self._header_ref:
             self._header_ref = sl.instance.ref
             self.query_one(TagInspector).show_rows(rows, error=error)
+
+    def _follow_tags(self, sl: SliceRef, rows: list[TagRow], error: str) -> None:
+        """The inspector follows the picture on screen: at once after a single step; while keys repeat
+        (or cine plays) once stepping pauses for :data:`INSPECTOR_SETTLE`, as radiology viewers update
+        their metadata panels, so a held key repaints the picture and its counter, not a hundred rows."""
+        if not self._repeating or sl.instance.ref == self._header_ref:
+            self._show_tags(sl, rows, error)
+            return
+        if self._tags_pending is None:
+            self._tags_pending_since = time.monotonic()
+        self._tags_pending = (sl, rows, error)
+        if self._tags_timer is None:
+            self._tags_timer = self.set_timer(INSPECTOR_SETTLE, self._tags_settle)
+
+    def _tags_settle(self) -> None:
+        """Show the pending tag rows once stepping has paused (or they waited :data:`INSPECTOR_MAX_LAG`)."""
+        self._tags_timer = None
+        pending = self._tags_pending
+        if pending is None:
+            return
+        now = time.monotonic()
+        quiet_for = now - self._step_at
+        if quiet_for < INSPECTOR_SETTLE and now - self._tags_pending_since < INSPECTOR_MAX_LAG:
+            self._tags_timer = self.set_timer(INSPECTOR_SETTLE - quiet_for, self._tags_settle)
+            return
+        self._show_tags(*pending)
+
+    @property
+    def tags_pending(self) -> bool:
+        """True while the inspector waits for stepping to pause (see :meth:`_follow_tags`)."""
+        return self._tags_pending is not None
 
     # ------------------------------------------------------------------------------ results
 
@@ -464,6 +552,7 @@ class MainScreen(Screen[None]):
         ):
             return
         self.query_one(ImagePane).set_message(None)
+        self._set_frame_note(message.frame.note)
 
         def texts() -> None:
             # with the picture, in the same screen update: tag values, counter and annotations; only the
@@ -471,7 +560,7 @@ class MainScreen(Screen[None]):
             if self._header_ref is None:
                 self.call_after_refresh(self._show_tags, message.slice, message.rows, message.header_error)
             else:
-                self._show_tags(message.slice, message.rows, message.header_error)
+                self._follow_tags(message.slice, message.rows, message.header_error)
             self._update_annotations()
 
         self._redraw(texts)
@@ -567,8 +656,6 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="layout", exit_on_error=False)
     def _run_layout_writer(self) -> None:
         """One writer thread, so the layout file always ends on the newest frame (never out of order)."""
-        from PIL import Image
-
         worker = get_current_worker()
         path = self._layout_path
         png = path[:-5] + ".expected.png" if path.endswith(".json") else path + ".expected.png"
@@ -577,9 +664,8 @@ class MainScreen(Screen[None]):
             if item is None:
                 continue
             record, picture = item
-            # zlib level 1: a quarter of the default's CPU for a CT slice (a test hook must not weigh on
-            # the step it observes), files ~20 % larger
-            Image.fromarray(picture).save(png + ".tmp", format="PNG", compress_level=1)
+            with open(png + ".tmp", "wb") as fh:
+                fh.write(_stored_png(picture))
             os.replace(png + ".tmp", png)
             with open(path + ".tmp", "w", encoding="utf-8") as fh:
                 json.dump(asdict(record), fh)
@@ -651,9 +737,20 @@ class MainScreen(Screen[None]):
             parts.append(self._status_progress)
         if self.viewer.hierarchy.errors:
             parts.append(f"{len(self.viewer.hierarchy.errors):,} problems")
+        if self._frame_note:
+            parts.append(self._frame_note)
         if self.privacy:
             parts.append("PRIVACY")
-        self.query_one("#status", Static).update(" │ ".join(parts))
+        # plain Text: never markup, whatever a part says
+        self.query_one("#status", Static).update(Text(" │ ".join(parts)), layout=False)  # one row, full width
+
+    def _set_frame_note(self, note: str) -> None:
+        """Show (or clear) the decoder's note about the shown slice's file; the status line is
+        rewritten only when the note changes, not at every step."""
+        note = safe_text(note)
+        if note != self._frame_note:
+            self._frame_note = note
+            self._update_status()
 
     # ------------------------------------------------------------------------------ actions
 

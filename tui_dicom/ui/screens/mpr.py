@@ -31,6 +31,7 @@ from tui_dicom.core.hierarchy.model import Series
 from tui_dicom.core.imaging.windowing import Window
 from tui_dicom.core.safe import safe_text
 from tui_dicom.core.volume import PLANES, SLAB_MODES, Volume
+from tui_dicom.ui.driver import use_sparse_compositor
 from tui_dicom.ui.widgets.picture import PictureView
 
 #: the last complete volume, by (series UID, slice count, budget)
@@ -195,6 +196,7 @@ class MprScreen(Screen[None]):
 
     def __init__(self, series: Series, *, cache_mb: int = 512) -> None:
         super().__init__()
+        use_sparse_compositor(self)  # a step repaints the pictures, labels and status only
         self.series = series
         self.cache_mb = cache_mb
         self.volume: Volume | None = None

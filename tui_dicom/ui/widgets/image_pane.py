@@ -139,14 +139,15 @@ class ImagePane(Vertical, can_focus=True):
             self.query_one(wid, Static).display = False
 
     def _set_static(self, wid: str, text: str, style: str) -> None:
-        """Update a Static only when its text changes (an update costs a layout pass)."""
+        """Update a Static only when its text changes; a layout pass only when its size may change (the
+        one-row probe line keeps its size: a repaint of that row is enough)."""
         box = self.query_one(wid, Static)
         visible = bool(text) or (self._reserved and wid in ("#probe-line", "#measure-list"))
         if box.display != visible:
             box.display = visible
         if self._texts.get(wid) != text:
             self._texts[wid] = text
-            box.update(Text(text, style=style))
+            box.update(Text(text, style=style), layout=wid != "#probe-line")
 
     def set_probe_line(self, text: str | None) -> None:
         """The probe readout (None hides it)."""
@@ -212,7 +213,7 @@ class ImagePane(Vertical, can_focus=True):
             text = "\n" * (max(1, widget.size.height) // 2) + label
             if self._texts.get(wid) != text:
                 self._texts[wid] = text
-                widget.update(Text(text, style="bold yellow"))
+                widget.update(Text(text, style="bold yellow"), layout=False)  # one column, any height
 
     def show_annotations(self, visible: bool) -> None:
         """Show or hide both annotation bars."""

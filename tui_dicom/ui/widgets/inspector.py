@@ -23,6 +23,7 @@ from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.safe import safe_text
+from tui_dicom.ui.driver import relabel
 from tui_dicom.ui.keys import PANE_KEYS
 
 #: tags whose values identify the patient (masked in privacy mode)
@@ -172,11 +173,13 @@ class TagInspector(Vertical):
             self._rebuild()
             return
         width = self._name_width()
+        labels: dict[TreeNode[int], Text] = {}
         for i, (before, after) in enumerate(zip(old, rows, strict=True)):
             if before.value != after.value:
                 node = self._row_nodes.get(i)
                 if node is not None:
-                    node.set_label(row_label(after, self.privacy, width))
+                    labels[node] = row_label(after, self.privacy, width)
+        relabel(self.tag_tree, labels)  # one pass; only the changed rows on screen are repainted
         if self.filter_text:
             self._rebuild()  # a value may now match, or stop matching, the filter
         else:
@@ -265,7 +268,7 @@ class TagInspector(Vertical):
     def _set_status(self, text: str, style: str) -> None:
         if self._status != (text, style):
             self._status = (text, style)
-            self.query_one("#tag-status", Static).update(Text(text, style=style))
+            self.query_one("#tag-status", Static).update(Text(text, style=style), layout=False)  # one row
 
     # ----------------------------------------------------------------------------- actions
 
