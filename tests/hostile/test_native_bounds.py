@@ -4,7 +4,6 @@ refuses what pydicom's decoder refuses, so that the pydicom path reports it in i
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -110,13 +109,13 @@ def test_seven_million_values_cost_no_memory(tmp_path: Path) -> None:
     assert cpu < 1.0
     # the file itself (14 MB) is read once; 7.5 million floats would be ~600 MB and more
     assert rss_kib - int(baseline.stdout) < 100 * 1024
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 400 * 1024
 
 
 def _item_file(tmp_path: Path, elements: int, undefined: bool) -> Path:
     inner = b"".join(el(0x00081150 + i, b"UI", "1.2") for i in range(elements))
     seq = sequence(0x00081140, item(inner, undefined=undefined), undefined=undefined)
-    return write(tmp_path, "item", image(extra=[(0x00081140, RAW, seq)]))
+    path: Path = write(tmp_path, "item", image(extra=[(0x00081140, RAW, seq)]))
+    return path
 
 
 def test_sequence_item_over_dataset_elements(tmp_path: Path, low_limits: None) -> None:

@@ -18,7 +18,7 @@ import pytest
 from test_native import _differences
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from native_files import EXPLICIT_BE, IMPLICIT_LE, el, image, us, write  # noqa: E402
+from native_files import EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, el, image, us, write  # noqa: E402
 
 from tui_dicom.core.dicom.reading import read_dataset
 from tui_dicom.core.dicom.source import FileRef
@@ -79,7 +79,7 @@ _PADDING = {
 }
 
 
-_SYNTAXES = {"explicit": None, "implicit": IMPLICIT_LE, "big endian": EXPLICIT_BE}
+_SYNTAXES = {"explicit": EXPLICIT_LE, "implicit": IMPLICIT_LE, "big endian": EXPLICIT_BE}
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ _SYNTAXES = {"explicit": None, "implicit": IMPLICIT_LE, "big endian": EXPLICIT_B
 def test_padding_after_the_pixels_is_read(tmp_path: Path, kind: str, syntax: str) -> None:
     ts = _SYNTAXES[syntax]
     pixels = _PIXELS if ts != EXPLICIT_BE else np.arange(16, dtype=">u2").tobytes()
-    path = write(tmp_path, "padded", image(pixels=pixels, after=_PADDING[kind], **({"ts": ts} if ts else {})))
+    path = write(tmp_path, "padded", image(pixels=pixels, after=_PADDING[kind], ts=ts))
     assert _agree(path)
 
 
