@@ -152,3 +152,24 @@ def test_code_string_values_keep_their_spaces(tmp_path: Path) -> None:
     quick = native.read_slice(FileRef(str(path)), 0)
     assert quick is not None
     assert quick.header.get("Modality") == list(read_dataset(FileRef(str(path))).Modality)
+
+
+@pytest.mark.parametrize(
+    "charset",
+    [
+        b"ISO_IR 100",
+        b"ISO_IR 100\0\0",
+        b"\0ISO_IR 100\0",
+        b"ISO_IR\0100",
+        b" ISO_IR 100",
+        b"ISO_IR 100\t",
+        b"ISO_IR 192",
+    ],
+)
+def test_character_set_as_pydicom_reads_it(tmp_path: Path, charset: bytes) -> None:
+    """The annotations of a Latin-1 description under a padded or damaged character set name: read here
+    only when the name is exact (trailing NUL and space padding aside), else left to the pydicom path."""
+    described = [(0x00080005, b"CS", charset), (0x00081030, b"LO", "Ecografía ".encode("latin_1"))]
+    path = write(tmp_path, "charset", image(extra=described))
+    accepted = _agree(path)
+    assert accepted == (charset.rstrip(b"\0 ") in (b"ISO_IR 100", b"ISO_IR 192"))

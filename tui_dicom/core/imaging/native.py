@@ -138,8 +138,9 @@ _SIMPLE_CHARSETS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1
 _CHARSET_VRS = frozenset({b"LO", b"SH", b"PN", b"LT", b"ST", b"UT", b"UC"})
 #: VRs whose values pydicom's reader never counts against ``element_values`` (one value, or bytes)
 _UNCOUNTED_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"LT", b"ST", b"UT", b"UR"})
-#: the DICOM grammar of one DS / IS value (PS3.5 table 6.2-1: spaces are the only padding); Python's
-#: float()/int() also take tabs, other control characters, "_", "inf" and "nan", which pydicom does not
+#: the DICOM grammar of one DS / IS value (PS3.5 table 6.2-1: spaces are the only padding). Python's
+#: float()/int() also take tabs and other control characters, "_", "inf" and "nan"; pydicom strips such
+#: characters only around the whole value and keeps invalid values its own way, so those go to pydicom
 _DS_VALUE = re.compile(r" *[+-]?([0-9]+|[0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *")
 _IS_VALUE = re.compile(r" *[+-]?[0-9]+ *")
 #: printable ASCII and Latin-1, the characters a code string, a date or a character set name may hold
@@ -209,8 +210,9 @@ class NativeHeader:
     """The wanted top-level values of one file, read like a pydicom dataset by ``get``/``in``.
 
     Values are what pydicom would give: ints for US and IS (an IS prints as written), floats for DS,
-    stripped text for CS/DA/LO/PN; a list when there are several; None for an empty value (the element is
-    still ``in`` the header, as in pydicom). Other keywords and tag keys are absent.
+    text for CS/DA (only the whole value's trailing padding stripped, as pydicom does) and LO/PN (each
+    value's); a list when there are several; None for an empty value (the element is still ``in`` the
+    header, as in pydicom). Other keywords and tag keys are absent.
     """
 
     def __init__(
