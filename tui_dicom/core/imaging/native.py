@@ -18,13 +18,22 @@ photometric interpretation but MONOCHROME1/2 and RGB; Bits Allocated other than 
 functional groups; elements out of order, repeated, in group 0002 of the dataset, or with a VR other than
 the dictionary's; values that do not parse; a character set it cannot decode without pydicom (for text it
 needs); pixel data shorter than the header says or cut off by the end of the file; anything past the
-limits. ``tests/parity/test_native.py`` checks that every accepted file of the test corpora gives the
+limits, and any element or sequence long enough that it *could* hold more values or item elements than
+``element_values`` / ``dataset_elements`` allow (pydicom's reader counts them and words the refusal);
+Image Pixel values pydicom's decoder refuses but ``pixels.pixel_info`` would fill in (a missing or
+multi-valued Samples per Pixel, Bits Stored, Pixel Representation or Photometric Interpretation, a
+colour image without Planar Configuration 0 or 1); DS, IS or CS values with control characters or
+outside the DICOM grammar (Python's ``strip()``/``float()``/``int()`` take more than pydicom does); and
+anything after the pixel data but NUL padding or at most 64 KB of ascending elements past it (trailing
+padding, digital signatures), since pydicom reads the rest of the file and a second Pixel Data or a
+Rows there changes its picture. ``tests/parity/test_native.py`` checks that every accepted file of the test corpora gives the
 same frame as the pydicom path, and lists which kinds are refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +46,7 @@ from tui_dicom.core.dicom.elements import (
     EXPLICIT_BE,
     EXPLICIT_LE,
     IMPLICIT_LE,
+    KNOWN_VRS,
     SHORT_VRS,
     U16,
     UNDEFINED,
@@ -126,6 +136,26 @@ _PHOTOMETRICS = {1: ("MONOCHROME1", "MONOCHROME2"), 3: ("RGB",)}
 _SIMPLE_CHARSETS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
 #: text VRs pydicom decodes with the dataset's character set
 _CHARSET_VRS = frozenset({b"LO", b"SH", b"PN", b"LT", b"ST", b"UT", b"UC"})
+#: VRs whose values pydicom's reader never counts against ``element_values`` (one value, or bytes)
+_UNCOUNTED_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"LT", b"ST", b"UT", b"UR"})
+#: the DICOM grammar of one DS / IS value (PS3.5 table 6.2-1: spaces are the only padding). Python's
+#: float()/int() also take tabs and other control characters, "_", "inf" and "nan"; pydicom strips such
+#: characters only around the whole value and keeps invalid values its own way, so those go to pydicom
+_DS_VALUE = re.compile(r" *[+-]?([0-9]+|[0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *")
+_IS_VALUE = re.compile(r" *[+-]?[0-9]+ *")
+#: printable ASCII and Latin-1, the characters a code string, a date or a character set name may hold
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: bytes after the pixel data read to check that nothing there changes the picture (else pydicom decides)
+MAX_TAIL_BYTES = 64 * 1024
+#: the Image Pixel elements pydicom's decoder requires, each one value (it refuses the file otherwise)
+_REQUIRED_PIXEL = (
+    "SamplesPerPixel",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+)
 
 
 class Refused(Exception):
@@ -180,8 +210,9 @@ class NativeHeader:
     """The wanted top-level values of one file, read like a pydicom dataset by ``get``/``in``.
 
     Values are what pydicom would give: ints for US and IS (an IS prints as written), floats for DS,
-    stripped text for CS/DA/LO/PN; a list when there are several; None for an empty value (the element is
-    still ``in`` the header, as in pydicom). Other keywords and tag keys are absent.
+    text for CS/DA (only the whole value's trailing padding stripped, as pydicom does) and LO/PN (each
+    value's); a list when there are several; None for an empty value (the element is still ``in`` the
+    header, as in pydicom). Other keywords and tag keys are absent.
     """
 
     def __init__(
@@ -255,7 +286,7 @@ def read_slice_or_refuse(ref: FileRef, frame: int = 0) -> NativeSlice:
         while True:
             complete = len(buf) >= size
             try:
-                header, pixel_vr, pixel_length, pixel_pos = _parse(buf, complete, ref.display)
+                header, pixel_vr, pixel_length, pixel_pos, count = _parse(buf, complete, ref.display)
                 break
             except NeedMore as more:
                 if more.needed > MAX_HEADER_BYTES or complete:
@@ -266,7 +297,7 @@ def read_slice_or_refuse(ref: FileRef, frame: int = 0) -> NativeSlice:
                 buf += extra
             except (Unsupported, struct.error) as exc:
                 raise Refused(f"malformed or unusual encoding: {exc}") from None
-        return _decode(fh, size, buf, header, pixel_vr, pixel_length, pixel_pos, frame)
+        return _decode(fh, size, buf, header, pixel_vr, pixel_length, pixel_pos, frame, count)
 
 
 def _size(fh: BinaryIO) -> int | None:
@@ -282,11 +313,11 @@ def _size(fh: BinaryIO) -> int | None:
             return None
 
 
-def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, bytes, int, int]:
+def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, bytes, int, int, int]:
     """Walk the meta group and the top-level dataset up to Pixel Data.
 
     Returns:
-        ``(header, pixel VR, pixel value length, pixel value offset)``.
+        ``(header, pixel VR, pixel value length, pixel value offset, elements walked)``.
 
     Raises:
         Refused, NeedMore, Unsupported: see :func:`read_slice_or_refuse`.
@@ -294,6 +325,8 @@ def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, byte
     if len(buf) < 132 or buf[128:132] != b"DICM":
         raise Refused("no Part 10 meta group")
     pos, meta = read_meta(buf, complete)
+    if any(vr not in KNOWN_VRS for vr, _value in meta.values()):
+        raise Refused("unknown VR in the file meta group")  # pydicom refuses the file
     ts_raw = meta.get(0x00020010)
     ts = ascii_value(ts_raw[1]) if ts_raw is not None else ""
     if ts not in NATIVE_SYNTAXES:
@@ -308,6 +341,7 @@ def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, byte
     raw: dict[int, tuple[bytes, bytes]] = {}
     max_elements = limits.current().dataset_elements
     max_bytes = limits.current().element_bytes
+    threshold = _counted_threshold()
     previous = -1
     count = 0
     while True:
@@ -323,7 +357,9 @@ def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, byte
         if tag == PIXEL_DATA:
             if length == UNDEFINED:
                 raise Refused("encapsulated pixel data in a native syntax")
-            return _header(raw, ts, little, explicit, display), vr, length, vpos
+            if explicit and vr not in (b"OB", b"OW"):
+                raise Refused(f"VR {vr.decode('latin_1')} for PixelData")  # pydicom reads other numbers
+            return _header(raw, ts, little, explicit, display), vr, length, vpos, count
         if tag > PIXEL_DATA or tag >> 16 in (0x0002, 0xFFFE):
             raise Refused("no pixel data, or an element where none may be")
         if tag in REFUSED:
@@ -334,10 +370,11 @@ def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, byte
         if 0x6000 <= group <= 0x601E and not group & 1:
             raise Refused("overlays")
         if length == UNDEFINED:
-            pos = skip_sequence(buf, vpos, little, explicit, complete, 0, vr)
+            pos = _skip_sequence(buf, vpos, little, explicit, complete, vr, threshold)
             continue
         if length > max_bytes and vr != b"SQ":
             raise Refused("an element over the element_bytes limit")
+        _check_counted(vr, length, explicit, threshold)
         end = vpos + length
         if tag in WANTED:
             want_vr = WANTED[tag][1]
@@ -348,12 +385,55 @@ def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, byte
         pos = end
 
 
+def _counted_threshold() -> int:
+    """The value length from which an element may hold more than the limits allow.
+
+    pydicom's reader (:func:`tui_dicom.core.dicom.reading.read_dataset`) refuses an element with more
+    than ``element_values`` values (a text value has one more than it has backslashes, a binary one
+    needs 2 bytes or more per value) and, inside a sequence, an item with more than
+    ``dataset_elements`` elements (8 bytes or more each) or a value over ``element_bytes``. None of
+    these fits in fewer bytes than this, so shorter elements and sequences are within every limit and
+    longer ones are left to pydicom, which applies them and words the refusal.
+    """
+    budget = limits.current()
+    return min(budget.element_values, 8 * (budget.dataset_elements + 1), budget.element_bytes + 1)
+
+
+def _check_counted(vr: bytes, length: int, explicit: bool, threshold: int) -> None:
+    """Refuse a value long enough to break a limit that pydicom's reader counts (its VR counted)."""
+    if length >= threshold and not (explicit and vr in _UNCOUNTED_VRS):
+        raise Refused("an element long enough to reach the element_values or dataset_elements limit")
+
+
+def _skip_sequence(
+    buf: bytes, vpos: int, little: bool, explicit: bool, complete: bool, vr: bytes, threshold: int
+) -> int:
+    """The end of the undefined-length value at ``vpos``, walking at most ``threshold`` bytes of it.
+
+    A longer one could hold an item over ``dataset_elements`` or a value over ``element_values``
+    (checked inside sequences by pydicom's reader): it is refused without walking the rest of it.
+    """
+    cap = vpos + threshold
+    if cap >= len(buf):
+        end = skip_sequence(buf, vpos, little, explicit, complete, 0, vr)
+    else:
+        try:
+            end = skip_sequence(memoryview(buf)[:cap], vpos, little, explicit, False, 0, vr)  # type: ignore[arg-type]
+        except NeedMore:
+            end = cap
+    if end - vpos >= threshold:
+        raise Refused("a sequence long enough to reach the element_values or dataset_elements limit")
+    return end
+
+
 def _header(
     raw: dict[int, tuple[bytes, bytes]], ts: str, little: bool, explicit: bool, display: str
 ) -> NativeHeader:
     """Convert the raw wanted values as pydicom converts them (or refuse)."""
     charset_raw = raw.get(0x00080005)
-    charset = ascii_value(charset_raw[1]).strip() if charset_raw is not None else ""
+    charset = ascii_value(charset_raw[1]) if charset_raw is not None else ""
+    if _CONTROL.search(charset) or charset != charset.strip(" "):
+        raise Refused("SpecificCharacterSet with control characters or leading spaces")
     codec = _SIMPLE_CHARSETS.get(charset) or SINGLE_CODEC_CHARSETS.get(charset)
     values: dict[str, Any] = {}
     for tag, (vr, data) in raw.items():
@@ -370,6 +450,8 @@ def _value(keyword: str, vr: bytes, data: bytes, little: bool, codec: str | None
         count = len(data) // 2
         if count == 0:
             return None
+        if count > limits.current().element_values:
+            raise Refused(f"more values of {keyword} than the element_values limit")
         numbers = struct.unpack(("<" if little else ">") + "H" * count, data)
         return numbers[0] if count == 1 else list(numbers)
     if vr in _CHARSET_VRS and not data.isascii():
@@ -385,6 +467,10 @@ def _value(keyword: str, vr: bytes, data: bytes, little: bool, codec: str | None
     text = text.rstrip("\x00 ")
     if not text:
         return None
+    if text.count("\\") >= limits.current().element_values:  # counted before splitting (pydicom's limit)
+        raise Refused(f"more values of {keyword} than the element_values limit")
+    if vr in (b"CS", b"DA", b"DS", b"IS") and _CONTROL.search(text):
+        raise Refused(f"control character in {keyword}")  # pydicom keeps it, Python's strip() drops it
     parts = text.split("\\")
     if vr == b"DS":
         floats = [_ds(keyword, p) for p in parts]
@@ -402,19 +488,101 @@ def _value(keyword: str, vr: bytes, data: bytes, little: bool, codec: str | None
 
 
 def _ds(keyword: str, text: str) -> FloatText:
-    t = text.strip()
-    try:
-        return FloatText(float(t), t)
-    except ValueError:
-        raise Refused(f"{keyword} is not a number") from None
+    """One DS value, refused unless it matches the DICOM grammar (then float() reads it as pydicom does)."""
+    if not _DS_VALUE.fullmatch(text):
+        raise Refused(f"{keyword} is not a number")
+    t = text.strip(" ")
+    return FloatText(float(t), t)
 
 
 def _is(keyword: str, text: str) -> IntText:
-    t = text.strip()
+    """One IS value, refused unless it matches the DICOM grammar (pydicom reads "1.0" its own way)."""
+    if not _IS_VALUE.fullmatch(text):
+        raise Refused(f"{keyword} is not an integer")
+    t = text.strip(" ")
+    return IntText(int(t), t)
+
+
+def _check_image_pixel(header: NativeHeader) -> None:
+    """Refuse what pydicom's decoder refuses and :func:`pixels.pixel_info` would fill in or normalise.
+
+    ``pixel_info`` defaults a missing Samples per Pixel, Bits Stored or Photometric Interpretation and
+    upper-cases the last; pydicom's decoder requires each Image Pixel value, once, within its range, and
+    Planar Configuration 0 or 1 for colour. Such files go to the pydicom path, which reports them.
+    """
+    values: dict[str, int] = {}
+    for keyword in _REQUIRED_PIXEL:
+        value = header.get(keyword)
+        if not isinstance(value, int):
+            raise Refused(f"image pixel module: {keyword} missing, empty or multi-valued")
+        values[keyword] = value
+    samples = values["SamplesPerPixel"]
+    photometric = header.get("PhotometricInterpretation")
+    if not isinstance(photometric, str):
+        raise Refused("image pixel module: PhotometricInterpretation missing, empty or multi-valued")
+    if photometric not in _PHOTOMETRICS.get(samples, ()):
+        raise Refused(f"photometric interpretation {photometric}")
+    if samples == 3 and header.get("PlanarConfiguration") not in (0, 1):
+        raise Refused("image pixel module: PlanarConfiguration missing or not 0 or 1")
+    if not 1 <= values["BitsStored"] <= values["BitsAllocated"]:
+        raise Refused("image pixel module: BitsStored out of range")
+    if values["PixelRepresentation"] not in (0, 1):
+        raise Refused("image pixel module: PixelRepresentation not 0 or 1")
+    if isinstance(header.get("NumberOfFrames"), list):
+        raise Refused("image pixel module: NumberOfFrames multi-valued")
+
+
+def _check_tail(
+    fh: BinaryIO, size: int, buf: bytes, header: NativeHeader, pixel_end: int, count: int
+) -> None:
+    """Refuse a file whose bytes after the pixel data could change what pydicom makes of it.
+
+    pydicom reads the whole dataset: a second Pixel Data, a Rows or a Rescale Slope after the pixels, or
+    bytes that do not parse, change the picture or make the file unreadable there. Accepted after the
+    pixel data: nothing, NUL padding, or (at most :data:`MAX_TAIL_BYTES`) whole elements in ascending
+    order past (7FE0,0010), as trailing padding (FFFC,FFFC) and digital signatures (FFFA,FFFA) are.
+    """
+    if pixel_end == size:
+        return
+    if pixel_end > size:
+        raise Refused("pixel data runs past the end of the file")
+    if size - pixel_end > MAX_TAIL_BYTES:
+        raise Refused("more than 64 KB after the pixel data")
+    if size <= len(buf):
+        tail = bytes(buf[pixel_end:size])
+    else:
+        fh.seek(pixel_end)
+        tail = fh.read(size - pixel_end)
+        if len(tail) != size - pixel_end:
+            raise Refused("file ends before its size")
+    if tail.count(0) == len(tail):
+        return
+    little = header.original_encoding[1]
+    explicit = not header.original_encoding[0]
+    threshold = _counted_threshold()
+    max_elements = limits.current().dataset_elements
+    previous = PIXEL_DATA
+    pos = 0
     try:
-        return IntText(int(t), t)
-    except ValueError:
-        raise Refused(f"{keyword} is not an integer") from None
+        while len(tail) - pos >= 8:
+            tag, vr, length, vpos = element_header(tail, pos, little, explicit, True, SHORT_VRS)
+            if tag <= previous or tag >> 16 == 0xFFFE:
+                raise Refused("an element after the pixel data out of order or where none may be")
+            previous = tag
+            count += 1
+            if count > max_elements:
+                raise Refused("more elements than the limit")
+            if length == UNDEFINED:
+                pos = _skip_sequence(tail, vpos, little, explicit, True, vr, threshold)
+                continue
+            _check_counted(vr, length, explicit, threshold)
+            pos = vpos + length
+            if pos > len(tail):
+                raise Refused("an element after the pixel data runs past the end of the file")
+    except (Unsupported, struct.error) as exc:
+        raise Refused(f"malformed data after the pixel data: {exc}") from None
+    if tail.count(0, pos) != len(tail) - pos:
+        raise Refused("malformed data after the pixel data")
 
 
 def _decode(
@@ -426,10 +594,12 @@ def _decode(
     pixel_length: int,
     pixel_pos: int,
     index: int,
+    count: int,
 ) -> NativeSlice:
     """Read frame ``index`` from the Pixel Data value at ``pixel_pos`` and build its Frame."""
     from tui_dicom.core.imaging import pixels
 
+    _check_image_pixel(header)
     try:
         info = pixels.pixel_info(header)
     except DicomViewerError as exc:
@@ -445,6 +615,7 @@ def _decode(
         raise Refused("no such frame")
     if pixel_length < info.native_bytes or pixel_pos + info.native_bytes > size:
         raise Refused("pixel data shorter than the header says")
+    _check_tail(fh, size, buf, header, pixel_pos + pixel_length, count)
     frame_bytes = info.frame_values * info.bits_allocated // 8
     start = pixel_pos + index * frame_bytes
     data = bytearray(frame_bytes)
