@@ -9,14 +9,13 @@ plain-language reason.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import warnings
 import zlib
 
 from tui_dicom.core import limits
 from tui_dicom.core.dicom.elements import DEFLATED, IMPLICIT, KNOWN_VRS, meta_transfer_syntax
-from tui_dicom.core.dicom.source import FileRef, open_ref
+from tui_dicom.core.dicom.source import FileRef, open_ref, open_size
 from tui_dicom.core.errors import HeaderError, NotDicomError
 
 #: ``typing`` is for the type checker only: ``tui-dicom dump`` must start fast
@@ -163,20 +162,6 @@ _BINARY_VALUE_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT"
 _MULTI_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UC", "UI"}
 
 
-def _size_of(fh: BinaryIO) -> int | None:
-    """The size of an open file or in-memory member, None when it cannot be told."""
-    try:
-        return os.fstat(fh.fileno()).st_size
-    except (OSError, AttributeError, io.UnsupportedOperation):
-        try:
-            here = fh.tell()
-            end = fh.seek(0, os.SEEK_END)
-            fh.seek(here)
-            return end
-        except (OSError, ValueError):
-            return None
-
-
 def _dictionary_vr(tag: int) -> str | None:
     from pydicom.datadict import dictionary_VR
 
@@ -252,7 +237,7 @@ def read_dataset(ref: FileRef, *, stop_before_pixels: bool = True) -> FileDatase
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom warns about odd values; they are logged
-                budget = _Budget(ref, stop_before_pixels, None if deflated else _size_of(fh))
+                budget = _Budget(ref, stop_before_pixels, None if deflated else open_size(fh))
                 ds = _read_deflated(fh, ref, budget) if deflated else read_partial(fh, budget, force=True)
                 ds.__dict__[SOURCE_ATTR] = ref.display
                 _check_values(ds, ref)

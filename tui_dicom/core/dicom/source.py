@@ -253,3 +253,18 @@ def file_size(ref: FileRef) -> int:
         with open_regular(ref.path) as fh:
             return os.fstat(fh.fileno()).st_size
     return open_zip(ref.path).getinfo(ref.member).file_size
+
+
+def open_size(fh: BinaryIO) -> int | None:
+    """The size of an open file or in-memory member (e.g. a ZIP member's stream), None when it cannot be
+    told (an unseekable stream, a closed file)."""
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, ValueError):  # io.UnsupportedOperation is both OSError and ValueError
+        try:
+            here = fh.tell()
+            end = fh.seek(0, os.SEEK_END)
+            fh.seek(here)
+            return end
+        except (OSError, ValueError):
+            return None

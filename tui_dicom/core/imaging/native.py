@@ -32,7 +32,6 @@ same frame as the pydicom path, and lists which kinds are refused.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ from tui_dicom.core.dicom.elements import (
     skip_sequence,
     syntax_encoding,
 )
-from tui_dicom.core.dicom.source import FileRef, open_ref
+from tui_dicom.core.dicom.source import FileRef, open_ref, open_size
 from tui_dicom.core.errors import DicomViewerError
 
 if TYPE_CHECKING:
@@ -279,7 +278,7 @@ def read_slice_or_refuse(ref: FileRef, frame: int = 0) -> NativeSlice:
         OSError, ValueError: the file cannot be opened or read.
     """
     with open_ref(ref) as fh:
-        size = _size(fh)
+        size = open_size(fh)
         if size is None or size > limits.current().file_bytes:
             raise Refused("size unknown or over the limit")
         buf = fh.read(min(FIRST_READ, size))
@@ -298,19 +297,6 @@ def read_slice_or_refuse(ref: FileRef, frame: int = 0) -> NativeSlice:
             except (Unsupported, struct.error) as exc:
                 raise Refused(f"malformed or unusual encoding: {exc}") from None
         return _decode(fh, size, buf, header, pixel_vr, pixel_length, pixel_pos, frame, count)
-
-
-def _size(fh: BinaryIO) -> int | None:
-    try:
-        return os.fstat(fh.fileno()).st_size
-    except (OSError, AttributeError, ValueError):
-        try:
-            here = fh.tell()
-            end = fh.seek(0, os.SEEK_END)
-            fh.seek(here)
-            return end
-        except (OSError, ValueError):
-            return None
 
 
 def _parse(buf: bytes, complete: bool, display: str) -> tuple[NativeHeader, bytes, int, int, int]:
