@@ -285,3 +285,38 @@ def test_transport_failures_sort_into_what_a_user_can_act_on() -> None:
     verify.verify_message = "self-signed certificate"
     assert failure_kind(urllib.error.URLError(verify)) == ("tls", "self-signed certificate")
     assert failure_kind(ValueError("x")) == ("", "")
+
+
+def test_read_timeout_applies_once_connected() -> None:
+    """The transport's connections take the connect timeout from the constructor and set the read
+    timeout on the socket once connected: a server that accepts and then says nothing is given up on
+    after the read timeout, not after the (longer) connect timeout."""
+    import socket
+    import threading
+    import time
+
+    from tui_dicom.core.archive.transport import _HTTPConnection
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    release = threading.Event()
+
+    def silent() -> None:
+        client, _ = server.accept()
+        release.wait(10)
+        client.close()
+
+    threading.Thread(target=silent, daemon=True).start()
+    conn = _HTTPConnection("127.0.0.1", port, timeout=30, read_timeout=0.5)
+    try:
+        conn.request("GET", "/")
+        start = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            conn.getresponse()
+        assert time.perf_counter() - start < 10
+    finally:
+        release.set()
+        conn.close()
+        server.close()

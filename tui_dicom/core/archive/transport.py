@@ -47,34 +47,27 @@ USER_AGENT = "tui-dicom"
 
 
 class _ReadTimeout:
-    """Sets the read timeout on the socket once the connection (TCP, proxy tunnel, TLS) is made."""
+    """Mixed into an http.client connection: takes ``read_timeout`` and sets it on the socket once the
+    connection (TCP, proxy tunnel, TLS) is made; the connect timeout stays the constructor's."""
 
-    read_timeout: float | None = None
     sock: Any
 
-    def _after_connect(self) -> None:
+    def __init__(self, *args: Any, read_timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]  # the http.client connection class mixed with this one
         if self.sock is not None and self.read_timeout is not None:
             self.sock.settimeout(self.read_timeout)
 
 
 class _HTTPConnection(_ReadTimeout, http.client.HTTPConnection):
-    def __init__(self, *args: Any, read_timeout: float | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self._after_connect()
+    """Plain HTTP with a read timeout."""
 
 
 class _HTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
-    def __init__(self, *args: Any, read_timeout: float | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self._after_connect()
+    """HTTPS with a read timeout."""
 
 
 def tls_context(address: ArchiveAddress) -> ssl.SSLContext:
