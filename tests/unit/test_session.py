@@ -91,7 +91,7 @@ def test_a_series_growing_while_indexed_recentres_until_the_user_moves(ct_hierar
     full = ct_hierarchy.all_series()[0]
     first_batch = dataclasses.replace(full, instances=full.instances[:5])
     s = ViewerSession()
-    s.hierarchy = ct_hierarchy
+    s.hierarchy = Hierarchy()  # the hierarchy as indexed so far does not hold more of the series
     s.open_series(first_batch)
     assert s.counter_text == "3/5"
     assert s.open_series(full, keep_slice=True) == Change.SLICE and s.counter_text == "15/28"
@@ -497,3 +497,23 @@ def test_a_new_compressed_slice_is_parsed_once(monkeypatch: pytest.MonkeyPatch) 
     assert calls == [False]  # one whole-file parse, no header-only parse before or after it
     assert result.rows == tag_rows(real(ref, stop_before_pixels=True))
     assert result.info.modality == "MR" and result.info.spacing is not None
+
+
+@needs_ct
+def test_a_series_chosen_from_an_older_snapshot_opens_as_indexed_now(ct_hierarchy: Hierarchy) -> None:
+    """The tree's SeriesChosen/SliceChosen carry the series as it was when the tree was filled; while a
+    folder is indexed the series can grow before the message is handled. The session shows the
+    hierarchy's newest version (all its slices), on the slice the user chose; a chosen copy that is not
+    shorter is shown as given."""
+    full = ct_hierarchy.all_series()[0]
+    snapshot = dataclasses.replace(full, instances=full.instances[10:20])
+    s = ViewerSession()
+    s.hierarchy = ct_hierarchy
+    s.open_series(snapshot)
+    assert len(s.slices) == 28 and s.series is full and s.counter_text == "15/28"
+    chosen = snapshot.slices()[3]
+    s.open_series(snapshot, index=3)
+    assert s.current is not None and s.current.key == chosen.key and len(s.slices) == 28
+    s.hierarchy = Hierarchy()
+    s.open_series(snapshot)
+    assert s.series is snapshot and len(s.slices) == 10

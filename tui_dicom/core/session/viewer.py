@@ -157,6 +157,7 @@ class ViewerSession:
         ``keep_slice``: the series shown grew (indexing, a retrieve) — stay on the same slice. Another
         series starts with a fresh pane (measurements are kept, per slice) and stops cine.
         """
+        series, index = self._latest(series, index)
         same = self.series is not None and self.series.series_instance_uid == series.series_instance_uid
         current = self.slices[self.slice_index] if (same and self.slices) else None
         self.series = series
@@ -190,6 +191,23 @@ class ViewerSession:
         self.slice_index = n // 2 if index is None else max(0, min(index, n - 1))
         self._centred_on = self.slices[self.slice_index] if index is None else None
         return change
+
+    def _latest(self, series: Series, index: int | None) -> tuple[Series, int | None]:
+        """The hierarchy's newest version of ``series`` when it holds more slices, with ``index`` moved to
+        the same slice. A series chosen in the tree travels in a message; while a folder is indexed, the
+        index can grow the series before that message is handled, and showing the older, shorter copy
+        left the viewer on 87 of 150 slices once indexing was done."""
+        latest = self.find_series(series.series_instance_uid)
+        if latest is None or latest is series:
+            return series, index
+        chosen, grown = series.slices(), latest.slices()
+        if len(grown) <= len(chosen):
+            return series, index
+        if index is not None and 0 <= index < len(chosen):
+            keys = [s.key for s in grown]
+            key = chosen[index].key
+            index = keys.index(key) if key in keys else index
+        return latest, index
 
     def step_series(self, direction: int) -> Series | None:
         """The next (``direction`` 1) or previous (-1) series in the hierarchy, wrapping around (the
