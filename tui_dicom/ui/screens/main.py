@@ -102,23 +102,15 @@ def _stored_png(picture: np.ndarray) -> bytes:
 
 
 def first_series(hierarchy: Hierarchy, preferred: Callable[[Series], bool] | None) -> Series | None:
-    """The series the study tree selects at start, found in the hierarchy itself by the tree's own walk
-    (:meth:`StudyTree.first_series`: per patient, the first series ``preferred`` accepts ends that
-    patient's walk, and a later patient's overrides it; else the first series of all). The screen asks
-    for its picture before the tree has made its nodes."""
-    chosen = None
-    for patient in hierarchy.patients:
-        for study in patient.studies:
-            found = False
-            for series in study.series:
-                if chosen is None:
-                    chosen = series
-                if preferred is not None and preferred(series):
-                    chosen, found = series, True
-                    break
-            if found:
-                break
-    return chosen
+    """The series the study tree selects at start (its ``_first_series_nodes`` walk, in display order):
+    the first that ``preferred`` accepts, else the first of all. The screen asks for its picture
+    before the tree has made its nodes."""
+    every = hierarchy.all_series()
+    if preferred is not None:
+        for series in every:
+            if preferred(series):
+                return series
+    return every[0] if every else None
 
 
 @dataclass(frozen=True)

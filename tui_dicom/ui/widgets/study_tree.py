@@ -347,14 +347,6 @@ class StudyTree(Tree[NodeData]):
             else:
                 self._problems_more.set_label(more)
 
-    def first_series(self) -> Series | None:
-        """The series :meth:`_show_first_series` selects at start (None while the tree has none), so the
-        screen can ask for its picture before the tree has expanded and highlighted it."""
-        chosen = self._first_series_nodes()
-        if chosen is None or chosen[2].data is None:
-            return None
-        return chosen[2].data.series
-
     def _first_series_nodes(
         self,
     ) -> tuple[TreeNode[NodeData], TreeNode[NodeData], TreeNode[NodeData]] | None:
