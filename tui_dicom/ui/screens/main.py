@@ -64,6 +64,8 @@ PYDICOM_AFTER = 0.5
 COUNTER_DELAY = 0.15
 #: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
 FOOTER_LATEST = 3.0
+#: seconds after mount when the tree and the tag panel are painted even if no picture came yet
+PANELS_LATEST = 1.0
 #: slice steps closer together than this are a held key (or cine): the tag inspector then follows
 #: when stepping pauses for this long, not at every slice (the picture and its counter always do)
 INSPECTOR_SETTLE = 0.2
@@ -232,6 +234,9 @@ class MainScreen(Screen[None]):
         tree = self.query_one(StudyTree)
         tree.preferred = self._from_first_path
         tree.focus()
+        if self.paths:
+            self._hold_panels(True)
+            self.set_timer(PANELS_LATEST, lambda: self._hold_panels(False))
         self._update_status()
         self._run_index()
         self._run_loader()
@@ -243,11 +248,26 @@ class MainScreen(Screen[None]):
 
     def _release_footer(self) -> None:
         """Show the key footer (after the first picture, a failure, or :data:`FOOTER_LATEST`)."""
+        self._hold_panels(False)
         if self._footer_released:  # once: it is asked after every picture
             return
         self._footer_released = True
         for footer in self.query(ViewerFooter):  # none in a subclass that composes its own
             footer.release()
+
+    def _hold_panels(self, hold: bool) -> None:
+        """Paint the tree and the tag panel only once the first picture is out (``hold`` False), or
+        :data:`PANELS_LATEST` after mount.
+
+        Until then they fill as usual (nodes, cursor, focus) but are not painted: a paint of a tree
+        costs the main thread ~10 ms, and before the first picture the tree repaints with every index
+        snapshot, expansion and highlight, the empty tag panel with every layout change, all on the
+        first picture's way (measured: 0.25 s less process CPU to the first picture of a CD). Hidden,
+        they keep their place, so the picture's size does not change when they appear.
+        """
+        for panel in [*self.query(StudyTree), *self.query(TagInspector)]:
+            if panel.visible == hold:
+                panel.visible = not hold
 
     def _from_first_path(self, series: Series) -> bool:
         """True if ``series`` comes from the first path given: that is what the user pointed at first."""

@@ -1,0 +1,98 @@
+"""Start-up paint order: the first picture goes out before the tree and the tag panel are painted.
+
+The tree and the tag panel fill as usual while the first slice decodes (nodes, cursor, focus) but stay
+unpainted until the picture is displayed, or :data:`~tui_dicom.ui.screens.main.PANELS_LATEST` after
+mount when the decode takes longer; hidden, they keep their place, so the picture does not move when
+they appear.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pilot import wait_for_index, wait_for_slice, wait_until
+
+from tui_dicom.core.dicom.source import FileRef
+from tui_dicom.core.graphics.terminal import detect
+from tui_dicom.core.imaging.pixels import Frame, decode_frame
+from tui_dicom.ui.app import DicomViewerApp
+from tui_dicom.ui.screens import main as main_screen
+from tui_dicom.ui.widgets.image_pane import ImagePane
+from tui_dicom.ui.widgets.inspector import TagInspector
+from tui_dicom.ui.widgets.study_tree import StudyTree
+
+CT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ge_ct_head"
+
+pytestmark = pytest.mark.skipif(not CT.is_dir(), reason=f"real data not found: {CT}")
+
+
+def _held_decoder(release: threading.Event, started: threading.Event) -> Any:
+    """A decoder that waits for ``release`` before decoding (the first picture is held back)."""
+
+    def decoder(ref: FileRef, frame: int, ds: Any) -> Frame:
+        started.set()
+        release.wait(20)
+        return decode_frame(ref, frame, ds)
+
+    return decoder
+
+
+def _app(decoder: Any) -> DicomViewerApp:
+    terminal = detect(override="halfblock", colors="truecolor")
+    return DicomViewerApp([str(CT)], terminal=terminal, decoder=decoder)
+
+
+async def test_panels_are_painted_after_the_first_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(main_screen, "PANELS_LATEST", 30.0)
+    release, started = threading.Event(), threading.Event()
+    app = _app(_held_decoder(release, started))
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            assert await wait_for_index(pilot, app)
+            assert await wait_until(pilot, started.is_set, 10)
+            await pilot.pause()
+            tree, inspector = app.main.query_one(StudyTree), app.main.query_one(TagInspector)
+            # no picture yet: the tree holds the CD's nodes, laid out, but neither panel is painted
+            assert app.main.last_displayed is None
+            assert len(tree.root.children) == 1
+            assert not tree.visible and not inspector.visible
+            # ... and keeps their place: the image pane lies between the two
+            image = app.main.query_one(ImagePane).region
+            assert image.x >= 20 and image.right <= 160 - 20
+            release.set()
+            assert await wait_for_slice(pilot, app)
+            assert await wait_until(pilot, lambda: tree.visible and inspector.visible, 5)
+            shown = app.main.last_displayed
+            assert shown is not None
+            await pilot.pause()
+            # the picture did not move when the panels appeared
+            assert app.main.query_one(ImagePane).region == image
+            assert tree.region.right <= image.x and inspector.region.x >= image.right
+            # the series chosen while the tree was hidden is highlighted and in view once it is painted
+            assert await wait_until(pilot, lambda: tree.cursor_line >= 0, 5)
+            assert tree.scroll_offset.y == 0 and tree.cursor_line < tree.size.height  # (the tree fits)
+            assert app.main.last_displayed is not None
+            assert app.main.last_displayed.region_cells == shown.region_cells
+    finally:
+        release.set()
+
+
+async def test_panels_are_painted_after_a_while_without_a_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(main_screen, "PANELS_LATEST", 0.3)
+    release, started = threading.Event(), threading.Event()
+    app = _app(_held_decoder(release, started))
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            assert await wait_until(pilot, started.is_set, 10)
+            start = time.monotonic()
+            tree, inspector = app.main.query_one(StudyTree), app.main.query_one(TagInspector)
+            # a slow first decode (a slow CD drive, a large compressed file) does not keep them hidden
+            assert await wait_until(pilot, lambda: tree.visible and inspector.visible, 10)
+            assert app.main.last_displayed is None
+            assert time.monotonic() - start < 10
+    finally:
+        release.set()
