@@ -135,3 +135,25 @@ def test_preload_can_keep_the_downloader() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["True"]
+
+
+def test_start_up_imports_run_without_collection_then_freeze() -> None:
+    """The viewer's start-up imports run with the collector paused; what they made is frozen after."""
+    import gc
+
+    from tui_dicom.commands.view import _imports_without_collection
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with _imports_without_collection():
+            assert not gc.isenabled()
+            kept = [object() for _ in range(10)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(kept)
+        with pytest.raises(RuntimeError), _imports_without_collection():
+            raise RuntimeError("detect failed")
+        assert gc.isenabled(), "an error during the imports left the collector off"
+    finally:
+        gc.unfreeze()
+        gc.enable()
