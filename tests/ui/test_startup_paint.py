@@ -1,9 +1,9 @@
-"""Start-up paint order: the first picture goes out before the tree and the tag panel are painted.
+"""Start-up paint order: the first picture goes out before the study tree and the tag rows are painted.
 
-The tree and the tag panel fill as usual while the first slice decodes (nodes, cursor, focus) but stay
-unpainted until the picture is displayed, or :data:`~tui_dicom.ui.screens.main.PANELS_LATEST` after
-mount when the decode takes longer; hidden, they keep their place, so the picture does not move when
-they appear.
+The tree and the tag panel fill as usual while the first slice decodes (nodes, cursor, focus, widths)
+but are painted blank until the picture is displayed, or :data:`~tui_dicom.ui.screens.main.PANELS_LATEST`
+after mount when the decode takes longer; they keep their place, so the picture does not move when
+they are painted.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from pilot import wait_for_index, wait_for_slice, wait_until
+from textual.geometry import Region
+from textual.widget import Widget
 
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.graphics.terminal import detect
@@ -22,7 +24,7 @@ from tui_dicom.core.imaging.pixels import Frame, decode_frame
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens import main as main_screen
 from tui_dicom.ui.widgets.image_pane import ImagePane
-from tui_dicom.ui.widgets.inspector import TagInspector
+from tui_dicom.ui.widgets.inspector import TagTree
 from tui_dicom.ui.widgets.study_tree import StudyTree
 
 CT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ge_ct_head"
@@ -41,6 +43,12 @@ def _held_decoder(release: threading.Event, started: threading.Event) -> Any:
     return decoder
 
 
+def _painted(widget: Widget) -> str:
+    """The text ``widget`` paints now (its lines as the compositor asks for them), stripped."""
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(line.text for line in lines).strip()
+
+
 def _app(decoder: Any) -> DicomViewerApp:
     terminal = detect(override="halfblock", colors="truecolor")
     return DicomViewerApp([str(CT)], terminal=terminal, decoder=decoder)
@@ -55,23 +63,27 @@ async def test_panels_are_painted_after_the_first_picture(monkeypatch: pytest.Mo
             assert await wait_for_index(pilot, app)
             assert await wait_until(pilot, started.is_set, 10)
             await pilot.pause()
-            tree, inspector = app.main.query_one(StudyTree), app.main.query_one(TagInspector)
-            # no picture yet: the tree holds the CD's nodes, laid out, but neither panel is painted
+            tree, tags = app.main.query_one(StudyTree), app.main.query_one(TagTree)
+            # no picture yet: the tree holds the CD's nodes, laid out, but neither tree is painted
             assert app.main.last_displayed is None
             assert len(tree.root.children) == 1
-            assert not tree.visible and not inspector.visible
-            # ... and keeps their place: the image pane lies between the two
-            image = app.main.query_one(ImagePane).region
-            assert image.x >= 20 and image.right <= 160 - 20
+            assert tree.paint_held and tags.paint_held
+            assert _painted(tree) == "" and _painted(tags) == ""
+            # ... and they keep their place: the image pane lies between the two
+            width, image = tree.size.width, app.main.query_one(ImagePane).region
+            assert width >= 20 and tags.size.width >= 20
+            assert tree.region.right <= image.x and tags.region.x >= image.right
             release.set()
             assert await wait_for_slice(pilot, app)
-            assert await wait_until(pilot, lambda: tree.visible and inspector.visible, 5)
+            assert await wait_until(pilot, lambda: not (tree.paint_held or tags.paint_held), 5)
+            assert "CT" in _painted(tree)
+            assert await wait_until(pilot, lambda: "PatientName" in _painted(tags), 5)
             shown = app.main.last_displayed
             assert shown is not None
             await pilot.pause()
             # the picture did not move when the panels appeared
             assert app.main.query_one(ImagePane).region == image
-            assert tree.region.right <= image.x and inspector.region.x >= image.right
+            assert tree.size.width == width
             # the series chosen while the tree was hidden is highlighted and in view once it is painted
             assert await wait_until(pilot, lambda: tree.cursor_line >= 0, 5)
             assert tree.scroll_offset.y == 0 and tree.cursor_line < tree.size.height  # (the tree fits)
@@ -89,9 +101,10 @@ async def test_panels_are_painted_after_a_while_without_a_picture(monkeypatch: p
         async with app.run_test(size=(160, 48)) as pilot:
             assert await wait_until(pilot, started.is_set, 10)
             start = time.monotonic()
-            tree, inspector = app.main.query_one(StudyTree), app.main.query_one(TagInspector)
-            # a slow first decode (a slow CD drive, a large compressed file) does not keep them hidden
-            assert await wait_until(pilot, lambda: tree.visible and inspector.visible, 10)
+            tree, tags = app.main.query_one(StudyTree), app.main.query_one(TagTree)
+            # a slow first decode (a slow CD drive, a large compressed file) does not keep them blank
+            assert await wait_until(pilot, lambda: not (tree.paint_held or tags.paint_held), 10)
+            assert "CT" in _painted(tree)
             assert app.main.last_displayed is None
             assert time.monotonic() - start < 10
     finally:
