@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pilot import wait_for_index, wait_for_slice, wait_until
@@ -20,6 +21,8 @@ from textual.widget import Widget
 
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.graphics.terminal import detect
+from tui_dicom.core.hierarchy import index
+from tui_dicom.core.hierarchy.model import Hierarchy
 from tui_dicom.core.imaging.pixels import Frame, decode_frame
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens import main as main_screen
@@ -107,5 +110,52 @@ async def test_panels_are_painted_after_a_while_without_a_picture(monkeypatch: p
             assert "CT" in _painted(tree)
             assert app.main.last_displayed is None
             assert time.monotonic() - start < 10
+    finally:
+        release.set()
+
+
+_REAL_INDEXER = index.Indexer
+
+
+class _PacedIndexer:
+    """The real index of the CT folder, reported as three more steps after the first snapshot; records
+    how far the viewer pulled it (the walk goes no further than the viewer asks)."""
+
+    pulled: ClassVar[list[int]] = []
+
+    def __init__(self, paths: list[str], *, cancel: threading.Event, progressive: bool) -> None:
+        self._real = _REAL_INDEXER(paths, cancel=cancel, progressive=False)
+
+    def run(self) -> Iterator[index.IndexProgress]:
+        for _progress in self._real.run():
+            pass
+        for step in range(3):
+            _PacedIndexer.pulled.append(step)
+            yield index.IndexProgress(files_done=step + 1, files_total=3, phase="scan")
+        _PacedIndexer.pulled.append(3)
+        yield index.IndexProgress(files_done=3, files_total=3, phase="done")
+
+    def snapshot(self) -> Hierarchy:
+        return self._real.snapshot()
+
+
+async def test_index_walk_waits_for_the_first_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(main_screen, "PANELS_LATEST", 30.0)
+    monkeypatch.setattr(index, "Indexer", _PacedIndexer)
+    _PacedIndexer.pulled.clear()
+    release, started = threading.Event(), threading.Event()
+    app = _app(_held_decoder(release, started))
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            assert await wait_until(pilot, started.is_set, 10)
+            time.sleep(0.3)  # the index thread would have gone on by now
+            await pilot.pause()
+            # the first snapshot (with the series being decoded) was reported; the walk waits
+            assert _PacedIndexer.pulled == [0]
+            assert not app.main.index_done
+            release.set()
+            assert await wait_for_slice(pilot, app)
+            assert await wait_for_index(pilot, app)
+            assert _PacedIndexer.pulled == [0, 1, 2, 3]
     finally:
         release.set()
