@@ -157,3 +157,35 @@ def test_start_up_imports_run_without_collection_then_freeze() -> None:
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+class _Prepared(Exception):
+    """Raised by the stand-in for the viewer's imports: the start got that far."""
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, "1"), ("4", "4")])
+def test_viewer_start_keeps_openblas_to_one_thread(
+    monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
+) -> None:
+    """numpy's OpenBLAS spins a worker thread on a core after import; the viewer asks for none (a value the
+    user set is kept), before numpy is imported."""
+    import os
+
+    from tui_dicom.cli import build_parser
+    from tui_dicom.commands import view
+
+    if before is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", before)
+    seen: list[str | None] = []
+
+    def prepare(args: object, local: bool) -> None:
+        seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+        raise _Prepared
+
+    monkeypatch.setattr(view, "_prepare", prepare)
+    path = get_testdata_file("CT_small.dcm", download=False)
+    with pytest.raises(_Prepared):
+        view.run(build_parser(None).parse_args([str(path)]))
+    assert seen == [after]

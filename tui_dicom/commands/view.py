@@ -154,6 +154,11 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    # numpy's OpenBLAS starts a worker thread at import that spins on a core for a while, and again after
+    # every matrix product: 30-100 ms of CPU on the first picture's way, on a machine whose cores the
+    # picture needs. The viewer's matrix products are small (3x3 orientations, point lists): one thread
+    # does them as fast. A value the user set is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with _imports_without_collection():
         terminal = _prepare(args, archive is None)
     from tui_dicom.ui.app import DicomViewerApp
