@@ -159,3 +159,12 @@ async def test_index_walk_waits_for_the_first_picture(monkeypatch: pytest.Monkey
             assert _PacedIndexer.pulled == [0, 1, 2, 3]
     finally:
         release.set()
+
+
+async def test_main_screen_is_the_first_screen() -> None:
+    """No blank default screen under the main one (its mount and the switch cost the start)."""
+    app = _app(None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert [type(screen).__name__ for screen in app.screen_stack] == ["MainScreen"]
+        assert app.main is app.screen
