@@ -278,15 +278,17 @@ def _run_bytes(limit: int) -> np.ndarray:
 
 
 def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: np.ndarray) -> None:
-    """Write runs of ``count`` x ``chars`` into 10-byte rows of ``out``: ``!n`` + char from 4 on, else chars.
+    """Write runs of ``count`` x ``chars`` into rows of ``out``: ``!n`` + char from 4 on, else chars.
 
-    Rows are ``!``, 6 digit columns, 3 char columns; unused bytes stay 0 (a ``count == 0`` row is all 0).
+    Rows are ``!``, one column per digit of ``digits``, 3 char columns; unused bytes stay 0 (a ``count == 0``
+    row is all 0).
     """
+    nd = digits.shape[1]
     long = count >= 4
     out[long, 0] = _BANG
-    out[long, 1:7] = digits[count[long]]
+    out[long, 1 : 1 + nd] = digits[count[long]]
     reps = np.where(long, 1, count)[:, None]
-    out[:, 7:10] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
+    out[:, 1 + nd :] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
 
 
 class _Runs(NamedTuple):
@@ -504,15 +506,19 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     runs = _runs_of(index, registers) if h and w else None
     if runs is None:
         return b""
-    digits = _digits(max(w, registers))
+    limit = max(w, registers)
+    nd = len(str(limit))  # the widest number written; fewer table columns, fewer bytes to compact
+    digits = _digits(limit)[:, 6 - nd :]
     r_group, new_band, r_band = runs.group, runs.new_band, runs.band
-    table = np.zeros((len(r_group), 28), np.uint8)  # separator, '#', 6 digits | gap run (10) | pixel run (10)
+    run = 4 + nd  # '!', digits, up to 3 characters
+    # separator, '#', digits | gap run | pixel run
+    table = np.zeros((len(r_group), 2 + nd + 2 * run), np.uint8)
     table[:, 0] = np.where(r_group, np.where(new_band, _SEP, _DOLLAR), 0)
     table[0, 0] = 0
     table[r_group, 1] = _HASH
-    table[r_group, 2:8] = digits[runs.register[r_group]]
-    _runs(table[:, 8:18], _BLANK, runs.gap, digits)
-    _runs(table[:, 18:28], runs.char + 63, runs.length, digits)
+    table[r_group, 2 : 2 + nd] = digits[runs.register[r_group]]
+    _runs(table[:, 2 + nd : 2 + nd + run], _BLANK, runs.gap, digits)
+    _runs(table[:, 2 + nd + run :], runs.char + 63, runs.length, digits)
     if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
         return _with_empty_bands(table, r_band, new_band)
     return b"-" * int(r_band[0]) + bytes(table[table != 0].tobytes())
