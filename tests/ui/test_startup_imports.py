@@ -174,7 +174,8 @@ def test_viewer_start_keeps_openblas_to_one_thread(
     monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
 ) -> None:
     """numpy's OpenBLAS spins a worker thread on a core after import; the viewer asks for none (a value the
-    user set is kept), before numpy is imported."""
+    user set is kept), before numpy is imported; the imports run with the collector paused."""
+    import gc
     import os
 
     from tui_dicom.cli import build_parser
@@ -184,14 +185,18 @@ def test_viewer_start_keeps_openblas_to_one_thread(
         monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     else:
         monkeypatch.setenv("OPENBLAS_NUM_THREADS", before)
-    seen: list[str | None] = []
+    seen: list[tuple[str | None, bool]] = []
 
     def prepare(args: object, local: bool) -> None:
-        seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+        seen.append((os.environ.get("OPENBLAS_NUM_THREADS"), gc.isenabled()))
         raise _Prepared
 
     monkeypatch.setattr(view, "_prepare", prepare)
     path = get_testdata_file("CT_small.dcm", download=False)
-    with pytest.raises(_Prepared):
-        view.run(build_parser(None).parse_args([str(path)]))
-    assert seen == [after]
+    try:
+        with pytest.raises(_Prepared):
+            view.run(build_parser(None).parse_args([str(path)]))
+    finally:
+        gc.unfreeze()
+    assert seen == [(after, False)]
+    assert gc.isenabled()
