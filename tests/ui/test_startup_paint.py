@@ -123,7 +123,9 @@ class _PacedIndexer:
 
     pulled: ClassVar[list[int]] = []
 
-    def __init__(self, paths: list[str], *, cancel: threading.Event, progressive: bool) -> None:
+    def __init__(
+        self, paths: list[str], *, cancel: threading.Event, progressive: bool, hold: threading.Event
+    ) -> None:
         self._real = _REAL_INDEXER(paths, cancel=cancel, progressive=False)
 
     def run(self) -> Iterator[index.IndexProgress]:
@@ -168,3 +170,26 @@ async def test_main_screen_is_the_first_screen() -> None:
         await pilot.pause()
         assert [type(screen).__name__ for screen in app.screen_stack] == ["MainScreen"]
         assert app.main is app.screen
+
+
+def test_dicomdir_walk_holds_after_the_first_series() -> None:
+    """``hold``: the progressive DICOMDIR walk (its helper thread too) stops after the first series until
+    the event is set."""
+    from pydicom.data import get_testdata_file
+
+    dicomdir = get_testdata_file("DICOMDIR", download=False)
+    assert dicomdir is not None
+    hold = threading.Event()
+    indexer = _REAL_INDEXER(
+        [str(Path(dicomdir).parent)], cancel=threading.Event(), progressive=True, hold=hold
+    )
+    steps = indexer.run()
+    first = next(steps)
+    assert first.phase != "done"
+    found = len(indexer.snapshot().all_series())
+    time.sleep(0.3)
+    assert len(indexer.snapshot().all_series()) == found, "the walk went on while held"
+    hold.set()
+    for _progress in steps:
+        pass
+    assert len(indexer.snapshot().all_series()) > found

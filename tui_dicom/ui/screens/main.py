@@ -312,7 +312,7 @@ class MainScreen(Screen[None]):
         from tui_dicom.core.hierarchy.index import Indexer
 
         worker = get_current_worker()
-        indexer = Indexer(self.paths, cancel=self._index_cancel, progressive=True)
+        indexer = Indexer(self.paths, cancel=self._index_cancel, progressive=True, hold=self._first_picture)
         for progress in indexer.run():
             if worker.is_cancelled:
                 return
