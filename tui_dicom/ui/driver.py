@@ -11,7 +11,8 @@ on its way is read and dropped before the terminal goes back to the shell (where
 This is the only module that relies on Textual internals:
 
 * the input loop mirrors ``LinuxDriver.run_input_thread`` (Textual 8) and uses its attributes
-  ``fileno``, ``exit_event`` and ``_debug`` and the private ``textual._xterm_parser.XTermParser``
+  ``fileno``, ``exit_event`` (replaced by an event that wakes the loop) and ``_debug``, the private
+  ``textual._xterm_parser.XTermParser`` and its ``_timeout_time`` (an escape sequence is incomplete)
   (checked by ``tests/terminal/test_reply_filter.py``);
 * :class:`LazyStrip` replaces ``Strip._segments`` (the slot every Strip method reads) with a
   property, so a picture line's Rich segments are built only when Textual needs them;
@@ -22,7 +23,9 @@ This is the only module that relies on Textual internals:
 * :class:`SparseCompositor` replaces ``Screen._compositor`` (:func:`use_sparse_compositor`) and
   overrides ``Compositor.render_partial_update`` and ``Compositor._get_renders``;
 * :func:`relabel` sets ``TreeNode._label``/``_updates`` and reads ``Tree._tree_lines`` and
-  ``Tree._refresh_line``.
+  ``Tree._refresh_line``;
+* :class:`StyleMemo` reads ``RenderStyles._cache_key`` and ``DOMNode._component_styles`` to keep a
+  widget's Rich styles across repaints.
 
 ``tests/ui/test_textual_internals.py`` checks the last three against the installed Textual and fails
 loudly when they change.
@@ -30,6 +33,7 @@ loudly when they change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import threading
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual._compositor import ChopsUpdate, Compositor
 from textual._parser import ParseError
@@ -61,6 +66,22 @@ FENCE_QUERY = "\x1b[c"
 FENCE_TIMEOUT_LATE = 4.0
 #: longest wait at exit when every start-up answer arrived (one round trip)
 FENCE_TIMEOUT = 1.0
+#: longest sleep of the idle input thread (setting the exit flag wakes it at once)
+IDLE_WAIT = 5.0
+
+
+class _WakingEvent(threading.Event):
+    """The driver's exit flag: setting it also writes to a pipe the input thread waits on."""
+
+    def __init__(self, wake_fd: int) -> None:
+        super().__init__()
+        self._wake_fd = wake_fd
+
+    def set(self) -> None:
+        """Set the flag and wake the input thread."""
+        super().set()
+        with contextlib.suppress(OSError):  # full (already woken) or closed
+            os.write(self._wake_fd, b"x")
 
 
 @dataclass
@@ -123,6 +144,20 @@ class ReplyFilteringDriver(LinuxDriver):
         session = self.reply_session
         session.filter.on_reply = session.note_reply
         self._fenced = False
+        # the input thread sleeps until a key arrives (Textual's loop wakes ten times a second to look
+        # at its exit flag): setting the exit flag also wakes it, through this pipe
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self.exit_event = _WakingEvent(self._wake_write)
+
+    def close(self) -> None:
+        """Textual's clean-up, then the wake-up pipe."""
+        super().close()
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_read = self._wake_write = -1
 
     def start_application_mode(self) -> None:
         """Textual's start; on exit restore the settings from before the start-up queries."""
@@ -134,6 +169,9 @@ class ReplyFilteringDriver(LinuxDriver):
         """Wait for input, drop terminal answers, feed the rest to Textual's parser."""
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
+        wake = self._wake_read
+        if wake >= 0:
+            selector.register(wake, selectors.EVENT_READ)
         fileno = self.fileno
         parser = XTermParser(self._debug)
         feed = parser.feed
@@ -141,8 +179,21 @@ class ReplyFilteringDriver(LinuxDriver):
         replies = self.reply_session.filter
         decode = getincrementaldecoder("utf-8")(errors="replace").decode
 
+        def wait() -> float:
+            """How long the next select may sleep: short while a reply or an escape sequence is
+            incomplete (the filter and the parser time them out), else until input or exit."""
+            if replies.holding:
+                return 0.05
+            if parser._timeout_time is not None or wake < 0:
+                return 0.1
+            return IDLE_WAIT
+
         def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
-            for _key, mask in ready:
+            for key, mask in ready:
+                if key.fd == wake:
+                    with contextlib.suppress(OSError):  # drained: only the exit flag matters
+                        os.read(wake, 512)
+                    continue
                 if mask & selectors.EVENT_READ:
                     data = os.read(fileno, 4096)
                     if not data:
@@ -160,7 +211,7 @@ class ReplyFilteringDriver(LinuxDriver):
 
         try:
             while not self.exit_event.is_set():
-                process(selector.select(0.05 if replies.holding else 0.1))
+                process(selector.select(wait()))
             selector.unregister(fileno)
             process(selector.select(0.1), final=True)
         finally:
@@ -352,6 +403,60 @@ def relabel(tree: Tree[Any], labels: Mapping[TreeNode[Any], Text]) -> None:
             tree._refresh_line(number)
 
 
+class StyleMemo(Widget):
+    """A widget whose Rich styles (its own and its component classes') survive a repaint.
+
+    Textual recomputes them after every ``refresh()`` (``rich_style`` walks every ancestor, adding
+    colours; ``refresh`` clears the component-style cache). A tree whose rows change at every slice
+    step repaints two rows and paid ~0.8 ms of that style work per row. Here they are kept until a
+    style of the widget, of an ancestor or of the component class changes: every CSS change (a
+    pseudo-class, a theme, an inline style) bumps the changed node's ``styles._cache_key``, which is
+    part of the memo's key.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._style_memo: dict[Any, Style] = {}
+
+    def _style_key(self) -> tuple[int, ...]:
+        """Changes whenever a style of this widget or of an ancestor changes."""
+        return tuple(node.styles._cache_key for node in self.ancestors_with_self)
+
+    @property
+    def rich_style(self) -> Style:
+        """Textual's ``rich_style``, kept while no style on the way to the screen changed."""
+        key = ("", self._style_key())
+        style = self._style_memo.get(key)
+        if style is None:
+            style = Widget.rich_style.fget(self)  # type: ignore[attr-defined]
+            self._remember(key, style)
+        return style
+
+    def get_component_rich_style(
+        self, *names: str, partial: bool = False, default: Style | None = None
+    ) -> Style:
+        """Textual's component style, kept while no style it depends on changed."""
+        components = self._component_styles
+        if default is not None or not all(name in components for name in names):
+            return super().get_component_rich_style(*names, partial=partial, default=default)
+        key = (names, partial, self._style_key(), tuple(components[name]._cache_key for name in names))
+        style = self._style_memo.get(key)
+        if style is None:
+            style = super().get_component_rich_style(*names, partial=partial)
+            self._remember(key, style)
+        return style
+
+    def _remember(self, key: Any, style: Style) -> None:
+        if len(self._style_memo) >= 64:  # old keys (styles that changed since) are never asked again
+            self._style_memo.clear()
+        self._style_memo[key] = style
+
+    def notify_style_update(self) -> None:
+        """Styles changed: forget them (the keys would miss anyway; this frees the memory)."""
+        self._style_memo.clear()
+        super().notify_style_update()
+
+
 def use_sparse_compositor(screen: Screen[Any]) -> None:
     """Give ``screen`` a :class:`SparseCompositor` (call in its ``__init__``, before it is mounted)."""
     screen._compositor = SparseCompositor()
@@ -363,6 +468,7 @@ __all__ = [
     "ReplyFilteringDriver",
     "ReplySession",
     "SparseCompositor",
+    "StyleMemo",
     "make_driver",
     "relabel",
     "use_sparse_compositor",
