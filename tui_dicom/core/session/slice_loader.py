@@ -186,6 +186,8 @@ class SliceLoader:
         self.native_headers: ByteLRU[tuple[NativeHeader, bytes]] = ByteLRU(
             16 * 1024**2, size_of=lambda entry: len(entry[1]) + 4096
         )
+        # annotation values of those slices (small records, counted as one unit each)
+        self._infos: ByteLRU[SliceInfo] = ByteLRU(4096, size_of=lambda _info: 1)
         self._decoder = decoder
 
     @property
@@ -270,6 +272,16 @@ class SliceLoader:
         self.headers.put(ref, ds)
         return decoded
 
+    def _native_info(self, ref: FileRef, frame: int, header: NativeHeader) -> SliceInfo:
+        """:func:`slice_info` of a slice read without pydicom, kept per (file, frame): a slice shown
+        again, as stepping back and forth does, needs no second geometry parse."""
+        key = (ref, frame)
+        info = self._infos.get(key)
+        if info is None:
+            info = slice_info(header, frame)
+            self._infos.put(key, info)
+        return info
+
     def _header_values(self, ref: FileRef, frame: int) -> tuple[SliceInfo, list[TagRow]]:
         """The annotations' values and the inspector rows of ``ref``: from what the uncompressed-slice
         reader kept when it has them (no pydicom), else from the header pydicom reads (cached).
@@ -280,7 +292,7 @@ class SliceLoader:
         native = self.native_headers.get(ref)
         if native is not None:
             header_values, header_bytes = native
-            info = slice_info(header_values, frame)
+            info = self._native_info(ref, frame, header_values)
             rows = self.rows.get(ref)
             if rows is None:
                 rows = _quick_rows(header_bytes)

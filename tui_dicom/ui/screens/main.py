@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -651,16 +651,24 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         path = self._layout_path
         png = path[:-5] + ".expected.png" if path.endswith(".json") else path + ".expected.png"
+        # the PNGs of the last pictures written, by the picture array (the loader hands out its cached
+        # arrays again when a slice is shown again): stepping back costs no new PNG
+        encoded: dict[int, tuple[np.ndarray, bytes]] = {}
         while not worker.is_cancelled and not self._layout_slot.closed:
             item = self._layout_slot.take(0.25)
             if item is None:
                 continue
             record, picture = item
+            known = encoded.get(id(picture))
+            if known is None or known[0] is not picture:
+                if len(encoded) >= 16:
+                    encoded.pop(next(iter(encoded)))
+                known = encoded[id(picture)] = (picture, _stored_png(picture))
             with open(png + ".tmp", "wb") as fh:
-                fh.write(_stored_png(picture))
+                fh.write(known[1])
             os.replace(png + ".tmp", png)
             with open(path + ".tmp", "w", encoding="utf-8") as fh:
-                json.dump(asdict(record), fh)
+                fh.write(json.dumps({f.name: getattr(record, f.name) for f in fields(record)}))
             os.replace(path + ".tmp", path)
 
     # ------------------------------------------------------------------------------ annotations
