@@ -90,11 +90,10 @@ def test_odd_height_padded_with_black() -> None:
 
 def _per_cell(top: np.ndarray, bottom: np.ndarray, colors: str) -> str:
     """The encoder's rule cell by cell (how it was written before runs were skipped)."""
-    code = (
-        (lambda k: f"5;{k}")
-        if colors == "256"
-        else (lambda k: f"2;{(k >> 16) & 255};{(k >> 8) & 255};{k & 255}")
-    )
+
+    def code(key: int) -> str:
+        return f"5;{key}" if colors == "256" else f"2;{(key >> 16) & 255};{(key >> 8) & 255};{key & 255}"
+
     out: list[str] = []
     fg = bg = -1
     for t, b in zip(top.tolist(), bottom.tolist(), strict=True):
