@@ -291,11 +291,28 @@ def write_now(app: App[Any], text: str) -> None:
 
 
 def widgets_over(widget: Widget) -> frozenset[int]:
-    """Ids of the widgets drawn over ``widget`` (toasts, tooltips), not its ancestors; empty off screen."""
+    """Ids of the widgets drawn over ``widget`` (toasts, tooltips), not its ancestors; empty off screen.
+
+    The compositor makes a new visible-widget map whenever the layout changes (a notification comes or
+    goes): the answers are kept with the map they were found in (on the compositor), so a picture
+    repainted at every slice step does not walk every widget's ancestors each time.
+    """
     try:
-        visible = widget.screen._compositor.visible_widgets
+        compositor = widget.screen._compositor
+        visible = compositor.visible_widgets
     except Exception:  # noqa: BLE001 - not on a screen
         return frozenset()
+    memo: tuple[object, dict[Widget, frozenset[int]]] | None = getattr(compositor, "_tui_widgets_over", None)
+    if memo is None or memo[0] is not visible:
+        memo = (visible, {})
+        compositor._tui_widgets_over = memo  # type: ignore[attr-defined]  # dies with the compositor
+    found = memo[1].get(widget)
+    if found is None:
+        found = memo[1][widget] = _widgets_over(widget, visible)
+    return found
+
+
+def _widgets_over(widget: Widget, visible: Mapping[Widget, tuple[Region, Region]]) -> frozenset[int]:
     mine = visible.get(widget)
     if mine is None:
         return frozenset()
