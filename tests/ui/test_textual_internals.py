@@ -150,6 +150,24 @@ async def test_tree_internals_relabel_uses() -> None:
         lines = [strip.text for strip in app.screen._compositor.render_strips()]
         assert "one changed" in lines[1] and "three changed" in lines[3]
         assert "row 2" in lines[2] and str(nodes[1].label) == "one changed"
+        # a label shown before gets its line-cache version back (the rendered line is found again) ...
+        first = nodes[1]._updates
+        relabel(tree, {nodes[1]: Text("one again")})
+        await pilot.pause()
+        assert nodes[1]._updates != first
+        relabel(tree, {nodes[1]: Text("one changed")})
+        await pilot.pause()
+        assert nodes[1]._updates == first
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        assert "one changed" in lines[1] and "one again" not in lines[1]
+        # ... unless Textual changed the node since (selection, hover, expansion bump _updates)
+        nodes[1]._selected = True
+        relabel(tree, {nodes[1]: Text("one again")})
+        relabel(tree, {nodes[1]: Text("one changed")})
+        assert nodes[1]._updates not in (first, first + 1)
+        await pilot.pause()
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        assert "one changed" in lines[1]
 
 
 async def test_style_memo_keeps_styles_across_repaints_until_a_style_changes() -> None:
