@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
 from benchmarks import GROUPS
-from benchmarks.common import REPO, Context, Row, machine
+from benchmarks.common import REPO, Context, Row, editable_import_hook, machine
 
 DEFAULT_OUT = REPO / "benchmarks" / "results.json"
 WORK = REPO / "benchmarks" / "work"
@@ -76,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     ctx = Context(quick=args.quick, runs=runs, work=work, log=log)
+    hook = editable_import_hook()
+    if hook:
+        log(
+            f"note: tui_dicom is an editable install with an import hook ({os.path.basename(hook)}): every "
+            "start pays ~30 ms for it, which `pip install .` does not; reinstall with "
+            "`pip install -e . --config-settings editable_mode=compat` for start-up figures users see"
+        )
     rows: list[Row] = []
     for group in args.only or GROUPS:
         log(f"== {group}")

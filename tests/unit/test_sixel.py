@@ -230,6 +230,8 @@ def test_body_size_counts_exactly_what_body_writes() -> None:
         index = rng.integers(-1, int(rng.integers(1, 300)), (h, w))
         if trial % 3 == 0:
             index[: min(h, 12)] = -1  # unpainted bands
+        if trial % 4 == 1:  # few registers: bands painted by threshold where that is cheaper
+            index = np.where(index >= 0, index % int(rng.integers(1, sixel.THRESHOLD_REGISTERS + 1)), -1)
         if trial % 5 == 0:
             index[:, : w // 2] = index[0, 0]  # long runs (!n with up to 3 digits)
         registers = 300 if trial % 2 else 1000
@@ -253,3 +255,34 @@ def test_budget_search_finds_the_most_levels_that_fit() -> None:
         want = max((n for n in range(2, hi + 1) if sizes[n] <= limit), default=None)
         assert sixel._most_that_fit(size_of, limit, 2, hi) == want
         assert all(2 <= n <= hi for n in asked)
+
+
+def _noisy_levels(levels: int, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """Register numbers of a smooth ramp with noise of a few levels, as a noisy MR slice quantises."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    ramp = np.linspace(0, levels - 1, w)[None, :] + rng.normal(0, 1.2, (h, w))
+    ramp[: h // 4] = 0  # a black background above
+    return np.asarray(np.clip(np.round(ramp), 0, levels - 1), np.int64) * (100 // (levels - 1))
+
+
+@needs_magick
+def test_threshold_painting_shows_the_same_picture_in_fewer_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a register may also paint the pixels of the higher registers painted after it: the picture shown must
+    # be exactly the one painted register by register, and noise among the higher levels no longer cuts runs
+    index = _noisy_levels(16, (61, 400), seed=9)
+    palette = "".join(f"#{n};2;{n};{n};{n}" for n in np.unique(index)).encode()
+
+    def shown(body: bytes) -> np.ndarray:
+        data = b'\x1bP0;1;0q"1;1;400;61' + palette + body + b"\x1b\\"
+        return _decode_with_imagemagick(data, tmp_path)[..., 0]
+
+    layered = sixel.body(index, 256)
+    monkeypatch.setattr(sixel, "THRESHOLD_REGISTERS", 0)  # every band as its registers' own pixels
+    own = sixel.body(index, 256)
+    assert len(layered) < 0.9 * len(own)
+    want = np.round(index * 2.55)
+    assert np.abs(shown(layered) - want).max() <= 1
+    assert np.array_equal(shown(layered), shown(own))

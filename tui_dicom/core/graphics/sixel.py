@@ -1,19 +1,25 @@
 """Sixel encoder for grey and colour pictures, vectorised with numpy (no Python loop over bands or colours).
 
 The whole palette is defined up front, then every 6-row band sends, for each register present in
-it, the sixel characters of the columns that register covers: leading and inner gaps become ``?``
-runs, trailing blanks are dropped and runs of 4+ equal characters use ``!n``.
+it (in ascending order), the sixel characters of the columns that register covers: leading and inner
+gaps become ``?`` runs, trailing blanks are dropped and runs of 4+ equal characters use ``!n``. Since a
+later register paints over an earlier one, a register may cover the pixels of the registers after it:
+each (band, register) is sent either as its own pixels or as the threshold picture (every pixel at or
+above it), whichever takes fewer bytes (see :func:`_runs_of`); noise among the higher levels then no
+longer cuts its runs.
 
 How it is vectorised: the six pixels of every band column are compared with each other (36 array
 comparisons for the whole picture), which yields every (band, column, register) triple with its
 6-bit sixel character at once; a stable radix sort by (band, register) puts them in wire order;
-runs and gaps come from array differences; each run becomes one fixed-width row of bytes whose
-unused positions are zero, and dropping the zeros leaves the sixel body.
+runs and gaps come from array differences. Where the threshold pictures change between two columns
+comes from one bit per register, OR-ed over the band's six rows. Each run becomes one fixed-width row
+of bytes whose unused positions are zero, and dropping the zeros leaves the sixel body.
 
 Colour registers are specified in percent (``#n;2;r;g;b`` with 0..100), so the wire can express
 101 levels per channel: grey pictures use one register per grey level. How many grey levels a picture
 gets, and where they sit, is chosen per picture from its histogram (:func:`choose_grey_lut`): the fewest
-levels that keep the picture within :data:`TARGET_PSNR` of the 8-bit windowed picture, either placed where
+levels that keep the picture within :data:`TARGET_PSNR` of the 8-bit windowed picture (and its content within
+:data:`CONTENT_PSNR`), either placed where
 the picture has its pixels (the least-squares optimum on the 256-bin histogram, by dynamic programming) or
 evenly spaced, whichever is predicted to take fewer bytes; fewer levels when the wire budget demands it.
 Fewer levels mean longer runs, hence fewer bytes: no dithering, whose noise breaks runs. Colour pictures
@@ -49,21 +55,23 @@ _UP_TO_3 = np.arange(3)[None, :]
 
 DEFAULT_MAX_BYTES = 200_000
 """Default wire budget of :func:`encode`: pictures that would exceed it get fewer grey levels."""
-TARGET_PSNR = 39.0
+TARGET_PSNR = 40.0
 """Grey fidelity (dB, against the 8-bit picture) that :func:`choose_grey_lut` keeps when the budget allows.
 
-img2sixel's dithered palettes measure 34.9-38.9 dB on real slices (CT, MR, CR at 520-900 px), the most on
-CT slices with much black around the head: this target stays above it there. Measured on the windowed GE
-head CT (all 28 slices at 520 and 720 px, with :data:`CONTENT_PSNR`): ours 0.51-0.86x img2sixel's bytes at
-+0.3 to +2.8 dB, 7-17 levels; every level (101) would be about 55 dB in 3x the bytes."""
-CONTENT_PSNR = 33.0
+img2sixel's dithered palettes (25-32 greys) measure 32.1-40.1 dB over the whole picture on real slices (CT,
+MR, CR, US and NM at 400-920 px), the most where much of the picture is an exact background or smooth (a
+grey ultrasound 40.1, a 64x64 EPI slice enlarged 39.8): this target stays above every one. At 39 dB those
+two and a T1 spine MR fell 0.2-1.0 dB short. Measured on the windowed GE head CT (all 28 slices at 520 and
+720 px, with :data:`CONTENT_PSNR`): ours 0.52-0.80x img2sixel's bytes at +2.2 to +5.8 dB, 9-19 levels."""
+CONTENT_PSNR = 36.0
 """Grey fidelity (dB) kept over the picture's content: the pixels off its most common grey (the background).
 
 A PSNR over the whole picture counts the background, which every encoder shows exactly, so on a slice that is
 mostly black it lets the few content pixels carry large errors: the top slices of a head CT (82-92 % black)
-met :data:`TARGET_PSNR` with 5 levels where img2sixel reached 39.3-42.2 dB. Over the content of the GE
-head CT's 28 slices (520 px) img2sixel keeps 30.7-34.0 dB, ours now 33.1-35.6 dB; this target lifts the
-whole-picture one only where the background dilutes it by more than 6 dB."""
+met a 39 dB whole-picture target with 5 levels where img2sixel reached 39.3-42.2 dB. Over the content
+img2sixel keeps 33.2-35.7 dB on the pictures of :data:`TARGET_PSNR` (38.1 on the smooth enlarged EPI slice,
+which the whole-picture target covers); this target lifts the whole-picture one where the background
+dilutes it by more than 4 dB (content under 40 % of the picture)."""
 CHEAP_FRACTION = 0.05
 """A picture whose exact encoding takes at most this share of the budget (10 KB by default) keeps every level.
 
@@ -261,16 +269,26 @@ def _ndigits(limit: int) -> np.ndarray:
     return counts
 
 
-def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: np.ndarray) -> None:
-    """Write runs of ``count`` x ``chars`` into 10-byte rows of ``out``: ``!n`` + char from 4 on, else chars.
+@lru_cache(maxsize=8)
+def _run_bytes(limit: int) -> np.ndarray:
+    """Bytes of a run of 0..limit equal characters: ``!n`` + the character from 4 on, else the characters."""
+    n = np.arange(limit + 1)
+    table: np.ndarray = np.where(n >= 4, 2 + _ndigits(limit), n).astype(np.int32)
+    return table
 
-    Rows are ``!``, 6 digit columns, 3 char columns; unused bytes stay 0 (a ``count == 0`` row is all 0).
+
+def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: np.ndarray) -> None:
+    """Write runs of ``count`` x ``chars`` into rows of ``out``: ``!n`` + char from 4 on, else chars.
+
+    Rows are ``!``, one column per digit of ``digits``, 3 char columns; unused bytes stay 0 (a ``count == 0``
+    row is all 0).
     """
+    nd = digits.shape[1]
     long = count >= 4
     out[long, 0] = _BANG
-    out[long, 1:7] = digits[count[long]]
+    out[long, 1 : 1 + nd] = digits[count[long]]
     reps = np.where(long, 1, count)[:, None]
-    out[:, 7:10] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
+    out[:, 1 + nd :] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
 
 
 class _Runs(NamedTuple):
@@ -289,54 +307,188 @@ class _Runs(NamedTuple):
     length: np.ndarray
 
 
+THRESHOLD_REGISTERS = 31
+"""Bands are painted by threshold (see :func:`_runs_of`) only in pictures of at most this many registers.
+
+One bit per register of a 32-bit word marks where a threshold picture changes. Pictures with more
+registers are the cheap ones sent with every level, or colour ones: threshold painting saved them 2-18 %,
+against 13-38 % at the 5-24 levels a budgeted slice gets."""
+
+
+_POWERS = (1 << np.arange(THRESHOLD_REGISTERS + 1, dtype=np.uint64)).astype(np.uint32)
+"""``1 << v`` for the ranks of threshold painting."""
+
+
+def _sort_key(key: np.ndarray, bound: int) -> np.ndarray:
+    """Stable order of ``key`` (values below ``bound``): a radix sort when the keys fit 16 bits."""
+    order: np.ndarray = np.argsort(key.astype(np.uint16) if bound <= 65536 else key, kind="stable")
+    return order
+
+
+def _group_starts(key: np.ndarray) -> np.ndarray:
+    """True where a sorted ``key`` starts a new value."""
+    starts = np.ones(len(key), bool)
+    np.not_equal(key[1:], key[:-1], out=starts[1:])
+    return starts
+
+
+class _GroupRuns(NamedTuple):
+    """Runs in (band, register, column) order, keyed by ``band * registers_used + rank``."""
+
+    key: np.ndarray
+    col: np.ndarray
+    #: blank columns (``?``) before the run (from column 0 for a group's first run)
+    gap: np.ndarray
+    length: np.ndarray
+    #: sixel character minus 63 (None: still to compute from the threshold picture)
+    char: np.ndarray | None
+
+
+def _threshold_runs(
+    planes: np.ndarray, g_key: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, ngroups: int
+) -> _GroupRuns:
+    """Runs of every (band, rank) group painting all pixels of rank >= its own from ``g_start`` to ``g_end``.
+
+    ``planes`` holds ranks from 1 (0: nothing painted). The threshold picture of rank ``k`` changes
+    between columns ``j - 1`` and ``j`` exactly where ``k`` lies in ``(lo, hi]`` of some row's two pixels
+    there: bit ``k - 1`` of ``(1 << hi) - (1 << lo)``, OR-ed over the band's six rows.
+    """
+    nbands, _, w = planes.shape
+    nregs = ngroups // nbands
+    # bit k - 1 of 1 << v is set for the ranks below v; between two pixels lo < hi the bits lo..hi-1 differ
+    power = _POWERS[planes]
+    changed = np.zeros((nbands, w - 1), np.uint32)
+    for r in range(6):
+        left, right = power[:, r, :-1], power[:, r, 1:]
+        changed |= np.maximum(left, right) - np.minimum(left, right)
+    changed = changed.ravel()
+    pair = np.flatnonzero(changed)
+    ranks = _POWERS[:nregs]
+    hit = np.flatnonzero((changed[pair][:, None] & ranks[None, :]) != 0)
+    at, rank = np.divmod(hit, nregs)
+    band, col = np.divmod(pair[at], w - 1)
+    key = band * nregs + rank
+    col += 1
+    start_col = np.full(ngroups, w, np.int64)
+    end_col = np.full(ngroups, -1, np.int64)
+    start_col[g_key], end_col[g_key] = g_start, g_end
+    inside = (start_col[key] < col) & (col <= end_col[key])
+    # each group's first run first: a stable sort keeps it ahead of the changes, which are in column order
+    key = np.concatenate([g_key, key[inside]])
+    col = np.concatenate([g_start, col[inside]])
+    order = _sort_key(key, ngroups)
+    key, col = key[order], col[order]
+    group = _group_starts(key)
+    stop = np.empty(len(key), np.int64)
+    stop[:-1] = np.where(group[1:], end_col[key[:-1]] + 1, col[1:])
+    stop[-1] = end_col[key[-1]] + 1
+    return _GroupRuns(key, col, np.where(group, col, 0), stop - col, None)
+
+
 def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
-    """Every run of :func:`body`'s output, vectorised; None when no pixel is painted."""
+    """Every run of :func:`body`'s output, vectorised; None when no pixel is painted.
+
+    Registers are painted in ascending order in every band, so a register may also paint pixels of any
+    later one (which paints over them). Each (band, register) group is written in the cheaper of two ways:
+
+    * *own pixels*: in every column, exactly the register's pixels; other columns are ``?`` gaps;
+    * *threshold* (up to :data:`THRESHOLD_REGISTERS` registers): from the first to the last column where
+      the register has a pixel, every pixel at or above it (in the order of the registers used). Its runs
+      break only where that threshold picture changes between columns, so noise among the levels above
+      it no longer cuts them.
+
+    Both show the same picture. Against own pixels alone the choice measured 0.62-0.87x the bytes on CT,
+    MR, CR, US and NM slices at their budgeted levels. Pure noise over all levels favours own pixels:
+    the threshold picture of every level changes at almost every column.
+    """
     h, w = index.shape
+    signed = index.dtype.kind == "i"
+    counts = np.bincount((index[index >= 0] if signed else index).ravel())
+    used = np.flatnonzero(counts)
+    nregs = len(used)
+    if nregs == 0:
+        return None
+    # ranks from 1 (0: unpainted or padding), small enough for uint8 comparisons in nearly every picture
+    rank_type = np.uint8 if nregs < 255 else np.uint16
+    rank_of = np.zeros(len(counts), rank_type)
+    rank_of[used] = np.arange(1, nregs + 1)
     nbands = -(-h // 6)
-    small = int(index.max()) < 255
-    none = 255 if small else 65535  # sentinel for padding / unpainted pixels
-    grid = np.full((nbands * 6, w), none, dtype=np.uint8 if small else np.uint16)
-    if index.dtype.kind == "i" and int(index.min()) < 0:
-        index = np.where(index < 0, none, index)
-    grid[:h] = index
+    ngroups = nbands * nregs
+    grid = np.zeros((nbands * 6, w), rank_type)
+    grid[:h] = np.where(index >= 0, rank_of[np.maximum(index, 0)], 0) if signed else rank_of[index]
     planes = grid.reshape(nbands, 6, w)
     rows = [planes[:, r] for r in range(6)]
+    # own pixels: the six pixels of every band column compared with each other give, for every distinct
+    # register of the column, its sixel character (36 array comparisons for the whole picture)
     bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
-    first = [row != none for row in rows]
+    first = [row != 0 for row in rows]
     for r in range(6):
         for s in range(r + 1, 6):
             same = rows[s] == rows[r]
             bits[r] |= same.view(np.uint8) << s
             bits[s] |= same.view(np.uint8) << r
             first[s] &= ~same
-    # one entry per (band, column, register), in (band, column) order
+    # one entry per (band, column, register), sorted stably into (band, register, column) order
     flat = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
-    if len(flat) == 0:
-        return None
-    reg = np.stack(rows, axis=-1).ravel()[flat].astype(np.int32)
-    char = np.stack(bits, axis=-1).ravel()[flat]
     band, col = np.divmod(flat // 6, np.int32(w))
-    # stable sort by (band, register): radix sort when the key fits 16 bits; columns stay ascending
-    key = band * np.int32(registers + 1) + reg
-    order = np.argsort(key.astype(np.uint16) if int(key[-1]) < 65536 else key, kind="stable")
+    key = band * np.int32(nregs) + np.stack(rows, axis=-1).ravel()[flat] - 1
+    char = np.stack(bits, axis=-1).ravel()[flat]
+    order = _sort_key(key, ngroups)
     key, col, char = key[order], col[order], char[order]
     n = len(key)
-    group = np.ones(n, bool)
-    np.not_equal(key[1:], key[:-1], out=group[1:])
+    entry_group = _group_starts(key)
     # a run continues while the register, the character and adjacent columns continue
-    start = group.copy()
+    start = entry_group.copy()
     start[1:] |= (col[1:] != col[:-1] + 1) | (char[1:] != char[:-1])
     first_i = np.flatnonzero(start)
-    last_i = np.append(first_i[1:], n) - 1
-    r_group = group[first_i]
-    r_band, r_reg = np.divmod(key[first_i], np.int32(registers + 1))
-    r_col0, r_col1 = col[first_i], col[last_i]
-    gap = r_col0.copy()
-    inner = ~r_group
-    gap[1:][inner[1:]] = (r_col0[1:] - r_col1[:-1] - 1)[inner[1:]]
-    new_band = np.ones(len(first_i), bool)
+    last_col = col[np.append(first_i[1:], n) - 1]
+    run_col = col[first_i]
+    gap = run_col.copy()
+    inner = ~entry_group[first_i]
+    gap[1:][inner[1:]] = (run_col[1:] - last_col[:-1] - 1)[inner[1:]]
+    runs = _GroupRuns(key[first_i], run_col, gap, last_col - run_col + 1, char[first_i])
+    if nregs <= THRESHOLD_REGISTERS and w > 1:
+        g_first = np.flatnonzero(entry_group)
+        g_end = col[np.append(g_first[1:], n) - 1]
+        threshold = _threshold_runs(planes, key[g_first], col[g_first], g_end, ngroups)
+        runs = _cheaper(runs, threshold, planes, nregs, _run_bytes(w))
+    group = _group_starts(runs.key)
+    r_band, r_rank = np.divmod(runs.key, nregs)
+    new_band = np.ones(len(group), bool)
     new_band[1:] = r_band[1:] != r_band[:-1]
-    return _Runs(r_group, new_band, r_band, r_reg, gap, char[first_i], r_col1 - r_col0 + 1)
+    assert runs.char is not None
+    return _Runs(group, new_band, r_band, used[r_rank], runs.gap, runs.char, runs.length)
+
+
+def _cheaper(
+    own: _GroupRuns, threshold: _GroupRuns, planes: np.ndarray, nregs: int, run_bytes: np.ndarray
+) -> _GroupRuns:
+    """Per (band, register) group, the runs of whichever way takes fewer bytes (same groups, same order)."""
+    own_id = np.cumsum(_group_starts(own.key)) - 1
+    thr_id = np.cumsum(_group_starts(threshold.key)) - 1
+    ngroups = int(own_id[-1]) + 1
+    cost_own = np.bincount(own_id, run_bytes[own.gap] + run_bytes[own.length], ngroups)
+    cost_thr = np.bincount(thr_id, run_bytes[threshold.gap] + run_bytes[threshold.length], ngroups)
+    use_thr = cost_thr < cost_own
+    pick_own, pick_thr = ~use_thr[own_id], use_thr[thr_id]
+    t_key, t_col = threshold.key[pick_thr], threshold.col[pick_thr]
+    nbands, _, w = planes.shape
+    t_band, t_rank = np.divmod(t_key, nregs)
+    t_char = np.zeros(len(t_key), np.uint8)
+    base = t_band * (6 * w) + t_col
+    flat = planes.ravel()
+    for r in range(6):
+        t_char |= (flat[base + r * w] > t_rank).view(np.uint8) << r
+    key = np.concatenate([own.key[pick_own], t_key])
+    order = _sort_key(key, nbands * nregs)
+    assert own.char is not None
+    return _GroupRuns(
+        key[order],
+        np.concatenate([own.col[pick_own], t_col])[order],
+        np.concatenate([own.gap[pick_own], threshold.gap[pick_thr]])[order],
+        np.concatenate([own.length[pick_own], threshold.length[pick_thr]])[order],
+        np.concatenate([own.char[pick_own], t_char])[order],
+    )
 
 
 def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
@@ -354,15 +506,19 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     runs = _runs_of(index, registers) if h and w else None
     if runs is None:
         return b""
-    digits = _digits(max(w, registers))
+    limit = max(w, registers)
+    nd = len(str(limit))  # the widest number written; fewer table columns, fewer bytes to compact
+    digits = _digits(limit)[:, 6 - nd :]
     r_group, new_band, r_band = runs.group, runs.new_band, runs.band
-    table = np.zeros((len(r_group), 28), np.uint8)  # separator, '#', 6 digits | gap run (10) | pixel run (10)
+    run = 4 + nd  # '!', digits, up to 3 characters
+    # separator, '#', digits | gap run | pixel run
+    table = np.zeros((len(r_group), 2 + nd + 2 * run), np.uint8)
     table[:, 0] = np.where(r_group, np.where(new_band, _SEP, _DOLLAR), 0)
     table[0, 0] = 0
     table[r_group, 1] = _HASH
-    table[r_group, 2:8] = digits[runs.register[r_group]]
-    _runs(table[:, 8:18], _BLANK, runs.gap, digits)
-    _runs(table[:, 18:28], runs.char + 63, runs.length, digits)
+    table[r_group, 2 : 2 + nd] = digits[runs.register[r_group]]
+    _runs(table[:, 2 + nd : 2 + nd + run], _BLANK, runs.gap, digits)
+    _runs(table[:, 2 + nd + run :], runs.char + 63, runs.length, digits)
     if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
         return _with_empty_bands(table, r_band, new_band)
     return b"-" * int(r_band[0]) + bytes(table[table != 0].tobytes())
@@ -374,16 +530,12 @@ def body_size(index: np.ndarray, registers: int = MAX_REGISTERS) -> int:
     runs = _runs_of(index, registers) if h and w else None
     if runs is None:
         return 0
-    ndigits = _ndigits(max(w, registers))
-
-    def run_bytes(count: np.ndarray) -> int:
-        return int(np.where(count >= 4, 2 + ndigits[count], count).sum())
-
+    ndigits, run_bytes = _ndigits(max(w, registers)), _run_bytes(w)
     groups = runs.group
     dashes = int(runs.band[-1])  # one per band advanced, the leading ones included
     dollars = int(np.count_nonzero(groups & ~runs.new_band))
     heads = int(np.count_nonzero(groups)) + int(ndigits[runs.register[groups]].sum())
-    return dashes + dollars + heads + run_bytes(runs.gap) + run_bytes(runs.length)
+    return dashes + dollars + heads + int(run_bytes[runs.gap].sum()) + int(run_bytes[runs.length].sum())
 
 
 def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray) -> bytes:
@@ -448,14 +600,24 @@ def _most_that_fit(size_of: Callable[[int], float], limit: float, lo: int, hi: i
 
     Bytes grow about linearly with the level count, so each step guesses by linear interpolation between
     the bracketing counts and checks the guess's neighbour: two predictions usually settle it, where a
-    bisection of 2..64 takes six.
+    bisection of 2..64 takes six. The first guess is in proportion to the top count's size (bytes about
+    proportional to levels), which lands next to the answer more often than interpolating from ``lo``:
+    8-10 predictions per budgeted 900x900 MR picture before, 6-8 after.
     """
     s_hi = size_of(hi)
     if s_hi <= limit:
         return hi
-    s_lo = size_of(lo)
-    if s_lo > limit:
-        return None
+    if hi - lo < 2:
+        return lo if size_of(lo) <= limit else None
+    guess = min(max(int(hi * limit / max(s_hi, 1e-9)), lo + 1), hi - 1)
+    s_guess = size_of(guess)
+    if s_guess <= limit:
+        lo, s_lo = guess, s_guess
+    else:
+        hi, s_hi = guess, s_guess
+        s_lo = size_of(lo)
+        if s_lo > limit:
+            return None
     while hi - lo > 1:  # invariant: size_of(lo) <= limit < size_of(hi)
         guess = lo + int((limit - s_lo) / max(s_hi - s_lo, 1e-9) * (hi - lo))
         guess = min(max(guess, lo + 1), hi - 1)
