@@ -241,6 +241,9 @@ class SliceLoader:
         # counted as 64 KB) and their inspector rows (~600 bytes a row, counted by rows_nbytes)
         self.headers: ByteLRU[Dataset] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
         self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=rows_nbytes)
+        # annotation values of slices read without pydicom (small records, counted as one unit each:
+        # a few hundred bytes, so 1,024 of them stay well under a megabyte)
+        self._infos: ByteLRU[SliceInfo] = ByteLRU(1024, size_of=lambda _info: 1)
         self._decoder = decoder
 
     @property
@@ -341,6 +344,16 @@ class SliceLoader:
         self.headers.put(ref, ds)
         return decoded
 
+    def _native_info(self, ref: FileRef, frame: int, header: NativeHeader) -> SliceInfo:
+        """:func:`slice_info` of a slice read without pydicom, kept per (file, frame): a slice shown
+        again, as stepping back and forth does, needs no second geometry parse."""
+        key = (ref, frame)
+        info = self._infos.get(key)
+        if info is None:
+            info = slice_info(header, frame)
+            self._infos.put(key, info)
+        return info
+
     def _header_values(
         self, ref: FileRef, frame: int, entry: CachedFrame | None = None
     ) -> tuple[SliceInfo, list[TagRow]]:
@@ -354,7 +367,7 @@ class SliceLoader:
         native = None if entry is None else entry.header
         if native is not None:
             assert entry is not None
-            info = slice_info(native, frame)
+            info = self._native_info(ref, frame, native)
             rows = self.rows.get(ref)
             if rows is None:
                 rows = _quick_rows(entry.header_bytes)
