@@ -10,7 +10,7 @@ fresh interpreter (``sys.modules`` once the first slice is displayed), like the 
 
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +21,7 @@ from pydicom.data import get_testdata_file
 REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = r"""
-import asyncio, json, sys
+import asyncio, sys
 sys.path.insert(0, sys.argv[2])  # the tests' pilot helpers
 from pilot import wait_for_slice
 from tui_dicom.ui.app import DicomViewerApp
@@ -43,7 +43,8 @@ async def main() -> None:
     app = DicomViewerApp([sys.argv[1]])
     async with app.run_test(size=(120, 40)) as pilot:
         shown = await wait_for_slice(pilot, app)
-        print(json.dumps({"shown": shown and bool(at_first_picture), "modules": at_first_picture}))
+        # repr, not json: json itself is on the list of modules the start must not import
+        print(repr({"shown": shown and bool(at_first_picture), "modules": at_first_picture}))
 
 asyncio.run(main())
 """
@@ -64,6 +65,11 @@ NOT_AT_START = (
     "requests",
     "urllib3",
     "pydicom",
+    # what only kitty pictures, measurement drawings, the layout test hook and the decoder child use
+    "hashlib",
+    "PIL.ImageDraw",
+    "PIL.ImageFont",
+    "json",
 )
 
 
@@ -80,7 +86,7 @@ def start_modules() -> set[str]:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
     assert result["shown"], "the viewer displayed no slice"
     return set(result["modules"])
 
@@ -135,3 +141,62 @@ def test_preload_can_keep_the_downloader() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["True"]
+
+
+def test_start_up_imports_run_without_collection_then_freeze() -> None:
+    """The viewer's start-up imports run with the collector paused; what they made is frozen after."""
+    import gc
+
+    from tui_dicom.commands.view import _imports_without_collection
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with _imports_without_collection():
+            assert not gc.isenabled()
+            kept = [object() for _ in range(10)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(kept)
+        with pytest.raises(RuntimeError), _imports_without_collection():
+            raise RuntimeError("detect failed")
+        assert gc.isenabled(), "an error during the imports left the collector off"
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+class _Prepared(Exception):
+    """Raised by the stand-in for the viewer's imports: the start got that far."""
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, "1"), ("4", "4")])
+def test_viewer_start_keeps_openblas_to_one_thread(
+    monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
+) -> None:
+    """numpy's OpenBLAS spins a worker thread on a core after import; the viewer asks for none (a value the
+    user set is kept), before numpy is imported; the imports run with the collector paused."""
+    import gc
+    import os
+
+    from tui_dicom.cli import build_parser
+    from tui_dicom.commands import view
+
+    if before is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", before)
+    seen: list[tuple[str | None, bool]] = []
+
+    def prepare(args: object, local: bool) -> None:
+        seen.append((os.environ.get("OPENBLAS_NUM_THREADS"), gc.isenabled()))
+        raise _Prepared
+
+    monkeypatch.setattr(view, "_prepare", prepare)
+    path = get_testdata_file("CT_small.dcm", download=False)
+    try:
+        with pytest.raises(_Prepared):
+            view.run(build_parser(None).parse_args([str(path)]))
+    finally:
+        gc.unfreeze()
+    assert seen == [(after, False)]
+    assert gc.isenabled()

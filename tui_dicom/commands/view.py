@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import gc
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 #: full-size real images from pydicom-data shown in the demo beside pydicom's dicomdirtests CD
@@ -151,31 +154,15 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    terminal = None
-    try:
-        from tui_dicom.core.graphics.terminal import detect
-
-        renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
-        terminal = detect(
-            timeout=args.query_timeout,
-            override=None if renderer == "auto" else renderer,
-            colors=args.colors,
-            keep_quiet=True,
-        )
-        terminal = dataclasses.replace(terminal, sixel_max_bytes=max(20, args.sixel_kb) * 1000)
-    except ImportError:
-        terminal = None
+    # numpy's OpenBLAS starts a worker thread at import that spins on a core for a while, and again after
+    # every matrix product: 30-100 ms of CPU on the first picture's way, on a machine whose cores the
+    # picture needs. The viewer's matrix products are small (3x3 orientations, point lists): one thread
+    # does them as fast. A value the user set is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    with _imports_without_collection():
+        terminal = _prepare(args, archive is None)
     from tui_dicom.ui.app import DicomViewerApp
     from tui_dicom.ui.output import own_terminal_output, restore_terminal_on_signals
-
-    if archive is None:
-        # what the first picture needs (numpy and the pydicom-free reader of uncompressed slices): import
-        # it now, on this thread, before the app's threads start (imports in two threads at once cost more
-        # CPU than one after the other: the interpreter lock and the import lock pass back and forth);
-        # pydicom follows in the loader thread once the first picture is out (see preload)
-        from tui_dicom.core.dicom.preload import FIRST_PICTURE_MODULES, warm_up
-
-        warm_up(FIRST_PICTURE_MODULES, pydicom=False)
 
     # frames never go where a decoder's silenced stderr goes; a kill leaves a usable terminal
     tty_attrs = terminal.tty_attrs if terminal is not None else None
@@ -204,6 +191,60 @@ def run(args: argparse.Namespace) -> int:
         print(crash_line(app.crash, app.crash_log), file=sys.stderr)
         return EXIT_CRASH
     return 0
+
+
+def _prepare(args: argparse.Namespace, local: bool) -> Any:
+    """Detect the terminal and import the app (and, for local files, what the first picture needs).
+
+    Returns:
+        The :class:`~tui_dicom.core.graphics.terminal.TerminalInfo`, or None without terminal support.
+    """
+    terminal = None
+    try:
+        from tui_dicom.core.graphics.terminal import detect
+
+        renderer = args.renderer or os.environ.get("TUI_DICOM_RENDERER") or None
+        terminal = detect(
+            timeout=args.query_timeout,
+            override=None if renderer == "auto" else renderer,
+            colors=args.colors,
+            keep_quiet=True,
+        )
+        terminal = dataclasses.replace(terminal, sixel_max_bytes=max(20, args.sixel_kb) * 1000)
+    except ImportError:
+        terminal = None
+    import tui_dicom.ui.app  # noqa: F401 - imported here, inside the start-up's garbage collection pause
+
+    if local:
+        # what the first picture needs (numpy and the pydicom-free reader of uncompressed slices): import
+        # it now, on this thread, before the app's threads start (imports in two threads at once cost more
+        # CPU than one after the other: the interpreter lock and the import lock pass back and forth);
+        # pydicom follows in the loader thread once the first picture is out (see preload)
+        from tui_dicom.core.dicom.preload import FIRST_PICTURE_MODULES, warm_up
+
+        warm_up(FIRST_PICTURE_MODULES, pydicom=False)
+    return terminal
+
+
+@contextlib.contextmanager
+def _imports_without_collection() -> Iterator[None]:
+    """No garbage collection during the start-up imports; then what they made is frozen.
+
+    The imports of the viewer (Textual, numpy, Pillow, ours: ~550 modules) allocate hundreds of thousands
+    of long-lived objects, and the collector walks them again and again on the first picture's way: a
+    full collection in the middle of the first frame took 50 ms. With collection paused during the
+    imports and their objects moved to the permanent generation (:func:`gc.freeze`, which is what it is
+    for), later collections only walk what the app itself allocates. Collection is back on (if it was on)
+    whatever happens.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
 
 
 def _filter_replies(app: Any, terminal: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.screen import Screen
 
 from tui_dicom.ui.keys import KeyEntry, ViewerCommands, catalogue
 from tui_dicom.ui.screens.help import HelpScreen
@@ -71,14 +72,14 @@ class DicomViewerApp(App[None]):
 
         sandbox.shutdown()
 
-    def on_mount(self) -> None:
-        """Show the main screen (picture widgets take :attr:`terminal_info` when they mount)."""
+    def get_default_screen(self) -> Screen[Any]:
+        """The main screen (or the archive browser) is the first screen: not pushed over Textual's blank
+        default one, which cost the start a screen's mount, a switch and a restyle of every widget."""
         if self.archive is not None:
             from tui_dicom.ui.screens.archive import ArchiveScreen
 
-            self.push_screen(ArchiveScreen(self.archive, **self._screen_args))
-            return
-        self.push_screen(MainScreen(self.paths, **self._screen_args))
+            return ArchiveScreen(self.archive, **self._screen_args)
+        return MainScreen(self.paths, **self._screen_args)
 
     @property
     def main(self) -> MainScreen:

@@ -19,7 +19,6 @@ screenshots and while a notification covers a kitty picture).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
@@ -189,6 +188,8 @@ def encode(
     source: tuple[int, int, int, int] | None
     if req.shapes:
         shown = compose(picture, lay, req.shapes)
+        import hashlib  # only here: not on the start's way
+
         content = hashlib.sha1(shown.tobytes()).hexdigest()
         image_key: Hashable = ("composed", req.key, content)
         source = None

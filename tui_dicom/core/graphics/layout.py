@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 ShapeKind = Literal["line", "rect", "ellipse", "cross", "point"]
 
@@ -306,6 +306,8 @@ def compose(picture: np.ndarray, lay: Layout, shapes: Sequence[Shape] = ()) -> n
 
 def _draw_shapes(img: Image.Image, lay: Layout, shapes: Sequence[Shape]) -> None:
     """Draw overlays onto the composed RGB picture (line width scales with the output)."""
+    from PIL import ImageDraw  # (with its font support) only when there is something to draw
+
     draw = ImageDraw.Draw(img)
     width = max(1, round(lay.sub_px[0] / 5)) if lay.sub_px[0] > 2 else 1
     arm = max(3, lay.sub_px[0] * 2)

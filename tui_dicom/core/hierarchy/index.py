@@ -215,14 +215,19 @@ class Indexer:
         *,
         cancel: threading.Event | None = None,
         progressive: bool = False,
+        hold: threading.Event | None = None,
     ) -> None:
         """Args:
         paths: Folders, DICOMDIR files, ZIP archives or DICOM files.
         cancel: Set it to stop indexing early (checked between files).
         progressive: Walk DICOMDIRs in a helper thread and report the first series as soon as it is
             complete (for a viewer); one-shot commands read them straight through, which is faster.
+        hold: With ``progressive``: once the first series of a DICOMDIR is complete, its walk waits
+            until this is set (or ``cancel``), e.g. until the viewer has shown that series: the rest of
+            a big CD's walk would compete with that picture's decode and paint.
         """
         self.progressive = progressive
+        self.hold = hold
         self.paths = [os.fspath(p) for p in paths]
         self.cancel = cancel
         self._lock = threading.Lock()
@@ -491,6 +496,10 @@ class Indexer:
             self._add(ref, info)
             self._done += 1
             if first_series_done.is_set():
+                hold = self.hold
+                while hold is not None and not hold.wait(0.02):
+                    if self.cancel is not None and self.cancel.is_set():
+                        break
                 if self._done % 256 == 0:
                     # the viewer is decoding the first series now: let its thread have the GIL
                     time.sleep(0.002)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import pickle
 import select
@@ -136,6 +135,8 @@ class _Child:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
+        import json  # here and below, not at import: the viewer's start imports this module, rarely a child
+
         budget = limits.current()
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
         env[limits.ENV_VAR] = limits.format_spec(budget)
@@ -194,6 +195,8 @@ class _Child:
                 hlen, plen = struct.unpack("<QQ", head)
                 if hlen > 1 << 16 or plen > budget.frame_bytes * 8 + (1 << 20):
                     raise EOFError("answer too large")
+                import json
+
                 header = json.loads(_read_exact(proc.stdout.fileno(), hlen, deadline))
                 payload = _read_exact(proc.stdout.fileno(), plen, deadline)
             except (EOFError, TimeoutError, ValueError, OSError) as exc:
