@@ -336,7 +336,8 @@ class _GroupRuns(NamedTuple):
     """Runs in (band, register, column) order, keyed by ``band * registers_used + rank``."""
 
     key: np.ndarray
-    col: np.ndarray
+    #: the run's first column (None once no longer needed)
+    col: np.ndarray | None
     #: blank columns (``?``) before the run (from column 0 for a group's first run)
     gap: np.ndarray
     length: np.ndarray
@@ -356,29 +357,32 @@ def _threshold_runs(
     nbands, _, w = planes.shape
     nregs = ngroups // nbands
     # bit k - 1 of 1 << v is set for the ranks below v; between two pixels lo < hi the bits lo..hi-1 differ
-    power = _POWERS[planes]
+    power = np.left_shift(np.uint32(1), planes, dtype=np.uint32)
     changed = np.zeros((nbands, w - 1), np.uint32)
     for r in range(6):
         left, right = power[:, r, :-1], power[:, r, 1:]
         changed |= np.maximum(left, right) - np.minimum(left, right)
-    changed = changed.ravel()
-    pair = np.flatnonzero(changed)
-    ranks = _POWERS[:nregs]
-    hit = np.flatnonzero((changed[pair][:, None] & ranks[None, :]) != 0)
-    at, rank = np.divmod(hit, nregs)
-    band, col = np.divmod(pair[at], w - 1)
-    key = band * nregs + rank
-    col += 1
+    # one boolean plane per rank, in a (band, rank, column) array: its set entries come out in wire order
+    # (no sort); a few thousand pairs change per band, so these scans cost less than gathering the pairs
+    mask = np.empty((nbands, nregs, w - 1), bool)
+    for k in range(nregs):
+        np.not_equal(changed & _POWERS[k], 0, out=mask[:, k])
+    hit = np.flatnonzero(mask)
+    key = hit // (w - 1)  # band * nregs + rank
+    col = hit - key * (w - 1) + 1
     start_col = np.full(ngroups, w, np.int64)
     end_col = np.full(ngroups, -1, np.int64)
     start_col[g_key], end_col[g_key] = g_start, g_end
     inside = (start_col[key] < col) & (col <= end_col[key])
-    # each group's first run first: a stable sort keeps it ahead of the changes, which are in column order
-    key = np.concatenate([g_key, key[inside]])
-    col = np.concatenate([g_start, col[inside]])
-    order = _sort_key(key, ngroups)
-    key, col = key[order], col[order]
-    group = _group_starts(key)
+    key, col = key[inside], col[inside]
+    # each group's first run ahead of its changes (both sorted by group): inserted, no sort
+    first = np.searchsorted(key, g_key) + np.arange(len(g_key))
+    group = np.zeros(len(key) + len(g_key), bool)
+    group[first] = True
+    key_all, col_all = np.empty(len(group), np.int64), np.empty(len(group), np.int64)
+    key_all[first], col_all[first] = g_key, g_start
+    key_all[~group], col_all[~group] = key, col
+    key, col = key_all, col_all
     stop = np.empty(len(key), np.int64)
     stop[:-1] = np.where(group[1:], end_col[key[:-1]] + 1, col[1:])
     stop[-1] = end_col[key[-1]] + 1
@@ -464,31 +468,42 @@ def _cheaper(
     own: _GroupRuns, threshold: _GroupRuns, planes: np.ndarray, nregs: int, run_bytes: np.ndarray
 ) -> _GroupRuns:
     """Per (band, register) group, the runs of whichever way takes fewer bytes (same groups, same order)."""
-    own_id = np.cumsum(_group_starts(own.key)) - 1
-    thr_id = np.cumsum(_group_starts(threshold.key)) - 1
+    own_first, thr_first = _group_starts(own.key), _group_starts(threshold.key)
+    own_id, thr_id = np.cumsum(own_first) - 1, np.cumsum(thr_first) - 1
     ngroups = int(own_id[-1]) + 1
     cost_own = np.bincount(own_id, run_bytes[own.gap] + run_bytes[own.length], ngroups)
     cost_thr = np.bincount(thr_id, run_bytes[threshold.gap] + run_bytes[threshold.length], ngroups)
     use_thr = cost_thr < cost_own
     pick_own, pick_thr = ~use_thr[own_id], use_thr[thr_id]
+    assert threshold.col is not None and own.char is not None
     t_key, t_col = threshold.key[pick_thr], threshold.col[pick_thr]
-    nbands, _, w = planes.shape
+    w = planes.shape[2]
     t_band, t_rank = np.divmod(t_key, nregs)
     t_char = np.zeros(len(t_key), np.uint8)
     base = t_band * (6 * w) + t_col
     flat = planes.ravel()
     for r in range(6):
         t_char |= (flat[base + r * w] > t_rank).view(np.uint8) << r
-    key = np.concatenate([own.key[pick_own], t_key])
-    order = _sort_key(key, nbands * nregs)
-    assert own.char is not None
-    return _GroupRuns(
-        key[order],
-        np.concatenate([own.col[pick_own], t_col])[order],
-        np.concatenate([own.gap[pick_own], threshold.gap[pick_thr]])[order],
-        np.concatenate([own.length[pick_own], threshold.length[pick_thr]])[order],
-        np.concatenate([own.char[pick_own], t_char])[order],
+    # both kinds are in group order and every group keeps one kind: each run's place follows from the counts
+    count = np.where(use_thr, np.bincount(thr_id, minlength=ngroups), np.bincount(own_id, minlength=ngroups))
+    offset = np.cumsum(count) - count
+    n_own, n_thr = np.flatnonzero(pick_own), np.flatnonzero(pick_thr)
+    to_own = (offset - np.flatnonzero(own_first))[own_id[n_own]] + n_own
+    to_thr = (offset - np.flatnonzero(thr_first))[thr_id[n_thr]] + n_thr
+    total = int(count.sum())
+    out = []
+    pairs = (
+        (own.key, t_key),
+        (own.gap, threshold.gap[n_thr]),
+        (own.length, threshold.length[n_thr]),
+        (own.char, t_char),
     )
+    for mine, theirs in pairs:
+        merged = np.empty(total, mine.dtype)
+        merged[to_own] = mine[n_own]
+        merged[to_thr] = theirs
+        out.append(merged)
+    return _GroupRuns(out[0], None, out[1], out[2], out[3])
 
 
 def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
