@@ -5,7 +5,7 @@ it (in ascending order), the sixel characters of the columns that register cover
 gaps become ``?`` runs, trailing blanks are dropped and runs of 4+ equal characters use ``!n``. Since a
 later register paints over an earlier one, a register may cover the pixels of the registers after it:
 each (band, register) is sent either as its own pixels or as the threshold picture (every pixel at or
-above it), whichever takes fewer bytes (see :func:`_runs_of`); noise among the higher levels then no
+above it), whichever takes fewer bytes (see :func:`_kinds`); noise among the higher levels then no
 longer cuts its runs.
 
 How it is vectorised: the six pixels of every band column are compared with each other (36 array
@@ -308,7 +308,7 @@ class _Runs(NamedTuple):
 
 
 THRESHOLD_REGISTERS = 31
-"""Bands are painted by threshold (see :func:`_runs_of`) only in pictures of at most this many registers.
+"""Bands are painted by threshold (see :func:`_kinds`) only in pictures of at most this many registers.
 
 One bit per register of a 32-bit word marks where a threshold picture changes. Pictures with more
 registers are the cheap ones sent with every level, or colour ones: threshold painting saved them 2-18 %,
@@ -346,22 +346,21 @@ class _GroupRuns(NamedTuple):
 
 
 def _threshold_runs(
-    planes: np.ndarray, g_key: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, ngroups: int
+    power: np.ndarray, g_key: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, ngroups: int
 ) -> _GroupRuns:
     """Runs of every (band, rank) group painting all pixels of rank >= its own from ``g_start`` to ``g_end``.
 
-    ``planes`` holds ranks from 1 (0: nothing painted). The threshold picture of rank ``k`` changes
+    ``power`` holds ``1 << rank`` per pixel, ranks from 1 (0: nothing painted). The threshold picture of rank ``k`` changes
     between columns ``j - 1`` and ``j`` exactly where ``k`` lies in ``(lo, hi]`` of some row's two pixels
     there: bit ``k - 1`` of ``(1 << hi) - (1 << lo)``, OR-ed over the band's six rows.
     """
-    nbands, _, w = planes.shape
+    nbands, _, w = power.shape
     nregs = ngroups // nbands
-    # bit k - 1 of 1 << v is set for the ranks below v; between two pixels lo < hi the bits lo..hi-1 differ
-    power = np.left_shift(np.uint32(1), planes, dtype=np.uint32)
-    changed = np.zeros((nbands, w - 1), np.uint32)
-    for r in range(6):
-        left, right = power[:, r, :-1], power[:, r, 1:]
-        changed |= np.maximum(left, right) - np.minimum(left, right)
+    # (1 << v) - 1 has bits 0..v-1 set, the ranks below v: between two pixels they differ in bits lo..hi-1
+    below = power - np.uint32(1)
+    changed = below[:, 0, 1:] ^ below[:, 0, :-1]
+    for r in range(1, 6):
+        changed |= below[:, r, 1:] ^ below[:, r, :-1]
     # one boolean plane per rank, in a (band, rank, column) array: its set entries come out in wire order
     # (no sort); a few thousand pairs change per band, so these scans cost less than gathering the pairs
     mask = np.empty((nbands, nregs, w - 1), bool)
@@ -389,8 +388,44 @@ def _threshold_runs(
     return _GroupRuns(key, col, np.where(group, col, 0), stop - col, None)
 
 
-def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
-    """Every run of :func:`body`'s output, vectorised; None when no pixel is painted.
+def _ranked(index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(planes, used)`` of a picture of register numbers: its ranks (see :func:`_kinds`) and the registers.
+
+    None when no pixel is painted.
+    """
+    h, w = index.shape
+    signed = index.dtype.kind == "i"
+    counts = np.bincount((index[index >= 0] if signed else index).ravel())
+    used = np.flatnonzero(counts)
+    nregs = len(used)
+    if nregs == 0:
+        return None
+    # ranks from 1 (0: unpainted or padding), small enough for uint8 comparisons in nearly every picture
+    rank_type = np.uint8 if nregs < 255 else np.uint16
+    rank_of = np.zeros(len(counts), rank_type)
+    rank_of[used] = np.arange(1, nregs + 1)
+    grid = np.zeros((-(-h // 6) * 6, w), rank_type)
+    grid[:h] = np.where(index >= 0, rank_of[np.maximum(index, 0)], 0) if signed else rank_of[index]
+    return grid.reshape(-1, 6, w), used
+
+
+def _ranked_grey(picture: np.ndarray, lut: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ranked` of ``lut[picture]`` for a 2-D grey picture with histogram ``hist``, without the index.
+
+    The registers used follow from the histogram, and one 256-entry table maps grey to rank: a single
+    pass over the pixels where the index would take three (map, count, rank).
+    """
+    h, w = picture.shape
+    used = np.flatnonzero(np.bincount(lut, weights=hist, minlength=GREY_LEVELS))
+    rank_of = np.zeros(GREY_LEVELS, np.uint8)
+    rank_of[used] = np.arange(1, len(used) + 1)
+    grid = np.zeros((-(-h // 6) * 6, w), np.uint8)
+    grid[:h] = rank_of[lut][picture]
+    return grid.reshape(-1, 6, w), used
+
+
+def _kinds(planes: np.ndarray, used: np.ndarray) -> _Kinds:
+    """The runs of both ways of painting every (band, register) group of a ranked picture, vectorised.
 
     Registers are painted in ascending order in every band, so a register may also paint pixels of any
     later one (which paints over them). Each (band, register) group is written in the cheaper of two ways:
@@ -405,40 +440,12 @@ def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
     MR, CR, US and NM slices at their budgeted levels. Pure noise over all levels favours own pixels:
     the threshold picture of every level changes at almost every column.
     """
-    h, w = index.shape
-    signed = index.dtype.kind == "i"
-    counts = np.bincount((index[index >= 0] if signed else index).ravel())
-    used = np.flatnonzero(counts)
+    nbands, _, w = planes.shape
     nregs = len(used)
-    if nregs == 0:
-        return None
-    # ranks from 1 (0: unpainted or padding), small enough for uint8 comparisons in nearly every picture
-    rank_type = np.uint8 if nregs < 255 else np.uint16
-    rank_of = np.zeros(len(counts), rank_type)
-    rank_of[used] = np.arange(1, nregs + 1)
-    nbands = -(-h // 6)
     ngroups = nbands * nregs
-    grid = np.zeros((nbands * 6, w), rank_type)
-    grid[:h] = np.where(index >= 0, rank_of[np.maximum(index, 0)], 0) if signed else rank_of[index]
-    planes = grid.reshape(nbands, 6, w)
-    rows = [planes[:, r] for r in range(6)]
-    # own pixels: the six pixels of every band column compared with each other give, for every distinct
-    # register of the column, its sixel character (36 array comparisons for the whole picture)
-    bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
-    first = [row != 0 for row in rows]
-    for r in range(6):
-        for s in range(r + 1, 6):
-            same = rows[s] == rows[r]
-            bits[r] |= same.view(np.uint8) << s
-            bits[s] |= same.view(np.uint8) << r
-            first[s] &= ~same
-    # one entry per (band, column, register), sorted stably into (band, register, column) order
-    flat = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
-    band, col = np.divmod(flat // 6, np.int32(w))
-    key = band * np.int32(nregs) + np.stack(rows, axis=-1).ravel()[flat] - 1
-    char = np.stack(bits, axis=-1).ravel()[flat]
-    order = _sort_key(key, ngroups)
-    key, col, char = key[order], col[order], char[order]
+    threshold = nregs <= THRESHOLD_REGISTERS and w > 1
+    power = np.left_shift(np.uint32(1), planes, dtype=np.uint32) if threshold else None
+    key, col, char = _entries(planes, nregs, power)
     n = len(key)
     entry_group = _group_starts(key)
     # a run continues while the register, the character and adjacent columns continue
@@ -450,18 +457,85 @@ def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
     gap = run_col.copy()
     inner = ~entry_group[first_i]
     gap[1:][inner[1:]] = (run_col[1:] - last_col[:-1] - 1)[inner[1:]]
-    runs = _GroupRuns(key[first_i], run_col, gap, last_col - run_col + 1, char[first_i])
-    if nregs <= THRESHOLD_REGISTERS and w > 1:
-        g_first = np.flatnonzero(entry_group)
-        g_end = col[np.append(g_first[1:], n) - 1]
-        threshold = _threshold_runs(planes, key[g_first], col[g_first], g_end, ngroups)
-        runs = _cheaper(runs, threshold, planes, nregs, _run_bytes(w))
+    own = _GroupRuns(key[first_i], run_col, gap, last_col - run_col + 1, char[first_i])
+    if power is None:
+        return _Kinds(own, None, planes, nregs, used)
+    g_first = np.flatnonzero(entry_group)
+    g_end = col[np.append(g_first[1:], n) - 1]
+    return _Kinds(
+        own, _threshold_runs(power, key[g_first], col[g_first], g_end, ngroups), planes, nregs, used
+    )
+
+
+def _entries(
+    planes: np.ndarray, nregs: int, power: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (band, register, column) where the register has a pixel, in that order.
+
+    Returns ``(key, col, char)``: ``key = band * nregs + rank - 1``, the column and the sixel character
+    (minus 63) of the register's pixels there. With ``power`` (``1 << rank`` per pixel, up to 31 ranks)
+    the ranks present in every column are bits of one word, unpacked rank by rank into a
+    (band, rank, column) array whose set entries come out in order; otherwise the six pixels of every
+    column are compared with each other (36 array comparisons) and the entries sorted.
+    """
+    nbands, _, w = planes.shape
+    if power is not None:
+        present = power[:, 0] | power[:, 1] | power[:, 2] | power[:, 3] | power[:, 4] | power[:, 5]
+        mask = np.empty((nbands, nregs, w), bool)
+        for k in range(nregs):
+            np.not_equal(present & _POWERS[k + 1], 0, out=mask[:, k])
+        hit = np.flatnonzero(mask)
+        key = hit // w
+        col = hit - key * w
+        band = key // nregs
+        rank = (key - band * nregs + 1).astype(planes.dtype)
+        at = band * (6 * w) + col
+        flat = planes.ravel()
+        char = (flat[at] == rank).view(np.uint8)
+        for r in range(1, 6):
+            char |= (flat[at + r * w] == rank).view(np.uint8) << r
+        return key, col, char
+    rows = [planes[:, r] for r in range(6)]
+    bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
+    first = [row != 0 for row in rows]
+    for r in range(6):
+        for s in range(r + 1, 6):
+            same = rows[s] == rows[r]
+            bits[r] |= same.view(np.uint8) << s
+            bits[s] |= same.view(np.uint8) << r
+            first[s] &= ~same
+    # one entry per (band, column, register), sorted stably into (band, register, column) order
+    flat_i = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
+    band_i, col_i = np.divmod(flat_i // 6, np.int32(w))
+    key_i = band_i * np.int32(nregs) + np.stack(rows, axis=-1).ravel()[flat_i] - 1
+    char_i = np.stack(bits, axis=-1).ravel()[flat_i]
+    order = _sort_key(key_i, nbands * nregs)
+    return key_i[order], col_i[order], char_i[order]
+
+
+class _Kinds(NamedTuple):
+    """The runs of a picture both ways (see :func:`_kinds`), and what picks between them needs."""
+
+    own: _GroupRuns
+    #: None: the picture has too many registers for threshold painting (or one column)
+    threshold: _GroupRuns | None
+    planes: np.ndarray
+    nregs: int
+    #: register number of every rank - 1
+    used: np.ndarray
+
+
+def _runs_of(kinds: _Kinds) -> _Runs:
+    """Every run of :func:`body`'s output in wire order: each group the cheaper of its two kinds."""
+    runs, nregs = kinds.own, kinds.nregs
+    if kinds.threshold is not None:
+        runs = _cheaper(runs, kinds.threshold, kinds.planes, nregs, _run_bytes(kinds.planes.shape[2]))
     group = _group_starts(runs.key)
     r_band, r_rank = np.divmod(runs.key, nregs)
     new_band = np.ones(len(group), bool)
     new_band[1:] = r_band[1:] != r_band[:-1]
     assert runs.char is not None
-    return _Runs(group, new_band, r_band, used[r_rank], runs.gap, runs.char, runs.length)
+    return _Runs(group, new_band, r_band, kinds.used[r_rank], runs.gap, runs.char, runs.length)
 
 
 def _cheaper(
@@ -517,10 +591,14 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     Returns:
         The bytes between the palette and the closing ``ESC \\`` (bands separated by ``-``).
     """
-    h, w = index.shape
-    runs = _runs_of(index, registers) if h and w else None
-    if runs is None:
-        return b""
+    ranked = _ranked(index) if index.size else None
+    return b"" if ranked is None else _write(*ranked, registers)
+
+
+def _write(planes: np.ndarray, used: np.ndarray, registers: int) -> bytes:
+    """:func:`body` of a picture ranked by :func:`_ranked`."""
+    w = planes.shape[2]
+    runs = _runs_of(_kinds(planes, used))
     limit = max(w, registers)
     nd = len(str(limit))  # the widest number written; fewer table columns, fewer bytes to compact
     digits = _digits(limit)[:, 6 - nd :]
@@ -540,17 +618,34 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
 
 
 def body_size(index: np.ndarray, registers: int = MAX_REGISTERS) -> int:
-    """``len(body(index, registers))``, counted from the runs without writing them (for size predictions)."""
-    h, w = index.shape
-    runs = _runs_of(index, registers) if h and w else None
-    if runs is None:
-        return 0
+    """``len(body(index, registers))``, counted from the runs without writing them (for size predictions).
+
+    Each group costs the cheaper of its two kinds (:func:`_kinds`), summed per group: the pick, the
+    threshold characters and the merge in wire order that :func:`body` needs are not.
+    """
+    ranked = _ranked(index) if index.size else None
+    return 0 if ranked is None else _size(*ranked, registers)
+
+
+def _size(planes: np.ndarray, used: np.ndarray, registers: int) -> int:
+    """:func:`body_size` of a picture ranked by :func:`_ranked`."""
+    w = planes.shape[2]
+    kinds = _kinds(planes, used)
     ndigits, run_bytes = _ndigits(max(w, registers)), _run_bytes(w)
-    groups = runs.group
-    dashes = int(runs.band[-1])  # one per band advanced, the leading ones included
-    dollars = int(np.count_nonzero(groups & ~runs.new_band))
-    heads = int(np.count_nonzero(groups)) + int(ndigits[runs.register[groups]].sum())
-    return dashes + dollars + heads + int(run_bytes[runs.gap].sum()) + int(run_bytes[runs.length].sum())
+    own = kinds.own
+    own_first = _group_starts(own.key)
+    own_id = np.cumsum(own_first) - 1
+    ngroups = int(own_id[-1]) + 1
+    cost = np.bincount(own_id, run_bytes[own.gap] + run_bytes[own.length], ngroups)
+    if kinds.threshold is not None:
+        thr = kinds.threshold
+        thr_id = np.cumsum(_group_starts(thr.key)) - 1
+        cost = np.minimum(cost, np.bincount(thr_id, run_bytes[thr.gap] + run_bytes[thr.length], ngroups))
+    band, rank = np.divmod(own.key[own_first], kinds.nregs)
+    dashes = int(band[-1])  # one per band advanced, the leading ones included
+    dollars = int(np.count_nonzero(band[1:] == band[:-1]))
+    heads = ngroups + int(ndigits[kinds.used[rank]].sum())
+    return dashes + dollars + heads + round(float(cost.sum()))
 
 
 def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray) -> bytes:
@@ -566,6 +661,11 @@ def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray)
     return bytes(out)
 
 
+def _grey_palette(used: np.ndarray) -> bytes:
+    """Register definitions of the grey registers ``used`` (register ``n`` holds ``n`` percent)."""
+    return b"".join(b"#%d;2;%d;%d;%d" % (c, c, c, c) for c in used.tolist())
+
+
 def _palette(index: np.ndarray, palette: np.ndarray) -> bytes:
     """Colour register definitions for the registers ``index`` uses."""
     used = np.flatnonzero(np.bincount(index.ravel(), minlength=len(palette)))
@@ -579,6 +679,14 @@ def _size_predictor(picture: np.ndarray, registers: int) -> Callable[[np.ndarray
     rows = (picks[:, None] * 6 + np.arange(6)[None, :]).ravel()
     sample = picture[rows[rows < picture.shape[0]]]
     scale = nbands / len(picks)
+    if sample.ndim == 2:  # grey: ranked straight from the sample's histogram, no index
+        hist = np.bincount(sample.ravel(), minlength=256)
+
+        def grey_size(lut: np.ndarray) -> float:
+            planes, used = _ranked_grey(sample, lut, hist)
+            return float(len(_grey_palette(used)) + scale * _size(planes, used, registers) + 40)
+
+        return grey_size
 
     def size(lut: np.ndarray) -> float:
         index, palette = indexed(sample, registers, lut=lut)
@@ -682,10 +790,21 @@ def choose_grey_lut(
     Returns:
         int array of 256 register numbers (percent values) for the grey levels.
     """
+    hist = np.bincount(_grey_values(picture), minlength=256) if max_bytes is not None else None
+    return _choose_grey_lut(picture, hist, max_bytes, registers, target_psnr)
+
+
+def _choose_grey_lut(
+    picture: np.ndarray,
+    hist: np.ndarray | None,
+    max_bytes: int | None,
+    registers: int,
+    target_psnr: float | None,
+) -> np.ndarray:
+    """:func:`choose_grey_lut` given the histogram of the picture's greys."""
     full = grey_lut(GREY_LEVELS)
-    if max_bytes is None:
+    if max_bytes is None or hist is None:
         return full
-    hist = np.bincount(_grey_values(picture), minlength=256)
     predict = _size_predictor(picture, registers)
     limit, cheap = 0.95 * max_bytes, CHEAP_FRACTION * max_bytes
     sizes: dict[bytes, float] = {}
@@ -752,6 +871,15 @@ def encode(
     """
     if picture.size == 0:
         return b""
+    if picture.ndim == 2:  # grey: one histogram for the choice and the registers, no index
+        hist = np.bincount(picture.ravel(), minlength=256)
+        if grey_levels is not None:
+            lut = grey_lut(grey_levels)
+        else:
+            lut = _choose_grey_lut(picture, hist, max_bytes, registers, target_psnr)
+        planes, used = _ranked_grey(picture, lut, hist)
+        head = b'\x1bP0;1;0q"1;1;%d;%d' % (picture.shape[1], picture.shape[0]) + _grey_palette(used)
+        return head + _write(planes, used, max(registers, GREY_LEVELS)) + b"\x1b\\"
     if grey_levels is not None:
         lut = grey_lut(grey_levels)
     else:
