@@ -284,11 +284,15 @@ def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: n
     row is all 0).
     """
     nd = digits.shape[1]
-    long = count >= 4
+    long = np.flatnonzero(count >= 4)
     out[long, 0] = _BANG
     out[long, 1 : 1 + nd] = digits[count[long]]
-    reps = np.where(long, 1, count)[:, None]
-    out[:, 1 + nd :] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
+    char = np.uint8(chars) if isinstance(chars, int) else chars
+    out[:, 1 + nd] = (count > 0) * char
+    shown = np.minimum(count, 3)
+    shown[long] = 1
+    out[:, 2 + nd] = (shown > 1) * char
+    out[:, 3 + nd] = (shown > 2) * char
 
 
 class _Runs(NamedTuple):
@@ -610,7 +614,10 @@ def _write(planes: np.ndarray, used: np.ndarray, registers: int) -> bytes:
     table[0, 0] = 0
     table[r_group, 1] = _HASH
     table[r_group, 2 : 2 + nd] = digits[runs.register[r_group]]
-    _runs(table[:, 2 + nd : 2 + nd + run], _BLANK, runs.gap, digits)
+    gapped = np.flatnonzero(runs.gap)  # most runs follow the previous one directly
+    gaps = np.zeros((len(gapped), run), np.uint8)
+    _runs(gaps, _BLANK, runs.gap[gapped], digits)
+    table[gapped, 2 + nd : 2 + nd + run] = gaps
     _runs(table[:, 2 + nd + run :], runs.char + 63, runs.length, digits)
     if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
         return _with_empty_bands(table, r_band, new_band)
