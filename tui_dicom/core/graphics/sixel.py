@@ -329,6 +329,12 @@ def _sort_key(key: np.ndarray, bound: int) -> np.ndarray:
     return order
 
 
+def _positions(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero(mask)``, as int32 when it fits: the arithmetic on them then moves half the bytes."""
+    hit: np.ndarray = np.flatnonzero(mask)
+    return hit.astype(np.int32) if mask.size < 2**31 // 8 else hit
+
+
 def _group_starts(key: np.ndarray) -> np.ndarray:
     """True where a sorted ``key`` starts a new value."""
     starts = np.ones(len(key), bool)
@@ -370,7 +376,7 @@ def _threshold_runs(
     mask = np.empty((nbands, nregs, w - 1), bool)
     for k in range(nregs):
         np.not_equal(changed & _POWERS[k], 0, out=mask[:, k])
-    hit = np.flatnonzero(mask)
+    hit = _positions(mask)
     key = hit // (w - 1)  # band * nregs + rank
     col = hit - key * (w - 1) + 1
     start_col = np.full(ngroups, w, np.int64)
@@ -488,7 +494,7 @@ def _entries(
         mask = np.empty((nbands, nregs, w), bool)
         for k in range(nregs):
             np.not_equal(present & _POWERS[k + 1], 0, out=mask[:, k])
-        hit = np.flatnonzero(mask)
+        hit = _positions(mask)
         key = hit // w
         col = hit - key * w
         band = key // nregs
