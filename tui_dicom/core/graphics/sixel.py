@@ -8,12 +8,15 @@ each (band, register) is sent either as its own pixels or as the threshold pictu
 above it), whichever takes fewer bytes (see :func:`_kinds`); noise among the higher levels then no
 longer cuts its runs.
 
-How it is vectorised: the six pixels of every band column are compared with each other (36 array
-comparisons for the whole picture), which yields every (band, column, register) triple with its
-6-bit sixel character at once; a stable radix sort by (band, register) puts them in wire order;
-runs and gaps come from array differences. Where the threshold pictures change between two columns
-comes from one bit per register, OR-ed over the band's six rows. Each run becomes one fixed-width row
-of bytes whose unused positions are zero, and dropping the zeros leaves the sixel body.
+How it is vectorised: with up to 31 registers (every budgeted grey picture), the registers present in a
+band column are the bits of one word (``1 << rank`` OR-ed over its six pixels), and where a threshold
+picture changes between two columns the bits of another (``(1 << rank) - 1`` XOR-ed between neighbours,
+OR-ed over the rows); unpacked rank by rank into (band, register, column) arrays, their set entries come
+out in wire order with no sort. Each entry's sixel character is read byte-parallel from its column's six
+ranks packed in one 64-bit word. Larger palettes compare the six pixels of every column with each other
+(36 array comparisons) and sort the entries with a stable radix sort. Runs and gaps come from array
+differences; each run becomes one fixed-width row of bytes whose unused positions are zero, and dropping
+the zeros leaves the sixel body. Size predictions sum each group's cheaper kind without writing it.
 
 Colour registers are specified in percent (``#n;2;r;g;b`` with 0..100), so the wire can express
 101 levels per channel: grey pictures use one register per grey level. How many grey levels a picture
@@ -335,6 +338,37 @@ def _positions(mask: np.ndarray) -> np.ndarray:
     return hit.astype(np.int32) if mask.size < 2**31 // 8 else hit
 
 
+_BYTES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0x8080808080808080)
+_GATHER = np.uint64(0x0102040810204080)
+"""Multiplying flags in bit 0 of each byte by this puts byte ``i``'s flag in bit ``56 + i``."""
+
+
+def _column_words(planes: np.ndarray) -> np.ndarray:
+    """The six ranks of every band column as the low bytes of one little-endian 64-bit word (ranks <= 31)."""
+    nbands, _, w = planes.shape
+    octets = np.zeros((nbands, w, 8), np.uint8)
+    octets[:, :, :6] = planes.transpose(0, 2, 1)
+    words: np.ndarray = octets.view("<u8").reshape(nbands * w)
+    return words
+
+
+def _sixel_chars(words: np.ndarray, column: np.ndarray, rank: np.ndarray, equal: bool) -> np.ndarray:
+    """Sixel characters (minus 63) of the pixels of ``column`` whose rank is ``rank`` (``equal``) or above it.
+
+    Byte-parallel on the column's word: with ranks up to 31, ``byte + 128 - v`` reaches 128 exactly when
+    ``byte >= v``, and no byte carries into the next; the six flags are then gathered into six bits by one
+    multiplication. One gather per character where comparing row by row takes six.
+    """
+    word = words[column]
+    v = rank.astype(np.uint64) * _BYTES
+    above = (word + (np.uint64(127) * _BYTES - v)) & _HIGH  # byte > rank
+    if equal:
+        above = ((word + (np.uint64(128) * _BYTES - v)) & _HIGH) & ~above  # byte == rank
+    chars: np.ndarray = (((above >> np.uint64(7)) * _GATHER) >> np.uint64(56)).astype(np.uint8)
+    return chars
+
+
 def _group_starts(key: np.ndarray) -> np.ndarray:
     """True where a sorted ``key`` starts a new value."""
     starts = np.ones(len(key), bool)
@@ -455,7 +489,8 @@ def _kinds(planes: np.ndarray, used: np.ndarray) -> _Kinds:
     ngroups = nbands * nregs
     threshold = nregs <= THRESHOLD_REGISTERS and w > 1
     power = np.left_shift(np.uint32(1), planes, dtype=np.uint32) if threshold else None
-    key, col, char = _entries(planes, nregs, power)
+    words = _column_words(planes) if threshold else None
+    key, col, char = _entries(planes, nregs, power, words)
     n = len(key)
     entry_group = _group_starts(key)
     # a run continues while the register, the character and adjacent columns continue
@@ -469,16 +504,16 @@ def _kinds(planes: np.ndarray, used: np.ndarray) -> _Kinds:
     gap[1:][inner[1:]] = (run_col[1:] - last_col[:-1] - 1)[inner[1:]]
     own = _GroupRuns(key[first_i], run_col, gap, last_col - run_col + 1, char[first_i])
     if power is None:
-        return _Kinds(own, None, planes, nregs, used)
+        return _Kinds(own, None, planes, nregs, used, None)
     g_first = np.flatnonzero(entry_group)
     g_end = col[np.append(g_first[1:], n) - 1]
     return _Kinds(
-        own, _threshold_runs(power, key[g_first], col[g_first], g_end, ngroups), planes, nregs, used
+        own, _threshold_runs(power, key[g_first], col[g_first], g_end, ngroups), planes, nregs, used, words
     )
 
 
 def _entries(
-    planes: np.ndarray, nregs: int, power: np.ndarray | None
+    planes: np.ndarray, nregs: int, power: np.ndarray | None, words: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One entry per (band, register, column) where the register has a pixel, in that order.
 
@@ -497,14 +532,10 @@ def _entries(
         hit = _positions(mask)
         key = hit // w
         col = hit - key * w
-        band = key // nregs
-        rank = (key - band * nregs + 1).astype(planes.dtype)
-        at = band * (6 * w) + col
-        flat = planes.ravel()
-        char = (flat[at] == rank).view(np.uint8)
-        for r in range(1, 6):
-            char |= (flat[at + r * w] == rank).view(np.uint8) << r
-        return key, col, char
+        rank = key - (key // nregs) * nregs + 1
+        column = (key // nregs) * w + col
+        words = _column_words(planes) if words is None else words
+        return key, col, _sixel_chars(words, column, rank, equal=True)
     rows = [planes[:, r] for r in range(6)]
     bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
     first = [row != 0 for row in rows]
@@ -533,13 +564,15 @@ class _Kinds(NamedTuple):
     nregs: int
     #: register number of every rank - 1
     used: np.ndarray
+    #: :func:`_column_words` of ``planes`` (with the threshold runs)
+    words: np.ndarray | None
 
 
 def _runs_of(kinds: _Kinds) -> _Runs:
     """Every run of :func:`body`'s output in wire order: each group the cheaper of its two kinds."""
     runs, nregs = kinds.own, kinds.nregs
     if kinds.threshold is not None:
-        runs = _cheaper(runs, kinds.threshold, kinds.planes, nregs, _run_bytes(kinds.planes.shape[2]))
+        runs = _cheaper(runs, kinds.threshold, kinds, _run_bytes(kinds.planes.shape[2]))
     group = _group_starts(runs.key)
     r_band, r_rank = np.divmod(runs.key, nregs)
     new_band = np.ones(len(group), bool)
@@ -548,9 +581,7 @@ def _runs_of(kinds: _Kinds) -> _Runs:
     return _Runs(group, new_band, r_band, kinds.used[r_rank], runs.gap, runs.char, runs.length)
 
 
-def _cheaper(
-    own: _GroupRuns, threshold: _GroupRuns, planes: np.ndarray, nregs: int, run_bytes: np.ndarray
-) -> _GroupRuns:
+def _cheaper(own: _GroupRuns, threshold: _GroupRuns, kinds: _Kinds, run_bytes: np.ndarray) -> _GroupRuns:
     """Per (band, register) group, the runs of whichever way takes fewer bytes (same groups, same order)."""
     own_first, thr_first = _group_starts(own.key), _group_starts(threshold.key)
     own_id, thr_id = np.cumsum(own_first) - 1, np.cumsum(thr_first) - 1
@@ -561,13 +592,9 @@ def _cheaper(
     pick_own, pick_thr = ~use_thr[own_id], use_thr[thr_id]
     assert threshold.col is not None and own.char is not None
     t_key, t_col = threshold.key[pick_thr], threshold.col[pick_thr]
-    w = planes.shape[2]
-    t_band, t_rank = np.divmod(t_key, nregs)
-    t_char = np.zeros(len(t_key), np.uint8)
-    base = t_band * (6 * w) + t_col
-    flat = planes.ravel()
-    for r in range(6):
-        t_char |= (flat[base + r * w] > t_rank).view(np.uint8) << r
+    assert kinds.words is not None
+    t_band, t_rank = np.divmod(t_key, kinds.nregs)
+    t_char = _sixel_chars(kinds.words, t_band * kinds.planes.shape[2] + t_col, t_rank, equal=False)
     # both kinds are in group order and every group keeps one kind: each run's place follows from the counts
     count = np.where(use_thr, np.bincount(thr_id, minlength=ngroups), np.bincount(own_id, minlength=ngroups))
     offset = np.cumsum(count) - count
