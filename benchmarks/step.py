@@ -14,6 +14,11 @@ runs in a pty of the viewer's size and cell pixels, as in a terminal: without th
 and draws a picture a third the size. The sixel pictures are decoded by ImageMagick and compared with the PNG
 (PSNR, the issue-18 fidelity goal).
 
+CPU per step is the process's CPU (every thread and child) over the steps, idle time included: the
+idle baseline of the same app over the same time is the reference, not subtracted. A bare Textual app
+stepping a counter in one widget (``benchmarks/bare_textual.py``) is measured the same way: the floor
+that any Textual app pays per key that repaints something.
+
 The sixel goal is also checked across a set of real pictures beyond this CT (MR, CR, US, NM, at three
 pane sizes), encoded in this process exactly as the picture widget encodes them and compared with
 img2sixel on the same picture: the worst bytes ratio and the worst fidelity difference make two rows.
@@ -27,6 +32,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import termios
 import time
@@ -128,6 +134,38 @@ def measure_renderer(
         shutil.copy(png, tmp / f"{renderer}.png")
         out["png"] = tmp / f"{renderer}.png"
     return out
+
+
+def measure_floor(presses: int, gap: float = GAP) -> tuple[float, float]:
+    """CPU per step of a bare Textual app (``benchmarks/bare_textual.py``: one key -> one widget refresh),
+    measured as :func:`measure_renderer` measures the viewer; returns ``(ms per step, idle ms per step)``.
+
+    Raises:
+        RuntimeError: the app drew nothing, or a key changed nothing.
+    """
+    app = PtyApp([sys.executable, str(Path(__file__).with_name("bare_textual.py"))])
+    with app:
+        app.wait_quiet(time.perf_counter(), 0.5, 10.0)
+        if not app.since(0.0):
+            raise RuntimeError("the bare Textual app wrote nothing")
+        settle_end = time.perf_counter() + 8.0
+        quiet = 0
+        while quiet < 2 and time.perf_counter() < settle_end:
+            before = app.cpu_seconds()
+            time.sleep(0.5)
+            quiet = quiet + 1 if app.cpu_seconds() - before < 0.02 else 0
+        cpu0 = app.cpu_seconds()
+        time.sleep(gap * presses)
+        idle = (app.cpu_seconds() - cpu0) * 1000 / presses
+        cpu0 = app.cpu_seconds()
+        for _ in range(presses):
+            t0 = time.perf_counter()
+            if app.press(DOWN).bytes == 0:
+                raise RuntimeError("the bare Textual app did not repaint after a key")
+            rest = gap - (time.perf_counter() - t0)
+            if rest > 0:
+                time.sleep(rest)
+        return (app.cpu_seconds() - cpu0) * 1000 / presses, idle
 
 
 def pty_output(
@@ -558,6 +596,28 @@ def run(ctx: Context) -> list[Row]:
                         f"each step {GAP if not ctx.quick else 0.4:g} s including its idle time",
                     )
                 )
+        # what Textual itself costs per key that repaints something: the floor under the rows above
+        note = ""
+        floor = floor_idle = None
+        try:
+            floor, floor_idle = measure_floor(presses, gap=0.4 if ctx.quick else GAP)
+        except (RuntimeError, OSError) as exc:
+            note = f"not measured: {exc}"
+        rows.append(
+            Row(
+                "[step] floor: bare Textual app, one key → one widget refresh, CPU per step (all threads)",
+                "ms",
+                floor,
+                "the same app idle over the same time",
+                floor_idle,
+                ratio(floor, floor_idle),
+                "reported",
+                floor is not None,
+                note
+                or f"benchmarks/bare_textual.py, process CPU over {presses} steps / {presses}, each step "
+                f"{GAP if not ctx.quick else 0.4:g} s including its idle time",
+            )
+        )
         rows.extend(sixel_picture_set(ctx.log))
     finally:
         tmp_dir.cleanup()

@@ -125,6 +125,12 @@ def test_textual_internals_the_driver_mirrors_are_unchanged() -> None:
     ):
         assert needle in source, f"Textual's LinuxDriver.run_input_thread no longer has {needle!r}"
     assert list(inspect.signature(XTermParser.__init__).parameters) == ["self", "debug"]
+    parser = XTermParser(False)
+    assert parser._timeout_time is None, (
+        "Textual's parser no longer has _timeout_time (None: nothing pending)"
+    )
+    list(parser.feed("\x1b"))
+    assert parser._timeout_time is not None, "a lone ESC no longer sets the parser's _timeout_time"
     for name in ("disable_input", "start_application_mode", "process_message", "write"):
         assert callable(getattr(LinuxDriver, name)), name
     init = inspect.getsource(LinuxDriver.__init__)
@@ -167,6 +173,57 @@ async def test_driver_input_loop_drops_answers_on_a_pipe() -> None:
         os.close(read_fd)
     keys = [m.key for m in got if isinstance(m, events.Key)]
     assert keys == ["j", "question_mark"]
+
+
+async def test_idle_input_thread_sleeps_until_a_key_and_wakes_at_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The input loop does not poll while nothing is pending (Textual's wakes ten times a second); a
+    lone ESC still becomes the escape key after the parser's time-out; setting the exit flag ends
+    the loop at once."""
+    pytest.importorskip("termios")
+    import selectors
+
+    from textual import events
+    from textual.app import App
+
+    from tui_dicom.ui.driver import ReplySession, make_driver
+
+    waits: list[float | None] = []
+    select = selectors.SelectSelector.select
+
+    def counting(self: selectors.SelectSelector, timeout: float | None = None) -> Any:
+        waits.append(timeout)
+        return select(self, timeout)
+
+    monkeypatch.setattr(selectors.SelectSelector, "select", counting)
+    got: list[Any] = []
+
+    class Probe(make_driver(ReplySession())):  # type: ignore[misc]  # a base made at run time
+        def process_message(self, message: Any) -> None:
+            got.append(message)
+
+    driver = Probe(App())
+    read_fd, write_fd = os.pipe()
+    driver.fileno = read_fd
+    thread = threading.Thread(target=driver.run_input_thread, daemon=True)
+    thread.start()
+    try:
+        await asyncio.sleep(0.6)
+        assert len(waits) <= 2, f"the idle input loop woke {len(waits)} times in 0.6 s"
+        os.write(write_fd, b"\x1b")
+        await asyncio.sleep(0.5)
+        assert [m.key for m in got if isinstance(m, events.Key)] == ["escape"]
+        started = time.monotonic()
+        driver.exit_event.set()
+        thread.join(2)
+        assert not thread.is_alive() and time.monotonic() - started < 0.5
+    finally:
+        driver.exit_event.set()
+        thread.join(2)
+        driver.close()
+        os.close(write_fd)
+        os.close(read_fd)
 
 
 # ------------------------------------------------------------------------------------------ slow link

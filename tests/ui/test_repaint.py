@@ -18,6 +18,7 @@ import pytest
 from pilot import wait_for_index, wait_for_slice, wait_until
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
+from textual.cache import LRUCache
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Region
 from textual.screen import Screen
@@ -252,3 +253,23 @@ async def test_after_a_burst_of_steps_every_field_shows_the_current_slice(
         # own rendering upper half blocks only)
         picture = main.query_one(PictureView).region
         assert masked(term.lines(), picture) == masked(screen_text(main), picture)
+        # single steps back and forth over slices shown before: the inspector follows each one (its rows
+        # get back the tree's rendered lines of a label they showed before), and nothing is stale
+        monkeypatch.setattr(main_module, "INSPECTOR_SETTLE", 0.0)
+        for key in ("up", "up", "down", "up", "down", "down"):
+            await pilot.press(key)
+            assert await wait_for_slice(pilot, app, main.counter_text)
+            assert await wait_until(pilot, lambda: not main.tags_pending, 10)
+            await pilot.pause(0.05)
+            want = tag_rows(pydicom.dcmread(_current_file(main), stop_before_pixels=True))
+            for i, node in inspector._row_nodes.items():
+                assert str(node.label) == str(row_label(want[i], inspector.privacy, width)), f"stale row {i}"
+            assert masked(term.lines(), picture) == masked(screen_text(main), picture)
+            # the tree's kept lines are the ones it renders afresh (its line cache swapped out meanwhile)
+            tree = inspector.tag_tree
+            kept = [tree.render_line(y).text for y in range(tree.size.height)]
+            cache, tree._line_cache = tree._line_cache, LRUCache(1024)
+            try:
+                assert [tree.render_line(y).text for y in range(tree.size.height)] == kept
+            finally:
+                tree._line_cache = cache

@@ -150,3 +150,114 @@ async def test_tree_internals_relabel_uses() -> None:
         lines = [strip.text for strip in app.screen._compositor.render_strips()]
         assert "one changed" in lines[1] and "three changed" in lines[3]
         assert "row 2" in lines[2] and str(nodes[1].label) == "one changed"
+        # a label shown before gets its line-cache version back (the rendered line is found again) ...
+        first = nodes[1]._updates
+        relabel(tree, {nodes[1]: Text("one again")})
+        await pilot.pause()
+        assert nodes[1]._updates != first
+        relabel(tree, {nodes[1]: Text("one changed")})
+        await pilot.pause()
+        assert nodes[1]._updates == first
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        assert "one changed" in lines[1] and "one again" not in lines[1]
+        # ... unless Textual changed the node since (selection, hover, expansion bump _updates)
+        nodes[1]._selected = True
+        relabel(tree, {nodes[1]: Text("one again")})
+        relabel(tree, {nodes[1]: Text("one changed")})
+        assert nodes[1]._updates not in (first, first + 1)
+        await pilot.pause()
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        assert "one changed" in lines[1]
+
+
+async def test_style_memo_keeps_styles_across_repaints_until_a_style_changes() -> None:
+    """``StyleMemo`` keys its styles on ``RenderStyles._cache_key`` of the widget, its ancestors and
+    its component classes: a repaint keeps them (the same objects), and a changed ancestor style,
+    focus (``Tree:focus > .tree--cursor``) or inline style gives what Textual computes afresh."""
+    from textual.containers import Vertical
+    from textual.widget import Widget
+    from textual.widgets import Tree
+
+    from tui_dicom.ui.driver import StyleMemo
+
+    assert "_cache_key" in inspect.getsource(type(Static().styles)), "RenderStyles lost _cache_key"
+    from textual.dom import DOMNode
+
+    assert "self._component_styles[name]" in inspect.getsource(DOMNode.get_component_styles)
+
+    class _Tree(Tree[int], StyleMemo):
+        pass
+
+    class _App(App[None]):
+        def compose(self) -> ComposeResult:
+            with Vertical(id="box"):
+                yield _Tree("root", id="tree")
+            yield Static("other", id="other")
+
+    def fresh(tree: _Tree) -> list[Any]:
+        tree._rich_style_cache.clear()
+        return [
+            Widget.rich_style.fget(tree),  # type: ignore[attr-defined]
+            *(
+                Widget.get_component_rich_style(tree, name, partial=partial)
+                for name in ("tree--cursor", "tree--label", "tree--guides")
+                for partial in (False, True)
+            ),
+        ]
+
+    def memo(tree: _Tree) -> list[Any]:
+        return [
+            tree.rich_style,
+            *(
+                tree.get_component_rich_style(name, partial=partial)
+                for name in ("tree--cursor", "tree--label", "tree--guides")
+                for partial in (False, True)
+            ),
+        ]
+
+    app = _App()
+    async with app.run_test(size=(40, 10)) as pilot:
+        tree = app.query_one(_Tree)
+        app.query_one("#other", Static).focus()
+        await pilot.pause()
+        first = memo(tree)
+        assert first == fresh(tree)
+        tree.refresh()
+        again = memo(tree)
+        assert all(a is b for a, b in zip(first, again, strict=True)), "a repaint recomputed the styles"
+        app.query_one("#box").styles.text_style = "italic"  # inherited: every style of the tree changes
+        await pilot.pause()
+        assert memo(tree) == fresh(tree) and memo(tree)[0] != first[0]
+        tree.focus()
+        await pilot.pause()
+        assert memo(tree) == fresh(tree) and memo(tree)[1] != first[1]
+        tree.styles.color = "green"
+        await pilot.pause()
+        assert memo(tree) == fresh(tree)
+
+
+async def test_annotation_rows_are_what_textual_renders() -> None:
+    """``AnnotationBar.render_line`` builds a row as one segment: the same segments (text, style and
+    selection offset) as Textual's rendering of the bar's text, wide characters included."""
+    from textual.widget import Widget
+
+    from tui_dicom.ui.widgets.annotations import AnnotationBar
+
+    class _App(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AnnotationBar()
+
+    app = _App()
+    async with app.run_test(size=(60, 10)) as pilot:
+        bar = app.query_one(AnnotationBar)
+        for lines in (
+            (("Loc 12.5 mm  Thk 5 mm", "P", "Zoom 1.2"), ("15/28", "", "W:80 L:40 (brain)")),
+            (("", "", ""), ("", "", "")),
+            (("古" * 40, "A", "right"), ("ﾌﾙﾊｼ ﾀｲﾁ=古橋 大地", "", "é")),
+        ):
+            bar.lines = lines
+            await pilot.pause()
+            for y in range(2):
+                ours = list(bar.render_line(y))
+                assert len(ours) == 1
+                assert ours == list(Widget.render_line(bar, y))

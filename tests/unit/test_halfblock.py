@@ -86,3 +86,57 @@ def test_odd_height_padded_with_black() -> None:
     frame = halfblock.encode(np.full((3, 2), 200, np.uint8))
     assert frame.rows == 2
     assert _decode(frame.lines[1])[0] == ((200, 200, 200), (0, 0, 0))
+
+
+def _per_cell(top: np.ndarray, bottom: np.ndarray, colors: str) -> str:
+    """The encoder's rule cell by cell (how it was written before runs were skipped)."""
+
+    def code(key: int) -> str:
+        return f"5;{key}" if colors == "256" else f"2;{(key >> 16) & 255};{(key >> 8) & 255};{key & 255}"
+
+    out: list[str] = []
+    fg = bg = -1
+    for t, b in zip(top.tolist(), bottom.tolist(), strict=True):
+        if t == b:
+            if bg == t:
+                out.append(" ")
+            elif fg == t:
+                out.append("\u2588")
+            else:
+                bg = t
+                out.append(f"\x1b[48;{code(t)}m ")
+            continue
+        upper = (fg != t) + (bg != b)
+        lower = (fg != b) + (bg != t)
+        want_fg, want_bg, ch = (b, t, "\u2584") if lower < upper else (t, b, "\u2580")
+        sgr = [f"38;{code(want_fg)}"] if want_fg != fg else []
+        sgr += [f"48;{code(want_bg)}"] if want_bg != bg else []
+        out.append((f"\x1b[{';'.join(sgr)}m" if sgr else "") + ch)
+        fg, bg = want_fg, want_bg
+    return "".join(out) + "\x1b[0m"
+
+
+def test_runs_encode_exactly_as_cell_by_cell() -> None:
+    """Runs of equal cells are encoded at once: the bytes are those of the cell-by-cell rule, on flat,
+    noisy, striped and CT-like pictures, grey and colour, truecolor and 256 colours, whole rows and
+    partial ones."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:48, 0:61]
+    disc = ((yy - 24) ** 2 + (xx - 30) ** 2 < 400) * (100 + (xx % 7) * 20)
+    pictures = [
+        np.zeros((10, 17), np.uint8),
+        rng.integers(0, 256, (21, 33), dtype=np.uint8),
+        rng.integers(0, 3, (16, 40), dtype=np.uint8) * 120,
+        disc.astype(np.uint8),
+        np.repeat(rng.integers(0, 256, (12, 9, 3), dtype=np.uint8), 4, axis=1),
+        np.zeros((0, 5), np.uint8),
+    ]
+    for picture in pictures:
+        for colors in ("truecolor", "256"):
+            frame = halfblock.encode(picture, colors)
+            for row in range(frame.rows):
+                assert frame.lines[row] == _per_cell(frame.top[row], frame.bottom[row], colors)
+                assert frame.encode(row, 3, 11) == _per_cell(
+                    frame.top[row, 3:11], frame.bottom[row, 3:11], colors
+                )
+            assert len(frame.lines) == frame.rows

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tui_dicom.core import limits
+from tui_dicom.core.cache import own_pages
 from tui_dicom.core.dicom.charset import SINGLE_CODEC_CHARSETS
 from tui_dicom.core.dicom.elements import (
     EXPLICIT_BE,
@@ -238,11 +240,33 @@ class NativeHeader:
             return self._values[key]
         return default
 
+    @property
+    def nbytes(self) -> int:
+        """The memory this header holds (its values with their texts, its dicts), counted from above:
+        the slice loader keeps it beside the frame and counts it against ``--cache-mb``."""
+        return sys.getsizeof(self) + _held_bytes(self.__dict__)
+
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("_values", {})
         if name in values:
             return values[name]
         raise AttributeError(name)
+
+
+def _held_bytes(value: Any) -> int:
+    """``sys.getsizeof`` of ``value`` and of what it holds: dict keys and values, list and tuple items,
+    the ``text`` of an :class:`IntText` / :class:`FloatText` (the value types of a :class:`NativeHeader`).
+    Shared objects (keyword keys) are counted as if owned: an upper bound."""
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(_held_bytes(k) + _held_bytes(v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        size += sum(_held_bytes(v) for v in value)
+    elif isinstance(value, (IntText, FloatText)):
+        size += _held_bytes(value.__dict__)
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        size += _held_bytes(vars(value))
+    return size
 
 
 @dataclass(frozen=True, eq=False)
@@ -604,15 +628,18 @@ def _decode(
     _check_tail(fh, size, buf, header, pixel_pos + pixel_length, count)
     frame_bytes = info.frame_values * info.bits_allocated // 8
     start = pixel_pos + index * frame_bytes
-    data = bytearray(frame_bytes)
-    if start + frame_bytes <= len(buf):
-        data[:] = buf[start : start + frame_bytes]
-    else:
-        fh.seek(start)
-        chunk = fh.read(frame_bytes)
-        if len(chunk) != frame_bytes:
-            raise Refused("file ends inside the frame")
-        data[:] = chunk
+    # the frame's one buffer, in pages of its own (it may stay cached long: see cache.own_pages); what the
+    # first read holds is copied, the rest read into place (no second frame-sized block per slice)
+    data = own_pages(frame_bytes)
+    with memoryview(data) as view:
+        held = max(0, min(len(buf) - start, frame_bytes))
+        view[:held] = memoryview(buf)[start : start + held]
+        fh.seek(start + held)
+        while held < frame_bytes:
+            got = fh.readinto(view[held:])  # type: ignore[attr-defined]
+            if not got:
+                raise Refused("file ends inside the frame")
+            held += got
     kind = "i" if info.signed else "u"
     dtype = np.dtype(f"{'<' if little else '>'}{kind}{info.bits_allocated // 8}")
     arr = np.frombuffer(data, dtype=dtype)  # big endian stays big endian, as pydicom returns it

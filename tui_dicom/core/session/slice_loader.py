@@ -11,16 +11,23 @@ exactly brings its header values (annotations) and header bytes (inspector rows,
 :func:`tui_dicom.core.inspector.quickdump.rows_from_buffer`) along with its frame, without pydicom, so
 the viewer's first picture needs no ``import pydicom`` at all; any other slice is read with pydicom: its
 header once (rows, annotations), its pixels by :func:`tui_dicom.core.imaging.pixels.decode_frame`.
+
+``--cache-mb`` bounds what the frame and picture caches hold, and they count all of it: the header values
+and bytes an uncompressed slice brought along stay in the frame's entry (:class:`CachedFrame`) and are
+counted with it, and large frames and pictures have memory pages of their own
+(:func:`tui_dicom.core.cache.own_pages`), returned to the system when evicted. The small caches outside
+that bound (pydicom headers, inspector rows) count what they hold from above too.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tui_dicom.core.cache import ByteLRU
+from tui_dicom.core.cache import OWN_PAGES_FROM, ByteLRU, own_pages
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.errors import DicomViewerError
 from tui_dicom.core.hierarchy.model import SliceRef
@@ -158,6 +165,58 @@ def slice_info(ds: Dataset | NativeHeader | None, frame: int = 0) -> SliceInfo:
     )
 
 
+@dataclass(frozen=True, eq=False)
+class CachedFrame:
+    """A frame cache entry: the decoded frame, and for a slice read without pydicom the header values and
+    bytes its one read brought along (the annotations and inspector rows of a prefetched slice then need
+    no second read). They live and go together, and :attr:`nbytes` counts all of it."""
+
+    frame: Frame
+    header: NativeHeader | None = None
+    header_bytes: bytes = b""
+
+    @property
+    def nbytes(self) -> int:
+        """The frame's bytes, plus the header's values and bytes when kept."""
+        header = 0 if self.header is None else self.header.nbytes + sys.getsizeof(self.header_bytes)
+        return self.frame.nbytes + header
+
+
+def _paged(arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself when small or already in pages of its own, else a copy that is (see
+    :func:`~tui_dicom.core.cache.own_pages`): what the caches keep must not fragment the heap."""
+    import mmap
+
+    import numpy as np
+
+    if arr.nbytes < OWN_PAGES_FROM:
+        return arr
+    base: object = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, mmap.mmap):
+        return arr
+    out = np.frombuffer(own_pages(arr.nbytes), dtype=arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
+
+
+def rows_nbytes(rows: list[TagRow]) -> int:
+    """The memory ``rows`` hold, counted from above: the list, each row with its attribute dict, its path
+    tuple, value text and numbers; a private element's names too (public ones are the dictionary's)."""
+    getsize = sys.getsizeof
+    size = getsize(rows)
+    for row in rows:
+        attrs = vars(row)
+        size += getsize(row) + getsize(attrs) + getsize(row.path) + getsize(row.tag) + getsize(row.value)
+        size += getsize(row.length) + getsize(row.parent) + getsize(row.private_creator)
+        if row.tag >> 16 & 1:
+            size += getsize(row.keyword) + getsize(row.name)
+    return size
+
+
 def _quick_rows(header_bytes: bytes) -> list[TagRow] | None:
     """Inspector rows from the header bytes without pydicom, or None when only pydicom reads them exactly."""
     from tui_dicom.core.inspector import quickdump
@@ -176,16 +235,15 @@ class SliceLoader:
     """Decodes and windows slices with byte-bounded caches; safe to use from one worker thread."""
 
     def __init__(self, cache_bytes: int = 512 * 1024**2, decoder: Decoder | None = None) -> None:
-        self.frames: ByteLRU[Frame] = ByteLRU(cache_bytes * 3 // 4)
+        self.frames: ByteLRU[CachedFrame] = ByteLRU(cache_bytes * 3 // 4)
         self.pictures: ByteLRU[np.ndarray] = ByteLRU(cache_bytes - cache_bytes * 3 // 4)
         # outside --cache-mb, small and bounded: headers of recent instances (~55 KB each for a CT slice,
-        # counted as 64 KB) and their inspector rows (~360 bytes a row, counted as 400)
+        # counted as 64 KB) and their inspector rows (~600 bytes a row, counted by rows_nbytes)
         self.headers: ByteLRU[Dataset] = ByteLRU(64 * 65536, size_of=lambda _ds: 65536)
-        self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=lambda rows: 400 * len(rows) + 1)
-        # header values and bytes of slices read without pydicom (a few KB each: the bytes up to Pixel Data)
-        self.native_headers: ByteLRU[tuple[NativeHeader, bytes]] = ByteLRU(
-            16 * 1024**2, size_of=lambda entry: len(entry[1]) + 4096
-        )
+        self.rows: ByteLRU[list[TagRow]] = ByteLRU(8 * 1024**2, size_of=rows_nbytes)
+        # annotation values of slices read without pydicom (small records, counted as one unit each:
+        # a few hundred bytes, so 1,024 of them stay well under a megabyte)
+        self._infos: ByteLRU[SliceInfo] = ByteLRU(1024, size_of=lambda _info: 1)
         self._decoder = decoder
 
     @property
@@ -217,8 +275,13 @@ class SliceLoader:
         """The decoded frame of ``sl``, cached by (file, frame).
 
         With the default decoder an uncompressed slice is read without pydicom (its header values and
-        bytes are kept for :meth:`load`); any other with :func:`~tui_dicom.core.imaging.pixels.decode_frame`.
+        bytes are kept with it, for :meth:`load`); any other with
+        :func:`~tui_dicom.core.imaging.pixels.decode_frame`.
         """
+        return self._entry(sl).frame
+
+    def _entry(self, sl: SliceRef) -> CachedFrame:
+        """The frame cache's entry for ``sl``, decoded and cached when missing."""
         cached = self.frames.get(sl.key)
         if cached is not None:
             return cached
@@ -228,14 +291,25 @@ class SliceLoader:
 
             quick = read_slice(ref, sl.frame)
             if quick is not None:
-                self.native_headers.put(ref, (quick.header, quick.header_bytes))
-                self.frames.put(sl.key, quick.frame)
-                return quick.frame
+                entry = CachedFrame(self._paged_frame(quick.frame), quick.header, quick.header_bytes)
+                self.frames.put(sl.key, entry)
+                return entry
             decoded = self._decode_with_pydicom(ref, sl.frame)
         else:
             decoded = self._decoder(ref, sl.frame, None)
-        self.frames.put(sl.key, decoded)
-        return decoded
+        entry = CachedFrame(self._paged_frame(decoded))
+        self.frames.put(sl.key, entry)
+        return entry
+
+    @staticmethod
+    def _paged_frame(frame: Frame) -> Frame:
+        """``frame`` with its stored values in pages of their own (:func:`_paged`)."""
+        stored = _paged(frame.stored)
+        if stored is frame.stored:
+            return frame
+        import dataclasses
+
+        return dataclasses.replace(frame, stored=stored)
 
     def _decode_with_pydicom(self, ref: FileRef, frame: int) -> Frame:
         """Decode a slice the pydicom-free reader refused, parsing the file once with pydicom.
@@ -270,20 +344,33 @@ class SliceLoader:
         self.headers.put(ref, ds)
         return decoded
 
-    def _header_values(self, ref: FileRef, frame: int) -> tuple[SliceInfo, list[TagRow]]:
+    def _native_info(self, ref: FileRef, frame: int, header: NativeHeader) -> SliceInfo:
+        """:func:`slice_info` of a slice read without pydicom, kept per (file, frame): a slice shown
+        again, as stepping back and forth does, needs no second geometry parse."""
+        key = (ref, frame)
+        info = self._infos.get(key)
+        if info is None:
+            info = slice_info(header, frame)
+            self._infos.put(key, info)
+        return info
+
+    def _header_values(
+        self, ref: FileRef, frame: int, entry: CachedFrame | None = None
+    ) -> tuple[SliceInfo, list[TagRow]]:
         """The annotations' values and the inspector rows of ``ref``: from what the uncompressed-slice
-        reader kept when it has them (no pydicom), else from the header pydicom reads (cached).
+        reader kept in the frame's ``entry`` when it has them (no pydicom), else from the header pydicom
+        reads (cached).
 
         Raises:
             DicomViewerError, OSError, ValueError: the header cannot be read.
         """
-        native = self.native_headers.get(ref)
+        native = None if entry is None else entry.header
         if native is not None:
-            header_values, header_bytes = native
-            info = slice_info(header_values, frame)
+            assert entry is not None
+            info = self._native_info(ref, frame, native)
             rows = self.rows.get(ref)
             if rows is None:
-                rows = _quick_rows(header_bytes)
+                rows = _quick_rows(entry.header_bytes)
                 if rows is not None:
                     self.rows.put(ref, rows)
             if rows is not None:
@@ -302,9 +389,11 @@ class SliceLoader:
         if should_stop() and req.slice.key not in self.frames:
             return None  # a newer request is waiting and this slice would need a decode
         ref = req.slice.instance.ref
+        entry = None
         try:
             # the frame first: an uncompressed slice brings its header values along (one read)
-            frame = self.frame(req.slice)
+            entry = self._entry(req.slice)
+            frame = entry.frame
             result.frame = frame
             # once decoded, finish: windowing is cheap, and showing this slice beats showing nothing
             # while the newest request waits (cine, a held key)
@@ -312,7 +401,7 @@ class SliceLoader:
             key = (req.slice.key, window, req.invert, req.overlays)
             picture = self.pictures.get(key)
             if picture is None:
-                picture = windowing.render(frame, window, invert=req.invert, overlays=req.overlays)
+                picture = _paged(windowing.render(frame, window, invert=req.invert, overlays=req.overlays))
                 self.pictures.put(key, picture)
             result.picture = picture
             result.window = window
@@ -324,7 +413,7 @@ class SliceLoader:
             log_exception(f"decoding {req.slice.instance.ref.display} frame {req.slice.frame}")
             result.error = f"cannot display this image: {safe_text(exc) or type(exc).__name__}"
         try:
-            result.info, result.rows = self._header_values(ref, req.slice.frame)
+            result.info, result.rows = self._header_values(ref, req.slice.frame, entry)
         except (DicomViewerError, OSError, ValueError) as exc:
             result.header_error = safe_text(f"{ref.display}: {exc}")
         result.error = safe_text(result.error)

@@ -8,12 +8,13 @@ messages; only handlers touch widgets, and results older than the picture on scr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -60,6 +61,8 @@ _LOADER_MODULES = (
 )
 #: seconds after the first picture (and of an idle loader) before pydicom is imported in the background
 PYDICOM_AFTER = 0.5
+#: longest wait of an idle worker thread for its next request (closing its slot wakes it at once)
+IDLE_TAKE = 2.0
 #: seconds a slice step may take before its counter is shown ahead of its picture
 COUNTER_DELAY = 0.15
 #: seconds after mount when the key footer appears even if no picture came yet (a slow CD or decode)
@@ -169,7 +172,9 @@ class MainScreen(Screen[None]):
         self.viewer = ViewerSession()
         self._slot: LatestSlot[SliceRequest] = LatestSlot()
         self._cine_timer: Timer | None = None
-        self._counter_timer: Timer | None = None
+        #: an asyncio timer, not a Textual one: one per step, and a Textual timer is a task (made at the
+        #: step, cancelled at the next), its callback's signature read each time
+        self._counter_timer: asyncio.TimerHandle | None = None
         self._header_ref: FileRef | None = None
         #: when the newest slice was requested, and whether it came while the previous step was fresh
         self._step_at = -1.0
@@ -278,6 +283,8 @@ class MainScreen(Screen[None]):
         self._index_cancel.set()
         self._slot.close()
         self._layout_slot.close()
+        if self._counter_timer is not None:
+            self._counter_timer.cancel()
 
     # ------------------------------------------------------------------------------ workers
 
@@ -307,7 +314,9 @@ class MainScreen(Screen[None]):
             warm_up(FIRST_PICTURE_MODULES, pydicom=False)  # no-op after the command line's warm-up
         shown_at: float | None = None
         while not worker.is_cancelled and not slot.closed:
-            req = slot.take(0.25)
+            # while pydicom waits for the first picture, look four times a second; then sleep until a
+            # request (closing the slot wakes it; the time-out only bounds a cancelled worker's life)
+            req = slot.take(0.25 if pydicom_pending else IDLE_TAKE)
             if req is None:
                 if pydicom_pending and self.last_displayed is not None:
                     # once the first picture has been out for a while (its frame written, the footer
@@ -488,12 +497,16 @@ class MainScreen(Screen[None]):
         # the counter changes with the picture (one screen update per step); only a slow decode shows
         # it earlier
         if self._counter_timer is not None:
-            self._counter_timer.stop()
-        self._counter_timer = self.set_timer(COUNTER_DELAY, self._counter_late)
+            self._counter_timer.cancel()
+        self._counter_timer = asyncio.get_running_loop().call_later(COUNTER_DELAY, self._counter_due)
+
+    def _counter_due(self) -> None:
+        """(The asyncio timer.) Hand the late counter to the screen's own message loop."""
+        self._counter_timer = None
+        self.call_next(self._counter_late)
 
     def _counter_late(self) -> None:
         """The requested slice is still not on screen: show its counter anyway."""
-        self._counter_timer = None
         if self.viewer.waiting:
             self._update_annotations()
 
@@ -651,16 +664,24 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         path = self._layout_path
         png = path[:-5] + ".expected.png" if path.endswith(".json") else path + ".expected.png"
+        # the PNGs of the last pictures written, by the picture array (the loader hands out its cached
+        # arrays again when a slice is shown again): stepping back costs no new PNG
+        encoded: dict[int, tuple[np.ndarray, bytes]] = {}
         while not worker.is_cancelled and not self._layout_slot.closed:
-            item = self._layout_slot.take(0.25)
+            item = self._layout_slot.take(IDLE_TAKE)
             if item is None:
                 continue
             record, picture = item
+            known = encoded.get(id(picture))
+            if known is None or known[0] is not picture:
+                if len(encoded) >= 16:
+                    encoded.pop(next(iter(encoded)))
+                known = encoded[id(picture)] = (picture, _stored_png(picture))
             with open(png + ".tmp", "wb") as fh:
-                fh.write(_stored_png(picture))
+                fh.write(known[1])
             os.replace(png + ".tmp", png)
             with open(path + ".tmp", "w", encoding="utf-8") as fh:
-                json.dump(asdict(record), fh)
+                fh.write(json.dumps({f.name: getattr(record, f.name) for f in fields(record)}))
             os.replace(path + ".tmp", path)
 
     # ------------------------------------------------------------------------------ annotations

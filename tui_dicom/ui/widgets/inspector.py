@@ -23,7 +23,7 @@ from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.safe import safe_text
-from tui_dicom.ui.driver import relabel
+from tui_dicom.ui.driver import StyleMemo, relabel
 from tui_dicom.ui.keys import PANE_KEYS
 
 #: tags whose values identify the patient (masked in privacy mode)
@@ -74,8 +74,9 @@ def row_label(row: TagRow, privacy: bool, name_width: int = 24) -> Text:
     return text
 
 
-class TagTree(Tree[int]):
-    """The tree of tag rows; node data is the row index."""
+class TagTree(Tree[int], StyleMemo):
+    """The tree of tag rows; node data is the row index. Its styles are kept across repaints
+    (:class:`~tui_dicom.ui.driver.StyleMemo`): a slice step repaints a few rows."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),

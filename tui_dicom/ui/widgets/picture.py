@@ -576,7 +576,9 @@ class PictureView(Widget, can_focus=False):
         else:
             self.refresh()
         if self._announced is not frame:
-            self.call_after_refresh(self._announce, frame)
+            # a bound method without arguments: Textual reads the signature of a callback once per
+            # function, of a partial (what a callback with arguments becomes) at every call
+            self.call_after_refresh(self._announce)
         self._run_on_shown()
 
     def _same_cells(self, old: EncodedFrame | None, new: EncodedFrame) -> bool:
@@ -594,8 +596,10 @@ class PictureView(Widget, can_focus=False):
         except Exception:  # noqa: BLE001 - no screen
             return False
 
-    def _announce(self, frame: EncodedFrame) -> None:
-        if self._frame is not frame:
+    def _announce(self) -> None:
+        """Post :class:`Displayed` for the frame on screen, once per frame (after its refresh)."""
+        frame = self._frame
+        if frame is None or self._announced is frame:
             return
         self._announced = frame
         x, y, w, h = frame.layout.cells
