@@ -341,6 +341,8 @@ def _positions(mask: np.ndarray) -> np.ndarray:
 _BYTES = np.uint64(0x0101010101010101)
 _HIGH = np.uint64(0x8080808080808080)
 _GATHER = np.uint64(0x0102040810204080)
+_OVER = (np.uint64(127) - np.arange(THRESHOLD_REGISTERS + 2, dtype=np.uint64)) * _BYTES
+"""``(127 - v)`` in every byte: added to a word of ranks, it sets a byte's top bit exactly where ``byte > v``."""
 """Multiplying flags in bit 0 of each byte by this puts byte ``i``'s flag in bit ``56 + i``."""
 
 
@@ -361,10 +363,9 @@ def _sixel_chars(words: np.ndarray, column: np.ndarray, rank: np.ndarray, equal:
     multiplication. One gather per character where comparing row by row takes six.
     """
     word = words[column]
-    v = rank.astype(np.uint64) * _BYTES
-    above = (word + (np.uint64(127) * _BYTES - v)) & _HIGH  # byte > rank
+    above = (word + _OVER[rank]) & _HIGH  # byte > rank
     if equal:
-        above = ((word + (np.uint64(128) * _BYTES - v)) & _HIGH) & ~above  # byte == rank
+        above = ((word + _OVER[rank - 1]) & _HIGH) & ~above  # byte == rank (> rank - 1, not > rank)
     chars: np.ndarray = (((above >> np.uint64(7)) * _GATHER) >> np.uint64(56)).astype(np.uint8)
     return chars
 
