@@ -465,7 +465,7 @@ def _ranked_grey(picture: np.ndarray, lut: np.ndarray, hist: np.ndarray) -> tupl
     rank_of = np.zeros(GREY_LEVELS, np.uint8)
     rank_of[used] = np.arange(1, len(used) + 1)
     grid = np.zeros((-(-h // 6) * 6, w), np.uint8)
-    grid[:h] = rank_of[lut][picture]
+    np.take(rank_of[lut], picture, out=grid[:h])  # straight into the padded grid
     return grid.reshape(-1, 6, w), used
 
 
