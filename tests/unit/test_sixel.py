@@ -286,3 +286,40 @@ def test_threshold_painting_shows_the_same_picture_in_fewer_bytes(
     want = np.round(index * 2.55)
     assert np.abs(shown(layered) - want).max() <= 1
     assert np.array_equal(shown(layered), shown(own))
+
+
+def test_entries_from_packed_words_match_the_pixel_comparisons() -> None:
+    # up to 31 registers the entries come from bit words and byte-parallel characters; more registers
+    # compare pixels row by row and sort: both must find the same entries, characters and order
+    rng = np.random.default_rng(31)
+    for trial in range(40):
+        nregs = int(rng.integers(1, sixel.THRESHOLD_REGISTERS + 1))
+        nbands, w = int(rng.integers(1, 12)), int(rng.integers(1, 300))
+        planes = rng.integers(0, nregs + 1, (nbands, 6, w)).astype(np.uint8)
+        if trial % 3 == 0:
+            planes[:, :, : w // 2] = planes[:, :1, :1]  # long runs of one rank
+        if trial % 4 == 0:
+            planes[-1, 3:] = 0  # a partial last band
+        power = np.left_shift(np.uint32(1), planes, dtype=np.uint32)
+        fast = sixel._entries(planes, nregs, power)
+        slow = sixel._entries(planes, nregs, None)
+        for got, want in zip(fast, slow, strict=True):
+            assert np.array_equal(got, want)
+
+
+def test_grey_encoding_from_the_histogram_matches_the_index_path() -> None:
+    # a grey picture is ranked straight from its histogram; the same LUT through the index gives the same bytes
+    rng = np.random.default_rng(5)
+    picture = np.clip(rng.normal(120, 40, (50, 70)), 0, 255).astype(np.uint8)
+    picture[:12] = 0
+    for kwargs in ({}, {"max_bytes": 3_000}, {"grey_levels": 9}, {"max_bytes": None}):
+        data = sixel.encode(picture, **kwargs)
+        levels = kwargs.get("grey_levels")
+        lut = (
+            sixel.grey_lut(levels)
+            if levels is not None
+            else sixel.choose_grey_lut(picture, kwargs.get("max_bytes", sixel.DEFAULT_MAX_BYTES))
+        )
+        index, palette = sixel.indexed(picture, lut=lut)
+        head = b'\x1bP0;1;0q"1;1;70;50' + sixel._palette(index, palette)
+        assert data == head + sixel.body(index, 256) + b"\x1b\\"

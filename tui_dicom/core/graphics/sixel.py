@@ -5,15 +5,18 @@ it (in ascending order), the sixel characters of the columns that register cover
 gaps become ``?`` runs, trailing blanks are dropped and runs of 4+ equal characters use ``!n``. Since a
 later register paints over an earlier one, a register may cover the pixels of the registers after it:
 each (band, register) is sent either as its own pixels or as the threshold picture (every pixel at or
-above it), whichever takes fewer bytes (see :func:`_runs_of`); noise among the higher levels then no
+above it), whichever takes fewer bytes (see :func:`_kinds`); noise among the higher levels then no
 longer cuts its runs.
 
-How it is vectorised: the six pixels of every band column are compared with each other (36 array
-comparisons for the whole picture), which yields every (band, column, register) triple with its
-6-bit sixel character at once; a stable radix sort by (band, register) puts them in wire order;
-runs and gaps come from array differences. Where the threshold pictures change between two columns
-comes from one bit per register, OR-ed over the band's six rows. Each run becomes one fixed-width row
-of bytes whose unused positions are zero, and dropping the zeros leaves the sixel body.
+How it is vectorised: with up to 31 registers (every budgeted grey picture), the registers present in a
+band column are the bits of one word (``1 << rank`` OR-ed over its six pixels), and where a threshold
+picture changes between two columns the bits of another (``(1 << rank) - 1`` XOR-ed between neighbours,
+OR-ed over the rows); unpacked rank by rank into (band, register, column) arrays, their set entries come
+out in wire order with no sort. Each entry's sixel character is read byte-parallel from its column's six
+ranks packed in one 64-bit word. Larger palettes compare the six pixels of every column with each other
+(36 array comparisons) and sort the entries with a stable radix sort. Runs and gaps come from array
+differences; each run becomes one fixed-width row of bytes whose unused positions are zero, and dropping
+the zeros leaves the sixel body. Size predictions sum each group's cheaper kind without writing it.
 
 Colour registers are specified in percent (``#n;2;r;g;b`` with 0..100), so the wire can express
 101 levels per channel: grey pictures use one register per grey level. How many grey levels a picture
@@ -284,11 +287,15 @@ def _runs(out: np.ndarray, chars: np.ndarray | int, count: np.ndarray, digits: n
     row is all 0).
     """
     nd = digits.shape[1]
-    long = count >= 4
+    long = np.flatnonzero(count >= 4)
     out[long, 0] = _BANG
     out[long, 1 : 1 + nd] = digits[count[long]]
-    reps = np.where(long, 1, count)[:, None]
-    out[:, 1 + nd :] = np.where(reps > _UP_TO_3, chars if isinstance(chars, int) else chars[:, None], 0)
+    char = np.uint8(chars) if isinstance(chars, int) else chars
+    out[:, 1 + nd] = (count > 0) * char
+    shown = np.minimum(count, 3)
+    shown[long] = 1
+    out[:, 2 + nd] = (shown > 1) * char
+    out[:, 3 + nd] = (shown > 2) * char
 
 
 class _Runs(NamedTuple):
@@ -308,7 +315,7 @@ class _Runs(NamedTuple):
 
 
 THRESHOLD_REGISTERS = 31
-"""Bands are painted by threshold (see :func:`_runs_of`) only in pictures of at most this many registers.
+"""Bands are painted by threshold (see :func:`_kinds`) only in pictures of at most this many registers.
 
 One bit per register of a 32-bit word marks where a threshold picture changes. Pictures with more
 registers are the cheap ones sent with every level, or colour ones: threshold painting saved them 2-18 %,
@@ -325,6 +332,44 @@ def _sort_key(key: np.ndarray, bound: int) -> np.ndarray:
     return order
 
 
+def _positions(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero(mask)``, as int32 when it fits: the arithmetic on them then moves half the bytes."""
+    hit: np.ndarray = np.flatnonzero(mask)
+    return hit.astype(np.int32) if mask.size < 2**31 // 8 else hit
+
+
+_BYTES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0x8080808080808080)
+_GATHER = np.uint64(0x0102040810204080)
+_OVER = (np.uint64(127) - np.arange(THRESHOLD_REGISTERS + 2, dtype=np.uint64)) * _BYTES
+"""``(127 - v)`` in every byte: added to a word of ranks, it sets a byte's top bit exactly where ``byte > v``."""
+"""Multiplying flags in bit 0 of each byte by this puts byte ``i``'s flag in bit ``56 + i``."""
+
+
+def _column_words(planes: np.ndarray) -> np.ndarray:
+    """The six ranks of every band column as the low bytes of one little-endian 64-bit word (ranks <= 31)."""
+    nbands, _, w = planes.shape
+    octets = np.zeros((nbands, w, 8), np.uint8)
+    octets[:, :, :6] = planes.transpose(0, 2, 1)
+    words: np.ndarray = octets.view("<u8").reshape(nbands * w)
+    return words
+
+
+def _sixel_chars(words: np.ndarray, column: np.ndarray, rank: np.ndarray, equal: bool) -> np.ndarray:
+    """Sixel characters (minus 63) of the pixels of ``column`` whose rank is ``rank`` (``equal``) or above it.
+
+    Byte-parallel on the column's word: with ranks up to 31, ``byte + 128 - v`` reaches 128 exactly when
+    ``byte >= v``, and no byte carries into the next; the six flags are then gathered into six bits by one
+    multiplication. One gather per character where comparing row by row takes six.
+    """
+    word = words[column]
+    above = (word + _OVER[rank]) & _HIGH  # byte > rank
+    if equal:
+        above = ((word + _OVER[rank - 1]) & _HIGH) & ~above  # byte == rank (> rank - 1, not > rank)
+    chars: np.ndarray = (((above >> np.uint64(7)) * _GATHER) >> np.uint64(56)).astype(np.uint8)
+    return chars
+
+
 def _group_starts(key: np.ndarray) -> np.ndarray:
     """True where a sorted ``key`` starts a new value."""
     starts = np.ones(len(key), bool)
@@ -336,7 +381,8 @@ class _GroupRuns(NamedTuple):
     """Runs in (band, register, column) order, keyed by ``band * registers_used + rank``."""
 
     key: np.ndarray
-    col: np.ndarray
+    #: the run's first column (None once no longer needed)
+    col: np.ndarray | None
     #: blank columns (``?``) before the run (from column 0 for a group's first run)
     gap: np.ndarray
     length: np.ndarray
@@ -345,48 +391,86 @@ class _GroupRuns(NamedTuple):
 
 
 def _threshold_runs(
-    planes: np.ndarray, g_key: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, ngroups: int
+    power: np.ndarray, g_key: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, ngroups: int
 ) -> _GroupRuns:
     """Runs of every (band, rank) group painting all pixels of rank >= its own from ``g_start`` to ``g_end``.
 
-    ``planes`` holds ranks from 1 (0: nothing painted). The threshold picture of rank ``k`` changes
+    ``power`` holds ``1 << rank`` per pixel, ranks from 1 (0: nothing painted). The threshold picture of rank ``k`` changes
     between columns ``j - 1`` and ``j`` exactly where ``k`` lies in ``(lo, hi]`` of some row's two pixels
     there: bit ``k - 1`` of ``(1 << hi) - (1 << lo)``, OR-ed over the band's six rows.
     """
-    nbands, _, w = planes.shape
+    nbands, _, w = power.shape
     nregs = ngroups // nbands
-    # bit k - 1 of 1 << v is set for the ranks below v; between two pixels lo < hi the bits lo..hi-1 differ
-    power = _POWERS[planes]
-    changed = np.zeros((nbands, w - 1), np.uint32)
-    for r in range(6):
-        left, right = power[:, r, :-1], power[:, r, 1:]
-        changed |= np.maximum(left, right) - np.minimum(left, right)
-    changed = changed.ravel()
-    pair = np.flatnonzero(changed)
-    ranks = _POWERS[:nregs]
-    hit = np.flatnonzero((changed[pair][:, None] & ranks[None, :]) != 0)
-    at, rank = np.divmod(hit, nregs)
-    band, col = np.divmod(pair[at], w - 1)
-    key = band * nregs + rank
-    col += 1
+    # (1 << v) - 1 has bits 0..v-1 set, the ranks below v: between two pixels they differ in bits lo..hi-1
+    below = power - np.uint32(1)
+    changed = below[:, 0, 1:] ^ below[:, 0, :-1]
+    for r in range(1, 6):
+        changed |= below[:, r, 1:] ^ below[:, r, :-1]
+    # one boolean plane per rank, in a (band, rank, column) array: its set entries come out in wire order
+    # (no sort); a few thousand pairs change per band, so these scans cost less than gathering the pairs
+    mask = np.empty((nbands, nregs, w - 1), bool)
+    for k in range(nregs):
+        np.not_equal(changed & _POWERS[k], 0, out=mask[:, k])
+    hit = _positions(mask)
+    key = hit // (w - 1)  # band * nregs + rank
+    col = hit - key * (w - 1) + 1
     start_col = np.full(ngroups, w, np.int64)
     end_col = np.full(ngroups, -1, np.int64)
     start_col[g_key], end_col[g_key] = g_start, g_end
     inside = (start_col[key] < col) & (col <= end_col[key])
-    # each group's first run first: a stable sort keeps it ahead of the changes, which are in column order
-    key = np.concatenate([g_key, key[inside]])
-    col = np.concatenate([g_start, col[inside]])
-    order = _sort_key(key, ngroups)
-    key, col = key[order], col[order]
-    group = _group_starts(key)
+    key, col = key[inside], col[inside]
+    # each group's first run ahead of its changes (both sorted by group): inserted, no sort
+    first = np.searchsorted(key, g_key) + np.arange(len(g_key))
+    group = np.zeros(len(key) + len(g_key), bool)
+    group[first] = True
+    key_all, col_all = np.empty(len(group), np.int64), np.empty(len(group), np.int64)
+    key_all[first], col_all[first] = g_key, g_start
+    key_all[~group], col_all[~group] = key, col
+    key, col = key_all, col_all
     stop = np.empty(len(key), np.int64)
     stop[:-1] = np.where(group[1:], end_col[key[:-1]] + 1, col[1:])
     stop[-1] = end_col[key[-1]] + 1
     return _GroupRuns(key, col, np.where(group, col, 0), stop - col, None)
 
 
-def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
-    """Every run of :func:`body`'s output, vectorised; None when no pixel is painted.
+def _ranked(index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(planes, used)`` of a picture of register numbers: its ranks (see :func:`_kinds`) and the registers.
+
+    None when no pixel is painted.
+    """
+    h, w = index.shape
+    signed = index.dtype.kind == "i"
+    counts = np.bincount((index[index >= 0] if signed else index).ravel())
+    used = np.flatnonzero(counts)
+    nregs = len(used)
+    if nregs == 0:
+        return None
+    # ranks from 1 (0: unpainted or padding), small enough for uint8 comparisons in nearly every picture
+    rank_type = np.uint8 if nregs < 255 else np.uint16
+    rank_of = np.zeros(len(counts), rank_type)
+    rank_of[used] = np.arange(1, nregs + 1)
+    grid = np.zeros((-(-h // 6) * 6, w), rank_type)
+    grid[:h] = np.where(index >= 0, rank_of[np.maximum(index, 0)], 0) if signed else rank_of[index]
+    return grid.reshape(-1, 6, w), used
+
+
+def _ranked_grey(picture: np.ndarray, lut: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ranked` of ``lut[picture]`` for a 2-D grey picture with histogram ``hist``, without the index.
+
+    The registers used follow from the histogram, and one 256-entry table maps grey to rank: a single
+    pass over the pixels where the index would take three (map, count, rank).
+    """
+    h, w = picture.shape
+    used = np.flatnonzero(np.bincount(lut, weights=hist, minlength=GREY_LEVELS))
+    rank_of = np.zeros(GREY_LEVELS, np.uint8)
+    rank_of[used] = np.arange(1, len(used) + 1)
+    grid = np.zeros((-(-h // 6) * 6, w), np.uint8)
+    np.take(rank_of[lut], picture, out=grid[:h])  # straight into the padded grid
+    return grid.reshape(-1, 6, w), used
+
+
+def _kinds(planes: np.ndarray, used: np.ndarray) -> _Kinds:
+    """The runs of both ways of painting every (band, register) group of a ranked picture, vectorised.
 
     Registers are painted in ascending order in every band, so a register may also paint pixels of any
     later one (which paints over them). Each (band, register) group is written in the cheaper of two ways:
@@ -401,40 +485,13 @@ def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
     MR, CR, US and NM slices at their budgeted levels. Pure noise over all levels favours own pixels:
     the threshold picture of every level changes at almost every column.
     """
-    h, w = index.shape
-    signed = index.dtype.kind == "i"
-    counts = np.bincount((index[index >= 0] if signed else index).ravel())
-    used = np.flatnonzero(counts)
+    nbands, _, w = planes.shape
     nregs = len(used)
-    if nregs == 0:
-        return None
-    # ranks from 1 (0: unpainted or padding), small enough for uint8 comparisons in nearly every picture
-    rank_type = np.uint8 if nregs < 255 else np.uint16
-    rank_of = np.zeros(len(counts), rank_type)
-    rank_of[used] = np.arange(1, nregs + 1)
-    nbands = -(-h // 6)
     ngroups = nbands * nregs
-    grid = np.zeros((nbands * 6, w), rank_type)
-    grid[:h] = np.where(index >= 0, rank_of[np.maximum(index, 0)], 0) if signed else rank_of[index]
-    planes = grid.reshape(nbands, 6, w)
-    rows = [planes[:, r] for r in range(6)]
-    # own pixels: the six pixels of every band column compared with each other give, for every distinct
-    # register of the column, its sixel character (36 array comparisons for the whole picture)
-    bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
-    first = [row != 0 for row in rows]
-    for r in range(6):
-        for s in range(r + 1, 6):
-            same = rows[s] == rows[r]
-            bits[r] |= same.view(np.uint8) << s
-            bits[s] |= same.view(np.uint8) << r
-            first[s] &= ~same
-    # one entry per (band, column, register), sorted stably into (band, register, column) order
-    flat = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
-    band, col = np.divmod(flat // 6, np.int32(w))
-    key = band * np.int32(nregs) + np.stack(rows, axis=-1).ravel()[flat] - 1
-    char = np.stack(bits, axis=-1).ravel()[flat]
-    order = _sort_key(key, ngroups)
-    key, col, char = key[order], col[order], char[order]
+    threshold = nregs <= THRESHOLD_REGISTERS and w > 1
+    power = np.left_shift(np.uint32(1), planes, dtype=np.uint32) if threshold else None
+    words = _column_words(planes) if threshold else None
+    key, col, char = _entries(planes, nregs, power, words)
     n = len(key)
     entry_group = _group_starts(key)
     # a run continues while the register, the character and adjacent columns continue
@@ -446,49 +503,119 @@ def _runs_of(index: np.ndarray, registers: int) -> _Runs | None:
     gap = run_col.copy()
     inner = ~entry_group[first_i]
     gap[1:][inner[1:]] = (run_col[1:] - last_col[:-1] - 1)[inner[1:]]
-    runs = _GroupRuns(key[first_i], run_col, gap, last_col - run_col + 1, char[first_i])
-    if nregs <= THRESHOLD_REGISTERS and w > 1:
-        g_first = np.flatnonzero(entry_group)
-        g_end = col[np.append(g_first[1:], n) - 1]
-        threshold = _threshold_runs(planes, key[g_first], col[g_first], g_end, ngroups)
-        runs = _cheaper(runs, threshold, planes, nregs, _run_bytes(w))
+    own = _GroupRuns(key[first_i], run_col, gap, last_col - run_col + 1, char[first_i])
+    if power is None:
+        return _Kinds(own, None, planes, nregs, used, None)
+    g_first = np.flatnonzero(entry_group)
+    g_end = col[np.append(g_first[1:], n) - 1]
+    return _Kinds(
+        own, _threshold_runs(power, key[g_first], col[g_first], g_end, ngroups), planes, nregs, used, words
+    )
+
+
+def _entries(
+    planes: np.ndarray, nregs: int, power: np.ndarray | None, words: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (band, register, column) where the register has a pixel, in that order.
+
+    Returns ``(key, col, char)``: ``key = band * nregs + rank - 1``, the column and the sixel character
+    (minus 63) of the register's pixels there. With ``power`` (``1 << rank`` per pixel, up to 31 ranks)
+    the ranks present in every column are bits of one word, unpacked rank by rank into a
+    (band, rank, column) array whose set entries come out in order; otherwise the six pixels of every
+    column are compared with each other (36 array comparisons) and the entries sorted.
+    """
+    nbands, _, w = planes.shape
+    if power is not None:
+        present = power[:, 0] | power[:, 1] | power[:, 2] | power[:, 3] | power[:, 4] | power[:, 5]
+        mask = np.empty((nbands, nregs, w), bool)
+        for k in range(nregs):
+            np.not_equal(present & _POWERS[k + 1], 0, out=mask[:, k])
+        hit = _positions(mask)
+        key = hit // w
+        col = hit - key * w
+        rank = key - (key // nregs) * nregs + 1
+        column = (key // nregs) * w + col
+        words = _column_words(planes) if words is None else words
+        return key, col, _sixel_chars(words, column, rank, equal=True)
+    rows = [planes[:, r] for r in range(6)]
+    bits = [np.full(rows[0].shape, 1 << r, np.uint8) for r in range(6)]
+    first = [row != 0 for row in rows]
+    for r in range(6):
+        for s in range(r + 1, 6):
+            same = rows[s] == rows[r]
+            bits[r] |= same.view(np.uint8) << s
+            bits[s] |= same.view(np.uint8) << r
+            first[s] &= ~same
+    # one entry per (band, column, register), sorted stably into (band, register, column) order
+    flat_i = np.flatnonzero(np.stack(first, axis=-1)).astype(np.int32)
+    band_i, col_i = np.divmod(flat_i // 6, np.int32(w))
+    key_i = band_i * np.int32(nregs) + np.stack(rows, axis=-1).ravel()[flat_i] - 1
+    char_i = np.stack(bits, axis=-1).ravel()[flat_i]
+    order = _sort_key(key_i, nbands * nregs)
+    return key_i[order], col_i[order], char_i[order]
+
+
+class _Kinds(NamedTuple):
+    """The runs of a picture both ways (see :func:`_kinds`), and what picks between them needs."""
+
+    own: _GroupRuns
+    #: None: the picture has too many registers for threshold painting (or one column)
+    threshold: _GroupRuns | None
+    planes: np.ndarray
+    nregs: int
+    #: register number of every rank - 1
+    used: np.ndarray
+    #: :func:`_column_words` of ``planes`` (with the threshold runs)
+    words: np.ndarray | None
+
+
+def _runs_of(kinds: _Kinds) -> _Runs:
+    """Every run of :func:`body`'s output in wire order: each group the cheaper of its two kinds."""
+    runs, nregs = kinds.own, kinds.nregs
+    if kinds.threshold is not None:
+        runs = _cheaper(runs, kinds.threshold, kinds, _run_bytes(kinds.planes.shape[2]))
     group = _group_starts(runs.key)
     r_band, r_rank = np.divmod(runs.key, nregs)
     new_band = np.ones(len(group), bool)
     new_band[1:] = r_band[1:] != r_band[:-1]
     assert runs.char is not None
-    return _Runs(group, new_band, r_band, used[r_rank], runs.gap, runs.char, runs.length)
+    return _Runs(group, new_band, r_band, kinds.used[r_rank], runs.gap, runs.char, runs.length)
 
 
-def _cheaper(
-    own: _GroupRuns, threshold: _GroupRuns, planes: np.ndarray, nregs: int, run_bytes: np.ndarray
-) -> _GroupRuns:
+def _cheaper(own: _GroupRuns, threshold: _GroupRuns, kinds: _Kinds, run_bytes: np.ndarray) -> _GroupRuns:
     """Per (band, register) group, the runs of whichever way takes fewer bytes (same groups, same order)."""
-    own_id = np.cumsum(_group_starts(own.key)) - 1
-    thr_id = np.cumsum(_group_starts(threshold.key)) - 1
+    own_first, thr_first = _group_starts(own.key), _group_starts(threshold.key)
+    own_id, thr_id = np.cumsum(own_first) - 1, np.cumsum(thr_first) - 1
     ngroups = int(own_id[-1]) + 1
     cost_own = np.bincount(own_id, run_bytes[own.gap] + run_bytes[own.length], ngroups)
     cost_thr = np.bincount(thr_id, run_bytes[threshold.gap] + run_bytes[threshold.length], ngroups)
     use_thr = cost_thr < cost_own
     pick_own, pick_thr = ~use_thr[own_id], use_thr[thr_id]
+    assert threshold.col is not None and own.char is not None
     t_key, t_col = threshold.key[pick_thr], threshold.col[pick_thr]
-    nbands, _, w = planes.shape
-    t_band, t_rank = np.divmod(t_key, nregs)
-    t_char = np.zeros(len(t_key), np.uint8)
-    base = t_band * (6 * w) + t_col
-    flat = planes.ravel()
-    for r in range(6):
-        t_char |= (flat[base + r * w] > t_rank).view(np.uint8) << r
-    key = np.concatenate([own.key[pick_own], t_key])
-    order = _sort_key(key, nbands * nregs)
-    assert own.char is not None
-    return _GroupRuns(
-        key[order],
-        np.concatenate([own.col[pick_own], t_col])[order],
-        np.concatenate([own.gap[pick_own], threshold.gap[pick_thr]])[order],
-        np.concatenate([own.length[pick_own], threshold.length[pick_thr]])[order],
-        np.concatenate([own.char[pick_own], t_char])[order],
+    assert kinds.words is not None
+    t_band, t_rank = np.divmod(t_key, kinds.nregs)
+    t_char = _sixel_chars(kinds.words, t_band * kinds.planes.shape[2] + t_col, t_rank, equal=False)
+    # both kinds are in group order and every group keeps one kind: each run's place follows from the counts
+    count = np.where(use_thr, np.bincount(thr_id, minlength=ngroups), np.bincount(own_id, minlength=ngroups))
+    offset = np.cumsum(count) - count
+    n_own, n_thr = np.flatnonzero(pick_own), np.flatnonzero(pick_thr)
+    to_own = (offset - np.flatnonzero(own_first))[own_id[n_own]] + n_own
+    to_thr = (offset - np.flatnonzero(thr_first))[thr_id[n_thr]] + n_thr
+    total = int(count.sum())
+    out = []
+    pairs = (
+        (own.key, t_key),
+        (own.gap, threshold.gap[n_thr]),
+        (own.length, threshold.length[n_thr]),
+        (own.char, t_char),
     )
+    for mine, theirs in pairs:
+        merged = np.empty(total, mine.dtype)
+        merged[to_own] = mine[n_own]
+        merged[to_thr] = theirs
+        out.append(merged)
+    return _GroupRuns(out[0], None, out[1], out[2], out[3])
 
 
 def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
@@ -502,10 +629,14 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     Returns:
         The bytes between the palette and the closing ``ESC \\`` (bands separated by ``-``).
     """
-    h, w = index.shape
-    runs = _runs_of(index, registers) if h and w else None
-    if runs is None:
-        return b""
+    ranked = _ranked(index) if index.size else None
+    return b"" if ranked is None else _write(*ranked, registers)
+
+
+def _write(planes: np.ndarray, used: np.ndarray, registers: int) -> bytes:
+    """:func:`body` of a picture ranked by :func:`_ranked`."""
+    w = planes.shape[2]
+    runs = _runs_of(_kinds(planes, used))
     limit = max(w, registers)
     nd = len(str(limit))  # the widest number written; fewer table columns, fewer bytes to compact
     digits = _digits(limit)[:, 6 - nd :]
@@ -517,7 +648,10 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
     table[0, 0] = 0
     table[r_group, 1] = _HASH
     table[r_group, 2 : 2 + nd] = digits[runs.register[r_group]]
-    _runs(table[:, 2 + nd : 2 + nd + run], _BLANK, runs.gap, digits)
+    gapped = np.flatnonzero(runs.gap)  # most runs follow the previous one directly
+    gaps = np.zeros((len(gapped), run), np.uint8)
+    _runs(gaps, _BLANK, runs.gap[gapped], digits)
+    table[gapped, 2 + nd : 2 + nd + run] = gaps
     _runs(table[:, 2 + nd + run :], runs.char + 63, runs.length, digits)
     if np.any(np.diff(r_band[new_band]) > 1):  # a band with no painted pixel: one '-' per band skipped
         return _with_empty_bands(table, r_band, new_band)
@@ -525,17 +659,34 @@ def body(index: np.ndarray, registers: int = MAX_REGISTERS) -> bytes:
 
 
 def body_size(index: np.ndarray, registers: int = MAX_REGISTERS) -> int:
-    """``len(body(index, registers))``, counted from the runs without writing them (for size predictions)."""
-    h, w = index.shape
-    runs = _runs_of(index, registers) if h and w else None
-    if runs is None:
-        return 0
+    """``len(body(index, registers))``, counted from the runs without writing them (for size predictions).
+
+    Each group costs the cheaper of its two kinds (:func:`_kinds`), summed per group: the pick, the
+    threshold characters and the merge in wire order that :func:`body` needs are not.
+    """
+    ranked = _ranked(index) if index.size else None
+    return 0 if ranked is None else _size(*ranked, registers)
+
+
+def _size(planes: np.ndarray, used: np.ndarray, registers: int) -> int:
+    """:func:`body_size` of a picture ranked by :func:`_ranked`."""
+    w = planes.shape[2]
+    kinds = _kinds(planes, used)
     ndigits, run_bytes = _ndigits(max(w, registers)), _run_bytes(w)
-    groups = runs.group
-    dashes = int(runs.band[-1])  # one per band advanced, the leading ones included
-    dollars = int(np.count_nonzero(groups & ~runs.new_band))
-    heads = int(np.count_nonzero(groups)) + int(ndigits[runs.register[groups]].sum())
-    return dashes + dollars + heads + int(run_bytes[runs.gap].sum()) + int(run_bytes[runs.length].sum())
+    own = kinds.own
+    own_first = _group_starts(own.key)
+    own_id = np.cumsum(own_first) - 1
+    ngroups = int(own_id[-1]) + 1
+    cost = np.bincount(own_id, run_bytes[own.gap] + run_bytes[own.length], ngroups)
+    if kinds.threshold is not None:
+        thr = kinds.threshold
+        thr_id = np.cumsum(_group_starts(thr.key)) - 1
+        cost = np.minimum(cost, np.bincount(thr_id, run_bytes[thr.gap] + run_bytes[thr.length], ngroups))
+    band, rank = np.divmod(own.key[own_first], kinds.nregs)
+    dashes = int(band[-1])  # one per band advanced, the leading ones included
+    dollars = int(np.count_nonzero(band[1:] == band[:-1]))
+    heads = ngroups + int(ndigits[kinds.used[rank]].sum())
+    return dashes + dollars + heads + round(float(cost.sum()))
 
 
 def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray) -> bytes:
@@ -551,6 +702,11 @@ def _with_empty_bands(table: np.ndarray, band: np.ndarray, new_band: np.ndarray)
     return bytes(out)
 
 
+def _grey_palette(used: np.ndarray) -> bytes:
+    """Register definitions of the grey registers ``used`` (register ``n`` holds ``n`` percent)."""
+    return b"".join(b"#%d;2;%d;%d;%d" % (c, c, c, c) for c in used.tolist())
+
+
 def _palette(index: np.ndarray, palette: np.ndarray) -> bytes:
     """Colour register definitions for the registers ``index`` uses."""
     used = np.flatnonzero(np.bincount(index.ravel(), minlength=len(palette)))
@@ -564,6 +720,14 @@ def _size_predictor(picture: np.ndarray, registers: int) -> Callable[[np.ndarray
     rows = (picks[:, None] * 6 + np.arange(6)[None, :]).ravel()
     sample = picture[rows[rows < picture.shape[0]]]
     scale = nbands / len(picks)
+    if sample.ndim == 2:  # grey: ranked straight from the sample's histogram, no index
+        hist = np.bincount(sample.ravel(), minlength=256)
+
+        def grey_size(lut: np.ndarray) -> float:
+            planes, used = _ranked_grey(sample, lut, hist)
+            return float(len(_grey_palette(used)) + scale * _size(planes, used, registers) + 40)
+
+        return grey_size
 
     def size(lut: np.ndarray) -> float:
         index, palette = indexed(sample, registers, lut=lut)
@@ -667,10 +831,21 @@ def choose_grey_lut(
     Returns:
         int array of 256 register numbers (percent values) for the grey levels.
     """
+    hist = np.bincount(_grey_values(picture), minlength=256) if max_bytes is not None else None
+    return _choose_grey_lut(picture, hist, max_bytes, registers, target_psnr)
+
+
+def _choose_grey_lut(
+    picture: np.ndarray,
+    hist: np.ndarray | None,
+    max_bytes: int | None,
+    registers: int,
+    target_psnr: float | None,
+) -> np.ndarray:
+    """:func:`choose_grey_lut` given the histogram of the picture's greys."""
     full = grey_lut(GREY_LEVELS)
-    if max_bytes is None:
+    if max_bytes is None or hist is None:
         return full
-    hist = np.bincount(_grey_values(picture), minlength=256)
     predict = _size_predictor(picture, registers)
     limit, cheap = 0.95 * max_bytes, CHEAP_FRACTION * max_bytes
     sizes: dict[bytes, float] = {}
@@ -737,6 +912,15 @@ def encode(
     """
     if picture.size == 0:
         return b""
+    if picture.ndim == 2:  # grey: one histogram for the choice and the registers, no index
+        hist = np.bincount(picture.ravel(), minlength=256)
+        if grey_levels is not None:
+            lut = grey_lut(grey_levels)
+        else:
+            lut = _choose_grey_lut(picture, hist, max_bytes, registers, target_psnr)
+        planes, used = _ranked_grey(picture, lut, hist)
+        head = b'\x1bP0;1;0q"1;1;%d;%d' % (picture.shape[1], picture.shape[0]) + _grey_palette(used)
+        return head + _write(planes, used, max(registers, GREY_LEVELS)) + b"\x1b\\"
     if grey_levels is not None:
         lut = grey_lut(grey_levels)
     else:
