@@ -16,8 +16,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -25,7 +27,7 @@ from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.driver import StyleMemo, relabel
 from tui_dicom.ui.keys import PANE_KEYS
-from tui_dicom.ui.widgets.paint_hold import PaintHold
+from tui_dicom.ui.widgets.paint_hold import blank_lines
 
 #: tags whose values identify the patient (masked in privacy mode)
 IDENTIFYING_TAGS = frozenset(
@@ -75,7 +77,7 @@ def row_label(row: TagRow, privacy: bool, name_width: int = 24) -> Text:
     return text
 
 
-class TagTree(PaintHold, Tree[int], StyleMemo):
+class TagTree(Tree[int], StyleMemo):
     """The tree of tag rows; node data is the row index. Its styles are kept across repaints
     (:class:`~tui_dicom.ui.driver.StyleMemo`): a slice step repaints a few rows."""
 
@@ -83,6 +85,15 @@ class TagTree(PaintHold, Tree[int], StyleMemo):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+    #: filled but painted blank (see :meth:`TagInspector.hold_paint`)
+    paint_held = False
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The rows, or blank lines while painting is held."""
+        if self.paint_held:
+            return blank_lines(self, crop)
+        return super().render_lines(crop)
 
 
 def clipboard_feedback(value: str, name: str, env: Mapping[str, str] | None = None) -> str:
@@ -242,7 +253,10 @@ class TagInspector(Vertical):
 
     def hold_paint(self, hold: bool) -> None:
         """Paint the tag rows blank while ``hold`` (they still fill and keep their columns)."""
-        self.query_one(TagTree).hold_paint(hold)
+        tree = self.query_one(TagTree)
+        if hold != tree.paint_held:
+            tree.paint_held = hold
+            tree.refresh()
 
     def _name_width(self) -> int:
         """Keyword column width: narrower in a narrow panel so values stay visible."""

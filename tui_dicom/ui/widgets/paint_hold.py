@@ -13,21 +13,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 
-class PaintHold(Widget):
-    """A line-API widget (e.g. a ``Tree``) whose painting can be held: listed before the widget class
-    (``class StudyTree(PaintHold, Tree[...])``), so its :meth:`render_lines` comes first."""
-
-    #: filled but painted blank
-    paint_held = False
-
-    def hold_paint(self, hold: bool) -> None:
-        """Paint blank while ``hold`` (the widget still fills, moves its cursor and keeps its size)."""
-        if hold != self.paint_held:
-            self.paint_held = hold
-            self.refresh()
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """The widget's lines, or blank ones in its background while painting is held."""
-        if self.paint_held:
-            return [Strip.blank(crop.width, self.rich_style)] * crop.height
-        return super().render_lines(crop)
+def blank_lines(widget: Widget, crop: Region) -> list[Strip]:
+    """The lines of ``crop`` painted in ``widget``'s background (what a held widget shows)."""
+    blank = Strip.blank(crop.width, widget.rich_style)
+    return [blank] * crop.height

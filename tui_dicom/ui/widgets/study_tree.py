@@ -9,15 +9,17 @@ from typing import Any, ClassVar, Literal, TypeVar
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from tui_dicom.core.hierarchy.model import Hierarchy, IndexProblem, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.keys import PANE_KEYS
-from tui_dicom.ui.widgets.paint_hold import PaintHold
+from tui_dicom.ui.widgets.paint_hold import blank_lines
 
 MASK = "***"
 #: narrowest tree, and the columns always left for the image and the tags
@@ -102,7 +104,7 @@ def _cells(label: str | Text) -> int:
     return label.cell_len if isinstance(label, Text) else Text(label).cell_len
 
 
-class StudyTree(PaintHold, Tree[NodeData]):
+class StudyTree(Tree[NodeData]):
     """Tree over the hierarchy. Posts :class:`SeriesChosen` / :class:`SliceChosen` when highlighted."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -165,6 +167,20 @@ class StudyTree(PaintHold, Tree[NodeData]):
         self._first_shown = False
         #: which series to select at start (e.g. the one from the first path given); None: the first
         self.preferred: Callable[[Series], bool] | None = None
+        #: laid out and filled, but painted blank (see :meth:`hold_paint`)
+        self.paint_held = False
+
+    def hold_paint(self, hold: bool) -> None:
+        """Paint the tree blank while ``hold`` (it still fills, moves its cursor and keeps its width)."""
+        if hold != self.paint_held:
+            self.paint_held = hold
+            self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The tree's lines, or blank ones while painting is held."""
+        if self.paint_held:
+            return blank_lines(self, crop)
+        return super().render_lines(crop)
 
     # -------------------------------------------------------------------------------- filling
 
