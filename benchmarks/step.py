@@ -94,19 +94,7 @@ def measure_renderer(
         start_slice = json.loads(layout.read_text(encoding="utf-8")).get("slice")
         if focus:
             app.press(focus, quiet=0.4)
-        # the viewer imports pydicom in the background once its first picture has been out for half a
-        # second and its loader idle: let that (and any other start-up work) finish before the baseline,
-        # i.e. wait for two quiet half-seconds in a row, up to 8 s
-        settle_end = time.perf_counter() + 8.0
-        quiet = 0
-        while quiet < 2 and time.perf_counter() < settle_end:
-            before = app.cpu_seconds()
-            time.sleep(0.5)
-            quiet = quiet + 1 if app.cpu_seconds() - before < 0.02 else 0
-        # what the app burns doing nothing over one step's time (timers, input polling): the baseline
-        cpu0 = app.cpu_seconds()
-        time.sleep(gap * presses)
-        out["idle_cpu_ms"] = (app.cpu_seconds() - cpu0) * 1000 / presses
+        out["idle_cpu_ms"] = _settled_idle_ms(app, gap, presses)
         for phase, key in (("new", DOWN), ("cached", UP)):
             cpu0 = app.cpu_seconds()
             for _ in range(presses):
@@ -136,6 +124,24 @@ def measure_renderer(
     return out
 
 
+def _settled_idle_ms(app: PtyApp, gap: float, presses: int) -> float:
+    """CPU per step's time of ``app`` doing nothing, once its start-up work is over: the baseline.
+
+    The viewer imports pydicom in the background once its first picture has been out for half a second
+    and its loader idle: that (and any other start-up work) finishes first, i.e. two quiet half-seconds
+    in a row, up to 8 s. Then what the app burns idle over ``presses`` steps (timers, input polling).
+    """
+    settle_end = time.perf_counter() + 8.0
+    quiet = 0
+    while quiet < 2 and time.perf_counter() < settle_end:
+        before = app.cpu_seconds()
+        time.sleep(0.5)
+        quiet = quiet + 1 if app.cpu_seconds() - before < 0.02 else 0
+    cpu0 = app.cpu_seconds()
+    time.sleep(gap * presses)
+    return (app.cpu_seconds() - cpu0) * 1000 / presses
+
+
 def measure_floor(presses: int, gap: float = GAP) -> tuple[float, float]:
     """CPU per step of a bare Textual app (``benchmarks/bare_textual.py``: one key -> one widget refresh),
     measured as :func:`measure_renderer` measures the viewer; returns ``(ms per step, idle ms per step)``.
@@ -148,15 +154,7 @@ def measure_floor(presses: int, gap: float = GAP) -> tuple[float, float]:
         app.wait_quiet(time.perf_counter(), 0.5, 10.0)
         if not app.since(0.0):
             raise RuntimeError("the bare Textual app wrote nothing")
-        settle_end = time.perf_counter() + 8.0
-        quiet = 0
-        while quiet < 2 and time.perf_counter() < settle_end:
-            before = app.cpu_seconds()
-            time.sleep(0.5)
-            quiet = quiet + 1 if app.cpu_seconds() - before < 0.02 else 0
-        cpu0 = app.cpu_seconds()
-        time.sleep(gap * presses)
-        idle = (app.cpu_seconds() - cpu0) * 1000 / presses
+        idle = _settled_idle_ms(app, gap, presses)
         cpu0 = app.cpu_seconds()
         for _ in range(presses):
             t0 = time.perf_counter()
