@@ -452,9 +452,12 @@ def relabel(tree: Tree[Any], labels: Mapping[TreeNode[Any], Text]) -> None:
         node._label = tree.process_label(label)
         node._updates = _label_version(node, label)  # part of the tree's line-cache key
     top = tree.scroll_offset.y
+    # the rows left of the scroll bar (Tree._refresh_line takes the bar's columns too, and the bar was
+    # asked to repaint its cells beside every changed row)
+    width = tree.scrollable_content_region.width
     for number, line in enumerate(tree._tree_lines[top : top + tree.size.height], top):
         if line.path and line.path[-1] in labels:
-            tree._refresh_line(number)
+            tree.refresh(Region(0, number - top, width, 1))
 
 
 class StyleMemo(Widget):

@@ -12,7 +12,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
@@ -185,6 +185,7 @@ class MainScreen(Screen[None]):
         self._tags_pending_since = 0.0
         self._tags_timer: Timer | None = None
         self._footer_released = False
+        self._panels_held = False
         self._status_progress = ""
         self._index_cancel = threading.Event()
         #: set once the first picture is out (or PANELS_LATEST after mount): the index walk goes on then
@@ -192,7 +193,7 @@ class MainScreen(Screen[None]):
         #: TUI_DICOM_LAYOUT_JSON: after every displayed frame, where it is and what it shows (for tests
         #: that check a real terminal's screenshot against the picture)
         self._layout_path = os.environ.get("TUI_DICOM_LAYOUT_JSON", "")
-        self._layout_slot: LatestSlot[tuple[DisplayRecord, np.ndarray]] = LatestSlot()
+        self._layout_slot: LatestSlot[tuple[DisplayRecord, Hashable, np.ndarray]] = LatestSlot()
         #: what the picture widget last put on screen (None before the first picture)
         self.last_displayed: DisplayRecord | None = None
         self.index_done = False
@@ -271,7 +272,12 @@ class MainScreen(Screen[None]):
         tree costs the main thread ~10 ms, and before the first picture the study tree repainted with
         every index snapshot, expansion and highlight, the empty tag tree with every layout change, all
         on the first picture's way.
+
+        Asked after every picture: only a change walks the DOM (two queries cost ~0.7 ms a step).
         """
+        if hold == self._panels_held:
+            return
+        self._panels_held = hold
         for tree in self.query(StudyTree):
             tree.hold_paint(hold)
         for inspector in self.query(TagInspector):
@@ -690,29 +696,33 @@ class MainScreen(Screen[None]):
             sop_instance_uid=shown.instance.sop_instance_uid,
         )
         if self._layout_path:
-            self._layout_slot.put((self.last_displayed, message.picture))
+            self._layout_slot.put((self.last_displayed, message.key, message.picture))
 
     @work(thread=True, exclusive=True, group="layout", exit_on_error=False)
     def _run_layout_writer(self) -> None:
         """One writer thread, so the layout file always ends on the newest frame (never out of order)."""
         import json  # the layout file is a test hook: not on the start's way
 
+        import numpy as np
+
         worker = get_current_worker()
         path = self._layout_path
         png = path[:-5] + ".expected.png" if path.endswith(".json") else path + ".expected.png"
-        # the PNGs of the last pictures written, by the picture array (the loader hands out its cached
-        # arrays again when a slice is shown again): stepping back costs no new PNG
-        encoded: dict[int, tuple[np.ndarray, bytes]] = {}
+        # the PNGs of the last pictures written, by what the picture shows (its key and size), checked
+        # against the pixels: a slice shown again comes as a new array of the same pixels (each step
+        # re-encodes the picture for the pane), and stepping back must cost no new PNG
+        encoded: dict[tuple[Hashable, tuple[int, ...]], tuple[np.ndarray, bytes]] = {}
         while not worker.is_cancelled and not self._layout_slot.closed:
             item = self._layout_slot.take(IDLE_TAKE)
             if item is None:
                 continue
-            record, picture = item
-            known = encoded.get(id(picture))
-            if known is None or known[0] is not picture:
+            record, key, picture = item
+            memo_key = (key, picture.shape)
+            known = encoded.get(memo_key)
+            if known is None or not (known[0] is picture or np.array_equal(known[0], picture)):
                 if len(encoded) >= 16:
                     encoded.pop(next(iter(encoded)))
-                known = encoded[id(picture)] = (picture, _stored_png(picture))
+                known = encoded[memo_key] = (picture, _stored_png(picture))
             with open(png + ".tmp", "wb") as fh:
                 fh.write(known[1])
             os.replace(png + ".tmp", png)

@@ -576,8 +576,6 @@ class PictureView(Widget, can_focus=False):
         else:
             self.refresh()
         if self._announced is not frame:
-            # a bound method without arguments: Textual reads the signature of a callback once per
-            # function, of a partial (what a callback with arguments becomes) at every call
             self.call_after_refresh(self._announce)
         self._run_on_shown()
 
@@ -604,7 +602,9 @@ class PictureView(Widget, can_focus=False):
         self._announced = frame
         x, y, w, h = frame.layout.cells
         region = self.content_region
-        self.post_message(
+        # posted to the screen, from where it bubbles on to the app: the containers between have no
+        # handler for it, and each hop through one cost ~0.08 ms of every slice step
+        self.screen.post_message(
             PictureView.Displayed(
                 self,
                 (region.x + x, region.y + y, w, h),
