@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from bundled import bundled
-from pydicom.data import get_testdata_file
+from pydicom import dcmread
+from pydicom.data import get_charset_files, get_testdata_file
 from test_dump_dcmdump_parity import _files, _id
 
 from tui_dicom.commands import dump as dump_cmd
@@ -293,3 +294,62 @@ def test_every_hostile_corpus_file_falls_back_or_gives_the_pydicom_rows(tmp_path
             mismatches.append(case.name)
     assert not mismatches, mismatches
     assert "wide_50000_items.dcm" in quick  # a big sequence: the quick reader carries it (7 s with pydicom)
+
+
+def test_values_remembered_across_files_change_no_row_and_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The value texts the quick reader keeps from file to file (a series repeats most of a header) give
+    every file the rows it gets read alone, whatever was read before (files in other character sets and
+    byte orders included), and the store is emptied once it holds more than its bound."""
+    charsets = [
+        get_charset_files(name)[0]
+        for name in ("chrRuss.dcm", "chrGreek.dcm", "chrArab.dcm", "chrX1.dcm", "chrFrenMulti.dcm")
+    ]
+    paths = [Path(p) for p in charsets] + [
+        Path(bundled(n)) for n in ("CT_small.dcm", "MR_small_bigendian.dcm")
+    ]
+    alone = {}
+    for path in paths:
+        quickdump._SHOWN.clear()
+        alone[path] = read_rows(FileRef(str(path)), stop_before_pixels=True, max_value_chars=64).rows
+    monkeypatch.setattr(quickdump, "_SHOWN_MAX", 40)
+    quickdump._SHOWN.clear()
+    for path in [*paths, *reversed(paths), *paths]:
+        assert (
+            read_rows(FileRef(str(path)), stop_before_pixels=True, max_value_chars=64).rows == alone[path]
+        ), path.name
+        # emptied before a file when over the bound: at most the bound plus one file's values remain
+        assert all(len(memo) <= 40 + len(alone[path]) for memo in quickdump._SHOWN.values())
+    assert any(quickdump._SHOWN.values()), "nothing was remembered: the test exercises nothing"
+
+
+def test_the_same_value_bytes_in_two_character_sets_are_shown_in_each(tmp_path: Path) -> None:
+    """One name's bytes, written once under Cyrillic (ISO_IR 144) and once under Latin-1 (ISO_IR 100):
+    each file shows its own reading, as pydicom reads it, in either order (the remembered texts are
+    kept by character set)."""
+    cyrillic = "Иванов^Пётр"
+    raw = cyrillic.encode("iso8859_5")
+    paths = []
+    for charset, name in (("ISO_IR 144", cyrillic), ("ISO_IR 100", raw.decode("latin-1"))):
+        ds = dcmread(bundled("CT_small.dcm"))
+        ds.SpecificCharacterSet = charset
+        ds.PatientName = name
+        path = tmp_path / f"{charset.replace(' ', '_')}.dcm"
+        ds.save_as(path)
+        paths.append(path)
+    for order in (paths, paths[::-1]):
+        quickdump._SHOWN.clear()
+        for path in order:
+            got = read_rows(FileRef(str(path)), stop_before_pixels=True, max_value_chars=64).rows
+            assert got == _pydicom_rows(path, True, max_value_chars=64), path.name
+    names = {
+        path.name: next(
+            r.value
+            for r in read_rows(FileRef(str(path)), stop_before_pixels=True, max_value_chars=64).rows
+            if r.keyword == "PatientName"
+        )
+        for path in paths
+    }
+    assert "Иванов" in names["ISO_IR_144.dcm"]
+    assert "Иванов" not in names["ISO_IR_100.dcm"]

@@ -70,8 +70,14 @@ _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "S
 _SPLIT_STRINGS = frozenset({"AS", "CS", "DA", "DT", "TM"})  # latin-1, split on backslash, not stripped
 _TEXT = frozenset({"SH", "LO", "UC"})  # character set, split, each stripped of trailing spaces/NULs
 _SINGLE_TEXT = frozenset({"ST", "LT", "UT"})  # character set, never split
-#: display values of elements up to this size are remembered while rows are made (see :meth:`_Rows.walk`)
+#: display values of elements up to this size are remembered (see :data:`_SHOWN`)
 _MEMO_MAX_BYTES = 64
+#: the texts of short values already shown, by (byte order, value width), then (tag, VR, bytes,
+#: character set). A slice step's header repeats ~90 % of the last one's values: parsing its rows took
+#: ~1 ms of the loader's time a slice, a third of it making these texts again. Bounded: emptied when it
+#: holds more than _SHOWN_MAX entries (a 64-byte value and its text: under 0.6 KB each, 2.5 MB in all).
+_SHOWN: dict[tuple[bool, int | None], dict[tuple[int, str, bytes, str], str]] = {}
+_SHOWN_MAX = 4096
 _LUT_DESCRIPTORS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002})
 
 
@@ -532,8 +538,11 @@ class _QuickSource:
     def __init__(self, little: bool, max_chars: int | None) -> None:
         self.little = little
         self.max_chars = max_chars
-        # items of a sequence repeat the same short values (codes, class UIDs): each is shown once
-        self.memo: dict[tuple[int, str, bytes, str], str] = {}
+        # items of a sequence repeat the same short values (codes, class UIDs), and the slices of a
+        # series most of their header: each is shown once (see _SHOWN)
+        self.memo = _SHOWN.setdefault((little, max_chars), {})
+        if len(self.memo) > _SHOWN_MAX:
+            self.memo.clear()
 
     def tags(self, ds: _Dataset) -> list[int]:
         return list(ds.elems) if ds.ordered else sorted(ds.elems)
