@@ -9,7 +9,12 @@ import gc
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from tui_dicom.core.graphics.terminal import TerminalInfo
 
 #: full-size real images from pydicom-data shown in the demo beside pydicom's dicomdirtests CD
 DEMO_FILES = ("693_UNCR.dcm", "MR2_UNCR.dcm", "RG1_UNCR.dcm", "US1_UNCR.dcm", "emri_small.dcm")
@@ -193,13 +198,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare(args: argparse.Namespace, local: bool) -> Any:
+def _prepare(args: argparse.Namespace, local: bool) -> TerminalInfo | None:
     """Detect the terminal and import the app (and, for local files, what the first picture needs).
 
     Returns:
         The :class:`~tui_dicom.core.graphics.terminal.TerminalInfo`, or None without terminal support.
     """
-    terminal = None
+    terminal: TerminalInfo | None = None
     try:
         from tui_dicom.core.graphics.terminal import detect
 
@@ -247,7 +252,7 @@ def _imports_without_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _filter_replies(app: Any, terminal: Any) -> None:
+def _filter_replies(app: App[Any], terminal: TerminalInfo | None) -> None:
     """Let the app read the terminal through the reply filter (answers are never keys).
 
     Late answers to the start-up queries are dropped whenever they arrive, and on exit the app waits
