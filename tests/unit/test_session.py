@@ -108,15 +108,18 @@ def test_requests_prefetch_in_the_direction_of_travel(ct_hierarchy: Hierarchy) -
     s = session_on(ct_hierarchy)
     first = s.request()
     assert first is not None and first.seq == 1 and first.slice == s.slices[14]
-    assert first.prefetch == tuple(s.slices[15 : 15 + PREFETCH])
+    # ahead first, then the two just behind (both neighbours of the slice a series opens on)
+    assert first.prefetch == (*s.slices[15 : 15 + PREFETCH], s.slices[13], s.slices[12])
     s.move(delta=-1)
     back = s.request()
     assert back is not None and back.seq == 2 and back.slice == s.slices[13]
-    assert back.prefetch == tuple(s.slices[12 - i] for i in range(PREFETCH))
+    assert back.prefetch == (*(s.slices[12 - i] for i in range(PREFETCH)), s.slices[14], s.slices[15])
     s.move(absolute=-1)
-    s.move(delta=1)  # at the end: nothing ahead
+    s.move(delta=1)  # at the end: nothing ahead, the two behind
     end = s.request()
-    assert end is not None and end.prefetch == ()
+    assert end is not None and end.prefetch == (s.slices[-2], s.slices[-3])
+    alone = s.request(behind=0)
+    assert alone is not None and alone.prefetch == ()
     assert s.waiting
 
 

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 #: slices decoded ahead of the one asked for, in the direction of travel
 PREFETCH = 6
+#: then the slices decoded just behind it: turning back (past a finding and back, the commonest reading
+#: gesture) shows them at once, and so do both neighbours of the slice a series opens on. Travelling on,
+#: they are the slices just shown, found in the cache.
+PREFETCH_BEHIND = 2
 #: cine rate bounds (frames per second) and the factor ``]``/``[`` change it by
 MIN_FPS, MAX_FPS = 0.5, 60.0
 FPS_STEP = 1.25
@@ -258,19 +262,20 @@ class ViewerSession:
         """Step ``pages`` pages of ``page`` slices (Page Down / Page Up)."""
         return self.move(delta=pages * page)
 
-    def request(self, prefetch: int = PREFETCH) -> SliceRequest | None:
+    def request(self, prefetch: int = PREFETCH, behind: int = PREFETCH_BEHIND) -> SliceRequest | None:
         """A new loader request for the slice under the cursor, rendered as the pane says, with the next
-        ``prefetch`` slices in the direction of travel; None without slices."""
+        ``prefetch`` slices in the direction of travel and then the ``behind`` slices behind it to
+        prefetch; None without slices."""
         if not self.slices:
             return None
         self.seq += 1
         step = self.direction
         i = self.slice_index
-        ahead = tuple(
-            self.slices[j]
-            for j in range(i + step, i + step * (prefetch + 1), step)
-            if 0 <= j < len(self.slices)
-        )
+        order = [
+            *range(i + step, i + step * (prefetch + 1), step),
+            *range(i - step, i - step * (behind + 1), -step),
+        ]
+        ahead = tuple(self.slices[j] for j in order if 0 <= j < len(self.slices))
         return SliceRequest(
             self.seq, self.slices[i], self.pane.window, self.pane.invert, self.overlays, ahead
         )
