@@ -30,8 +30,9 @@ class IndexUpdated(Message):
 
 
 @dataclass
-class SliceReady(Message):
-    """A slice was decoded and windowed (in the loader thread)."""
+class SliceReady(Message, bubble=False):
+    """A slice was decoded and windowed (in the loader thread). For the screen that asked: it goes no
+    further (one dispatch less at every slice step)."""
 
     seq: int
     """The request number it answers; older than the current request means stale."""
@@ -52,7 +53,7 @@ class SliceReady(Message):
 
 
 @dataclass
-class SliceFailed(Message):
+class SliceFailed(Message, bubble=False):
     """A slice could not be read or decoded."""
 
     seq: int

@@ -675,6 +675,7 @@ class MainScreen(Screen[None]):
     @on(PictureView.Displayed)
     def _displayed(self, message: PictureView.Displayed) -> None:
         """Record what the pane shows; write the layout file for real-terminal checks when asked."""
+        message.stop()  # the app has nothing to do with it (one dispatch less at every slice step)
         self._release_footer()
         if message.picture_view.size_note != self._size_note:  # scaled down for the terminal, or no more
             self._size_note = message.picture_view.size_note
@@ -879,7 +880,9 @@ class MainScreen(Screen[None]):
 
     def action_arrow(self, direction: str) -> None:
         """An arrow key: moves the probe while it is on, else ↑/↓ step slices (``direction``: up/down/left/right)."""
-        self._apply(self.viewer.arrow(direction, self._cell_step()))
+        # the probe's cell size only when the probe is on: a slice step needs no widget lookup
+        probing = self.viewer.pane.crosshair is not None
+        self._apply(self.viewer.arrow(direction, self._cell_step() if probing else (1.0, 1.0)))
 
     def _cell_step(self) -> tuple[float, float]:
         """Image pixels per screen cell of the picture shown (the probe moves one cell per arrow press)."""

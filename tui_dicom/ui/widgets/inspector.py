@@ -146,24 +146,27 @@ class TagInspector(Vertical):
         self._match_pos = -1
         self._row_nodes: dict[int, TreeNode[int]] = {}
         self._status: tuple[str, str] = ("", "")
+        # the children, kept: a slice step reads the filter and relabels the tree, and a DOM query for
+        # each cost more than the relabelling of a row
+        self._filter = Input(placeholder="filter: keyword, (gggg,eeee), value…", id="tag-filter")
+        self._tree: TagTree = TagTree("tags", data=-1, id="tag-tree")
+        self._tree.show_root = False
+        self._tree.guide_depth = 2
 
     def compose(self) -> ComposeResult:
         """Filter input (hidden until ``/``), the tree, a status line."""
-        yield Input(placeholder="filter: keyword, (gggg,eeee), value…", id="tag-filter")
-        tree: TagTree = TagTree("tags", data=-1, id="tag-tree")
-        tree.show_root = False
-        tree.guide_depth = 2
-        yield tree
+        yield self._filter
+        yield self._tree
         yield Static("", id="tag-status")
 
     def on_mount(self) -> None:
         """Hide the filter until it is asked for."""
-        self.query_one("#tag-filter", Input).display = False
+        self._filter.display = False
 
     @property
     def tag_tree(self) -> TagTree:
         """The tree widget (not ``tree``: that is Textual's debug view of every DOM node)."""
-        return self.query_one("#tag-tree", TagTree)
+        return self._tree
 
     # ----------------------------------------------------------------------------- content
 
@@ -207,7 +210,7 @@ class TagInspector(Vertical):
     @property
     def filter_text(self) -> str:
         """The current filter (empty: no filter)."""
-        return self.query_one("#tag-filter", Input).value.strip()
+        return self._filter.value.strip()
 
     def _selected(self) -> list[int] | None:
         """Row indices passing the varying toggle and the filter (None: every row)."""
@@ -294,13 +297,13 @@ class TagInspector(Vertical):
 
     def action_search(self) -> None:
         """Show and focus the filter input."""
-        box = self.query_one("#tag-filter", Input)
+        box = self._filter
         box.display = True
         box.focus()
 
     def action_clear_search(self) -> None:
         """Clear the filter and hide it."""
-        box = self.query_one("#tag-filter", Input)
+        box = self._filter
         box.value = ""
         box.display = False
         self._rebuild()
