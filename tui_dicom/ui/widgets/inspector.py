@@ -27,7 +27,7 @@ from tui_dicom.core.inspector.tags import TagRow
 from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.driver import StyleMemo, relabel
 from tui_dicom.ui.keys import PANE_KEYS
-from tui_dicom.ui.widgets.paint_hold import blank_lines
+from tui_dicom.ui.widgets.paint_hold import blank_lines, hold_paint
 
 #: tags whose values identify the patient (masked in privacy mode)
 IDENTIFYING_TAGS = frozenset(
@@ -256,10 +256,7 @@ class TagInspector(Vertical):
 
     def hold_paint(self, hold: bool) -> None:
         """Paint the tag rows blank while ``hold`` (they still fill and keep their columns)."""
-        tree = self.query_one(TagTree)
-        if hold != tree.paint_held:
-            tree.paint_held = hold
-            tree.refresh()
+        hold_paint(self._tree, hold)
 
     def _name_width(self) -> int:
         """Keyword column width: narrower in a narrow panel so values stay visible."""

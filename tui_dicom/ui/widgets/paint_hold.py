@@ -8,9 +8,27 @@ width fitting, scrolling and column widths go wrong), the widget keeps its regio
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
+
+
+class Holdable(Protocol):
+    """A widget whose ``render_lines`` paints :func:`blank_lines` while ``paint_held`` is set."""
+
+    paint_held: bool
+
+    def refresh(self) -> object:
+        """Repaint (Textual's ``Widget.refresh``)."""
+
+
+def hold_paint(widget: Holdable, hold: bool) -> None:
+    """Hold (``hold``) or release ``widget``'s painting; repainted only when that changes."""
+    if hold != widget.paint_held:
+        widget.paint_held = hold
+        widget.refresh()
 
 
 def blank_lines(widget: Widget, crop: Region) -> list[Strip]:

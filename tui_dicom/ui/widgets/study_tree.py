@@ -19,7 +19,7 @@ from textual.widgets.tree import TreeNode
 from tui_dicom.core.hierarchy.model import Hierarchy, IndexProblem, Patient, Series, Study
 from tui_dicom.core.safe import safe_text
 from tui_dicom.ui.keys import PANE_KEYS
-from tui_dicom.ui.widgets.paint_hold import blank_lines
+from tui_dicom.ui.widgets.paint_hold import blank_lines, hold_paint
 
 MASK = "***"
 #: narrowest tree, and the columns always left for the image and the tags
@@ -172,9 +172,7 @@ class StudyTree(Tree[NodeData]):
 
     def hold_paint(self, hold: bool) -> None:
         """Paint the tree blank while ``hold`` (it still fills, moves its cursor and keeps its width)."""
-        if hold != self.paint_held:
-            self.paint_held = hold
-            self.refresh()
+        hold_paint(self, hold)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The tree's lines, or blank ones while painting is held."""
