@@ -20,6 +20,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,14 +140,14 @@ def test_textual_internals_the_driver_mirrors_are_unchanged() -> None:
     assert "self.attrs_before" in inspect.getsource(LinuxDriver.stop_application_mode)
 
 
-async def test_driver_input_loop_drops_answers_on_a_pipe() -> None:
-    pytest.importorskip("termios")
-    from textual import events
+@contextlib.contextmanager
+def _reading_pipe(session: Any) -> Iterator[tuple[Any, list[Any], int, threading.Thread]]:
+    """A reply-filtering driver of ``session`` whose input thread reads a pipe: yields the driver, the
+    messages it posts, the pipe's write end and the thread; stopped and closed afterwards."""
     from textual.app import App
 
-    from tui_dicom.ui.driver import ReplySession, make_driver
+    from tui_dicom.ui.driver import make_driver
 
-    session = ReplySession(queried=True)
     got: list[Any] = []
 
     class Probe(make_driver(session)):  # type: ignore[misc]  # a base made at run time
@@ -159,6 +160,23 @@ async def test_driver_input_loop_drops_answers_on_a_pipe() -> None:
     thread = threading.Thread(target=driver.run_input_thread, daemon=True)
     thread.start()
     try:
+        yield driver, got, write_fd, thread
+    finally:
+        driver.exit_event.set()
+        thread.join(2)
+        driver.close()
+        os.close(write_fd)
+        os.close(read_fd)
+
+
+async def test_driver_input_loop_drops_answers_on_a_pipe() -> None:
+    pytest.importorskip("termios")
+    from textual import events
+
+    from tui_dicom.ui.driver import ReplySession
+
+    session = ReplySession(queried=True)
+    with _reading_pipe(session) as (_driver, got, write_fd, _thread):
         os.write(write_fd, ("j" + XTERM_ANSWERS).encode())
         await asyncio.sleep(0.15)
         os.write(write_fd, (KITTY_ANSWERS[:9]).encode())  # an answer split across reads
@@ -166,11 +184,6 @@ async def test_driver_input_loop_drops_answers_on_a_pipe() -> None:
         os.write(write_fd, (KITTY_ANSWERS[9:] + "?").encode())
         assert session.wait_da1(2, 2.0)
         await asyncio.sleep(0.3)
-    finally:
-        driver.exit_event.set()
-        thread.join(2)
-        os.close(write_fd)
-        os.close(read_fd)
     keys = [m.key for m in got if isinstance(m, events.Key)]
     assert keys == ["j", "question_mark"]
 
@@ -185,9 +198,8 @@ async def test_idle_input_thread_sleeps_until_a_key_and_wakes_at_exit(
     import selectors
 
     from textual import events
-    from textual.app import App
 
-    from tui_dicom.ui.driver import ReplySession, make_driver
+    from tui_dicom.ui.driver import ReplySession
 
     waits: list[float | None] = []
     select = selectors.SelectSelector.select
@@ -197,18 +209,7 @@ async def test_idle_input_thread_sleeps_until_a_key_and_wakes_at_exit(
         return select(self, timeout)
 
     monkeypatch.setattr(selectors.SelectSelector, "select", counting)
-    got: list[Any] = []
-
-    class Probe(make_driver(ReplySession())):  # type: ignore[misc]  # a base made at run time
-        def process_message(self, message: Any) -> None:
-            got.append(message)
-
-    driver = Probe(App())
-    read_fd, write_fd = os.pipe()
-    driver.fileno = read_fd
-    thread = threading.Thread(target=driver.run_input_thread, daemon=True)
-    thread.start()
-    try:
+    with _reading_pipe(ReplySession()) as (driver, got, write_fd, thread):
         await asyncio.sleep(0.6)
         assert len(waits) <= 2, f"the idle input loop woke {len(waits)} times in 0.6 s"
         os.write(write_fd, b"\x1b")
@@ -218,12 +219,6 @@ async def test_idle_input_thread_sleeps_until_a_key_and_wakes_at_exit(
         driver.exit_event.set()
         thread.join(2)
         assert not thread.is_alive() and time.monotonic() - started < 0.5
-    finally:
-        driver.exit_event.set()
-        thread.join(2)
-        driver.close()
-        os.close(write_fd)
-        os.close(read_fd)
 
 
 # ------------------------------------------------------------------------------------------ slow link

@@ -8,15 +8,17 @@ they are painted.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from pilot import wait_for_index, wait_for_slice, wait_until
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.widget import Widget
 
 from tui_dicom.core.dicom.source import FileRef
@@ -57,61 +59,66 @@ def _app(decoder: Any) -> DicomViewerApp:
     return DicomViewerApp([str(CT)], terminal=terminal, decoder=decoder)
 
 
-async def test_panels_are_painted_after_the_first_picture(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(main_screen, "PANELS_LATEST", 30.0)
+@contextlib.asynccontextmanager
+async def _held_start(
+    monkeypatch: pytest.MonkeyPatch, panels_latest: float
+) -> AsyncIterator[tuple[DicomViewerApp, Pilot[None], threading.Event, threading.Event]]:
+    """The viewer on the CT folder with its first decode held until ``release`` is set (``started`` is
+    set when it began), the panels painted at the latest ``panels_latest`` s after mount; the decode is
+    released whatever happens."""
+    monkeypatch.setattr(main_screen, "PANELS_LATEST", panels_latest)
     release, started = threading.Event(), threading.Event()
     app = _app(_held_decoder(release, started))
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            assert await wait_for_index(pilot, app)
-            assert await wait_until(pilot, started.is_set, 10)
-            await pilot.pause()
-            tree, tags = app.main.query_one(StudyTree), app.main.query_one(TagTree)
-            # no picture yet: the tree holds the CD's nodes, laid out, but neither tree is painted
-            assert app.main.last_displayed is None
-            assert len(tree.root.children) == 1
-            assert tree.paint_held and tags.paint_held
-            assert _painted(tree) == "" and _painted(tags) == ""
-            # ... and they keep their place: the image pane lies between the two
-            width, image = tree.size.width, app.main.query_one(ImagePane).region
-            assert width >= 20 and tags.size.width >= 20
-            assert tree.region.right <= image.x and tags.region.x >= image.right
-            release.set()
-            assert await wait_for_slice(pilot, app)
-            assert await wait_until(pilot, lambda: not (tree.paint_held or tags.paint_held), 5)
-            assert "CT" in _painted(tree)
-            assert await wait_until(pilot, lambda: "PatientName" in _painted(tags), 5)
-            shown = app.main.last_displayed
-            assert shown is not None
-            await pilot.pause()
-            # the picture did not move when the panels appeared
-            assert app.main.query_one(ImagePane).region == image
-            assert tree.size.width == width
-            # the series chosen while the tree was hidden is highlighted and in view once it is painted
-            assert await wait_until(pilot, lambda: tree.cursor_line >= 0, 5)
-            assert tree.scroll_offset.y == 0 and tree.cursor_line < tree.size.height  # (the tree fits)
-            assert app.main.last_displayed is not None
-            assert app.main.last_displayed.region_cells == shown.region_cells
+            yield app, pilot, release, started
     finally:
         release.set()
+
+
+async def test_panels_are_painted_after_the_first_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with _held_start(monkeypatch, 30.0) as (app, pilot, release, started):
+        assert await wait_for_index(pilot, app)
+        assert await wait_until(pilot, started.is_set, 10)
+        await pilot.pause()
+        tree, tags = app.main.query_one(StudyTree), app.main.query_one(TagTree)
+        # no picture yet: the tree holds the CD's nodes, laid out, but neither tree is painted
+        assert app.main.last_displayed is None
+        assert len(tree.root.children) == 1
+        assert tree.paint_held and tags.paint_held
+        assert _painted(tree) == "" and _painted(tags) == ""
+        # ... and they keep their place: the image pane lies between the two
+        width, image = tree.size.width, app.main.query_one(ImagePane).region
+        assert width >= 20 and tags.size.width >= 20
+        assert tree.region.right <= image.x and tags.region.x >= image.right
+        release.set()
+        assert await wait_for_slice(pilot, app)
+        assert await wait_until(pilot, lambda: not (tree.paint_held or tags.paint_held), 5)
+        assert "CT" in _painted(tree)
+        assert await wait_until(pilot, lambda: "PatientName" in _painted(tags), 5)
+        shown = app.main.last_displayed
+        assert shown is not None
+        await pilot.pause()
+        # the picture did not move when the panels appeared
+        assert app.main.query_one(ImagePane).region == image
+        assert tree.size.width == width
+        # the series chosen while the tree was hidden is highlighted and in view once it is painted
+        assert await wait_until(pilot, lambda: tree.cursor_line >= 0, 5)
+        assert tree.scroll_offset.y == 0 and tree.cursor_line < tree.size.height  # (the tree fits)
+        assert app.main.last_displayed is not None
+        assert app.main.last_displayed.region_cells == shown.region_cells
 
 
 async def test_panels_are_painted_after_a_while_without_a_picture(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(main_screen, "PANELS_LATEST", 0.3)
-    release, started = threading.Event(), threading.Event()
-    app = _app(_held_decoder(release, started))
-    try:
-        async with app.run_test(size=(160, 48)) as pilot:
-            assert await wait_until(pilot, started.is_set, 10)
-            start = time.monotonic()
-            tree, tags = app.main.query_one(StudyTree), app.main.query_one(TagTree)
-            # a slow first decode (a slow CD drive, a large compressed file) does not keep them blank
-            assert await wait_until(pilot, lambda: not (tree.paint_held or tags.paint_held), 10)
-            assert "CT" in _painted(tree)
-            assert app.main.last_displayed is None
-            assert time.monotonic() - start < 10
-    finally:
-        release.set()
+    async with _held_start(monkeypatch, 0.3) as (app, pilot, release, started):
+        assert await wait_until(pilot, started.is_set, 10)
+        start = time.monotonic()
+        tree, tags = app.main.query_one(StudyTree), app.main.query_one(TagTree)
+        # a slow first decode (a slow CD drive, a large compressed file) does not keep them blank
+        assert await wait_until(pilot, lambda: not (tree.paint_held or tags.paint_held), 10)
+        assert "CT" in _painted(tree)
+        assert app.main.last_displayed is None
+        assert time.monotonic() - start < 10
 
 
 _REAL_INDEXER = index.Indexer
@@ -142,25 +149,19 @@ class _PacedIndexer:
 
 
 async def test_index_walk_waits_for_the_first_picture(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(main_screen, "PANELS_LATEST", 30.0)
     monkeypatch.setattr(index, "Indexer", _PacedIndexer)
     _PacedIndexer.pulled.clear()
-    release, started = threading.Event(), threading.Event()
-    app = _app(_held_decoder(release, started))
-    try:
-        async with app.run_test(size=(160, 48)) as pilot:
-            assert await wait_until(pilot, started.is_set, 10)
-            time.sleep(0.3)  # the index thread would have gone on by now
-            await pilot.pause()
-            # the first snapshot (with the series being decoded) was reported; the walk waits
-            assert _PacedIndexer.pulled == [0]
-            assert not app.main.index_done
-            release.set()
-            assert await wait_for_slice(pilot, app)
-            assert await wait_for_index(pilot, app)
-            assert _PacedIndexer.pulled == [0, 1, 2, 3]
-    finally:
+    async with _held_start(monkeypatch, 30.0) as (app, pilot, release, started):
+        assert await wait_until(pilot, started.is_set, 10)
+        time.sleep(0.3)  # the index thread would have gone on by now
+        await pilot.pause()
+        # the first snapshot (with the series being decoded) was reported; the walk waits
+        assert _PacedIndexer.pulled == [0]
+        assert not app.main.index_done
         release.set()
+        assert await wait_for_slice(pilot, app)
+        assert await wait_for_index(pilot, app)
+        assert _PacedIndexer.pulled == [0, 1, 2, 3]
 
 
 async def test_main_screen_is_the_first_screen() -> None:
