@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +24,6 @@ from textual.widget import Widget
 from tui_dicom.core.dicom.source import FileRef
 from tui_dicom.core.graphics.terminal import detect
 from tui_dicom.core.hierarchy import index
-from tui_dicom.core.hierarchy.model import Hierarchy
 from tui_dicom.core.imaging.pixels import Frame, decode_frame
 from tui_dicom.ui.app import DicomViewerApp
 from tui_dicom.ui.screens import main as main_screen
@@ -121,31 +120,19 @@ async def test_panels_are_painted_after_a_while_without_a_picture(monkeypatch: p
         assert time.monotonic() - start < 10
 
 
-_REAL_INDEXER = index.Indexer
-
-
-class _PacedIndexer:
-    """The real index of the CT folder, reported as three more steps after the first snapshot; records
-    how far the viewer pulled it (the walk goes no further than the viewer asks)."""
+class _PacedIndexer(index.Indexer):
+    """The real indexer of the CT folder, whose walk reports three more steps after the folder's scan;
+    records how far the viewer pulled it (the walk goes no further than it is let)."""
 
     pulled: ClassVar[list[int]] = []
 
-    def __init__(
-        self, paths: list[str], *, cancel: threading.Event, progressive: bool, hold: threading.Event
-    ) -> None:
-        self._real = _REAL_INDEXER(paths, cancel=cancel, progressive=False)
-
-    def run(self) -> Iterator[index.IndexProgress]:
-        for _progress in self._real.run():
+    def _index_path(self, path: str) -> Generator[index.IndexProgress, None, None]:
+        for _progress in super()._index_path(path):  # the whole folder first, unreported
             pass
         for step in range(3):
             _PacedIndexer.pulled.append(step)
             yield index.IndexProgress(files_done=step + 1, files_total=3, phase="scan")
         _PacedIndexer.pulled.append(3)
-        yield index.IndexProgress(files_done=3, files_total=3, phase="done")
-
-    def snapshot(self) -> Hierarchy:
-        return self._real.snapshot()
 
 
 async def test_index_walk_waits_for_the_first_picture(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +168,7 @@ def test_dicomdir_walk_holds_after_the_first_series() -> None:
     dicomdir = get_testdata_file("DICOMDIR", download=False)
     assert dicomdir is not None
     hold = threading.Event()
-    indexer = _REAL_INDEXER(
+    indexer = index.Indexer(
         [str(Path(dicomdir).parent)], cancel=threading.Event(), progressive=True, hold=hold
     )
     steps = indexer.run()
@@ -194,3 +181,22 @@ def test_dicomdir_walk_holds_after_the_first_series() -> None:
     for _progress in steps:
         pass
     assert len(indexer.snapshot().all_series()) > found
+
+
+def test_folder_scan_holds_once_a_series_can_be_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hold``: a folder's index, once it has reported a showable instance, goes no further until the
+    event is set. (Progress every 10 files: the CT folder is smaller than a report's 200.)"""
+    monkeypatch.setattr(index, "PROGRESS_FILES", 10)
+    hold = threading.Event()
+    indexer = index.Indexer([str(CT)], cancel=threading.Event(), progressive=True, hold=hold)
+    steps = indexer.run()
+    first = next(steps)
+    assert first.phase != "done" and indexer.snapshot().patients
+    rest: list[index.IndexProgress] = []
+    walker = threading.Thread(target=lambda: rest.extend(steps), daemon=True)
+    walker.start()
+    walker.join(0.3)
+    assert walker.is_alive() and not rest, "the walk went on while held"
+    hold.set()
+    walker.join(5)
+    assert not walker.is_alive() and rest[-1].phase == "done"

@@ -222,9 +222,12 @@ class Indexer:
         cancel: Set it to stop indexing early (checked between files).
         progressive: Walk DICOMDIRs in a helper thread and report the first series as soon as it is
             complete (for a viewer); one-shot commands read them straight through, which is faster.
-        hold: With ``progressive``: once the first series of a DICOMDIR is complete, its walk waits
-            until this is set (or ``cancel``), e.g. until the viewer has shown that series: the rest of
-            a big CD's walk would compete with that picture's decode and paint.
+        hold: Once a series can be shown, the rest of the index waits until this is set (or
+            ``cancel``), e.g. until the viewer has shown that series: the rest of a big CD's walk would
+            compete with that picture's decode and paint for the interpreter (on a 10,000-image CD the
+            walk costs 0.4 s of CPU). A folder's scan waits after the progress that first reports an
+            instance; a progressive DICOMDIR walk, in its helper thread, once its first series is
+            complete.
         """
         self.progressive = progressive
         self.hold = hold
@@ -248,6 +251,14 @@ class Indexer:
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
+
+    def _hold_once_showable(self) -> None:
+        """Wait for :attr:`hold` (or ``cancel``) once an instance was reported (see ``hold``)."""
+        hold = self.hold
+        if hold is None or hold.is_set() or not self._instances:
+            return
+        while not hold.wait(0.05) and not self._cancelled():
+            pass
 
     def _add(self, ref: FileRef, info: HeaderInfo) -> None:
         if ref in self._refs_seen:  # only this thread adds: a cheap early exit before the lock
@@ -301,7 +312,9 @@ class Indexer:
         for path in self.paths:
             if self._cancelled():
                 break
-            yield from self._index_path(path)
+            for progress in self._index_path(path):
+                yield progress
+                self._hold_once_showable()
         self._phase = "done"
         yield IndexProgress(self._done, self._total, "done")
 

@@ -325,19 +325,12 @@ class MainScreen(Screen[None]):
         from tui_dicom.core.hierarchy.index import Indexer
 
         worker = get_current_worker()
+        # once a series can be shown, the walk waits for its picture (or PANELS_LATEST): see ``hold``
         indexer = Indexer(self.paths, cancel=self._index_cancel, progressive=True, hold=self._first_picture)
         for progress in indexer.run():
             if worker.is_cancelled:
                 return
-            snapshot = indexer.snapshot()
-            self.post_message(IndexUpdated(snapshot, progress))
-            if snapshot.patients and progress.phase != "done":
-                # a series to show was found: the rest of the walk waits until its picture is out (or
-                # PANELS_LATEST), as it would compete with its decode and paint for the interpreter; on
-                # a 10,000-image CD the walk costs 0.4 s of CPU, more than everything after the imports
-                while not self._first_picture.wait(0.05):
-                    if worker.is_cancelled or self._index_cancel.is_set():
-                        break
+            self.post_message(IndexUpdated(indexer.snapshot(), progress))
 
     @work(thread=True, exclusive=True, group="loader", exit_on_error=False)
     def _run_loader(self) -> None:
