@@ -252,13 +252,16 @@ class Indexer:
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
 
+    def _wait_for_hold(self, poll: float) -> None:
+        """Wait until :attr:`hold` (or ``cancel``) is set, looking at ``cancel`` every ``poll`` s."""
+        hold = self.hold
+        while hold is not None and not hold.wait(poll) and not self._cancelled():
+            pass
+
     def _hold_once_showable(self) -> None:
         """Wait for :attr:`hold` (or ``cancel``) once an instance was reported (see ``hold``)."""
-        hold = self.hold
-        if hold is None or hold.is_set() or not self._instances:
-            return
-        while not hold.wait(0.05) and not self._cancelled():
-            pass
+        if self._instances:
+            self._wait_for_hold(0.05)
 
     def _add(self, ref: FileRef, info: HeaderInfo) -> None:
         if ref in self._refs_seen:  # only this thread adds: a cheap early exit before the lock
@@ -509,10 +512,7 @@ class Indexer:
             self._add(ref, info)
             self._done += 1
             if first_series_done.is_set():
-                hold = self.hold
-                while hold is not None and not hold.wait(0.02):
-                    if self.cancel is not None and self.cancel.is_set():
-                        break
+                self._wait_for_hold(0.02)
                 if self._done % 256 == 0:
                     # the viewer is decoding the first series now: let its thread have the GIL
                     time.sleep(0.002)
