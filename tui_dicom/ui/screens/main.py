@@ -185,7 +185,6 @@ class MainScreen(Screen[None]):
         self._tags_pending_since = 0.0
         self._tags_timer: Timer | None = None
         self._footer_released = False
-        self._panels_held = False
         self._status_progress = ""
         self._index_cancel = threading.Event()
         #: set once the first picture is out (or PANELS_LATEST after mount): the index walk goes on then
@@ -273,11 +272,11 @@ class MainScreen(Screen[None]):
         every index snapshot, expansion and highlight, the empty tag tree with every layout change, all
         on the first picture's way.
 
-        Asked after every picture: only a change walks the DOM (two queries cost ~0.7 ms a step).
+        Held once at mount; released once, which sets :attr:`_first_picture`: asked after every
+        picture, a release after that does nothing (the two DOM queries cost ~0.7 ms a step).
         """
-        if hold == self._panels_held:
+        if not hold and self._first_picture.is_set():
             return
-        self._panels_held = hold
         for tree in self.query(StudyTree):
             tree.hold_paint(hold)
         for inspector in self.query(TagInspector):
