@@ -284,7 +284,7 @@ def test_probe_reads_hu_and_patient_position(ct_hierarchy: Hierarchy) -> None:
     assert s.probe_text() is None
     show(s, SliceLoader(64 * 1024**2))
     assert s.toggle_probe() == Change.DRAWING and s.pane.crosshair == (256, 256)
-    assert s.arrow("right", (3.0, 3.0)) == Change.DRAWING and s.pane.crosshair == (256, 259)
+    assert s.arrow("right", lambda: (3.0, 3.0)) == Change.DRAWING and s.pane.crosshair == (256, 259)
     assert s.pan(1, 0) == Change.DRAWING and s.pane.crosshair == (257, 259)  # one pixel with the probe on
     ds = ds_of(s)
     hu = apply_modality_lut(ds.pixel_array, ds)

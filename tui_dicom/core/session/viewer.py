@@ -23,6 +23,8 @@ from tui_dicom.core.session.slice_loader import SliceInfo, SliceRequest
 from tui_dicom.core.session.viewstate import ZOOM_STEP, MeasureKind, Measurement, PaneState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from tui_dicom.core.dicom.source import FileRef
@@ -491,12 +493,13 @@ class ViewerSession:
             self.pane.crosshair = (rows // 2, cols // 2)
         return Change.DRAWING
 
-    def arrow(self, direction: str, cell: tuple[float, float] = (1.0, 1.0)) -> Change:
+    def arrow(self, direction: str, cell: Callable[[], tuple[float, float]] = lambda: (1.0, 1.0)) -> Change:
         """An arrow key (``up``, ``down``, ``left``, ``right``): moves the probe by one screen cell
-        (``cell`` image pixels) while it is on, else ↑/↓ step slices."""
+        (``cell()`` image pixels, asked only then: a slice step needs no screen lookup) while it is on,
+        else ↑/↓ step slices."""
         if self.pane.crosshair is not None and self.shown is not None and direction in ARROWS:
             d_row, d_col = ARROWS[direction]
-            self.pane.move_crosshair(d_row, d_col, self.shown.shape, cell)
+            self.pane.move_crosshair(d_row, d_col, self.shown.shape, cell())
             return Change.DRAWING
         if direction in ("up", "down"):
             return self.move(delta=1 if direction == "down" else -1)

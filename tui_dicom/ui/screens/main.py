@@ -872,9 +872,7 @@ class MainScreen(Screen[None]):
 
     def action_arrow(self, direction: str) -> None:
         """An arrow key: moves the probe while it is on, else ↑/↓ step slices (``direction``: up/down/left/right)."""
-        # the probe's cell size only when the probe is on: a slice step needs no widget lookup
-        probing = self.viewer.pane.crosshair is not None
-        self._apply(self.viewer.arrow(direction, self._cell_step() if probing else (1.0, 1.0)))
+        self._apply(self.viewer.arrow(direction, self._cell_step))
 
     def _cell_step(self) -> tuple[float, float]:
         """Image pixels per screen cell of the picture shown (the probe moves one cell per arrow press)."""
