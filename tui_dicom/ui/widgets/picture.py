@@ -602,8 +602,8 @@ class PictureView(Widget, can_focus=False):
         self._announced = frame
         x, y, w, h = frame.layout.cells
         region = self.content_region
-        # posted to the screen, from where it bubbles on to the app: the containers between have no
-        # handler for it, and each hop through one cost ~0.08 ms of every slice step
+        # posted to the screen, which handles it: the containers between have no handler for it, and
+        # each hop through one cost ~0.08 ms of every slice step
         self.screen.post_message(
             PictureView.Displayed(
                 self,
